@@ -1,0 +1,37 @@
+// The WKV operator of Eagle/Finch (spec §2.5), one dispatch over three implementations:
+// a per-timestep reference (the oracle), a chunked CPU form (matrix form of the recurrence, §2.5.3)
+// and the CUDA kernels. All are differentiable (autograd) in r, k, v, log_w, u and the initial state.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <utility>
+
+namespace aviary {
+
+enum class WkvImpl { Auto, Reference, Chunked, Cuda };
+
+const char* wkv_impl_name(WkvImpl impl);
+
+// Shapes (B batch, T time, H heads, N head size):
+//   r, k, v : (B, T, H, N)  any floating dtype; computed in fp32
+//   log_w   : (B, T, H, N)  fp32, log of the decay (= -exp(w_raw) ≤ 0); broadcastable over B and T
+//   u       : (H, N)        the bonus (time_faaaa)
+//   state   : (B, H, N, N)  fp32, S[b][h][key j][value i]; may be undefined (= zeros)
+// Recurrence: y_t[i] = Σ_j r_t[j]·(u[j]·k_t[j]·v_t[i] + S[j][i]);  S[j][i] ← exp(log_w_t[j])·S[j][i] + k_t[j]·v_t[i]
+// Returns (y (B, T, H, N) fp32, final state (B, H, N, N) fp32).
+std::pair<at::Tensor, at::Tensor> wkv(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
+                                      WkvImpl impl = WkvImpl::Auto, int64_t chunk = 32);
+
+// The individual paths (the dispatch above picks one).
+std::pair<at::Tensor, at::Tensor> wkv_reference(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                                const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state);
+std::pair<at::Tensor, at::Tensor> wkv_chunked(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                              const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
+                                              int64_t chunk);
+// True when the CUDA path is compiled in and usable for these tensors (CUDA device, LibTorch with CUDA).
+bool wkv_cuda_available();
+std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                           const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state);
+
+}  // namespace aviary
