@@ -5,6 +5,7 @@ function(aviary_add_test)
   cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${T_NAME} PRIVATE
     AVIARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     AVIARY_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/tests/fixtures"

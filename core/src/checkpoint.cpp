@@ -1,1 +1,70 @@
-// placeholder: filled by its owner
+// read_checkpoint (format sniffing with clear errors for missing/empty/unknown files), convert_dtype and
+// find_tensor. The formats themselves live in pth_reader.cpp (torch.save zip) and safetensors.cpp.
+// Facts: shared/reference/rwkv_core_spec.md §1 (official checkpoints are flat torch.save state dicts, §1.5 dtypes).
+#include <ATen/ATen.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "aviary/core/checkpoint.h"
+#include "aviary/core/error.h"
+
+namespace aviary {
+
+TensorList read_checkpoint(const std::string& path, Metadata* metadata) {
+    if (metadata != nullptr) metadata->clear();
+    struct stat st {};
+    AVIARY_CHECK(::stat(path.c_str(), &st) == 0, path, ": checkpoint not found (", std::strerror(errno),
+                 "); expected a .pth or .safetensors file");
+    AVIARY_CHECK(!S_ISDIR(st.st_mode), path, ": is a directory; expected a .pth or .safetensors checkpoint file");
+    AVIARY_CHECK(S_ISREG(st.st_mode), path, ": is not a regular file; expected a .pth or .safetensors checkpoint");
+    AVIARY_CHECK(st.st_size > 0, path, ": file is empty; expected a .pth or .safetensors checkpoint");
+
+    unsigned char head[9] = {};
+    std::ifstream in(path, std::ios::binary);
+    AVIARY_CHECK(in.good(), path, ": cannot open for reading");
+    in.read(reinterpret_cast<char*>(head), sizeof head);
+    const std::streamsize got = in.gcount();
+
+    if (got >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return read_pth(path);
+    // safetensors: 8-byte header length, then the JSON header's '{'.
+    if (got == 9 && head[8] == '{') return read_safetensors(path, metadata);
+    // torch.save before PyTorch 1.6 (or _use_new_zipfile_serialization=False) writes a bare pickle stream.
+    AVIARY_CHECK(head[0] != 0x80, path, ": legacy (non-zip) torch.save format; re-save it with a current "
+                 "torch.save, or convert it to safetensors");
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%02x %02x %02x %02x", head[0], head[1], head[2], head[3]);
+    AVIARY_FAIL(path, ": unknown checkpoint format (starts with bytes ", hex,
+                "); expected a torch.save .pth (zip) or a .safetensors file");
+}
+
+TensorList convert_dtype(const TensorList& tensors, const std::string& dtype) {
+    at::ScalarType target;
+    if (dtype == "fp32") {
+        target = at::kFloat;
+    } else if (dtype == "fp16") {
+        target = at::kHalf;
+    } else if (dtype == "bf16") {
+        target = at::kBFloat16;
+    } else {
+        AVIARY_FAIL("unknown dtype '", dtype, "'; expected fp32, fp16 or bf16");
+    }
+    TensorList out;
+    out.reserve(tensors.size());
+    for (const NamedTensor& nt : tensors) {
+        const bool floating = nt.tensor.defined() && nt.tensor.is_floating_point();
+        out.push_back(NamedTensor{nt.name, floating ? nt.tensor.to(target) : nt.tensor});
+    }
+    return out;
+}
+
+const at::Tensor* find_tensor(const TensorList& tensors, const std::string& name) {
+    for (const NamedTensor& nt : tensors)
+        if (nt.name == name) return &nt.tensor;
+    return nullptr;
+}
+
+}  // namespace aviary

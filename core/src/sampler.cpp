@@ -1,1 +1,169 @@
-// placeholder: filled by its owner
+// Token sampling with the official semantics: sample_logits follows ChatRWKV PIPELINE.sample_logits (CPU
+// path, rwkv 0.8.32 utils.py; spec §6.2) step for step, and Sampler adds token bans and the decayed
+// presence/frequency penalties of PIPELINE.generate (spec §6.3). The descending sort of the probabilities
+// is done bucket by bucket (largest values first) and chunk by chunk inside a bucket, and stops once the fp32
+// cumulative sum reaches top_p: the same cumsum, cutoff and survivors as a full sort, sorting few entries.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "aviary/core/error.h"
+#include "aviary/core/sampler.h"
+
+namespace aviary {
+namespace {
+
+// Lower bounds of the probability buckets, processed in this order; the last bucket takes the rest.
+constexpr float kBucketBounds[] = {1e-3f, 1e-5f, 1e-8f, 0.0f};
+
+}  // namespace
+
+int32_t sample_logits(const float* logits, int64_t n, float temperature, float top_p, int top_k,
+                      std::mt19937_64& rng) {
+    AVIARY_CHECK(n > 0, "sample_logits: empty logits");
+    AVIARY_CHECK(temperature >= 0.0f && std::isfinite(temperature), "sample_logits: temperature must be ≥ 0, got ",
+                 temperature);
+    // Step 1: temperature 0 means greedy.
+    if (temperature == 0.0f) {
+        temperature = 1.0f;
+        top_p = 0.0f;
+    }
+    thread_local std::vector<float> probs;     // (V)
+    thread_local std::vector<int32_t> order;   // ids sorted by descending probability (processed buckets only)
+    probs.resize(static_cast<size_t>(n));
+    order.clear();
+
+    // Step 2: probs = softmax(logits) in fp32.
+    float max_logit = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) {
+        AVIARY_CHECK(!std::isnan(logits[i]), "sample_logits: logit ", i, " is NaN");
+        max_logit = std::max(max_logit, logits[i]);
+    }
+    AVIARY_CHECK(max_logit > -std::numeric_limits<float>::infinity(),
+                 "sample_logits: every logit is -inf (are all tokens banned?)");
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        probs[i] = std::exp(logits[i] - max_logit);
+        sum += probs[i];
+    }
+    const float inv_sum = static_cast<float>(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) probs[i] *= inv_sum;
+
+    // Step 3: sorted descending, cumsum (sequential fp32, as np.cumsum); cutoff = sorted prob at the first
+    // index with cumsum >= top_p (index 0 when none is: argmax of an all-false array).
+    auto by_prob_desc = [](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); };
+    float cumsum = 0.0f;
+    int64_t cut_index = -1;
+    size_t sorted_end = 0;  // order[0, sorted_end) is sorted; later entries are all smaller
+    float upper = std::numeric_limits<float>::infinity();
+    for (float bound : kBucketBounds) {
+        const size_t start = order.size();
+        for (int64_t i = 0; i < n; ++i) {
+            if (probs[i] >= bound && probs[i] < upper) order.push_back(static_cast<int32_t>(i));
+        }
+        // Within the bucket, select and sort growing chunks of the largest entries (nth_element + sort).
+        size_t begin = start;
+        for (size_t chunk = 256; begin < order.size() && cut_index < 0; chunk *= 4) {
+            const size_t end = std::min(order.size(), begin + chunk);
+            if (end < order.size()) {
+                std::nth_element(order.begin() + begin, order.begin() + end, order.end(), by_prob_desc);
+            }
+            std::sort(order.begin() + begin, order.begin() + end, by_prob_desc);
+            for (size_t k = begin; k < end; ++k) {
+                cumsum += probs[order[k]];
+                if (cumsum >= top_p) {
+                    cut_index = static_cast<int64_t>(k);
+                    break;
+                }
+            }
+            sorted_end = begin = end;
+        }
+        if (cut_index >= 0) break;
+        upper = bound;
+    }
+    const float cutoff = probs[order[cut_index >= 0 ? cut_index : 0]];
+    // probs[probs < cutoff] = 0: the survivors are the prefix of `order` with prob >= cutoff. Ties with the
+    // cutoff may sit past the sorted chunk; bring them in (in id order, which is the comparator's order).
+    size_t n_keep = 0;
+    while (n_keep < sorted_end && probs[order[n_keep]] >= cutoff) ++n_keep;
+    if (n_keep == sorted_end && sorted_end < order.size()) {
+        const auto tied_end = std::partition(order.begin() + sorted_end, order.end(),
+                                             [cutoff](int32_t i) { return probs[i] == cutoff; });
+        std::sort(order.begin() + sorted_end, tied_end);
+        n_keep = static_cast<size_t>(tied_end - order.begin());
+    }
+
+    // Step 4: top_k keeps the k largest (ties at the k-th value broken towards the smaller id).
+    if (top_k > 0 && top_k < n) n_keep = std::min(n_keep, static_cast<size_t>(top_k));
+
+    // Step 5: temperature acts on the probabilities: p ** (1 / T) (fp32 pow, exponent rounded to fp32).
+    const float inv_temperature = static_cast<float>(1.0 / static_cast<double>(temperature));
+    double total = 0.0;
+    for (size_t k = 0; k < n_keep; ++k) {
+        float& p = probs[order[k]];
+        if (temperature != 1.0f) p = std::pow(p, inv_temperature);
+        total += p;
+    }
+    // Every weight underflowed (tiny temperature): the official code would divide 0/0; take the argmax.
+    if (!(total > 0.0)) return order[0];
+
+    // Step 6: draw proportionally to the weights (a uniform point on their cumulative mass).
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng) * total;
+    double acc = 0.0;
+    for (size_t k = 0; k < n_keep; ++k) {
+        acc += probs[order[k]];
+        if (u < acc) return order[k];
+    }
+    for (size_t k = n_keep; k-- > 0;) {  // rounding put u at the very top: the last token with weight
+        if (probs[order[k]] > 0.0f) return order[k];
+    }
+    return order[0];
+}
+
+Sampler::Sampler(SamplerOptions options) : options_(std::move(options)), rng_(options_.seed) {}
+
+void Sampler::adjust_logits(float* logits, int64_t n) const {
+    // out[n] = -inf for banned tokens, then out[n] -= alpha_presence + occurrence[n] * alpha_frequency.
+    for (int32_t t : options_.banned) {
+        if (t >= 0 && t < n) logits[t] = -std::numeric_limits<float>::infinity();
+    }
+    for (const auto& [t, w] : occurrence_) {
+        if (t >= 0 && t < n) {
+            const double penalty = double(options_.presence_penalty) + w * double(options_.frequency_penalty);
+            logits[t] = static_cast<float>(logits[t] - penalty);
+        }
+    }
+}
+
+int32_t Sampler::sample(const float* logits, int64_t n) {
+    logits_work_.assign(logits, logits + n);
+    adjust_logits(logits_work_.data(), n);
+    return sample_logits(logits_work_.data(), n, options_.temperature, options_.top_p, options_.top_k, rng_);
+}
+
+void Sampler::accept(int32_t token, float weight) {
+    // for xxx in occurrence: occurrence[xxx] *= alpha_decay; then occurrence[token] += www.
+    bool found = false;
+    for (auto& [t, w] : occurrence_) {
+        w *= double(options_.penalty_decay);
+        if (t == token) {
+            w += weight;
+            found = true;
+        }
+    }
+    if (!found) occurrence_.emplace_back(token, double(weight));
+}
+
+float Sampler::occurrence(int32_t token) const {
+    for (const auto& [t, w] : occurrence_) {
+        if (t == token) return static_cast<float>(w);
+    }
+    return -1.0f;
+}
+
+void Sampler::reset() {
+    occurrence_.clear();
+    rng_.seed(options_.seed);
+}
+
+}  // namespace aviary

@@ -1,1 +1,50 @@
-// placeholder: filled by its owner
+// The one WKV dispatch (wkv.h): CUDA tensors go to the CUDA op when it is compiled in; on CPU, T = 1 and
+// short sequences use the reference recurrence, longer ones the chunked matrix form (the LibTorch-op
+// paths also run on CUDA tensors when the CUDA op is not built).
+#include <ATen/ATen.h>
+
+#include "aviary/core/error.h"
+#include "aviary/core/wkv.h"
+
+namespace aviary {
+
+const char* wkv_impl_name(WkvImpl impl) {
+    switch (impl) {
+        case WkvImpl::Auto: return "auto";
+        case WkvImpl::Reference: return "reference";
+        case WkvImpl::Chunked: return "chunked";
+        case WkvImpl::Cuda: return "cuda";
+    }
+    return "?";
+}
+
+#ifndef AVIARY_HAVE_CUDA_OP
+bool wkv_cuda_available() { return false; }
+std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                           const at::Tensor&, const at::Tensor&) {
+    AVIARY_FAIL("the CUDA WKV path is not available: this build has no CUDA LibTorch (rebuild with AVIARY_CUDA=ON "
+                "against a CUDA-enabled LibTorch)");
+}
+#endif
+
+std::pair<at::Tensor, at::Tensor> wkv(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
+                                      WkvImpl impl, int64_t chunk) {
+    if (impl == WkvImpl::Auto) {
+        if (r.is_cuda() && wkv_cuda_available())
+            impl = WkvImpl::Cuda;
+        else
+            impl = r.size(1) < 2 * chunk ? WkvImpl::Reference : WkvImpl::Chunked;
+    }
+    switch (impl) {
+        case WkvImpl::Reference: return wkv_reference(r, k, v, log_w, u, state);
+        case WkvImpl::Chunked: return wkv_chunked(r, k, v, log_w, u, state, chunk);
+        case WkvImpl::Cuda:
+            AVIARY_CHECK(r.is_cuda(), "wkv: the CUDA path needs CUDA tensors");
+            return wkv_cuda(r, k, v, log_w, u, state);
+        default: break;
+    }
+    AVIARY_FAIL("wkv: unknown implementation");
+}
+
+}  // namespace aviary

@@ -19,11 +19,13 @@ using TensorList = std::vector<NamedTensor>;
 using Metadata = std::map<std::string, std::string>;
 
 // Official .pth (torch.save zip format). Tensors are returned contiguous, on CPU, in the stored dtype
-// (float32, float16, bfloat16, float64, int64 accepted). Throws aviary::Error on anything else.
+// (float32, float16, bfloat16, float64, int64, int32, int8, uint8, bool accepted). A top-level dict whose only
+// entry is "state_dict", "model" or "module" holding the tensors is unwrapped. Throws aviary::Error on anything else.
 TensorList read_pth(const std::string& path);
 
 // safetensors: 8-byte little-endian header length, JSON header, raw data. dtypes F32, F16, BF16, F64, I64,
-// I32, I8, U8. `metadata` (optional) receives the "__metadata__" string map.
+// I32, I8, U8, BOOL. Tensors come back in data-section order. `metadata` (optional) receives the
+// "__metadata__" string map.
 TensorList read_safetensors(const std::string& path, Metadata* metadata = nullptr);
 
 // Writes atomically (temp file in the same directory, fsync, rename); tensors are made contiguous on CPU.

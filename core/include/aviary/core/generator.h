@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aviary/core/model.h"
@@ -30,6 +31,41 @@ struct GenerateResult {
     std::string stop_reason;  // "max_tokens", "stop_sequence", "end_of_text", "stopped"
     double prefill_seconds = 0, decode_seconds = 0;
 };
+
+// Matches stop sequences on streamed text. feed() returns the text that is safe to emit now: everything
+// that cannot be the start of a stop sequence; a possible partial match is held back until it resolves.
+// Once a stop sequence is complete, stopped() is true, the text before it has been returned, and the stop
+// sequence and anything after it are never returned. Empty stop strings are ignored.
+class StopMatcher {
+public:
+    explicit StopMatcher(std::vector<std::string> stop = {});
+    std::string feed(std::string_view text);
+    std::string flush();  // at the end of generation: the held-back text (no stop sequence completed)
+    bool stopped() const { return stopped_; }
+
+private:
+    std::vector<std::string> stop_;
+    std::string held_;
+    bool stopped_ = false;
+};
+
+// Turns generated token bytes into text pieces: bytes wait until they form complete UTF-8 characters
+// (utf8_valid_prefix; bytes that can never become valid are replaced by U+FFFD), then pass the StopMatcher.
+class TextStream {
+public:
+    explicit TextStream(std::vector<std::string> stop = {});
+    std::string push(std::string_view token_bytes);  // text to emit now ("" when nothing is ready)
+    std::string finish();  // flushes held text; an incomplete trailing character becomes U+FFFD
+    bool stopped() const { return matcher_.stopped(); }
+
+private:
+    StopMatcher matcher_;
+    std::string pending_;  // bytes of an incomplete UTF-8 character
+};
+
+// Official penalty weight of a generated token (spec §6.3): 0 when its text is a substring of
+// " \t0123456789" (Python `in`: space, tab, a run of consecutive digits, the empty string), else 1.
+float official_penalty_weight(std::string_view token_bytes);
 
 // The state is advanced over the prompt and the generated tokens (kept, so chat can continue).
 // An empty prompt is an error (aviary::Error).

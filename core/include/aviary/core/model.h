@@ -50,8 +50,14 @@ public:
     // Embedding rows (B, T, D) of the tokens, before ln0.
     at::Tensor embed(const at::Tensor& tokens) const;
 
-    // Parameters with their official names (for saving, conversion and training).
+    // Parameters with their official names (for saving, conversion and training). The tensors alias the
+    // model's parameters.
     TensorList state_dict() const;
+
+    // Training mode keeps autograd on (parameters require grad); inference mode (the default) runs every
+    // forward without autograd.
+    void train(bool on = true);
+    bool is_training() const;
 
 private:
     struct Impl;

@@ -27,6 +27,10 @@ public:
     explicit Sampler(SamplerOptions options = {});
     // Applies bans and penalties to a copy of the logits, then samples.
     int32_t sample(const float* logits, int64_t n);
+    // Bans (-inf) and penalties (logit[t] -= presence + occurrence[t] * frequency), in place (spec §6.3).
+    void adjust_logits(float* logits, int64_t n) const;
+    // Current decayed occurrence weight of a token; -1 when it was never accepted (no presence penalty).
+    float occurrence(int32_t token) const;
     // Records a generated token: occurrences *= decay, then += weight (official: 0 for whitespace/digit tokens).
     void accept(int32_t token, float weight = 1.0f);
     void reset();
@@ -35,7 +39,8 @@ public:
 private:
     SamplerOptions options_;
     std::mt19937_64 rng_;
-    std::vector<std::pair<int32_t, float>> occurrence_;  // token -> weight
+    std::vector<std::pair<int32_t, double>> occurrence_;  // token -> decayed weight (double, as in Python)
+    std::vector<float> logits_work_;                      // (V) adjusted copy of the logits
 };
 
 }  // namespace aviary
