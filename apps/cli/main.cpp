@@ -1,1 +1,50 @@
-int main(){return 0;}
+// `aviary`: the command line of the toolkit. Subcommands register themselves (cmd_*.cpp); errors from the
+// libraries arrive as aviary::Error and are printed once as "error: …" (exit 1), bad usage exits 2.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "aviary/core/error.h"
+#include "cli_common.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"aviary: RWKV-5 Eagle / RWKV-6 Finch toolkit (text, vision, audio, music)", "aviary"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("aviary 0.1.0"));
+    aviary::cli::Runner run;
+    aviary::cli::register_info(app, run);
+    aviary::cli::register_forward(app, run);
+    aviary::cli::register_tokenize(app, run);
+    aviary::cli::register_generate(app, run);
+    aviary::cli::register_chat(app, run);
+    aviary::cli::register_convert(app, run);
+    aviary::cli::register_bench(app, run);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string msg = e.what();
+        for (char& c : msg)
+            if (c == '\n') c = ' ';
+        std::fprintf(stderr, "error: %s (see aviary --help)\n", msg.c_str());
+        return 2;
+    }
+    try {
+        return run ? run() : 0;
+    } catch (const aviary::UsageError& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        // aviary::Error and anything unexpected from LibTorch: first line only, never a signal.
+        std::string msg = e.what();
+        msg = msg.substr(0, msg.find('\n'));
+        std::fprintf(stderr, "error: %s\n", msg.c_str());
+        return 1;
+    }
+}

@@ -3,7 +3,8 @@
 # builds core + kernels + tests against the CUDA LibTorch of the installed PyTorch, runs aviary_kernels_tests,
 # reruns a subset under compute-sanitizer, then aviary-bench-wkv-cuda. Needs no network: GoogleTest and
 # nlohmann-json come from third_party/debs/ (tools/fetch-device-debs.sh) when the machine lacks them.
-# Everything (logs, test JSON, bench JSON, summary) lands in $OUT (default ./out/device).
+# Everything lands in $OUT (default ./out/device), eight files: run.log summary.txt build.log tests.log tests.json
+# sanitizer.log bench.log bench_wkv_cuda.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
@@ -15,6 +16,7 @@ LOG="$OUT/run.log"
 SUMMARY="$OUT/summary.txt"
 : > "$LOG"
 : > "$SUMMARY"
+for f in build tests sanitizer bench; do : > "$OUT/$f.log"; done
 START=$SECONDS
 
 step() { echo "=== [$(date +%T) +$((SECONDS - START))s] $*" | tee -a "$LOG"; }
@@ -25,7 +27,8 @@ run_logged() {
     local name="$1"
     shift
     set +e
-    "$@" 2>&1 | tee "$OUT/$name.log"
+    echo "--- $*" >> "$OUT/$name.log"
+    "$@" 2>&1 | tee -a "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
     set -e
     return "$rc"
@@ -40,7 +43,7 @@ step "versions"
     command -v nvcc >/dev/null && nvcc --version | tail -2 || echo "nvcc: MISSING (PATH=$PATH)"
     python3 -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda",
 torch.version.cuda, "cxx11abi", torch._C._GLIBCXX_USE_CXX11_ABI, "gpu", torch.cuda.is_available())' || true
-} 2>&1 | tee -a "$LOG" "$OUT/versions.txt"
+} 2>&1 | tee -a "$LOG"
 
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 command -v cmake >/dev/null || fail "cmake not found"
@@ -60,7 +63,7 @@ if [ -d "$DEBS/usr" ]; then
     EXTRA+=("-Dnlohmann_json_DIR=$DEBS/usr/share/cmake/nlohmann_json")
     if [ "$TORCH_ABI" = "0" ]; then
         step "building GoogleTest with -D_GLIBCXX_USE_CXX11_ABI=0 (torch uses the old ABI)"
-        run_logged gtest-build bash -c "cmake -S '$DEBS/usr/src/googletest' -B '$BUILD/gtest' -DCMAKE_BUILD_TYPE=Release \
+        run_logged build bash -c "cmake -S '$DEBS/usr/src/googletest' -B '$BUILD/gtest' -DCMAKE_BUILD_TYPE=Release \
             -DBUILD_GMOCK=OFF -DINSTALL_GTEST=ON -DCMAKE_INSTALL_PREFIX='$BUILD/gtest-prefix' -DCMAKE_INSTALL_LIBDIR=lib \
             -DCMAKE_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=0 -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
             && cmake --build '$BUILD/gtest' -j$NPROC && cmake --install '$BUILD/gtest'" || fail "GoogleTest build failed"
@@ -73,16 +76,16 @@ else
 fi
 
 step "configure (core + kernels + tests, CUDA on, sm_90)"
-run_logged configure cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
+run_logged build cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
     -DAVIARY_BUILD_APPS=OFF -DAVIARY_BUILD_STUDIO=OFF -DAVIARY_BUILD_VISION=OFF -DAVIARY_BUILD_AUDIO=OFF \
     -DAVIARY_BUILD_MUSIC=OFF -DAVIARY_BUILD_BENCH=ON -DAVIARY_BUILD_TESTS=ON -DAVIARY_CUDA=ON -DAVIARY_USE_CCACHE=OFF \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DCMAKE_PREFIX_PATH="$PREFIX" \
-    "${EXTRA[@]}" || fail "configure failed (see $OUT/configure.log)"
-grep -q "LibTorch with CUDA ON" "$OUT/configure.log" || fail "CMake did not find a CUDA LibTorch (see configure.log)"
+    "${EXTRA[@]}" || fail "configure failed (see $OUT/build.log)"
+grep -q "LibTorch with CUDA ON" "$OUT/build.log" || fail "CMake did not find a CUDA LibTorch (see build.log)"
 
 step "build aviary_kernels_tests (-j$NPROC)"
-run_logged build-tests cmake --build "$BUILD" -j"$NPROC" --target aviary_kernels_tests ||
-    fail "build of aviary_kernels_tests failed (see $OUT/build-tests.log)"
+run_logged build cmake --build "$BUILD" -j"$NPROC" --target aviary_kernels_tests ||
+    fail "build of aviary_kernels_tests failed (see $OUT/build.log)"
 record "build tests" "ok"
 
 TESTS="$BUILD/tests/aviary_kernels_tests"
@@ -97,7 +100,7 @@ if [ -n "$SANITIZER" ]; then
     export PYTORCH_NO_CUDA_MEMORY_CACHING=1
     for tool in memcheck racecheck; do
         step "compute-sanitizer --tool $tool (launcher tests)"
-        if run_logged "sanitizer-$tool" timeout 240 "$SANITIZER" --tool "$tool" --error-exitcode 9 "$TESTS" \
+        if run_logged sanitizer timeout 240 "$SANITIZER" --tool "$tool" --error-exitcode 9 "$TESTS" \
             --gtest_filter='WkvCudaLaunchers.*:WkvCudaOp.BroadcastLogDecayGradient_CUDA'; then
             record "compute-sanitizer $tool" "clean"
         else
@@ -110,14 +113,14 @@ else
 fi
 
 step "build and run aviary-bench-wkv-cuda"
-if run_logged build-bench cmake --build "$BUILD" -j"$NPROC" --target aviary-bench-wkv-cuda; then
+if run_logged build cmake --build "$BUILD" -j"$NPROC" --target aviary-bench-wkv-cuda; then
     if run_logged bench timeout 240 "$BUILD/bench/cuda/aviary-bench-wkv-cuda" "$OUT/bench_wkv_cuda.json"; then
         record "bench" "ok"
     else
         record "bench" "FAIL (rc $?)"
     fi
 else
-    record "bench" "build failed (see build-bench.log)"
+    record "bench" "build failed (see build.log)"
 fi
 
 step "done in $((SECONDS - START))s"

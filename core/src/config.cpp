@@ -30,7 +30,11 @@ const at::Tensor& require(const TensorList& tensors, const std::string& name, co
 
 std::string ModelConfig::to_json() const {
     nlohmann::ordered_json j;
-    j["version"] = version_string();
+    // a JSON number: 5.2 or 6 (DESIGN.md CLI contract)
+    if (version == 5)
+        j["version"] = 5.2;
+    else
+        j["version"] = 6;
     j["n_layer"] = n_layer;
     j["n_embd"] = n_embd;
     j["n_head"] = n_head;

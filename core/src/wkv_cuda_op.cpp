@@ -70,9 +70,9 @@ public:
         // log_w may be broadcast over B and T (v5 passes (1, 1, H, N) or (H, N)); materialise it.
         const at::Tensor lwc = log_w.to(at::kFloat).expand({B, T, H, N}).contiguous();  // (B, T, H, N)
         const at::Tensor uc = u.to(at::kFloat).reshape({H, N}).contiguous();           // (H, N)
-        at::Tensor s0c;                                                                   // (B, H, N, N) or undefined
-        if (state.defined()) {
-            AVIARY_CHECK(state.device() == r.device(), "wkv_cuda: state must be on the device of r");
+        at::Tensor s0c;  // (B, H, N, N), or undefined when state is the empty placeholder (no initial state)
+        if (state.numel() > 0) {
+            AVIARY_CHECK(state.device() == r.device(), "wkv_cuda: state must be on the device of r");  // (B, H, N, N)
             AVIARY_CHECK(state.numel() == B * H * N * N, "wkv_cuda: state must be (B, H, N, N) = (", B, ", ", H, ", ",
                          N, ", ", N, "), got ", state.sizes());
             s0c = state.to(at::kFloat).reshape({B, H, N, N}).contiguous();
@@ -99,8 +99,8 @@ public:
         ctx->saved_data["lw_shape"] = log_w.sizes().vec();
         ctx->saved_data["u_dtype"] = static_cast<int64_t>(u.scalar_type());
         ctx->saved_data["u_shape"] = u.sizes().vec();
-        ctx->saved_data["s_dtype"] = static_cast<int64_t>(state.defined() ? state.scalar_type() : at::kFloat);
-        ctx->saved_data["s_shape"] = state.defined() ? state.sizes().vec() : std::vector<int64_t>{};
+        ctx->saved_data["s_dtype"] = static_cast<int64_t>(state.scalar_type());
+        ctx->saved_data["s_shape"] = state.sizes().vec();
         ctx->set_materialize_grads(false);
         return {y, s_out};
     }
@@ -155,7 +155,9 @@ bool wkv_cuda_available() { return torch::cuda::is_available(); }
 std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
                                            const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state) {
     AVIARY_CHECK(wkv_cuda_available(), "wkv_cuda: no CUDA device is available; use WkvImpl::Reference or Chunked");
-    auto out = WkvCudaFunction::apply(r, k, v, log_w, u, state);
+    // LibTorch 2.x autograd Functions reject undefined inputs: "no initial state" travels as an empty fp32 tensor.
+    const at::Tensor state_in = state.defined() ? state : at::empty({0}, r.options().dtype(at::kFloat));
+    auto out = WkvCudaFunction::apply(r, k, v, log_w, u, state_in);
     return {out[0], out[1]};
 }
 

@@ -1,7 +1,8 @@
 // Backward of the WKV recurrence (spec §2.5.1) without stored states: states are recomputed by a forward scan and
 // the state gradient Ḡ_t = dL/dS_t is carried by reverse scans, on B·H × N grids as the official kernels (spec §4.3).
 // The log-decay gradient uses the cumulative-sum identity of the chunked form (spec §2.5.3), checked against
-// autograd in fp64 (tools/check_wkv_backward_math.py): glw_s = Σ_{t≥s} dG_t + Σ_{t>s} dE_t.
+// autograd in fp64 (tools/check_wkv_backward_math.py): glw_s = Σ_{t≥s} dG_t + Σ_{t>s} dE_t. Each kernel stages
+// chunks of L = 1024/N steps of its inputs in shared memory (see wkv_common.cuh).
 #include "aviary/kernels/wkv.cuh"
 #include "wkv_common.cuh"
 
@@ -20,13 +21,18 @@ __global__ void __launch_bounds__(N)
                            const float* __restrict__ lw, const float* __restrict__ u, const float* __restrict__ s0,
                            const float* __restrict__ gy, float* __restrict__ gr, float* __restrict__ glw,
                            float* __restrict__ gu, int T, int H) {
+    constexpr int L = detail::kChunk<N>;
     const int bh = blockIdx.x;
     const int b = bh / H;
     const int h = bh % H;
     const int j = threadIdx.x;  // key channel: this thread owns row j of S
 
-    __shared__ __align__(16) float gy_s[2][N];
-    __shared__ __align__(16) float v_s[2][N];
+    // Steps [t0, t0 + L) staged: (L, N) each
+    __shared__ __align__(16) float gy_s[L][N];
+    __shared__ __align__(16) float v_s[L][N];
+    __shared__ __align__(16) float r_s[L][N];
+    __shared__ __align__(16) float k_s[L][N];
+    __shared__ __align__(16) float w_s[L][N];
 
     // s[i] = S[j][i], row j of the head state
     float s[N];
@@ -34,51 +40,48 @@ __global__ void __launch_bounds__(N)
 #pragma unroll
     for (int i = 0; i < N; ++i) s[i] = s0 ? s0[row + i] : 0.f;
     const float u_j = u[h * N + j];
-
-    const size_t step = static_cast<size_t>(H) * N;
-    size_t off = static_cast<size_t>(b) * T * step + static_cast<size_t>(h) * N + j;
-    float r_n = to_float(r[off]), k_n = to_float(k[off]), v_n = to_float(v[off]);
-    float w_n = __expf(lw[off]), gy_n = gy[off];
     float gu_acc = 0.f;
 
-    for (int t = 0; t < T; ++t) {
-        const int p = t & 1;
-        gy_s[p][j] = gy_n;
-        v_s[p][j] = v_n;
-        const float r_j = r_n, k_j = k_n, w_j = w_n;
+    const size_t step = static_cast<size_t>(H) * N;
+    const size_t base = static_cast<size_t>(b) * T * step + static_cast<size_t>(h) * N + j;
+    for (int t0 = 0; t0 < T; t0 += L) {
+        const int len = min(L, T - t0);
+        const size_t off0 = base + static_cast<size_t>(t0) * step;
         __syncthreads();
-        if (t + 1 < T) {
-            const size_t nx = off + step;
-            r_n = to_float(r[nx]);
-            k_n = to_float(k[nx]);
-            v_n = to_float(v[nx]);
-            w_n = __expf(lw[nx]);
-            gy_n = gy[nx];
-        }
-        float inter = 0.f, gyv = 0.f;
+        detail::stage<L, N>(gy_s, gy, off0, step, len, j);
+        detail::stage<L, N>(v_s, v, off0, step, len, j);
+        detail::stage<L, N>(r_s, r, off0, step, len, j);
+        detail::stage<L, N>(k_s, k, off0, step, len, j);
+        detail::stage_exp<L, N>(w_s, lw, off0, step, len, j);
+        __syncthreads();
+        for (int q = 0; q < len; ++q) {
+            const float r_j = r_s[q][j], k_j = k_s[q][j], w_j = w_s[q][j];
+            float inter0 = 0.f, inter1 = 0.f, gyv0 = 0.f, gyv1 = 0.f;
 #pragma unroll
-        for (int i = 0; i < N; i += 4) {
-            const float4 g4 = *reinterpret_cast<const float4*>(&gy_s[p][i]);
-            const float4 v4 = *reinterpret_cast<const float4*>(&v_s[p][i]);
-            // inter += gy[i]·S[j][i];  gyv += gy[i]·v[i];  S[j][i] = w[j]·S[j][i] + k[j]·v[i]
-            inter += g4.x * s[i];
-            gyv += g4.x * v4.x;
-            s[i] = s[i] * w_j + k_j * v4.x;
-            inter += g4.y * s[i + 1];
-            gyv += g4.y * v4.y;
-            s[i + 1] = s[i + 1] * w_j + k_j * v4.y;
-            inter += g4.z * s[i + 2];
-            gyv += g4.z * v4.z;
-            s[i + 2] = s[i + 2] * w_j + k_j * v4.z;
-            inter += g4.w * s[i + 3];
-            gyv += g4.w * v4.w;
-            s[i + 3] = s[i + 3] * w_j + k_j * v4.w;
+            for (int i = 0; i < N; i += 4) {
+                const float4 g4 = *reinterpret_cast<const float4*>(&gy_s[q][i]);
+                const float4 v4 = *reinterpret_cast<const float4*>(&v_s[q][i]);
+                // inter += gy[i]·S[j][i];  gyv += gy[i]·v[i];  S[j][i] = w[j]·S[j][i] + k[j]·v[i]
+                inter0 += g4.x * s[i];
+                gyv0 += g4.x * v4.x;
+                s[i] = s[i] * w_j + k_j * v4.x;
+                inter1 += g4.y * s[i + 1];
+                gyv1 += g4.y * v4.y;
+                s[i + 1] = s[i + 1] * w_j + k_j * v4.y;
+                inter0 += g4.z * s[i + 2];
+                gyv0 += g4.z * v4.z;
+                s[i + 2] = s[i + 2] * w_j + k_j * v4.z;
+                inter1 += g4.w * s[i + 3];
+                gyv1 += g4.w * v4.w;
+                s[i + 3] = s[i + 3] * w_j + k_j * v4.w;
+            }
+            const float inter = inter0 + inter1, gyv = gyv0 + gyv1;
+            const size_t off = off0 + static_cast<size_t>(q) * step;
+            // gr = inter + u[j]·k[j]·(gy·v);  dE = r[j]·inter;  gu += r[j]·k[j]·(gy·v)
+            gr[off] = inter + u_j * k_j * gyv;
+            glw[off] = r_j * inter;
+            gu_acc += r_j * k_j * gyv;
         }
-        // gr = inter + u[j]·k[j]·(gy·v);  dE = r[j]·inter;  gu += r[j]·k[j]·(gy·v)
-        gr[off] = inter + u_j * k_j * gyv;
-        glw[off] = r_j * inter;
-        gu_acc += r_j * k_j * gyv;
-        off += step;
     }
     gu[static_cast<size_t>(bh) * N + j] = gu_acc;
 }
@@ -91,14 +94,16 @@ __global__ void __launch_bounds__(N)
     wkv_backward_gv_kernel(const In* __restrict__ r, const In* __restrict__ k, const float* __restrict__ lw,
                            const float* __restrict__ u, const float* __restrict__ gy, const float* __restrict__ g_sout,
                            float* __restrict__ gv, float* __restrict__ gs0, int T, int H) {
+    constexpr int L = detail::kChunk<N>;
     const int bh = blockIdx.x;
     const int b = bh / H;
     const int h = bh % H;
     const int i = threadIdx.x;
 
-    __shared__ __align__(16) float r_s[2][N];
-    __shared__ __align__(16) float k_s[2][N];
-    __shared__ __align__(16) float w_s[2][N];
+    __shared__ __align__(16) float r_s[L][N];
+    __shared__ __align__(16) float k_s[L][N];
+    __shared__ __align__(16) float w_s[L][N];
+    __shared__ __align__(16) float gy_s[L][N];
     __shared__ __align__(16) float u_s[N];
 
     // g[j] = Ḡ[j][i], starting from Ḡ_{T−1} = g_sout
@@ -109,46 +114,42 @@ __global__ void __launch_bounds__(N)
     u_s[i] = u[h * N + i];
 
     const size_t step = static_cast<size_t>(H) * N;
-    size_t off = static_cast<size_t>(b) * T * step + static_cast<size_t>(T - 1) * step + static_cast<size_t>(h) * N + i;
-    float r_n = to_float(r[off]), k_n = to_float(k[off]), w_n = __expf(lw[off]), gy_n = gy[off];
-
-    for (int t = T - 1; t >= 0; --t) {
-        const int p = t & 1;
-        r_s[p][i] = r_n;
-        k_s[p][i] = k_n;
-        w_s[p][i] = w_n;
-        const float gy_i = gy_n;
+    const size_t base = static_cast<size_t>(b) * T * step + static_cast<size_t>(h) * N + i;
+    for (int t_end = T; t_end > 0; t_end -= L) {
+        const int t0 = max(0, t_end - L);
+        const int len = t_end - t0;
+        const size_t off0 = base + static_cast<size_t>(t0) * step;
         __syncthreads();
-        if (t > 0) {
-            const size_t nx = off - step;
-            r_n = to_float(r[nx]);
-            k_n = to_float(k[nx]);
-            w_n = __expf(lw[nx]);
-            gy_n = gy[nx];
-        }
-        float acc = 0.f;
+        detail::stage<L, N>(r_s, r, off0, step, len, i);
+        detail::stage<L, N>(k_s, k, off0, step, len, i);
+        detail::stage<L, N>(gy_s, gy, off0, step, len, i);
+        detail::stage_exp<L, N>(w_s, lw, off0, step, len, i);
+        __syncthreads();
+        for (int q = len - 1; q >= 0; --q) {
+            const float gy_i = gy_s[q][i];
+            float acc0 = 0.f, acc1 = 0.f;
 #pragma unroll
-        for (int j = 0; j < N; j += 4) {
-            const float4 rr = *reinterpret_cast<const float4*>(&r_s[p][j]);
-            const float4 kk = *reinterpret_cast<const float4*>(&k_s[p][j]);
-            const float4 ww = *reinterpret_cast<const float4*>(&w_s[p][j]);
-            const float4 uu = *reinterpret_cast<const float4*>(&u_s[j]);
-            // gv += (u[j]·r[j]·gy[i] + Ḡ[j][i])·k[j];  Ḡ[j][i] = r[j]·gy[i] + w[j]·Ḡ[j][i]
-            float rg = rr.x * gy_i;
-            acc += (uu.x * rg + g[j]) * kk.x;
-            g[j] = g[j] * ww.x + rg;
-            rg = rr.y * gy_i;
-            acc += (uu.y * rg + g[j + 1]) * kk.y;
-            g[j + 1] = g[j + 1] * ww.y + rg;
-            rg = rr.z * gy_i;
-            acc += (uu.z * rg + g[j + 2]) * kk.z;
-            g[j + 2] = g[j + 2] * ww.z + rg;
-            rg = rr.w * gy_i;
-            acc += (uu.w * rg + g[j + 3]) * kk.w;
-            g[j + 3] = g[j + 3] * ww.w + rg;
+            for (int j = 0; j < N; j += 4) {
+                const float4 rr = *reinterpret_cast<const float4*>(&r_s[q][j]);
+                const float4 kk = *reinterpret_cast<const float4*>(&k_s[q][j]);
+                const float4 ww = *reinterpret_cast<const float4*>(&w_s[q][j]);
+                const float4 uu = *reinterpret_cast<const float4*>(&u_s[j]);
+                // gv += (u[j]·r[j]·gy[i] + Ḡ[j][i])·k[j];  Ḡ[j][i] = r[j]·gy[i] + w[j]·Ḡ[j][i]
+                float rg = rr.x * gy_i;
+                acc0 += (uu.x * rg + g[j]) * kk.x;
+                g[j] = g[j] * ww.x + rg;
+                rg = rr.y * gy_i;
+                acc1 += (uu.y * rg + g[j + 1]) * kk.y;
+                g[j + 1] = g[j + 1] * ww.y + rg;
+                rg = rr.z * gy_i;
+                acc0 += (uu.z * rg + g[j + 2]) * kk.z;
+                g[j + 2] = g[j + 2] * ww.z + rg;
+                rg = rr.w * gy_i;
+                acc1 += (uu.w * rg + g[j + 3]) * kk.w;
+                g[j + 3] = g[j + 3] * ww.w + rg;
+            }
+            gv[off0 + static_cast<size_t>(q) * step] = acc0 + acc1;
         }
-        gv[off] = acc;
-        off -= step;
     }
     if (gs0) {
 #pragma unroll
@@ -166,13 +167,18 @@ __global__ void __launch_bounds__(N)
                            const float* __restrict__ lw, const float* __restrict__ u, const float* __restrict__ s_fin,
                            const float* __restrict__ gy, const float* __restrict__ g_sout, float* __restrict__ gk,
                            float* __restrict__ glw, int T, int H) {
+    constexpr int L = detail::kChunk<N>;
     const int bh = blockIdx.x;
     const int b = bh / H;
     const int h = bh % H;
     const int j = threadIdx.x;
 
-    __shared__ __align__(16) float gy_s[2][N];
-    __shared__ __align__(16) float v_s[2][N];
+    __shared__ __align__(16) float gy_s[L][N];
+    __shared__ __align__(16) float v_s[L][N];
+    __shared__ __align__(16) float r_s[L][N];
+    __shared__ __align__(16) float k_s[L][N];
+    __shared__ __align__(16) float w_s[L][N];
+    __shared__ __align__(16) float de_s[L][N];
 
     // g[i] = Ḡ[j][i], starting from Ḡ_{T−1} = g_sout;  last = Σ_i g_sout[j][i]·S_T[j][i]
     float g[N];
@@ -189,53 +195,52 @@ __global__ void __launch_bounds__(N)
         for (int i = 0; i < N; ++i) g[i] = 0.f;
     }
     const float u_j = u[h * N + j];
-
-    const size_t step = static_cast<size_t>(H) * N;
-    size_t off = static_cast<size_t>(b) * T * step + static_cast<size_t>(T - 1) * step + static_cast<size_t>(h) * N + j;
-    float r_n = to_float(r[off]), k_n = to_float(k[off]), v_n = to_float(v[off]);
-    float w_n = __expf(lw[off]), gy_n = gy[off], de_n = glw[off];
     float cum = last;  // running Σ dG + Σ dE of the later steps
 
-    for (int t = T - 1; t >= 0; --t) {
-        const int p = t & 1;
-        gy_s[p][j] = gy_n;
-        v_s[p][j] = v_n;
-        const float r_j = r_n, k_j = k_n, w_j = w_n, de_j = de_n;
+    const size_t step = static_cast<size_t>(H) * N;
+    const size_t base = static_cast<size_t>(b) * T * step + static_cast<size_t>(h) * N + j;
+    for (int t_end = T; t_end > 0; t_end -= L) {
+        const int t0 = max(0, t_end - L);
+        const int len = t_end - t0;
+        const size_t off0 = base + static_cast<size_t>(t0) * step;
         __syncthreads();
-        if (t > 0) {
-            const size_t nx = off - step;
-            r_n = to_float(r[nx]);
-            k_n = to_float(k[nx]);
-            v_n = to_float(v[nx]);
-            w_n = __expf(lw[nx]);
-            gy_n = gy[nx];
-            de_n = glw[nx];
-        }
-        float inter = 0.f, gyv = 0.f;
+        detail::stage<L, N>(gy_s, gy, off0, step, len, j);
+        detail::stage<L, N>(v_s, v, off0, step, len, j);
+        detail::stage<L, N>(r_s, r, off0, step, len, j);
+        detail::stage<L, N>(k_s, k, off0, step, len, j);
+        detail::stage_exp<L, N>(w_s, lw, off0, step, len, j);
+        // dE_t from kernel 1; thread j reads only the elements it overwrites below
+        detail::stage<L, N>(de_s, static_cast<const float*>(glw), off0, step, len, j);
+        __syncthreads();
+        for (int q = len - 1; q >= 0; --q) {
+            const float r_j = r_s[q][j], k_j = k_s[q][j], w_j = w_s[q][j];
+            float inter0 = 0.f, inter1 = 0.f, gyv0 = 0.f, gyv1 = 0.f;
 #pragma unroll
-        for (int i = 0; i < N; i += 4) {
-            const float4 g4 = *reinterpret_cast<const float4*>(&gy_s[p][i]);
-            const float4 v4 = *reinterpret_cast<const float4*>(&v_s[p][i]);
-            // gk' += Ḡ[j][i]·v[i];  gyv += gy[i]·v[i];  Ḡ[j][i] = r[j]·gy[i] + w[j]·Ḡ[j][i]
-            inter += g[i] * v4.x;
-            gyv += g4.x * v4.x;
-            g[i] = g[i] * w_j + r_j * g4.x;
-            inter += g[i + 1] * v4.y;
-            gyv += g4.y * v4.y;
-            g[i + 1] = g[i + 1] * w_j + r_j * g4.y;
-            inter += g[i + 2] * v4.z;
-            gyv += g4.z * v4.z;
-            g[i + 2] = g[i + 2] * w_j + r_j * g4.z;
-            inter += g[i + 3] * v4.w;
-            gyv += g4.w * v4.w;
-            g[i + 3] = g[i + 3] * w_j + r_j * g4.w;
+            for (int i = 0; i < N; i += 4) {
+                const float4 g4 = *reinterpret_cast<const float4*>(&gy_s[q][i]);
+                const float4 v4 = *reinterpret_cast<const float4*>(&v_s[q][i]);
+                // gk' += Ḡ[j][i]·v[i];  gyv += gy[i]·v[i];  Ḡ[j][i] = r[j]·gy[i] + w[j]·Ḡ[j][i]
+                inter0 += g[i] * v4.x;
+                gyv0 += g4.x * v4.x;
+                g[i] = g[i] * w_j + r_j * g4.x;
+                inter1 += g[i + 1] * v4.y;
+                gyv1 += g4.y * v4.y;
+                g[i + 1] = g[i + 1] * w_j + r_j * g4.y;
+                inter0 += g[i + 2] * v4.z;
+                gyv0 += g4.z * v4.z;
+                g[i + 2] = g[i + 2] * w_j + r_j * g4.z;
+                inter1 += g[i + 3] * v4.w;
+                gyv1 += g4.w * v4.w;
+                g[i + 3] = g[i + 3] * w_j + r_j * g4.w;
+            }
+            const float inter = inter0 + inter1, gyv = gyv0 + gyv1;
+            const size_t off = off0 + static_cast<size_t>(q) * step;
+            gk[off] = u_j * r_j * gyv + inter;
+            // glw_t = (Σ_{τ>t} dG_τ + dE_τ) + dG_t;  then add dE_t for the earlier steps
+            cum -= k_j * inter;
+            glw[off] = cum;
+            cum += de_s[q][j];
         }
-        gk[off] = u_j * r_j * gyv + inter;
-        // glw_t = (Σ_{τ>t} dG_τ + dE_τ) + dG_t;  then add dE_t for the earlier steps
-        cum -= k_j * inter;
-        glw[off] = cum;
-        cum += de_j;
-        off -= step;
     }
 }
 

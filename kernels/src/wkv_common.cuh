@@ -13,6 +13,30 @@ namespace aviary::kernels::detail {
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
+// Steps staged in shared memory per chunk (L·N = 1024 floats = 4 KiB per staged tensor): one global round trip
+// per L steps instead of one per step, since a (batch, head) block has too few warps to hide load latency.
+template <int N>
+constexpr int kChunk = 1024 / N;
+
+// Stages steps [t0, t0 + len) of one (B, T, H, N) tensor into dst[q][x]: thread x loads column x of each step.
+// off0 is the element offset of (b, t0, h, x) and step the stride of t (H·N). Reverse scans walk q downwards.
+template <int L, int N, typename In>
+__device__ __forceinline__ void stage(float (&dst)[L][N], const In* __restrict__ src, size_t off0, size_t step,
+                                      int len, int x) {
+#pragma unroll
+    for (int q = 0; q < L; ++q)
+        if (q < len) dst[q][x] = to_float(src[off0 + q * step]);
+}
+
+// As stage, storing the decay w = exp(lw) of a log-decay tensor.
+template <int L, int N>
+__device__ __forceinline__ void stage_exp(float (&dst)[L][N], const float* __restrict__ src, size_t off0, size_t step,
+                                          int len, int x) {
+#pragma unroll
+    for (int q = 0; q < L; ++q)
+        if (q < len) dst[q][x] = __expf(src[off0 + q * step]);
+}
+
 // Throws std::invalid_argument("<op>: <what>") — one line naming the launcher and the bad value.
 inline void require(bool ok, const char* op, const std::string& what) {
     if (!ok) throw std::invalid_argument(std::string(op) + ": " + what);

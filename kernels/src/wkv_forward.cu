@@ -1,6 +1,6 @@
 // Sequence forward of the WKV recurrence (spec §2.5.1) on a B·H × N grid, one block per (batch, head), as the
 // official wkv5/wkv6 forward (spec §4.1): thread i keeps column i of the fp32 state S[·][i] in registers and
-// reads r, k, decay of step t from shared memory (double-buffered: one barrier per step; next step prefetched).
+// reads r, k, v, decay from shared memory, where chunks of L = 1024/N steps are staged (two barriers per chunk).
 #include "aviary/kernels/wkv.cuh"
 #include "wkv_common.cuh"
 
@@ -14,14 +14,17 @@ __global__ void __launch_bounds__(N)
     wkv_forward_kernel(const In* __restrict__ r, const In* __restrict__ k, const In* __restrict__ v,
                        const float* __restrict__ lw, const float* __restrict__ u, const float* __restrict__ s0,
                        float* __restrict__ y, float* __restrict__ s_out, int T, int H) {
+    constexpr int L = detail::kChunk<N>;
     const int bh = blockIdx.x;  // b·H + h
     const int b = bh / H;
     const int h = bh % H;
     const int i = threadIdx.x;  // value channel: this thread owns column i of S
 
-    __shared__ __align__(16) float r_s[2][N];
-    __shared__ __align__(16) float k_s[2][N];
-    __shared__ __align__(16) float w_s[2][N];
+    // Steps [t0, t0 + L) of r, k, decay, v: (L, N) each
+    __shared__ __align__(16) float r_s[L][N];
+    __shared__ __align__(16) float k_s[L][N];
+    __shared__ __align__(16) float w_s[L][N];
+    __shared__ __align__(16) float v_s[L][N];
     __shared__ __align__(16) float u_s[N];
 
     // s[j] = S[j][i], column i of the (N, N) head state
@@ -32,48 +35,42 @@ __global__ void __launch_bounds__(N)
     u_s[i] = u[h * N + i];
 
     const size_t step = static_cast<size_t>(H) * N;  // stride of t in (B, T, H, N)
-    size_t off = static_cast<size_t>(b) * T * step + static_cast<size_t>(h) * N + i;
-    float r_n = to_float(r[off]), k_n = to_float(k[off]), v_n = to_float(v[off]);
-    float w_n = __expf(lw[off]);  // w = exp(lw): the decay of step t
-
-    for (int t = 0; t < T; ++t) {
-        const int p = t & 1;
-        r_s[p][i] = r_n;
-        k_s[p][i] = k_n;
-        w_s[p][i] = w_n;
-        const float v_i = v_n;
-        // Buffer p was last read at step t−2; every thread has passed step t−1's barrier since then.
+    const size_t base = static_cast<size_t>(b) * T * step + static_cast<size_t>(h) * N + i;
+    for (int t0 = 0; t0 < T; t0 += L) {
+        const int len = min(L, T - t0);
+        const size_t off0 = base + static_cast<size_t>(t0) * step;
+        __syncthreads();  // the previous chunk has been read by every thread
+        detail::stage<L, N>(r_s, r, off0, step, len, i);
+        detail::stage<L, N>(k_s, k, off0, step, len, i);
+        detail::stage<L, N>(v_s, v, off0, step, len, i);
+        detail::stage_exp<L, N>(w_s, lw, off0, step, len, i);  // w = exp(lw): the decay of step t
         __syncthreads();
-        if (t + 1 < T) {
-            const size_t nx = off + step;
-            r_n = to_float(r[nx]);
-            k_n = to_float(k[nx]);
-            v_n = to_float(v[nx]);
-            w_n = __expf(lw[nx]);
-        }
-        float acc = 0.f;
+        for (int q = 0; q < len; ++q) {
+            const float v_i = v_s[q][i];
+            // four partial sums break the dependency chain of the y accumulation
+            float acc0 = 0.f, acc1 = 0.f, acc2 = 0.f, acc3 = 0.f;
 #pragma unroll
-        for (int j = 0; j < N; j += 4) {
-            const float4 rr = *reinterpret_cast<const float4*>(&r_s[p][j]);
-            const float4 kk = *reinterpret_cast<const float4*>(&k_s[p][j]);
-            const float4 ww = *reinterpret_cast<const float4*>(&w_s[p][j]);
-            const float4 uu = *reinterpret_cast<const float4*>(&u_s[j]);
-            // y_t[i] += r[j]·(u[j]·k[j]·v[i] + S[j][i]);  S[j][i] = w[j]·S[j][i] + k[j]·v[i]
-            float kv = kk.x * v_i;
-            acc += rr.x * (uu.x * kv + s[j]);
-            s[j] = s[j] * ww.x + kv;
-            kv = kk.y * v_i;
-            acc += rr.y * (uu.y * kv + s[j + 1]);
-            s[j + 1] = s[j + 1] * ww.y + kv;
-            kv = kk.z * v_i;
-            acc += rr.z * (uu.z * kv + s[j + 2]);
-            s[j + 2] = s[j + 2] * ww.z + kv;
-            kv = kk.w * v_i;
-            acc += rr.w * (uu.w * kv + s[j + 3]);
-            s[j + 3] = s[j + 3] * ww.w + kv;
+            for (int j = 0; j < N; j += 4) {
+                const float4 rr = *reinterpret_cast<const float4*>(&r_s[q][j]);
+                const float4 kk = *reinterpret_cast<const float4*>(&k_s[q][j]);
+                const float4 ww = *reinterpret_cast<const float4*>(&w_s[q][j]);
+                const float4 uu = *reinterpret_cast<const float4*>(&u_s[j]);
+                // y_t[i] += r[j]·(u[j]·k[j]·v[i] + S[j][i]);  S[j][i] = w[j]·S[j][i] + k[j]·v[i]
+                float kv = kk.x * v_i;
+                acc0 += rr.x * (uu.x * kv + s[j]);
+                s[j] = s[j] * ww.x + kv;
+                kv = kk.y * v_i;
+                acc1 += rr.y * (uu.y * kv + s[j + 1]);
+                s[j + 1] = s[j + 1] * ww.y + kv;
+                kv = kk.z * v_i;
+                acc2 += rr.z * (uu.z * kv + s[j + 2]);
+                s[j + 2] = s[j + 2] * ww.z + kv;
+                kv = kk.w * v_i;
+                acc3 += rr.w * (uu.w * kv + s[j + 3]);
+                s[j + 3] = s[j + 3] * ww.w + kv;
+            }
+            y[off0 + static_cast<size_t>(q) * step] = (acc0 + acc1) + (acc2 + acc3);
         }
-        y[off] = acc;
-        off += step;
     }
 #pragma unroll
     for (int j = 0; j < N; ++j) s_out[state_base + static_cast<size_t>(j) * N + i] = s[j];

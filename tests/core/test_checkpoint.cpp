@@ -427,7 +427,7 @@ TEST(CheckpointRead, MissingDirectoryEmptyAndUnknown) {
     write_bytes(text, "hello world, not a checkpoint\n");
     expect_error([&] { aviary::read_checkpoint(text); }, {text, "unknown checkpoint format"});
     const std::string legacy = dir.file("legacy.pth");
-    write_bytes(legacy, std::string("\x80\x02\x8a\x0alegacy", 13));
+    write_bytes(legacy, std::string("\x80\x02\x8a\x0a", 4) + "legacy");
     expect_error([&] { aviary::read_checkpoint(legacy); }, {legacy, "legacy"});
 }
 

@@ -1,0 +1,91 @@
+// Shared command-line helpers (cli_common.h).
+#include "cli_common.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "aviary/core/error.h"
+#include "aviary/core/threads.h"
+
+namespace aviary::cli {
+
+void add_model_options(CLI::App* sub, ModelArgs& args, bool required) {
+    auto* opt = sub->add_option("--model,-m", args.model, "Checkpoint: official RWKV-5.2/6 .pth or .safetensors");
+    if (required) opt->required();
+    sub->add_option("--device", args.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    sub->add_option("--dtype", args.dtype, "Weight dtype of the matrices: fp32 or bf16")
+        ->check(CLI::IsMember({"fp32", "bf16"}));
+    sub->add_option("--threads", args.threads, "CPU threads (default: $AVIARY_THREADS or all cores)")
+        ->check(CLI::NonNegativeNumber);
+}
+
+Model load_model(const ModelArgs& args) {
+    set_thread_count(args.threads);
+    ModelOptions opt;
+    opt.device = args.device;
+    opt.dtype = args.dtype;
+    return Model::load(args.model, opt);
+}
+
+void add_vocab_option(CLI::App* sub, std::string& vocab) {
+    sub->add_option("--vocab", vocab, "World vocabulary file (default: the installed rwkv_vocab_v20230424.txt)");
+}
+
+WorldTokenizer load_tokenizer(const std::string& vocab) {
+    return WorldTokenizer::load(vocab.empty() ? WorldTokenizer::default_vocab_path() : vocab);
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+    namespace fs = std::filesystem;
+    const fs::path target(path);
+    AVIARY_CHECK(!path.empty(), "empty output path");
+    AVIARY_CHECK(!fs::is_directory(target), "output '", path, "' is a directory (expected a file path)");
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    AVIARY_CHECK(fs::is_directory(dir), "output directory '", dir.string(), "' does not exist");
+    std::string tmpl = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
+    int fd = mkstemp(tmpl.data());
+    AVIARY_CHECK(fd >= 0, "cannot create a file in '", dir.string(), "': ", std::strerror(errno));
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            const int err = errno;
+            ::close(fd);
+            ::unlink(tmpl.c_str());
+            AVIARY_FAIL("cannot write '", path, "': ", std::strerror(err));
+        }
+        done += static_cast<size_t>(n);
+    }
+    const bool ok = ::fsync(fd) == 0 && ::close(fd) == 0;
+    if (!ok || std::rename(tmpl.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmpl.c_str());
+        AVIARY_FAIL("cannot write '", path, "': ", std::strerror(err));
+    }
+}
+
+std::vector<int64_t> parse_token_list(const std::string& text) {
+    std::vector<int64_t> ids;
+    if (text.empty()) throw UsageError("--tokens is empty (expected comma-separated token ids, e.g. 1,5,77)");
+    size_t pos = 0;
+    while (pos <= text.size()) {
+        size_t comma = text.find(',', pos);
+        std::string piece = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        const bool digits = !piece.empty() && piece.size() <= 10 &&
+                            piece.find_first_not_of("0123456789") == std::string::npos;
+        if (!digits)
+            throw UsageError("--tokens: '" + piece + "' is not a token id (expected comma-separated non-negative "
+                             "integers, e.g. 1,5,77)");
+        ids.push_back(std::stoll(piece));
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+    }
+    return ids;
+}
+
+}  // namespace aviary::cli

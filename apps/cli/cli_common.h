@@ -1,0 +1,45 @@
+// Shared pieces of the `aviary` command line: the subcommand registry, common model options, and the
+// atomic output-file helper (no partial output file is ever left behind; DESIGN.md "Errors").
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "aviary/core/model.h"
+#include "aviary/core/tokenizer.h"
+
+namespace aviary::cli {
+
+// Each subcommand registers itself and sets `run`, called after a successful parse.
+using Runner = std::function<int()>;
+void register_info(CLI::App& app, Runner& run);
+void register_forward(CLI::App& app, Runner& run);
+void register_tokenize(CLI::App& app, Runner& run);
+void register_generate(CLI::App& app, Runner& run);
+void register_chat(CLI::App& app, Runner& run);
+void register_convert(CLI::App& app, Runner& run);
+void register_bench(CLI::App& app, Runner& run);
+
+struct ModelArgs {
+    std::string model;
+    std::string device = "cpu";
+    std::string dtype = "fp32";
+    int threads = 0;
+};
+// Adds --model (required when `required`), --device, --dtype, --threads.
+void add_model_options(CLI::App* sub, ModelArgs& args, bool required = true);
+Model load_model(const ModelArgs& args);
+
+// Adds --vocab; load_tokenizer falls back to WorldTokenizer::default_vocab_path().
+void add_vocab_option(CLI::App* sub, std::string& vocab);
+WorldTokenizer load_tokenizer(const std::string& vocab);
+
+// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Parses "1,5,77" into ids; throws UsageError naming the bad piece.
+std::vector<int64_t> parse_token_list(const std::string& text);
+
+}  // namespace aviary::cli
