@@ -1,10 +1,11 @@
 // Token sampling with the official semantics: sample_logits follows ChatRWKV PIPELINE.sample_logits (CPU
 // path, rwkv 0.8.32 utils.py; spec §6.2) step for step, and Sampler adds token bans and the decayed
 // presence/frequency penalties of PIPELINE.generate (spec §6.3). The descending sort of the probabilities
-// is done bucket by bucket (largest values first) and chunk by chunk inside a bucket, and stops once the fp32
+// is a counting sort into bins by value followed by sorting the bins from the largest only until the fp32
 // cumulative sum reaches top_p: the same cumsum, cutoff and survivors as a full sort, sorting few entries.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "aviary/core/error.h"
@@ -13,8 +14,10 @@
 namespace aviary {
 namespace {
 
-// Lower bounds of the probability buckets, processed in this order; the last bucket takes the rest.
-constexpr float kBucketBounds[] = {1e-3f, 1e-5f, 1e-8f, 0.0f};
+// Bins of the counting sort: the fp32 bit pattern shifted right by kBinShift (sign 0, 8 exponent bits and
+// 3 mantissa bits: 8 bins per octave). Probabilities are <= 1.0f = 0x3F800000, hence kBins.
+constexpr int kBinShift = 20;
+constexpr size_t kBins = (0x3F800000u >> kBinShift) + 1;
 
 }  // namespace
 
@@ -51,47 +54,46 @@ int32_t sample_logits(const float* logits, int64_t n, float temperature, float t
 
     // Step 3: sorted descending, cumsum (sequential fp32, as np.cumsum); cutoff = sorted prob at the first
     // index with cumsum >= top_p (index 0 when none is: argmax of an all-false array).
+    // The order is built lazily: a counting sort on the top bits of the fp32 pattern (exponent and 3 mantissa
+    // bits; for p >= 0 the bit pattern orders like the value) puts the ids into bins of descending value,
+    // and bins are sorted one by one, from the largest, only until the cumsum reaches top_p. Equal values
+    // share a bin, so the survivors (ties at the cutoff included) are exactly a prefix of `order`.
     auto by_prob_desc = [](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); };
+    auto bin_of = [](float p) {
+        uint32_t bits;
+        std::memcpy(&bits, &p, sizeof bits);
+        return static_cast<size_t>(bits >> kBinShift);
+    };
+    thread_local std::vector<uint32_t> bin_start;  // (kBins + 1) offsets into order, bins by descending value
+    bin_start.assign(kBins + 1, 0);
+    for (int64_t i = 0; i < n; ++i) ++bin_start[kBins - 1 - bin_of(probs[i]) + 1];
+    for (size_t b = 0; b < kBins; ++b) bin_start[b + 1] += bin_start[b];
+    order.resize(static_cast<size_t>(n));
+    {
+        thread_local std::vector<uint32_t> fill;
+        fill.assign(bin_start.begin(), bin_start.end() - 1);
+        for (int64_t i = 0; i < n; ++i) order[fill[kBins - 1 - bin_of(probs[i])]++] = static_cast<int32_t>(i);
+    }
     float cumsum = 0.0f;
     int64_t cut_index = -1;
-    size_t sorted_end = 0;  // order[0, sorted_end) is sorted; later entries are all smaller
-    float upper = std::numeric_limits<float>::infinity();
-    for (float bound : kBucketBounds) {
-        const size_t start = order.size();
-        for (int64_t i = 0; i < n; ++i) {
-            if (probs[i] >= bound && probs[i] < upper) order.push_back(static_cast<int32_t>(i));
-        }
-        // Within the bucket, select and sort growing chunks of the largest entries (nth_element + sort).
-        size_t begin = start;
-        for (size_t chunk = 256; begin < order.size() && cut_index < 0; chunk *= 4) {
-            const size_t end = std::min(order.size(), begin + chunk);
-            if (end < order.size()) {
-                std::nth_element(order.begin() + begin, order.begin() + end, order.end(), by_prob_desc);
+    size_t sorted_end = 0;  // order[0, sorted_end) is sorted
+    for (size_t b = 0; b < kBins && cut_index < 0; ++b) {
+        const size_t begin = bin_start[b], end = bin_start[b + 1];
+        if (begin == end) continue;
+        std::sort(order.begin() + begin, order.begin() + end, by_prob_desc);
+        for (size_t k = begin; k < end; ++k) {
+            cumsum += probs[order[k]];
+            if (cumsum >= top_p) {
+                cut_index = static_cast<int64_t>(k);
+                break;
             }
-            std::sort(order.begin() + begin, order.begin() + end, by_prob_desc);
-            for (size_t k = begin; k < end; ++k) {
-                cumsum += probs[order[k]];
-                if (cumsum >= top_p) {
-                    cut_index = static_cast<int64_t>(k);
-                    break;
-                }
-            }
-            sorted_end = begin = end;
         }
-        if (cut_index >= 0) break;
-        upper = bound;
+        sorted_end = end;
     }
     const float cutoff = probs[order[cut_index >= 0 ? cut_index : 0]];
-    // probs[probs < cutoff] = 0: the survivors are the prefix of `order` with prob >= cutoff. Ties with the
-    // cutoff may sit past the sorted chunk; bring them in (in id order, which is the comparator's order).
+    // probs[probs < cutoff] = 0: the survivors are the prefix of `order` with prob >= cutoff.
     size_t n_keep = 0;
     while (n_keep < sorted_end && probs[order[n_keep]] >= cutoff) ++n_keep;
-    if (n_keep == sorted_end && sorted_end < order.size()) {
-        const auto tied_end = std::partition(order.begin() + sorted_end, order.end(),
-                                             [cutoff](int32_t i) { return probs[i] == cutoff; });
-        std::sort(order.begin() + sorted_end, tied_end);
-        n_keep = static_cast<size_t>(tied_end - order.begin());
-    }
 
     // Step 4: top_k keeps the k largest (ties at the k-th value broken towards the smaller id).
     if (top_k > 0 && top_k < n) n_keep = std::min(n_keep, static_cast<size_t>(top_k));

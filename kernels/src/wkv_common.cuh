@@ -1,5 +1,5 @@
 // Private helpers shared by the WKV kernels: element loads to fp32, precondition checks, head-size dispatch.
-// Preconditions follow wkv.cuh (spec §4.1 layout: grid B·H blocks, N threads, N % 4 == 0).
+// Preconditions follow wkv.cuh (spec §4.1 layout: grid B·H blocks, N % 16 == 0).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -14,27 +14,42 @@ __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 // Steps staged in shared memory per chunk (L·N = 1024 floats = 4 KiB per staged tensor): one global round trip
-// per L steps instead of one per step, since a (batch, head) block has too few warps to hide load latency.
+// per L steps instead of one per step.
 template <int N>
 constexpr int kChunk = 1024 / N;
 
-// Stages steps [t0, t0 + len) of one (B, T, H, N) tensor into dst[q][x]: thread x loads column x of each step.
-// off0 is the element offset of (b, t0, h, x) and step the stride of t (H·N). Reverse scans walk q downwards.
-template <int L, int N, typename In>
-__device__ __forceinline__ void stage(float (&dst)[L][N], const In* __restrict__ src, size_t off0, size_t step,
-                                      int len, int x) {
+// Each N-long dot product / state row is split over kSplit adjacent lanes of a warp (block = N·kSplit threads):
+// a (batch, head) block of only N threads issues too many dependent instructions per warp per step.
+constexpr int kSplit = 4;
+
+// Σ over the kSplit adjacent lanes of a group; every lane of the group gets the same (bitwise) result.
+__device__ __forceinline__ float group_sum(float x) {
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    x += __shfl_xor_sync(0xffffffffu, x, 2);
+    return x;
+}
+
+// Stages steps [t0, t0 + len) of one (B, T, H, N) tensor into dst[q][x], all kThreads threads loading
+// consecutive elements. head0 is the element offset of (b, 0, h, 0) and step the stride of t (H·N).
+template <int L, int N, int kThreads, typename In>
+__device__ __forceinline__ void stage(float (&dst)[L][N], const In* __restrict__ src, size_t head0, size_t step,
+                                      int t0, int len, int tid) {
 #pragma unroll
-    for (int q = 0; q < L; ++q)
-        if (q < len) dst[q][x] = to_float(src[off0 + q * step]);
+    for (int it = 0; it < L * N / kThreads; ++it) {
+        const int e = tid + it * kThreads, q = e / N, x = e % N;
+        if (q < len) dst[q][x] = to_float(src[head0 + static_cast<size_t>(t0 + q) * step + x]);
+    }
 }
 
 // As stage, storing the decay w = exp(lw) of a log-decay tensor.
-template <int L, int N>
-__device__ __forceinline__ void stage_exp(float (&dst)[L][N], const float* __restrict__ src, size_t off0, size_t step,
-                                          int len, int x) {
+template <int L, int N, int kThreads>
+__device__ __forceinline__ void stage_exp(float (&dst)[L][N], const float* __restrict__ src, size_t head0, size_t step,
+                                          int t0, int len, int tid) {
 #pragma unroll
-    for (int q = 0; q < L; ++q)
-        if (q < len) dst[q][x] = __expf(src[off0 + q * step]);
+    for (int it = 0; it < L * N / kThreads; ++it) {
+        const int e = tid + it * kThreads, q = e / N, x = e % N;
+        if (q < len) dst[q][x] = __expf(src[head0 + static_cast<size_t>(t0 + q) * step + x]);
+    }
 }
 
 // Throws std::invalid_argument("<op>: <what>") — one line naming the launcher and the bad value.

@@ -1,1 +1,181 @@
-// placeholder: filled by its owner
+// Command-line contract tests (DESIGN.md): the real `aviary` binary on good and bad input — exit code 2
+// for bad usage, 1 for other failures, one "error: …" line on stderr, never a signal, no partial output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <random>
+#include <unistd.h>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+    int code = -1;
+    bool signaled = false;
+    std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+fs::path tmp_dir() {
+    static fs::path dir = [] {
+        fs::path d = fs::temp_directory_path() / ("aviary_cli_test_" + std::to_string(::getpid()));
+        fs::create_directories(d);
+        return d;
+    }();
+    return dir;
+}
+
+Result run(const std::string& args, const std::string& stdin_text = "") {
+    const fs::path in = tmp_dir() / "stdin.txt", out = tmp_dir() / "stdout.txt", err = tmp_dir() / "stderr.txt";
+    std::ofstream(in, std::ios::binary) << stdin_text;
+    const std::string cmd = std::string(AVIARY_CLI_PATH) + " " + args + " <" + in.string() + " >" + out.string() +
+                            " 2>" + err.string();
+    const int status = std::system(cmd.c_str());
+    Result r;
+    if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
+    // std::system runs /bin/sh, which reports a child killed by a signal as 128+n.
+    r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 128);
+    r.out = slurp(out.string());
+    r.err = slurp(err.string());
+    return r;
+}
+
+std::string fixture(const std::string& rel) { return std::string(AVIARY_FIXTURES_DIR) + "/" + rel; }
+std::string vocab() { return std::string(AVIARY_SOURCE_DIR) + "/../shared/data/rwkv_vocab_v20230424.txt"; }
+
+// Exactly one line on stderr, starting with "error: ".
+void expect_one_error_line(const Result& r, int code, const std::string& needle = "") {
+    EXPECT_FALSE(r.signaled);
+    EXPECT_EQ(r.code, code) << r.err;
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    if (!needle.empty()) EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+// Corrupt copies of a real checkpoint: truncated, random bytes, wrong keys.
+std::string make_file(const std::string& name, const std::string& bytes) {
+    const fs::path p = tmp_dir() / name;
+    std::ofstream(p, std::ios::binary) << bytes;
+    return p.string();
+}
+
+TEST(Cli, InfoPrintsTheContractKeys) {
+    Result r = run("info --model " + fixture("golden/v5_fp32.pth"));
+    ASSERT_EQ(r.code, 0) << r.err;
+    for (const char* key : {"\"version\":5.2", "\"n_layer\":2", "\"n_embd\":128", "\"n_head\":2", "\"head_size\":64",
+                            "\"vocab_size\":512", "\"ffn_dim\":448", "\"n_params\":"})
+        EXPECT_NE(r.out.find(key), std::string::npos) << key << " in " << r.out;
+}
+
+TEST(Cli, ForwardWritesNpyOfShapeTByV) {
+    const fs::path out = tmp_dir() / "logits.npy";
+    for (const char* mode : {"seq", "rnn"}) {
+        fs::remove(out);
+        Result r = run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 1,5,77 --mode " + mode +
+                       " --out " + out.string());
+        ASSERT_EQ(r.code, 0) << r.err;
+        const std::string npy = slurp(out.string());
+        ASSERT_GT(npy.size(), 128u);
+        EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
+        EXPECT_NE(npy.find("'descr': '<f4'"), std::string::npos);
+        EXPECT_NE(npy.find("'shape': (3, 512)"), std::string::npos);
+        const size_t header = 10 + static_cast<unsigned char>(npy[8]) + 256 * static_cast<unsigned char>(npy[9]);
+        EXPECT_EQ(header % 64, 0u);
+        EXPECT_EQ(npy.size(), header + 3 * 512 * 4);
+    }
+}
+
+TEST(Cli, TokenizeRoundTrip) {
+    const std::string text = "The Eiffel tower is in the city of";
+    Result r = run("tokenize --vocab " + vocab(), text);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "6699 304 25740 109 39990 4600 4596 22590 30449 4706\n");
+    Result d = run("tokenize --decode --vocab " + vocab(), r.out);
+    ASSERT_EQ(d.code, 0) << d.err;
+    EXPECT_EQ(d.out, text);
+}
+
+TEST(Cli, BadUsageExitsTwo) {
+    expect_one_error_line(run(""), 2);
+    expect_one_error_line(run("frobnicate"), 2);
+    expect_one_error_line(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 1,,3 --out x.npy"), 2,
+                          "--tokens");
+    expect_one_error_line(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 1,a --out x.npy"), 2);
+    expect_one_error_line(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens -4 --out x.npy"), 2);
+    expect_one_error_line(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 1 --mode fast --out x.npy"),
+                          2);
+    expect_one_error_line(run("generate --model " + fixture("golden/v6_fp32.pth") + " --prompt ''"), 2, "prompt");
+    expect_one_error_line(run("tokenize --decode --vocab " + vocab(), "12 x 5"), 2);
+}
+
+TEST(Cli, BadFilesFailWithOneLineAndNoPartialOutput) {
+    const std::string good = slurp(fixture("golden/v6_fp32.pth"));
+    std::mt19937 rng(1);
+    std::string noise(4096, '\0');
+    for (char& c : noise) c = static_cast<char>(rng());
+    const std::string files[] = {
+        "/nonexistent/model.pth",
+        tmp_dir().string(),  // a directory
+        make_file("empty.pth", ""),
+        make_file("truncated.pth", good.substr(0, good.size() / 2)),
+        make_file("noise.pth", noise),
+        make_file("huge_header.safetensors", std::string("\xff\xff\xff\xff\xff\x00\x00\x00", 8) + "{}"),
+        fixture("golden/v6_fp32.expected.safetensors"),  // a safetensors file without model keys
+    };
+    const fs::path out = tmp_dir() / "never.npy";
+    for (const auto& f : files) {
+        fs::remove(out);
+        Result r = run("forward --model " + f + " --tokens 1,2 --out " + out.string());
+        expect_one_error_line(r, 1);
+        EXPECT_FALSE(fs::exists(out)) << "partial output left for " << f;
+        Result i = run("info --model " + f);
+        expect_one_error_line(i, 1);
+    }
+}
+
+TEST(Cli, TokenOutOfRangeFails) {
+    const fs::path out = tmp_dir() / "oor.npy";
+    Result r = run("forward --model " + fixture("golden/v5_fp32.pth") + " --tokens 1,512 --out " + out.string());
+    expect_one_error_line(r, 1, "512");
+    EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Cli, ConvertRoundTripKeepsLogits) {
+    const fs::path st = tmp_dir() / "v6.safetensors", a = tmp_dir() / "a.npy", b = tmp_dir() / "b.npy";
+    ASSERT_EQ(run("convert " + fixture("golden/v6_fp32.pth") + " " + st.string()).code, 0);
+    ASSERT_EQ(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 3,4,5 --out " + a.string()).code, 0);
+    ASSERT_EQ(run("forward --model " + st.string() + " --tokens 3,4,5 --out " + b.string()).code, 0);
+    EXPECT_EQ(slurp(a.string()), slurp(b.string()));
+    Result bad = run("convert " + fixture("golden/v6_fp32.pth") + " " + (tmp_dir() / "x.bin").string());
+    expect_one_error_line(bad, 2);
+}
+
+TEST(Cli, GenerateStreamsText) {
+    Result r = run("generate --model " + fixture("golden/v6_fp32.pth") + " --vocab " + vocab() +
+                   " --prompt 'x' --max-tokens 8 --seed 3");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_FALSE(r.out.empty());
+    Result again = run("generate --model " + fixture("golden/v6_fp32.pth") + " --vocab " + vocab() +
+                       " --prompt 'x' --max-tokens 8 --seed 3");
+    EXPECT_EQ(r.out, again.out);  // same seed, same text
+}
+
+TEST(Cli, HelpEverywhere) {
+    for (const char* sub : {"", "info", "forward", "tokenize", "generate", "chat", "convert", "bench"}) {
+        Result r = run(std::string(sub) + " --help");
+        EXPECT_EQ(r.code, 0) << sub;
+        EXPECT_NE(r.out.find("--"), std::string::npos) << sub;
+    }
+}
+
+}  // namespace

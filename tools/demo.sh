@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The terminal demo (README command one): shows each piece that exists today on the files at hand.
+# With AVIARY_MODEL=/path/to/RWKV-x060-World-*.pth (or a model in assets/models/) it chats-style generates.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build/release}
+aviary="$build/apps/cli/aviary"
+[ -x "$aviary" ] || { echo "error: $aviary not built (run tools/run.sh build)" >&2; exit 1; }
+echo "== World tokenizer =="
+echo "Aviary speaks RWKV: 你好, こんにちは, مرحبا 👋" | tee /dev/stderr | "$aviary" tokenize
+model=${AVIARY_MODEL:-}
+if [ -z "$model" ]; then
+  model=$(ls "$root"/assets/models/*.pth "$root"/assets/models/*.safetensors 2>/dev/null | head -1 || true)
+fi
+if [ -n "$model" ]; then
+  echo "== Model =="
+  "$aviary" info --model "$model"
+  echo "== Generation =="
+  "$aviary" generate --model "$model" --prompt $'User: What is the RWKV architecture?\n\nAssistant:' \
+    --max-tokens 80 --stop $'\n\n' --stats
+else
+  echo "== Model (official-layout test checkpoint with random weights) =="
+  "$aviary" info --model "$root/tests/fixtures/golden/v6_fp32.pth"
+  "$aviary" forward --model "$root/tests/fixtures/golden/v6_fp32.pth" --tokens 1,2,3 --out /tmp/aviary-demo-logits.npy \
+    && echo "wrote /tmp/aviary-demo-logits.npy (logits [3, 512])"
+  echo
+  echo "No trained model is shipped in assets/models yet. Point AVIARY_MODEL at an official RWKV-5/6 World"
+  echo "checkpoint (.pth) to generate text:  AVIARY_MODEL=RWKV-x060-World-1B6.pth tools/demo.sh"
+fi
