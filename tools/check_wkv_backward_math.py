@@ -24,7 +24,8 @@ for T in [1,2,7,50]:
             gyv=(gy[t]*v[t]).sum(); inter=S@gy[t]
             gr[t]=inter+u*k[t]*gyv; dE[t]=r[t]*inter; gu+=r[t]*k[t]*gyv
             S=w[t][:,None]*S+k[t][:,None]*v[t][None,:]
-        G=gs.clone(); gk=torch.zeros_like(r); gv=torch.zeros_like(r); glw=torch.zeros_like(r); acc=torch.zeros(N,dtype=d)
+        G=gs.clone(); gk=torch.zeros_like(r); gv=torch.zeros_like(r); glw=torch.zeros_like(r)
+        acc=torch.zeros(N,dtype=d)
         for t in reversed(range(T)):
             dA=(u*r[t])[:,None]*gy[t][None,:]+G
             gk[t]=dA@v[t]; gv[t]=dA.t()@k[t]

@@ -55,7 +55,8 @@ std::vector<Record> g_records;
 void report(const Record& rec) {
     const double sec = rec.ms * 1e-3;
     const double gbs = rec.bytes / sec * 1e-9, tflops = rec.flops / sec * 1e-12;
-    std::printf("%-28s %-5s B=%-2d T=%-5d H=%-3d N=%-3d %10.4f ms %9.1f GB/s (%5.1f%% HBM) %7.3f TFLOP/s (%5.2f%% fp32)\n",
+    std::printf("%-28s %-5s B=%-2d T=%-5d H=%-3d N=%-3d %10.4f ms %9.1f GB/s (%5.1f%% HBM) "
+                "%7.3f TFLOP/s (%5.2f%% fp32)\n",
                 rec.name.c_str(), rec.dtype.c_str(), rec.B, rec.T, rec.H, rec.N, rec.ms, gbs,
                 100.0 * rec.bytes / sec / kPeakBytesPerSec, tflops, 100.0 * rec.flops / sec / kPeakFp32FlopsPerSec);
     std::fflush(stdout);
@@ -139,7 +140,9 @@ void bench_sequence(at::ScalarType dtype, const char* dname, int B, int T, int H
         // Pure-LibTorch chunked form (chunk 64) on the same GPU; byte/flop counts are those of the recurrence.
         op_pair("torch wkv_chunked(64)",
                 [](const at::Tensor& r_, const at::Tensor& k_, const at::Tensor& v_, const at::Tensor& lw_,
-                   const at::Tensor& u_, const at::Tensor& s_) { return aviary::wkv_chunked(r_, k_, v_, lw_, u_, s_, 64); });
+                   const at::Tensor& u_, const at::Tensor& s_) {
+                    return aviary::wkv_chunked(r_, k_, v_, lw_, u_, s_, 64);
+                });
     }
 }
 
@@ -147,7 +150,8 @@ template <typename In>
 void bench_decode(at::ScalarType dtype, const char* dname, int B, int H, int N) {
     const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat);
     const cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
-    const at::Tensor r = (torch::randn({B, H, N}, f32) * 0.5).to(dtype), k = (torch::randn({B, H, N}, f32) * 0.5).to(dtype);
+    const at::Tensor r = (torch::randn({B, H, N}, f32) * 0.5).to(dtype);  // (B, H, N)
+    const at::Tensor k = (torch::randn({B, H, N}, f32) * 0.5).to(dtype);
     const at::Tensor v = torch::randn({B, H, N}, f32).to(dtype);
     const at::Tensor lw = -torch::exp(torch::randn({B, H, N}, f32) * 0.5 - 0.5), u = torch::randn({H, N}, f32);
     at::Tensor state = torch::randn({B, H, N, N}, f32) * 0.3, y = torch::empty({B, H, N}, f32);

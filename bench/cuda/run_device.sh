@@ -64,9 +64,11 @@ if [ -d "$DEBS/usr" ]; then
     if [ "$TORCH_ABI" = "0" ]; then
         step "building GoogleTest with -D_GLIBCXX_USE_CXX11_ABI=0 (torch uses the old ABI)"
         run_logged build bash -c "cmake -S '$DEBS/usr/src/googletest' -B '$BUILD/gtest' -DCMAKE_BUILD_TYPE=Release \
-            -DBUILD_GMOCK=OFF -DINSTALL_GTEST=ON -DCMAKE_INSTALL_PREFIX='$BUILD/gtest-prefix' -DCMAKE_INSTALL_LIBDIR=lib \
+            -DBUILD_GMOCK=OFF -DINSTALL_GTEST=ON -DCMAKE_INSTALL_PREFIX='$BUILD/gtest-prefix' \
+            -DCMAKE_INSTALL_LIBDIR=lib \
             -DCMAKE_CXX_FLAGS=-D_GLIBCXX_USE_CXX11_ABI=0 -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
-            && cmake --build '$BUILD/gtest' -j$NPROC && cmake --install '$BUILD/gtest'" || fail "GoogleTest build failed"
+            && cmake --build '$BUILD/gtest' -j$NPROC && cmake --install '$BUILD/gtest'" ||
+            fail "GoogleTest build failed"
         EXTRA+=("-DGTest_DIR=$BUILD/gtest-prefix/lib/cmake/GTest")
     elif [ "$(uname -m)" = "x86_64" ]; then
         EXTRA+=("-DGTest_DIR=$DEBS/usr/lib/x86_64-linux-gnu/cmake/GTest")

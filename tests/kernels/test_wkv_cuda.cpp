@@ -193,7 +193,8 @@ TEST(WkvCudaOp, NoStateNoStateGradient_CUDA) {
     const auto want = run(aviary::wkv_reference, torch::kCPU);
     const auto got = run(aviary::wkv_cuda, torch::Device(torch::kCUDA));
     const char* names[] = {"y", "final state", "grad r", "grad k", "grad v", "grad log_w", "grad u"};
-    for (size_t i = 0; i < want.size(); ++i) EXPECT_CLOSE(std::string("no state ") + names[i], got[i], want[i], kTolFp32);
+    for (size_t i = 0; i < want.size(); ++i)
+        EXPECT_CLOSE(std::string("no state ") + names[i], got[i], want[i], kTolFp32);
 }
 
 #if defined(AVIARY_HAVE_CUDA_OP)
