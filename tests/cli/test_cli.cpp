@@ -160,6 +160,29 @@ TEST(Cli, ConvertRoundTripKeepsLogits) {
     expect_one_error_line(bad, 2);
 }
 
+TEST(Cli, ConvertToPthAndBackKeepsLogitsByteIdentical) {
+    // .pth (torch.save) -> .safetensors -> .pth (write_pth): the same model, so the same logits bit for bit.
+    const fs::path st = tmp_dir() / "v6_back.safetensors", pth = tmp_dir() / "v6_back.pth";
+    ASSERT_EQ(run("convert " + fixture("golden/v6_fp32.pth") + " " + st.string()).code, 0);
+    Result r = run("convert " + st.string() + " " + pth.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(slurp(pth.string()).substr(0, 4), "PK\x03\x04");
+    std::string logits[3];
+    const std::string models[3] = {fixture("golden/v6_fp32.pth"), st.string(), pth.string()};
+    for (int k = 0; k < 3; ++k) {
+        const fs::path out = tmp_dir() / ("logits_" + std::to_string(k) + ".npy");
+        fs::remove(out);
+        Result f = run("forward --model " + models[k] + " --tokens 3,4,5,77 --out " + out.string());
+        ASSERT_EQ(f.code, 0) << models[k] << ": " << f.err;
+        logits[k] = slurp(out.string());
+        ASSERT_GT(logits[k].size(), 4u * 512u) << models[k];
+    }
+    EXPECT_EQ(logits[1], logits[0]) << "safetensors copy";
+    EXPECT_EQ(logits[2], logits[0]) << "pth written by Aviary";
+    // Only .safetensors and .pth are accepted as outputs.
+    expect_one_error_line(run("convert " + st.string() + " " + (tmp_dir() / "x.pt").string()), 2, ".pth");
+}
+
 TEST(Cli, GenerateStreamsText) {
     Result r = run("generate --model " + fixture("golden/v6_fp32.pth") + " --vocab " + vocab() +
                    " --prompt 'x' --max-tokens 8 --seed 3");
@@ -176,6 +199,54 @@ TEST(Cli, HelpEverywhere) {
         EXPECT_EQ(r.code, 0) << sub;
         EXPECT_NE(r.out.find("--"), std::string::npos) << sub;
     }
+}
+
+}  // namespace
+
+// A tiny random model with the full World vocabulary (so real prompts tokenize in range), written once.
+#include "aviary/core/model_shapes.h"
+
+namespace {
+
+std::string world_vocab_model() {
+    static const std::string path = [] {
+        aviary::ModelConfig c;
+        c.version = 6, c.n_layer = 1, c.n_embd = 64, c.n_att = 64, c.n_head = 1, c.head_size = 64;
+        c.vocab_size = 65536, c.ffn_dim = 224, c.mix_lora_rank = 8, c.decay_lora_rank = 16;
+        const std::string p = (tmp_dir() / "world_tiny.safetensors").string();
+        aviary::write_safetensors(p, aviary::random_weights(c, 11));
+        return p;
+    }();
+    return path;
+}
+
+TEST(Cli, ChatKeepsStateAcrossTurnsAndSavesIt) {
+    const fs::path state = tmp_dir() / "chat_state.safetensors";
+    fs::remove(state);
+    const std::string input = "hi\n/save " + state.string() + "\nhow are you?\n/load /nonexistent/state\n/quit\n";
+    Result r = run("chat --model " + world_vocab_model() + " --vocab " + vocab() + " --max-tokens 5 --seed 1", input);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), ':'), 2) << r.out;  // two "Assistant:" replies
+    EXPECT_TRUE(fs::exists(state));
+    EXPECT_NE(r.err.find("error: "), std::string::npos) << "a bad /load reports and continues";
+    // The saved state restores the conversation: loading it and asking again gives the same reply as a
+    // session that never stopped.
+    Result a = run("chat --model " + world_vocab_model() + " --vocab " + vocab() + " --max-tokens 5 --seed 1",
+                   "hi\nhow are you?\n");
+    Result b = run("chat --model " + world_vocab_model() + " --vocab " + vocab() + " --max-tokens 5 --seed 1 --state " +
+                       state.string(),
+                   "how are you?\n");
+    ASSERT_EQ(a.code, 0) << a.err;
+    ASSERT_EQ(b.code, 0) << b.err;
+    const std::string second_reply = a.out.substr(a.out.find("Assistant:", 1));
+    EXPECT_EQ(second_reply, b.out);
+}
+
+TEST(Cli, GenerateWithWorldVocabularyAndStopSequence) {
+    Result r = run("generate --model " + world_vocab_model() + " --vocab " + vocab() +
+                   " --prompt 'User: hi' --max-tokens 20 --seed 2 --stop e");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out.find('e'), std::string::npos) << "the stop sequence is not printed: " << r.out;
 }
 
 }  // namespace
