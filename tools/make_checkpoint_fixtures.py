@@ -3,11 +3,15 @@
 # Fixtures were generated with torch 1.13.0a0 (Debian python3-torch) and safetensors 0.8.0 (PyPI), via
 # .venv/bin/python (tools/setup-python.sh). The .pth files come from torch.save itself; the .safetensors files
 # from the official safetensors.torch.save_file, so the C++ readers are checked against independent writers.
+# written_by_aviary.pth is NOT made here: Aviary's write_pth made it (test PthWriter.ReproducesTorchVerifiedFixture...
+# with AVIARY_CKPT_WRITE_PTH_DIR set) and --verify-pth checked it with torch.load before it was committed.
 # Usage: make_checkpoint_fixtures.py [--out DIR] | --verify FILE.safetensors (checks a C++-written all_dtypes copy)
+#        | --verify-pth FILE.pth (torch.loads a C++-written written_by_aviary.pth and compares every tensor)
 import argparse
 import collections
 import io
 import os
+import pickle
 import struct
 import sys
 import zipfile
@@ -181,13 +185,92 @@ def verify(path):
           f"{header[:60]!r}")
 
 
+def written_tensors():
+    """The tensors of written_by_aviary.pth; mirrors written_fixture_tensors() in tests/core/test_checkpoint.cpp.
+    Exact values only (multiples of powers of two, integer formulas), so both sides build identical tensors."""
+    ar = lambda n, dt: torch.arange(n, dtype=dt)
+    d = collections.OrderedDict()
+    d["emb.weight"] = (ar(12, torch.float32) * 0.25 - 1.5).reshape(4, 3)
+    d["blocks.0.att.time_decay"] = (ar(6, torch.float32) * 0.5 - 1.0).reshape(2, 3).half()
+    d["blocks.0.ln1.weight"] = (ar(5, torch.float32) * 0.125 + 1.0).bfloat16()
+    d["bf16.4d"] = (ar(4, torch.float32) - 2.0).reshape(1, 2, 1, 2).bfloat16()
+    d["f64"] = ar(3, torch.float64) * 0.75
+    d["i64"] = (ar(4, torch.int64) * 2**40 - 3).reshape(2, 2)
+    d["i32"] = ar(3, torch.int32) * 1000 - 1500
+    d["i8"] = (ar(4, torch.int32) * 50 - 100).to(torch.int8)
+    d["u8"] = (ar(3, torch.int32) * 100 + 7).to(torch.uint8)
+    d["bool"] = (ar(6, torch.int64) % 2 == 0).reshape(2, 3)
+    d["transposed"] = (ar(6, torch.float32) * 0.5).reshape(2, 3).t()
+    d["wide"] = (ar(300, torch.int32) % 7).half().reshape(1, 300)
+    d["scalar"] = torch.tensor(3.25)
+    d["empty"] = torch.empty(0, 4)
+    d["empty.huge_dims"] = torch.empty(70000, 0, 2**33)
+    d["n\u00e4me.\u2713"] = torch.full((2,), -0.5)
+    return d
+
+
+def verify_pth(path):
+    """torch.loads a .pth written by Aviary's write_pth and compares it with written_tensors(): names in order,
+    dtypes, shapes, values; zipfile re-checks every CRC; weights_only and mmap loading where this torch has them."""
+    import inspect
+    want = written_tensors()
+    with zipfile.ZipFile(path) as z:
+        bad = z.testzip()
+        assert bad is None, f"CRC mismatch in zip entry {bad}"
+        names = z.namelist()
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist()), "entries must be STORED"
+    params = inspect.signature(torch.load).parameters
+    modes = [{}]
+    if "weights_only" in params:
+        modes.append({"weights_only": True})
+    if "mmap" in params:
+        modes.append({"mmap": True, "weights_only": True})
+    for kw in modes:
+        got = torch.load(path, **kw)
+        assert isinstance(got, collections.OrderedDict), f"loaded a {type(got).__name__}, expected OrderedDict"
+        assert list(got.keys()) == list(want.keys()), f"names differ: {list(got.keys())}"
+        for k, v in want.items():
+            g = got[k]
+            assert g.dtype == v.dtype and g.shape == v.shape, f"{k}: {g.dtype} {tuple(g.shape)}"
+            assert g.is_contiguous() and g.stride() == v.contiguous().stride(), f"{k}: stride {g.stride()}"
+            assert torch.equal(g, v), f"{k}: values differ"
+        print(f"ok: torch.load({path!r}{''.join(f', {a}={b}' for a, b in kw.items())}) -> {len(got)} tensors equal")
+    # The pickle means what torch.save's own pickle of the same dict means (memo use may differ, calls may not).
+    resaved = io.BytesIO()
+    torch.save(torch.load(path), resaved)
+    assert symbolic_pickle(path) == symbolic_pickle(resaved), "data.pkl differs from torch.save's"
+    print(f"   entries: {names[:3]} ... {names[-1]!r}; zip CRCs verified by zipfile.testzip(); data.pkl has the "
+          f"same calls, storages and arguments as torch.save's")
+
+
+def symbolic_pickle(file):
+    """Unpickles data.pkl with calls recorded as tuples and persistent ids kept as they are (nothing loaded)."""
+    class Symbolic(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) == ("collections", "OrderedDict"):
+                return collections.OrderedDict
+            if name.endswith("Storage"):
+                return f"{module}.{name}"
+            return lambda *args, _name=f"{module}.{name}": (_name,) + args
+
+        def persistent_load(self, pid):
+            return ("persistent_id",) + tuple(pid)
+
+    with zipfile.ZipFile(file) as z:
+        pkl = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+        return Symbolic(io.BytesIO(z.read(pkl))).load()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--verify", metavar="FILE")
+    ap.add_argument("--verify-pth", metavar="FILE")
     a = ap.parse_args()
     print(f"torch {torch.__version__}, safetensors {safetensors.__version__}", file=sys.stderr)
-    if a.verify:
+    if a.verify_pth:
+        verify_pth(a.verify_pth)
+    elif a.verify:
         verify(a.verify)
     else:
         generate(a.out)

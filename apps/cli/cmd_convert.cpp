@@ -1,5 +1,6 @@
-// `aviary convert IN OUT [--dtype bf16|fp16|fp32]`: official .pth or safetensors in, safetensors out
-// (written atomically); floating tensors converted to the chosen dtype, names and order kept.
+// `aviary convert IN OUT [--dtype bf16|fp16|fp32]`: official .pth or safetensors in, either format out, chosen by
+// OUT's extension (.safetensors -> write_safetensors, .pth -> write_pth in torch.save format; both atomic);
+// floating tensors converted to the chosen dtype, names and order kept.
 #include <cstdio>
 #include <filesystem>
 
@@ -10,29 +11,33 @@
 namespace aviary::cli {
 
 void register_convert(CLI::App& app, Runner& run) {
-    auto* sub = app.add_subcommand("convert", "Convert a checkpoint (.pth or .safetensors) to .safetensors");
+    auto* sub = app.add_subcommand("convert", "Convert a checkpoint between .pth (torch.save) and .safetensors");
     struct Args {
         std::string in, out, dtype;
     };
     auto a = std::make_shared<Args>();
     sub->add_option("input", a->in, "Input checkpoint")->required();
-    sub->add_option("output", a->out, "Output .safetensors file")->required();
+    sub->add_option("output", a->out, "Output file; its extension picks the format: .safetensors or .pth")->required();
     sub->add_option("--dtype", a->dtype, "Convert floating tensors to bf16, fp16 or fp32 (default: keep)")
         ->check(CLI::IsMember({"bf16", "fp16", "fp32"}));
     sub->callback([&run, a] {
         run = [a] {
             namespace fs = std::filesystem;
             const std::string ext = fs::path(a->out).extension().string();
-            if (ext != ".safetensors")
-                throw UsageError("output '" + a->out + "' must end in .safetensors (Aviary writes safetensors)");
+            if (ext != ".safetensors" && ext != ".pth")
+                throw UsageError("output '" + a->out + "' must end in .safetensors or .pth");
             std::error_code ec;
             AVIARY_CHECK(!fs::exists(a->in) || !fs::exists(a->out) || !fs::equivalent(a->in, a->out, ec),
                          "input and output are the same file '", a->in, "'");
             Metadata meta;
             TensorList tensors = read_checkpoint(a->in, &meta);
             if (!a->dtype.empty()) tensors = convert_dtype(tensors, a->dtype);
-            meta["converted_from"] = fs::path(a->in).filename().string();
-            write_safetensors(a->out, tensors, meta);
+            if (ext == ".pth") {
+                write_pth(a->out, tensors);  // a torch.save state dict has no place for string metadata
+            } else {
+                meta["converted_from"] = fs::path(a->in).filename().string();
+                write_safetensors(a->out, tensors, meta);
+            }
             std::fprintf(stderr, "wrote %zu tensors to %s\n", tensors.size(), a->out.c_str());
             return 0;
         };

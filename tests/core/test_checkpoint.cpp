@@ -1,6 +1,7 @@
-// Tests for core/src/{zip_reader,pth_reader,safetensors,checkpoint}.cpp. The .pth fixtures come from torch.save and
-// the .safetensors fixtures from the official safetensors package (tools/make_checkpoint_fixtures.py names the
-// versions), so each reader is checked against an independent writer and against manifest.txt (per-tensor sums).
+// Tests for core/src/{zip_reader,pth_reader,pth_writer,safetensors,checkpoint}.cpp. The .pth fixtures come from
+// torch.save and the .safetensors fixtures from the official safetensors package (tools/make_checkpoint_fixtures.py
+// names the versions), so each reader is checked against an independent writer and against manifest.txt; the .pth
+// writer is checked by a separate zip parser here and by torch.load (written_by_aviary.pth, --verify-pth).
 // Bad input (truncation, corruption, hostile pickles, broken headers) must throw aviary::Error, never crash.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -21,6 +22,8 @@
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/error.h"
+// Internal writer options (forced zip64) and its CRC-32, which the PthWriter tests reach into.
+#include "../../core/src/pth_writer.h"
 
 namespace {
 
@@ -395,6 +398,286 @@ TEST(SafetensorsWriter, PthToSafetensorsForOfficialReader) {
     aviary::write_safetensors(p, pth, {{"source", "aviary"}});
     expect_same_tensors(aviary::read_safetensors(p), pth, "pth -> safetensors");
     if (const char* copy = std::getenv("AVIARY_CKPT_WRITE_COPY")) aviary::write_safetensors(copy, pth);
+}
+
+// ---- .pth writer ---------------------------------------------------------------------------------------------
+
+// CRC-32 as ZIP defines it, bit by bit (independent of the writer's table-driven version).
+uint32_t crc32_bitwise(const char* data, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; ++i) {
+        c ^= static_cast<unsigned char>(data[i]);
+        for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+    }
+    return ~c;
+}
+
+uint64_t get_le(const std::string& b, uint64_t pos, int bytes) {
+    EXPECT_LE(pos + bytes, b.size());
+    if (pos + bytes > b.size()) return 0;
+    uint64_t v = 0;
+    for (int k = bytes - 1; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(b[pos + k]);
+    return v;
+}
+
+// A zip entry as the test's own parser sees it (central directory joined with the local header).
+struct TestZipEntry {
+    std::string name;
+    uint16_t flags_central = 0, flags_local = 0, method_central = 0, method_local = 0;
+    uint32_t crc_central = 0, crc_local = 0;
+    uint64_t size_compressed = 0, size_uncompressed = 0, offset = 0, data_offset = 0;
+    std::string data;
+};
+
+struct TestZip {
+    std::vector<TestZipEntry> entries;
+    bool zip64_end = false;  // a zip64 end record + locator precede the end record
+};
+
+// Minimal, separately written zip parser (APPNOTE 6.3): end record without a comment, optional zip64 end record,
+// central directory with zip64 extra fields, local headers. Reports problems as test failures.
+TestZip parse_zip(const std::string& b) {
+    TestZip z;
+    EXPECT_GE(b.size(), 22u);
+    if (b.size() < 22) return z;
+    const uint64_t eocd = b.size() - 22;  // Aviary writes no archive comment
+    EXPECT_EQ(get_le(b, eocd, 4), 0x06054b50u);
+    uint64_t count = get_le(b, eocd + 10, 2), cd_size = get_le(b, eocd + 12, 4), cd_offset = get_le(b, eocd + 16, 4);
+    if (eocd >= 20 && get_le(b, eocd - 20, 4) == 0x07064b50u) {
+        z.zip64_end = true;
+        const uint64_t z64 = get_le(b, eocd - 20 + 8, 8);
+        EXPECT_EQ(get_le(b, z64, 4), 0x06064b50u);
+        EXPECT_EQ(get_le(b, z64 + 4, 8), 44u);
+        EXPECT_EQ(get_le(b, z64 + 24, 8), get_le(b, z64 + 32, 8));
+        count = get_le(b, z64 + 32, 8);
+        cd_size = get_le(b, z64 + 40, 8);
+        cd_offset = get_le(b, z64 + 48, 8);
+        EXPECT_EQ(z64, cd_offset + cd_size);
+    } else {
+        EXPECT_EQ(eocd, cd_offset + cd_size);
+    }
+    uint64_t pos = cd_offset;
+    for (uint64_t i = 0; i < count && pos + 46 <= b.size(); ++i) {
+        EXPECT_EQ(get_le(b, pos, 4), 0x02014b50u) << "central header " << i;
+        TestZipEntry e;
+        e.flags_central = static_cast<uint16_t>(get_le(b, pos + 8, 2));
+        e.method_central = static_cast<uint16_t>(get_le(b, pos + 10, 2));
+        e.crc_central = static_cast<uint32_t>(get_le(b, pos + 16, 4));
+        e.size_compressed = get_le(b, pos + 20, 4);
+        e.size_uncompressed = get_le(b, pos + 24, 4);
+        const uint64_t n_name = get_le(b, pos + 28, 2), n_extra = get_le(b, pos + 30, 2);
+        const uint64_t n_comment = get_le(b, pos + 32, 2);
+        e.offset = get_le(b, pos + 42, 4);
+        e.name = b.substr(pos + 46, n_name);
+        for (uint64_t x = pos + 46 + n_name; x + 4 <= pos + 46 + n_name + n_extra;) {
+            const uint64_t id = get_le(b, x, 2), len = get_le(b, x + 2, 2);
+            if (id == 1) {
+                uint64_t f = x + 4;
+                if (e.size_uncompressed == 0xFFFFFFFFu) e.size_uncompressed = get_le(b, f, 8), f += 8;
+                if (e.size_compressed == 0xFFFFFFFFu) e.size_compressed = get_le(b, f, 8), f += 8;
+                if (e.offset == 0xFFFFFFFFu) e.offset = get_le(b, f, 8), f += 8;
+                EXPECT_EQ(f, x + 4 + len) << e.name << ": zip64 extra field has unused bytes";
+            }
+            x += 4 + len;
+        }
+        EXPECT_EQ(get_le(b, e.offset, 4), 0x04034b50u) << e.name;
+        e.flags_local = static_cast<uint16_t>(get_le(b, e.offset + 6, 2));
+        e.method_local = static_cast<uint16_t>(get_le(b, e.offset + 8, 2));
+        e.crc_local = static_cast<uint32_t>(get_le(b, e.offset + 14, 4));
+        const uint64_t l_name = get_le(b, e.offset + 26, 2), l_extra = get_le(b, e.offset + 28, 2);
+        EXPECT_EQ(b.substr(e.offset + 30, l_name), e.name) << "local and central names differ";
+        e.data_offset = e.offset + 30 + l_name + l_extra;
+        if (e.data_offset + e.size_compressed <= b.size()) e.data = b.substr(e.data_offset, e.size_compressed);
+        EXPECT_LE(e.data_offset + e.size_compressed, b.size()) << e.name;
+        z.entries.push_back(e);
+        pos += 46 + n_name + n_extra + n_comment;
+    }
+    EXPECT_EQ(z.entries.size(), count);
+    EXPECT_EQ(pos, cd_offset + cd_size);
+    return z;
+}
+
+// The file's raw tensor bytes (row-major).
+std::string tensor_bytes(const at::Tensor& t) {
+    const at::Tensor c = t.contiguous();
+    return std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+}
+
+// sample_tensors() plus more views: a slice with an offset, an expanded (stride 0) and a 4-d permuted tensor.
+TensorList pth_writer_inputs() {
+    TensorList t = sample_tensors();
+    const at::Tensor base = at::randn({4, 6});
+    t.push_back({"slice", base.slice(0, 1, 3).slice(1, 2, 5)});
+    t.push_back({"expanded", at::randn({3}).expand({2, 3})});
+    t.push_back({"permuted.4d", at::randn({2, 3, 1, 4}).to(at::kBFloat16).permute({3, 0, 2, 1})});
+    t.push_back({"big.dims.empty", at::empty({int64_t(1) << 33, 0})});
+    return t;
+}
+
+void check_structure(const std::string& path, const TensorList& in, bool zip64) {
+    const std::string bytes = read_bytes(path);
+    const TestZip z = parse_zip(bytes);
+    EXPECT_EQ(z.zip64_end, zip64);
+    const std::string stem = fs::path(path).stem().string();
+    std::vector<std::string> want = {stem + "/data.pkl", stem + "/byteorder"};
+    for (size_t i = 0; i < in.size(); ++i) want.push_back(stem + "/data/" + std::to_string(i));
+    want.push_back(stem + "/version");
+    std::vector<std::string> got;
+    for (const TestZipEntry& e : z.entries) {
+        SCOPED_TRACE(e.name);
+        got.push_back(e.name);
+        EXPECT_EQ(e.method_central, 0) << "STORED";
+        EXPECT_EQ(e.method_local, 0) << "STORED";
+        EXPECT_EQ(e.flags_central & 0x9, 0) << "no encryption, no data descriptor";
+        EXPECT_EQ(e.flags_local, e.flags_central);
+        EXPECT_EQ(e.size_compressed, e.size_uncompressed);
+        EXPECT_EQ(e.data.size(), e.size_compressed);
+        const uint32_t crc = crc32_bitwise(e.data.data(), e.data.size());
+        EXPECT_EQ(e.crc_central, crc);
+        EXPECT_EQ(e.crc_local, crc);
+        EXPECT_EQ(e.data_offset % 64, 0u) << "data must be 64-byte aligned for mmap loading";
+    }
+    EXPECT_EQ(got, want);
+    if (z.entries.size() != want.size()) return;
+    EXPECT_EQ(z.entries.back().data, "3\n");
+    EXPECT_EQ(z.entries[1].data, "little");
+    EXPECT_EQ(z.entries[0].data.substr(0, 2), std::string("\x80\x02", 2)) << "pickle protocol 2";
+    EXPECT_NE(z.entries[0].data.find("ccollections\nOrderedDict\n"), std::string::npos);
+    EXPECT_NE(z.entries[0].data.find("ctorch._utils\n_rebuild_tensor_v2\n"), std::string::npos);
+    for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(z.entries[2 + i].data, tensor_bytes(in[i].tensor)) << in[i].name;
+}
+
+TEST(PthWriter, RoundTripEveryDtypeViewAndShape) {
+    TempDir dir;
+    const std::string p = dir.file("model.pth");
+    const TensorList in = pth_writer_inputs();
+    aviary::write_pth(p, in);
+    const TensorList back = aviary::read_pth(p);
+    EXPECT_EQ(names_of(back), names_of(in));
+    expect_same_tensors(back, in, "write_pth/read_pth round trip");
+    EXPECT_EQ(aviary::find_tensor(back, "scalar")->dim(), 0);
+    EXPECT_EQ(aviary::find_tensor(back, "big.dims.empty")->sizes(), at::IntArrayRef({int64_t(1) << 33, 0}));
+    expect_same_tensors(aviary::read_checkpoint(p), in, "read_checkpoint");
+    // Only the target is left in the directory (the temp file was renamed); an empty dict is a valid file too.
+    size_t files = 0;
+    for (const auto& e : fs::directory_iterator(dir.path())) files += e.is_regular_file();
+    EXPECT_EQ(files, 1u);
+    aviary::write_pth(dir.file("empty.pth"), {});
+    EXPECT_TRUE(aviary::read_pth(dir.file("empty.pth")).empty());
+}
+
+TEST(PthWriter, ZipLayoutCrcAndAlignment) {
+    TempDir dir;
+    const TensorList in = pth_writer_inputs();
+    const std::string p = dir.file("layout.v1.pth");
+    aviary::write_pth(p, in);
+    check_structure(p, in, /*zip64=*/false);
+    // Equal input gives equal bytes; a file name that is no plain identifier gets the "archive" folder.
+    const std::string q = dir.file("other dir name.pth");
+    aviary::write_pth(q, in);
+    EXPECT_EQ(parse_zip(read_bytes(q)).entries.at(0).name, "archive/data.pkl");
+    aviary::write_pth(dir.file("again.pth"), in);
+    aviary::write_pth(dir.file("layout.v1.pth"), in);
+    EXPECT_EQ(read_bytes(p), read_bytes(dir.file("layout.v1.pth")));
+}
+
+TEST(PthWriter, Zip64FormsReadBack) {
+    // A >4 GB archive is too big for a unit test; forcing zip64 on a small one exercises the same records.
+    TempDir dir;
+    const TensorList in = pth_writer_inputs();
+    const std::string p = dir.file("forced_zip64.pth");
+    aviary::detail::write_pth_with(p, in, aviary::detail::PthWriteOptions{/*force_zip64=*/true});
+    check_structure(p, in, /*zip64=*/true);
+    expect_same_tensors(aviary::read_pth(p), in, "zip64 round trip");
+}
+
+TEST(PthWriter, Crc32MatchesBitwiseReference) {
+    std::mt19937_64 rng(5);
+    std::string buf(300, '\0');
+    for (char& c : buf) c = static_cast<char>(rng());
+    for (size_t start = 0; start < 9; ++start) {
+        for (size_t n = 0; start + n <= buf.size(); n += 1 + n / 7) {
+            const uint32_t want = crc32_bitwise(buf.data() + start, n);
+            EXPECT_EQ(aviary::detail::crc32_update(0, buf.data() + start, n), want) << start << "+" << n;
+            const size_t half = n / 2;  // a running CRC continues across pieces
+            EXPECT_EQ(aviary::detail::crc32_update(aviary::detail::crc32_update(0, buf.data() + start, half),
+                                                   buf.data() + start + half, n - half),
+                      want);
+        }
+    }
+    EXPECT_EQ(aviary::detail::crc32_update(0, "123456789", 9), 0xCBF43926u);  // the standard check value
+}
+
+// The tensors of tests/fixtures/checkpoint/written_by_aviary.pth. Exact values (multiples of powers of two, integer
+// formulas), so tools/make_checkpoint_fixtures.py --verify-pth rebuilds the same tensors in Python.
+TensorList written_fixture_tensors() {
+    auto ar = [](int64_t n, at::ScalarType t) { return at::arange(n, at::TensorOptions().dtype(t)); };
+    TensorList t;
+    t.push_back({"emb.weight", (ar(12, at::kFloat) * 0.25 - 1.5).reshape({4, 3})});
+    t.push_back({"blocks.0.att.time_decay", (ar(6, at::kFloat) * 0.5 - 1.0).reshape({2, 3}).to(at::kHalf)});
+    t.push_back({"blocks.0.ln1.weight", (ar(5, at::kFloat) * 0.125 + 1.0).to(at::kBFloat16)});
+    t.push_back({"bf16.4d", (ar(4, at::kFloat) - 2.0).reshape({1, 2, 1, 2}).to(at::kBFloat16)});
+    t.push_back({"f64", ar(3, at::kDouble) * 0.75});
+    t.push_back({"i64", (ar(4, at::kLong) * (int64_t(1) << 40) - 3).reshape({2, 2})});
+    t.push_back({"i32", ar(3, at::kInt) * 1000 - 1500});
+    t.push_back({"i8", (ar(4, at::kInt) * 50 - 100).to(at::kChar)});
+    t.push_back({"u8", (ar(3, at::kInt) * 100 + 7).to(at::kByte)});
+    t.push_back({"bool", (ar(6, at::kLong) % 2 == 0).reshape({2, 3})});
+    t.push_back({"transposed", (ar(6, at::kFloat) * 0.5).reshape({2, 3}).t()});
+    t.push_back({"wide", (ar(300, at::kInt) % 7).to(at::kHalf).reshape({1, 300})});
+    t.push_back({"scalar", at::scalar_tensor(3.25)});
+    t.push_back({"empty", at::empty({0, 4})});
+    t.push_back({"empty.huge_dims", at::empty({70000, 0, int64_t(1) << 33})});
+    t.push_back({"n\xc3\xa4me.\xe2\x9c\x93", at::full({2}, -0.5)});
+    return t;
+}
+
+TEST(PthWriter, ReproducesTorchVerifiedFixtureByteForByte) {
+    // written_by_aviary.pth was written by this writer and checked with torch.load by
+    // `tools/make_checkpoint_fixtures.py --verify-pth`; any change in the bytes we write is caught here without
+    // Python. With AVIARY_CKPT_WRITE_PTH_DIR set, the file (and a forced-zip64 variant) is also written there.
+    const TensorList in = written_fixture_tensors();
+    if (const char* out = std::getenv("AVIARY_CKPT_WRITE_PTH_DIR")) {
+        aviary::write_pth(std::string(out) + "/written_by_aviary.pth", in);
+        aviary::detail::write_pth_with(std::string(out) + "/written_by_aviary_zip64.pth", in,
+                                       aviary::detail::PthWriteOptions{/*force_zip64=*/true});
+    }
+    const std::string fixture_path = fixture("written_by_aviary.pth");
+    expect_same_tensors(aviary::read_pth(fixture_path), in, "written_by_aviary.pth");
+    TempDir dir;
+    const std::string p = dir.file("written_by_aviary.pth");  // same stem, so the same archive folder
+    aviary::write_pth(p, in);
+    const std::string got = read_bytes(p), want = read_bytes(fixture_path);
+    EXPECT_EQ(got.size(), want.size());
+    size_t first = 0;
+    while (first < std::min(got.size(), want.size()) && got[first] == want[first]) ++first;
+    EXPECT_TRUE(got == want) << "first differing byte at offset " << first;
+    check_structure(fixture_path, in, /*zip64=*/false);
+}
+
+TEST(PthWriter, FailuresLeaveNoFiles) {
+    TempDir dir;
+    const std::string p = dir.file("keep.pth");
+    aviary::write_pth(p, {{"x", at::ones({2})}});
+    const std::string before = read_bytes(p);
+    TensorList dup = {{"x", at::ones({2})}, {"x", at::zeros({2})}};
+    expect_error([&] { aviary::write_pth(p, dup); }, {p, "twice"});
+    expect_error([&] { aviary::write_pth(p, {{"s", at::ones({2}, at::kShort)}}); }, {p, "'s'", "dtype"});
+    expect_error([&] { aviary::write_pth(p, {{"c", at::ones({2}, at::kComplexFloat)}}); }, {p, "'c'", "dtype"});
+    expect_error([&] { aviary::write_pth(p, {{"u", at::Tensor()}}); }, {p, "undefined"});
+    expect_error([&] { aviary::write_pth(p, {{"bad\xff", at::ones({1})}}); }, {p, "UTF-8"});
+    expect_error([&] { aviary::write_pth(p, {{"sp", at::ones({2, 2}).to_sparse()}}); }, {p, "'sp'", "layout"});
+    EXPECT_EQ(read_bytes(p), before);
+    size_t files = 0;
+    for (const auto& e : fs::directory_iterator(dir.path())) files += e.is_regular_file();
+    EXPECT_EQ(files, 1u);
+    const std::string missing_dir = dir.file("no/such/dir/x.pth");
+    expect_error([&] { aviary::write_pth(missing_dir, {{"x", at::ones({1})}}); }, {missing_dir});
+    // Overwriting replaces the content.
+    aviary::write_pth(p, {{"y", at::full({3}, 2.0)}});
+    TensorList back = aviary::read_pth(p);
+    ASSERT_EQ(back.size(), 1u);
+    EXPECT_EQ(back[0].name, "y");
 }
 
 // ---- read_checkpoint, convert_dtype, find_tensor -----------------------------------------------------------------

@@ -1,5 +1,5 @@
 // Reading and writing state dicts: official `torch.save` .pth files (zip + a restricted unpickler that
-// accepts only what a state dict uses) and safetensors (read and write; Aviary's native format).
+// accepts only what a state dict uses; a writer torch.load accepts) and safetensors (Aviary's native format).
 // Facts: ../shared/reference/rwkv_core_spec.md §1. Everything read from a file is bounds-checked.
 #pragma once
 #include <ATen/core/Tensor.h>
@@ -30,6 +30,13 @@ TensorList read_safetensors(const std::string& path, Metadata* metadata = nullpt
 
 // Writes atomically (temp file in the same directory, fsync, rename); tensors are made contiguous on CPU.
 void write_safetensors(const std::string& path, const TensorList& tensors, const Metadata& metadata = {});
+
+// Official .pth as torch.save writes it, loadable by torch.load (1.13 and 2.x): a zip of STORED entries
+// <stem>/data.pkl (pickle protocol 2 of an OrderedDict, one storage per tensor), <stem>/byteorder,
+// <stem>/data/<i>, <stem>/version; data 64-byte aligned, zip64 where needed, CRC-32 on every entry. <stem> is the
+// file name without its extension. Same dtypes as read_pth; tensors are made contiguous on CPU; names must be
+// unique UTF-8. Writes atomically like write_safetensors; equal input gives byte-identical files.
+void write_pth(const std::string& path, const TensorList& tensors);
 
 // Picks the reader by content (zip magic "PK\3\4" -> .pth, otherwise safetensors); a clear error for
 // missing files, directories, empty or unknown formats.
