@@ -21,6 +21,9 @@ void register_generate(CLI::App& app, Runner& run);
 void register_chat(CLI::App& app, Runner& run);
 void register_convert(CLI::App& app, Runner& run);
 void register_bench(CLI::App& app, Runner& run);
+void register_train(CLI::App& app, Runner& run);
+void register_data(CLI::App& app, Runner& run);
+void register_eval(CLI::App& app, Runner& run);
 
 struct ModelArgs {
     std::string model;

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
     aviary::cli::register_chat(app, run);
     aviary::cli::register_convert(app, run);
     aviary::cli::register_bench(app, run);
+    aviary::cli::register_train(app, run);
+    aviary::cli::register_data(app, run);
+    aviary::cli::register_eval(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
