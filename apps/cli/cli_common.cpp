@@ -1,14 +1,6 @@
 // Shared command-line helpers (cli_common.h).
 #include "cli_common.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-
 #include "aviary/core/error.h"
 #include "aviary/core/threads.h"
 
@@ -38,35 +30,6 @@ void add_vocab_option(CLI::App* sub, std::string& vocab) {
 
 WorldTokenizer load_tokenizer(const std::string& vocab) {
     return WorldTokenizer::load(vocab.empty() ? WorldTokenizer::default_vocab_path() : vocab);
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-    namespace fs = std::filesystem;
-    const fs::path target(path);
-    AVIARY_CHECK(!path.empty(), "empty output path");
-    AVIARY_CHECK(!fs::is_directory(target), "output '", path, "' is a directory (expected a file path)");
-    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    AVIARY_CHECK(fs::is_directory(dir), "output directory '", dir.string(), "' does not exist");
-    std::string tmpl = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
-    int fd = mkstemp(tmpl.data());
-    AVIARY_CHECK(fd >= 0, "cannot create a file in '", dir.string(), "': ", std::strerror(errno));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            const int err = errno;
-            ::close(fd);
-            ::unlink(tmpl.c_str());
-            AVIARY_FAIL("cannot write '", path, "': ", std::strerror(err));
-        }
-        done += static_cast<size_t>(n);
-    }
-    const bool ok = ::fsync(fd) == 0 && ::close(fd) == 0;
-    if (!ok || std::rename(tmpl.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmpl.c_str());
-        AVIARY_FAIL("cannot write '", path, "': ", std::strerror(err));
-    }
 }
 
 std::vector<int64_t> parse_token_list(const std::string& text) {

@@ -1,5 +1,5 @@
 // Shared pieces of the `aviary` command line: the subcommand registry, common model options, and the
-// atomic output-file helper (no partial output file is ever left behind; DESIGN.md "Errors").
+// token-list parser (output files go through aviary::write_file_atomic: never a partial file).
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -38,9 +38,6 @@ Model load_model(const ModelArgs& args);
 // Adds --vocab; load_tokenizer falls back to WorldTokenizer::default_vocab_path().
 void add_vocab_option(CLI::App* sub, std::string& vocab);
 WorldTokenizer load_tokenizer(const std::string& vocab);
-
-// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // Parses "1,5,77" into ids; throws UsageError naming the bad piece.
 std::vector<int64_t> parse_token_list(const std::string& text);

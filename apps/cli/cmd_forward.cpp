@@ -2,6 +2,7 @@
 // token, shape [T, V] (DESIGN.md CLI contract). The output appears only when complete (atomic write).
 #include <ATen/ATen.h>
 
+#include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "cli_common.h"
 #include "npy_writer.h"

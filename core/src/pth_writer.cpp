@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "aviary/core/checkpoint.h"
+#include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "Aviary's checkpoint writers assume a little-endian host");
@@ -297,8 +298,7 @@ std::string archive_stem(const std::string& path) {
 // Streams STORED entries to a file descriptor and ends them with the central directory.
 class ZipWriter {
 public:
-    ZipWriter(int fd, std::string path, bool force_zip64)
-        : fd_(fd), path_(std::move(path)), force_zip64_(force_zip64) {}
+    ZipWriter(AtomicFile& file, bool force_zip64) : file_(file), force_zip64_(force_zip64) {}
 
     void add(const std::string& name, const void* data, uint64_t size) {
         const uint32_t crc = detail::crc32_update(0, data, size);
@@ -388,20 +388,11 @@ private:
     };
 
     void write(const void* data, uint64_t n) {
-        const char* p = static_cast<const char*>(data);
         pos_ += n;
-        while (n > 0) {
-            const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n, 1ull << 30));
-            const ssize_t w = ::write(fd_, p, chunk);
-            if (w < 0 && errno == EINTR) continue;
-            AVIARY_CHECK(w > 0, path_, ": write failed (", std::strerror(errno), ")");
-            p += w;
-            n -= static_cast<uint64_t>(w);
-        }
+        file_.write(data, static_cast<size_t>(n));
     }
 
-    int fd_;
-    std::string path_;
+    AtomicFile& file_;
     bool force_zip64_;
     uint64_t pos_ = 0;
     std::vector<Entry> entries_;
@@ -428,46 +419,19 @@ void write_pth_with(const std::string& path, const TensorList& tensors, const Pt
     const std::string pickle = state_dict_pickle(tensors);
     const std::string stem = archive_stem(path);
 
-    // Temp file beside the target so that rename() is atomic; the random suffix avoids clashes.
-    std::random_device rd;
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    AVIARY_CHECK(fd >= 0, path, ": cannot create temporary file '", tmp, "' (", std::strerror(errno),
-                 "); does the directory exist and is it writable?");
-    bool closed = false;
-    try {
-        ZipWriter zip(fd, tmp, options.force_zip64);
-        zip.add(stem + "/data.pkl", pickle.data(), pickle.size());
-        zip.add(stem + "/byteorder", "little", 6);
-        for (size_t i = 0; i < tensors.size(); ++i) {
-            // One tensor at a time keeps peak memory low; its bytes are row-major, matching the pickled strides.
-            const at::Tensor t = tensors[i].tensor.to(at::kCPU).contiguous();
-            zip.add(stem + "/data/" + std::to_string(i), t.numel() > 0 ? t.data_ptr() : nullptr,
-                    static_cast<uint64_t>(t.numel()) * t.element_size());
-        }
-        zip.add(stem + "/version", "3\n", 2);
-        zip.finish();
-        AVIARY_CHECK(::fsync(fd) == 0, tmp, ": fsync failed (", std::strerror(errno), ")");
-        closed = true;
-        AVIARY_CHECK(::close(fd) == 0, tmp, ": close failed (", std::strerror(errno), ")");
-    } catch (...) {
-        if (!closed) ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
+    AtomicFile file(path);
+    ZipWriter zip(file, options.force_zip64);
+    zip.add(stem + "/data.pkl", pickle.data(), pickle.size());
+    zip.add(stem + "/byteorder", "little", 6);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        // One tensor at a time keeps peak memory low; its bytes are row-major, matching the pickled strides.
+        const at::Tensor t = tensors[i].tensor.to(at::kCPU).contiguous();
+        zip.add(stem + "/data/" + std::to_string(i), t.numel() > 0 ? t.data_ptr() : nullptr,
+                static_cast<uint64_t>(t.numel()) * t.element_size());
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        AVIARY_FAIL(path, ": cannot replace the file with the finished temporary (", std::strerror(err), ")");
-    }
-    // Make the rename durable: fsync the directory (best effort; some filesystems refuse it).
-    const size_t slash = path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    zip.add(stem + "/version", "3\n", 2);
+    zip.finish();
+    file.commit();
 }
 
 }  // namespace detail

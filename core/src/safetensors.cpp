@@ -15,6 +15,7 @@
 #include <set>
 
 #include "aviary/core/checkpoint.h"
+#include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "zip_reader.h"
 
@@ -56,19 +57,6 @@ struct HeaderEntry {
     std::vector<int64_t> shape;
     uint64_t begin, end;
 };
-
-// Writes all of `n` bytes, retrying short writes; throws with the temp file's name on failure.
-void write_all(int fd, const void* data, uint64_t n, const std::string& path) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-        const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n, 1ull << 30));
-        const ssize_t w = ::write(fd, p, chunk);
-        if (w < 0 && errno == EINTR) continue;
-        AVIARY_CHECK(w > 0, path, ": write failed (", std::strerror(errno), ")");
-        p += w;
-        n -= static_cast<uint64_t>(w);
-    }
-}
 
 }  // namespace
 
@@ -203,41 +191,14 @@ void write_safetensors(const std::string& path, const TensorList& tensors, const
     text.append((8 - text.size() % 8) % 8, ' ');  // data section starts 8-byte aligned
     const uint64_t header_len = text.size();
 
-    // Temp file beside the target so that rename() is atomic; the random suffix avoids clashes.
-    std::random_device rd;
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    AVIARY_CHECK(fd >= 0, path, ": cannot create temporary file '", tmp, "' (", std::strerror(errno),
-                 "); does the directory exist and is it writable?");
-    bool closed = false;
-    try {
-        write_all(fd, &header_len, 8, tmp);
-        write_all(fd, text.data(), text.size(), tmp);
-        for (const NamedTensor& nt : tensors) {
-            at::Tensor t = nt.tensor.to(at::kCPU).contiguous();  // one tensor at a time keeps peak memory low
-            if (t.numel() > 0) write_all(fd, t.data_ptr(), static_cast<uint64_t>(t.numel()) * t.element_size(), tmp);
-        }
-        AVIARY_CHECK(::fsync(fd) == 0, tmp, ": fsync failed (", std::strerror(errno), ")");
-        closed = true;
-        AVIARY_CHECK(::close(fd) == 0, tmp, ": close failed (", std::strerror(errno), ")");
-    } catch (...) {
-        if (!closed) ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
+    AtomicFile file(path);
+    file.write(&header_len, 8);
+    file.write(text.data(), text.size());
+    for (const NamedTensor& nt : tensors) {
+        at::Tensor t = nt.tensor.to(at::kCPU).contiguous();  // one tensor at a time keeps peak memory low
+        if (t.numel() > 0) file.write(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size());
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        AVIARY_FAIL(path, ": cannot replace the file with the finished temporary (", std::strerror(err), ")");
-    }
-    // Make the rename durable: fsync the directory (best effort; some filesystems refuse it).
-    const size_t slash = path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    file.commit();
 }
 
 }  // namespace aviary

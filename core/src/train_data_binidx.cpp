@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "aviary/core/train_data.h"
 
@@ -166,51 +167,6 @@ private:
   mutable int64_t max_ = -1;
 };
 
-// A file written to a temporary next to its target and renamed by commit();
-// removed if never committed.
-class TempFile {
-public:
-  explicit TempFile(const std::string &target) : target_(target) {
-    tmp_ = target + ".tmpXXXXXX";
-    fd_ = ::mkstemp(tmp_.data());
-    AVIARY_CHECK(fd_ >= 0, "cannot create a file next to '", target,
-                 "': ", std::strerror(errno));
-  }
-  ~TempFile() {
-    if (fd_ >= 0)
-      ::close(fd_);
-    if (!committed_)
-      ::unlink(tmp_.c_str());
-  }
-  void write(const void *data, size_t n) {
-    const char *p = static_cast<const char *>(data);
-    while (n > 0) {
-      ssize_t w = ::write(fd_, p, n);
-      AVIARY_CHECK(w >= 0 || errno == EINTR, "cannot write '", target_,
-                   "': ", std::strerror(errno));
-      if (w < 0)
-        continue;
-      p += w, n -= size_t(w);
-    }
-  }
-  void sync() {
-    AVIARY_CHECK(::fsync(fd_) == 0, "cannot write '", target_,
-                 "': ", std::strerror(errno));
-    ::close(fd_);
-    fd_ = -1;
-  }
-  void commit() {
-    AVIARY_CHECK(std::rename(tmp_.c_str(), target_.c_str()) == 0,
-                 "cannot rename to '", target_, "': ", std::strerror(errno));
-    committed_ = true;
-  }
-
-private:
-  std::string target_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 template <class T> void put_le(std::string &s, T v) {
   for (size_t i = 0; i < sizeof(T); ++i)
     s.push_back(
@@ -246,7 +202,7 @@ build_binidx(const std::string &corpus, const std::string &out_prefix,
   const std::string prefix = binidx_prefix(out_prefix);
   const bool wide = encoder.vocab_size > 65536;
   const int item = wide ? 4 : 2;
-  TempFile bin(prefix + ".bin");
+  AtomicFile bin(prefix + ".bin");
   std::vector<int32_t> sizes;
   BinIdxBuildStats stats;
   std::string buf;
@@ -272,7 +228,6 @@ build_binidx(const std::string &corpus, const std::string &out_prefix,
         stats.bytes += text.size();
       },
       on_progress);
-  bin.sync();
 
   std::string idx(kMagic, 9);
   put_le<uint64_t>(idx, 1); // version
@@ -289,9 +244,8 @@ build_binidx(const std::string &corpus, const std::string &out_prefix,
   }
   for (size_t d = 0; d <= sizes.size(); ++d)
     put_le<int64_t>(idx, int64_t(d)); // doc_idx (i64)
-  TempFile idx_file(prefix + ".idx");
+  AtomicFile idx_file(prefix + ".idx");
   idx_file.write(idx.data(), idx.size());
-  idx_file.sync();
   bin.commit();
   idx_file.commit();
   return stats;

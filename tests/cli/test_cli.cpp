@@ -1,6 +1,8 @@
 // Command-line contract tests (DESIGN.md): the real `aviary` binary on good and bad input — exit code 2
 // for bad usage, 1 for other failures, one "error: …" line on stderr, never a signal, no partial output.
 #include <gtest/gtest.h>
+
+#include "common/cli_run.h"
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -15,16 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-    int code = -1;
-    bool signaled = false;
-    std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+using Result = aviary::test::CliResult;
+using aviary::test::expect_one_error_line;
+using aviary::test::slurp;
 
 fs::path tmp_dir() {
     static fs::path dir = [] {
@@ -36,31 +31,11 @@ fs::path tmp_dir() {
 }
 
 Result run(const std::string& args, const std::string& stdin_text = "") {
-    const fs::path in = tmp_dir() / "stdin.txt", out = tmp_dir() / "stdout.txt", err = tmp_dir() / "stderr.txt";
-    std::ofstream(in, std::ios::binary) << stdin_text;
-    const std::string cmd = std::string(AVIARY_CLI_PATH) + " " + args + " <" + in.string() + " >" + out.string() +
-                            " 2>" + err.string();
-    const int status = std::system(cmd.c_str());
-    Result r;
-    if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
-    // std::system runs /bin/sh, which reports a child killed by a signal as 128+n.
-    r.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 128);
-    r.out = slurp(out.string());
-    r.err = slurp(err.string());
-    return r;
+    return aviary::test::run_cli(args, stdin_text, tmp_dir());
 }
 
 std::string fixture(const std::string& rel) { return std::string(AVIARY_FIXTURES_DIR) + "/" + rel; }
 std::string vocab() { return std::string(AVIARY_SOURCE_DIR) + "/../shared/data/rwkv_vocab_v20230424.txt"; }
-
-// Exactly one line on stderr, starting with "error: ".
-void expect_one_error_line(const Result& r, int code, const std::string& needle = "") {
-    EXPECT_FALSE(r.signaled);
-    EXPECT_EQ(r.code, code) << r.err;
-    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    if (!needle.empty()) EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-}
 
 // Corrupt copies of a real checkpoint: truncated, random bytes, wrong keys.
 std::string make_file(const std::string& name, const std::string& bytes) {

@@ -4,6 +4,8 @@
 // the same final weights as an uninterrupted run, and one-line errors with exit
 // codes 1/2 on bad input.
 #include <gtest/gtest.h>
+
+#include "common/cli_run.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,17 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path &path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)),
-                     std::istreambuf_iterator<char>());
-}
+using Result = aviary::test::CliResult;
+using aviary::test::slurp;
 
 fs::path tmp_dir() {
   static fs::path dir = [] {
@@ -43,29 +36,9 @@ fs::path tmp_dir() {
   return dir;
 }
 
-Result run(const std::string &args) {
-  const fs::path out = tmp_dir() / "stdout.txt", err = tmp_dir() / "stderr.txt";
-  const std::string cmd = std::string(AVIARY_CLI_PATH) + " " + args +
-                          " </dev/null >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Result r;
-  if (WIFEXITED(status))
-    r.code = WEXITSTATUS(status);
-  r.signaled =
-      WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 128);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+Result run(const std::string &args) { return aviary::test::run_cli(args, "", tmp_dir()); }
 
-void expect_one_error_line(const Result &r, int code,
-                           const std::string &needle) {
-  EXPECT_FALSE(r.signaled);
-  EXPECT_EQ(r.code, code) << r.err;
-  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-}
+using aviary::test::expect_one_error_line;
 
 // A JSONL corpus of a few repeated sentences.
 std::string corpus() {
