@@ -11,7 +11,8 @@ rm -rf "$dest"
 mkdir -p "$dest"
 cd "$work"
 # googletest carries /usr/src/googletest, used to rebuild gtest when the device's LibTorch uses the old C++ ABI.
-apt-get download libgtest-dev googletest nlohmann-json3-dev
+# libcli11-dev (header-only) lets the `aviary` command line be built on the device as well.
+apt-get download libgtest-dev googletest nlohmann-json3-dev libcli11-dev
 for deb in ./*.deb; do
     echo "unpacking $(basename "$deb")"
     dpkg -x "$deb" "$dest"

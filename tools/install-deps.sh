@@ -9,6 +9,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libopencv-dev libsndfile1-dev libsamplerate0-dev
       libimgui-dev libglfw3-dev libgl-dev
       libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+      libgloo-dev
       python3 ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,13 +1,19 @@
-// `aviary bench (--model M | --shape 0.1b|0.4b|1.5b|3b [--version 5|6]) [--dtype …] [--threads N] [--json]`:
-// prefill tokens/s (prompt of 512), decode tokens/s (batch 1 and 8), and the memory-bandwidth floor of
-// decode: measured read bandwidth ÷ weight bytes read per token (every matrix once, one embedding row).
+// `aviary bench (--model M | --shape 0.1b|0.4b|1.5b|1.6b|3b|7b [--version 5|6]) [--dtype …] [--device …]
+// [--threads N] [--decode-batch B] [--json]`: prefill tokens/s (prompt of 512), decode tokens/s (batch 1 and B,
+// through aviary::Decoder: a CUDA graph per step on the GPU), and the memory-bandwidth floor of decode: measured
+// bandwidth (CPU: threaded sum; GPU: device-to-device copy) ÷ weight bytes read per token (every matrix once, one
+// embedding row).
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
+#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model_shapes.h"
 #include "aviary/core/threads.h"
@@ -33,6 +39,57 @@ double measure_read_gbps() {
     return best;
 }
 
+// GPU memory bandwidth in GB/s: best of several device-to-device copies of 1 GiB (each byte read once and
+// written once, so 2 bytes of traffic per byte copied).
+double measure_device_copy_gbps() {
+    const auto opts = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
+    at::Tensor src = at::ones({256LL << 20}, opts), dst = at::empty_like(src);  // 1 GiB each
+    dst.copy_(src);
+    torch::cuda::synchronize();
+    double best = 0;
+    for (int i = 0; i < 10; ++i) {
+        const double t0 = now_s();
+        dst.copy_(src);
+        torch::cuda::synchronize();
+        best = std::max(best, 2.0 * src.numel() * 4.0 / (now_s() - t0) / 1e9);
+    }
+    return best;
+}
+
+// random_weights (model_shapes.cpp) generated on the GPU: the same distributions from the device generator (other
+// values than the CPU ones), matrices directly in `matrix_dtype`. A 7B shape takes < 1 s instead of a minute.
+TensorList random_weights_on_device(const ModelConfig& config, uint64_t seed, at::ScalarType matrix_dtype) {
+    torch::manual_seed(seed);
+    const auto f32 = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
+    TensorList out;
+    for (const auto& [name, shape] : expected_shapes(config)) {
+        auto ends_with = [&n = name](const char* suffix) {
+            const std::string suf(suffix);
+            return n.size() >= suf.size() && n.compare(n.size() - suf.size(), suf.size(), suf) == 0;
+        };
+        at::Tensor t;
+        if (ends_with("time_decay")) {
+            t = at::rand(shape, f32) * 7.0 - 6.9;
+        } else if (name.find("time_mix_") != std::string::npos || name.find("time_maa_") != std::string::npos) {
+            t = (ends_with("_w1") || ends_with("_w2")) ? at::randn(shape, f32) * 0.01 : at::rand(shape, f32);
+        } else if (ends_with("time_decay_w1") || ends_with("time_decay_w2")) {
+            t = at::randn(shape, f32) * 0.01;
+        } else if (ends_with("time_faaaa")) {
+            t = at::rand(shape, f32) * 2.0 - 1.0;
+        } else if (ends_with("time_state")) {
+            t = at::randn(shape, f32) * 0.1;
+        } else if (shape.size() == 1) {
+            t = ends_with(".weight") ? 1.0 + at::randn(shape, f32) * 0.1 : at::randn(shape, f32) * 0.1;
+        } else if (name == "emb.weight") {
+            t = at::randn(shape, f32).to(matrix_dtype);
+        } else {  // (out, in) matrices
+            t = (at::randn(shape, f32) / std::sqrt(static_cast<double>(shape.back()))).to(matrix_dtype);
+        }
+        out.push_back({name, t.contiguous()});
+    }
+    return out;
+}
+
 // Bytes of weights one decode step reads: all parameters except the embedding table, plus one row of it.
 double decode_bytes_per_token(const TensorList& sd) {
     double bytes = 0;
@@ -52,16 +109,18 @@ void register_bench(CLI::App& app, Runner& run) {
     struct Args {
         ModelArgs model;
         std::string shape;
-        int version = 6, prompt = 512, decode_tokens = 32;
+        int version = 6, prompt = 512, decode_tokens = 32, decode_batch = 8;
         bool json = false;
     };
     auto a = std::make_shared<Args>();
     add_model_options(sub, a->model, /*required=*/false);
-    sub->add_option("--shape", a->shape, "Random weights of an official shape: 0.1b, 0.4b, 1.5b or 3b")
-        ->check(CLI::IsMember({"0.1b", "0.4b", "1.5b", "3b"}));
+    sub->add_option("--shape", a->shape, "Random weights of an official shape: 0.1b, 0.4b, 1.5b (= 1.6b), 3b or 7b")
+        ->check(CLI::IsMember({"0.1b", "0.4b", "1.5b", "1.6b", "3b", "7b"}));
     sub->add_option("--version", a->version, "Model version for --shape: 5 (5.2) or 6")->check(CLI::IsMember({5, 6}));
     sub->add_option("--prompt-tokens", a->prompt, "Prefill length")->check(CLI::Range(1, 1 << 16));
     sub->add_option("--decode-tokens", a->decode_tokens, "Decode steps timed")->check(CLI::Range(1, 1 << 16));
+    sub->add_option("--decode-batch", a->decode_batch, "Sequences decoded together for the batched figure")
+        ->check(CLI::Range(1, 4096));
     sub->add_flag("--json", a->json, "End with one JSON line");
     sub->callback([&run, a] {
         run = [a] {
@@ -71,15 +130,23 @@ void register_bench(CLI::App& app, Runner& run) {
             ModelOptions opt;
             opt.device = a->model.device;
             opt.dtype = a->model.dtype;
-            Model model = a->shape.empty() ? Model::load(a->model.model, opt)
-                                           : Model::from_tensors(random_weights(named_shape(a->shape, a->version), 1), opt);
+            const bool cuda = opt.device == "cuda";
+            Model model = !a->shape.empty()
+                              ? Model::from_tensors(
+                                    cuda ? random_weights_on_device(named_shape(a->shape, a->version), 1,
+                                                                    opt.dtype == "bf16" ? at::kBFloat16 : at::kFloat)
+                                         : random_weights(named_shape(a->shape, a->version), 1),
+                                    opt)
+                              : Model::load(a->model.model, opt);
             const ModelConfig& c = model.config();
             const std::string what = a->shape.empty() ? a->model.model : ("shape " + a->shape);
             std::fprintf(stderr, "bench: %s, RWKV-%s L%d D%d V%d, %s weights, %d threads, %s\n", what.c_str(),
                          c.version_string().c_str(), c.n_layer, c.n_embd, c.vocab_size, opt.dtype.c_str(),
                          thread_count(), opt.device.c_str());
             auto gen = at::detail::createCPUGenerator(7);
-            auto sync = [&] {};
+            auto sync = [&] {
+                if (cuda) torch::cuda::synchronize();
+            };
             // Prefill: the prompt in one sequence-mode call, logits of the last position only.
             at::Tensor prompt = at::randint(1, c.vocab_size, {1, a->prompt}, gen, at::kLong);
             {
@@ -95,27 +162,32 @@ void register_bench(CLI::App& app, Runner& run) {
                 prefill_best = std::min(prefill_best, now_s() - t0);
             }
             const double prefill_tok_s = a->prompt / prefill_best;
+            // Greedy decode through Decoder (on CUDA: one graph replay per step; the argmax stays on the device).
+            bool graph = false;
             auto time_decode = [&](int64_t batch) {
-                State st = model.new_state(batch);
+                Decoder decoder(model, batch);
+                graph = decoder.uses_graph();
                 at::Tensor tok = at::randint(1, c.vocab_size, {batch}, gen, at::kLong);
-                for (int i = 0; i < 3; ++i) model.step(tok, st);  // warm-up
+                for (int i = 0; i < 3; ++i) decoder.step(tok);  // warm-up (and the graph capture)
+                sync();
                 const double t0 = now_s();
                 for (int i = 0; i < a->decode_tokens; ++i) {
-                    at::Tensor logits = model.step(tok, st);
+                    at::Tensor logits = decoder.step(tok);
                     tok = logits.argmax(-1);
                 }
+                sync();
                 return batch * a->decode_tokens / (now_s() - t0);
             };
-            const double decode1 = time_decode(1), decode8 = time_decode(8);
-            const double gbps = measure_read_gbps();
+            const double decode1 = time_decode(1), decode_b = time_decode(a->decode_batch);
+            const double gbps = cuda ? measure_device_copy_gbps() : measure_read_gbps();
             const double bytes = decode_bytes_per_token(model.state_dict());
             const double floor_tok_s = gbps * 1e9 / bytes;
             std::printf("| metric | value |\n|---|---|\n");
             std::printf("| prefill (%d tokens) | %.1f tok/s |\n", a->prompt, prefill_tok_s);
             std::printf("| decode batch 1 | %.1f tok/s |\n", decode1);
-            std::printf("| decode batch 8 | %.1f tok/s (total) |\n", decode8);
+            std::printf("| decode batch %d | %.1f tok/s (total) |\n", a->decode_batch, decode_b);
             std::printf("| weights read per token | %.1f MB |\n", bytes / 1e6);
-            std::printf("| measured read bandwidth | %.1f GB/s |\n", gbps);
+            std::printf("| measured %s bandwidth | %.1f GB/s |\n", cuda ? "device copy" : "read", gbps);
             std::printf("| decode floor (bandwidth / bytes) | %.1f tok/s |\n", floor_tok_s);
             std::printf("| achieved fraction of floor | %.0f%% |\n", 100.0 * decode1 / floor_tok_s);
             if (a->json) {
@@ -128,7 +200,10 @@ void register_bench(CLI::App& app, Runner& run) {
                 j["prompt_tokens"] = a->prompt;
                 j["prefill_tok_s"] = prefill_tok_s;
                 j["decode_tok_s"] = decode1;
-                j["decode_batch8_tok_s"] = decode8;
+                if (a->decode_batch == 8) j["decode_batch8_tok_s"] = decode_b;
+                j["decode_batch"] = a->decode_batch;
+                j["decode_batch_tok_s"] = decode_b;
+                j["decode_cuda_graph"] = graph;
                 j["weight_bytes_per_token"] = bytes;
                 j["read_gbps"] = gbps;
                 j["floor_decode_tok_s"] = floor_tok_s;

@@ -3,20 +3,39 @@
 // on stderr (step, loss, tok/s, ETA), OUT/train_log.jsonl per step, checkpoints
 // in OUT/checkpoints, the final weights as OUT/model.safetensors (official
 // keys). Ctrl-C saves a checkpoint and stops; `--resume` continues bit-exactly.
+// `--lora`/`--train-state` choose the fine-tuning mode; `--nproc N` or a
+// torchrun-style environment (WORLD_SIZE > 1) trains data-parallel over c10d.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "aviary/core/distributed.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model_init.h"
 #include "aviary/core/threads.h"
 #include "aviary/core/trainer.h"
 #include "cli_common.h"
+#include "launch_workers.h"
 #include "progress_bar.h"
 
 namespace aviary::cli {
 namespace {
+
+// "a,b,,c" -> {"a", "b", "c"}
+std::vector<std::string> split_patterns(const std::string &list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start)
+      out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
 
 volatile std::sig_atomic_t g_interrupted = 0;
 void on_sigint(int) { g_interrupted = 1; }
@@ -37,6 +56,42 @@ bool parse_init_spec(const std::string &spec, int &L, int &D, int &version) {
   return true;
 }
 
+// "--lora RANK[:ALPHA][:PATTERN[,PATTERN…]]" into `o` (alpha defaults to
+// 2·rank).
+void parse_lora_spec(const std::string &spec, LoraOptions &o) {
+  const auto bad = [&] {
+    return UsageError("--lora '" + spec +
+                      "': expected RANK[:ALPHA][:PATTERNS], e.g. 8, 8:16 or "
+                      "8:16:att.*,ffn.key");
+  };
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (int i = 0; i < 2; ++i) { // at most 3 parts; patterns hold no ':'
+    const size_t colon = spec.find(':', start);
+    if (colon == std::string::npos)
+      break;
+    parts.push_back(spec.substr(start, colon - start));
+    start = colon + 1;
+  }
+  parts.push_back(spec.substr(start));
+  try {
+    size_t used = 0;
+    o.rank = std::stoll(parts[0], &used);
+    if (used != parts[0].size() || o.rank < 1)
+      throw bad();
+    o.alpha = 2.0 * double(o.rank);
+    if (parts.size() > 1 && !parts[1].empty()) {
+      o.alpha = std::stod(parts[1], &used);
+      if (used != parts[1].size() || !(o.alpha > 0))
+        throw bad();
+    }
+  } catch (const std::logic_error &) {
+    throw bad();
+  }
+  if (parts.size() > 2)
+    o.targets = split_patterns(parts[2]);
+}
+
 } // namespace
 
 void register_train(CLI::App &app, Runner &run) {
@@ -51,6 +106,11 @@ void register_train(CLI::App &app, Runner &run) {
     TrainOptions train;
     int64_t save_every = 0;
     int keep_last = 2;
+    std::string lora, lora_targets, dist_backend = "auto";
+    int64_t lora_rank = 0;
+    double lora_alpha = 0;
+    bool train_state = false;
+    int nproc = 1;
   };
   auto a = std::make_shared<Args>();
   add_model_options(sub, a->model);
@@ -103,10 +163,68 @@ void register_train(CLI::App &app, Runner &run) {
                   "Checkpoints kept besides the best")
       ->check(CLI::PositiveNumber);
   sub->add_flag("--quiet,-q", a->quiet, "No progress bar");
+  sub->add_option("--train-only", a->train.train_only,
+                  "Train only parameters matching a glob (repeatable); the "
+                  "rest is frozen");
+  sub->add_option("--lora", a->lora,
+                  "LoRA adapters: RANK[:ALPHA][:PATTERNS] (alpha default "
+                  "2*rank; patterns like att.key,ffn.*)");
+  sub->add_option("--lora-rank", a->lora_rank, "LoRA rank (same as --lora)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--lora-alpha", a->lora_alpha,
+                  "LoRA alpha: the update is scaled by alpha/rank")
+      ->check(CLI::PositiveNumber);
+  sub->add_option(
+      "--lora-targets", a->lora_targets,
+      "Comma-separated matrix globs (default "
+      "att.receptance,att.key,att.value,att.output,att.gate,ffn.*)");
+  sub->add_flag("--train-state", a->train_state,
+                "State tuning: train only an initial state per layer, saved "
+                "as blocks.N.att.time_state");
+  sub->add_option("--nproc", a->nproc,
+                  "Data-parallel over N local worker processes (c10d; global "
+                  "batch = N x --batch)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--dist-backend", a->dist_backend,
+                  "c10d backend of multi-process training: auto, gloo, nccl")
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
   sub->callback([&run, a] {
     run = [a] {
       namespace fs = std::filesystem;
+      const DistributedEnv denv = distributed_env_from_environment();
+      if (a->nproc > 1) {
+        if (denv.active())
+          throw UsageError("--nproc starts its own workers: do not combine "
+                           "it with WORLD_SIZE > 1 (torchrun/Slurm)");
+        if (!latest_train_checkpoint(a->out).empty() && !a->resume)
+          throw UsageError("'" + a->out +
+                           "' already holds checkpoints: add --resume to "
+                           "continue, or choose another --out");
+        return launch_local_workers(a->nproc, command_line_without_nproc());
+      }
       a->train.l2wrap = !a->no_l2wrap;
+      LmTrainConfig cfg;
+      if (!a->lora.empty())
+        parse_lora_spec(a->lora, cfg.lora_options);
+      if (a->lora_rank > 0) {
+        if (a->lora.empty())
+          cfg.lora_options.alpha = 2.0 * double(a->lora_rank);
+        cfg.lora_options.rank = a->lora_rank;
+      }
+      if (a->lora_alpha > 0)
+        cfg.lora_options.alpha = a->lora_alpha;
+      if (!a->lora_targets.empty())
+        cfg.lora_options.targets = split_patterns(a->lora_targets);
+      cfg.lora_options.seed = a->train.seed;
+      cfg.lora = !a->lora.empty() || a->lora_rank > 0 || a->lora_alpha > 0 ||
+                 !a->lora_targets.empty();
+      if (cfg.lora && a->lora.empty() && a->lora_rank == 0)
+        throw UsageError("--lora-alpha/--lora-targets need --lora-rank or "
+                         "--lora");
+      if (cfg.lora && a->train_state)
+        throw UsageError("--lora and --train-state are separate modes: "
+                         "choose one");
+      cfg.train_state = a->train_state;
       const bool has_checkpoints = !latest_train_checkpoint(a->out).empty();
       if (has_checkpoints && !a->resume)
         throw UsageError(
@@ -115,7 +233,14 @@ void register_train(CLI::App &app, Runner &run) {
             "another --out");
       TextEncoder enc = make_text_encoder(a->tokenizer, a->vocab);
       auto data = open_token_source(a->data, enc);
-      set_thread_count(a->model.threads);
+      int threads = a->model.threads;
+      if (threads <= 0 && denv.active()) {
+        // Share the cores among the local workers unless told otherwise.
+        const char *local = std::getenv("LOCAL_WORLD_SIZE");
+        const int n = local ? std::max(1, std::atoi(local)) : 1;
+        threads = std::max(1, default_thread_count() / n);
+      }
+      set_thread_count(threads);
       int L = 0, D = 0, version = 0;
       Model model;
       ModelOptions mo;
@@ -132,13 +257,16 @@ void register_train(CLI::App &app, Runner &run) {
             "supported on this path)");
         model = Model::load(a->model.model, mo);
       }
-      LmTrainConfig cfg;
+      if (denv.active())
+        cfg.comm =
+            Communicator::connect(denv, a->dist_backend, a->model.device);
+      const bool writer = denv.rank == 0;
       cfg.train = a->train;
       cfg.out_dir = a->out;
       cfg.resume = a->resume;
       cfg.save_every = a->save_every;
       cfg.keep_last = a->keep_last;
-      ProgressBar bar(!a->quiet);
+      ProgressBar bar(!a->quiet && writer);
       double tok_s_avg = 0;
       int64_t n = 0;
       TrainCallbacks cb;
@@ -165,6 +293,8 @@ void register_train(CLI::App &app, Runner &run) {
       }
       std::signal(SIGINT, previous);
       bar.finish();
+      if (!writer)
+        return 0; // rank 0 reports for the group
       nlohmann::json j;
       j["start_step"] = s.start_step;
       j["end_step"] = s.end_step;

@@ -2,7 +2,11 @@
 // (aviary::wkv_cuda) and, for comparison, the pure-LibTorch chunked form (aviary::wkv_chunked, spec §2.5.3) on the GPU.
 // Prints achieved GB/s and TFLOP/s against H100 SXM limits and writes all records as JSON (argv[1]).
 // Shapes follow the official training setting (spec §4.1): B=8, T=1024, N=64.
+// `--paper out.json`: the Eagle/Finch paper's setting instead (§9: batch 8, D = 4096 = 64 heads of 64, bf16 inputs,
+// T = 1k…16k): op forward and forward+backward time and peak memory, against floors from a measured device copy
+// bandwidth and a measured bf16 matmul rate (bench/cuda/bench_attention_peers.py times SDPA and FLA alike).
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <torch/torch.h>
@@ -10,6 +14,7 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -180,9 +185,127 @@ void write_json(const std::string& path, const std::string& device) {
     out << "  ]\n}\n";
 }
 
+// ---- Paper setting (--paper) ----
+
+// Device bandwidth in bytes/s: device-to-device copies of 1 GiB (2 bytes of traffic per byte copied), best of 10.
+double measure_copy_bytes_per_s(cudaStream_t stream) {
+    const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat);
+    at::Tensor src = torch::ones({256LL << 20}, f32), dst = torch::empty_like(src);
+    double best = 1e30;
+    for (int i = 0; i < 10; ++i) best = std::min(best, time_ms([&] { dst.copy_(src); }, stream, i == 0 ? 1 : 0, 1));
+    return 2.0 * src.numel() * 4 / (best * 1e-3);
+}
+
+// Dense bf16 matmul rate in FLOP/s: 8192³ products, best of several.
+double measure_bf16_matmul_flops_per_s(cudaStream_t stream) {
+    const auto bf16 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+    const int64_t n = 8192;
+    at::Tensor a = torch::randn({n, n}, bf16), b = torch::randn({n, n}, bf16), c = torch::empty({n, n}, bf16);
+    const double ms = time_ms([&] { at::matmul_out(c, a, b); }, stream, 3, 20);
+    return 2.0 * n * n * n / (ms * 1e-3);
+}
+
+struct PaperRecord {
+    int T;
+    double fwd_ms, fwdbwd_ms, fwd_peak_gib, fwdbwd_peak_gib, fwd_bytes, bwd_bytes, fwd_flops, bwd_flops;
+};
+
+double peak_gib() {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);  // [0] = aggregate
+}
+
+// The autograd op (aviary::wkv_cuda) at B=8, H=64, N=64, bf16 r/k/v, fp32 log decay, no initial state (the
+// training setting). Peak memory includes the inputs, as torch.cuda.max_memory_allocated does for the peers.
+PaperRecord bench_paper(int T, cudaStream_t stream) {
+    const int B = 8, H = 64, N = 64;
+    const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat);
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    torch::manual_seed(T);
+    const at::Tensor r = (torch::randn({B, T, H, N}, f32) * 0.5).to(torch::kBFloat16);  // (B, T, H, N)
+    const at::Tensor k = (torch::randn({B, T, H, N}, f32) * 0.5).to(torch::kBFloat16);
+    const at::Tensor v = torch::randn({B, T, H, N}, f32).to(torch::kBFloat16);
+    const at::Tensor lw = -torch::exp(torch::randn({B, T, H, N}, f32) * 0.5 - 0.5);  // (B, T, H, N) log decay
+    const at::Tensor u = torch::randn({H, N}, f32) * 0.5;                            // (H, N)
+    const at::Tensor gy = torch::randn({B, T, H, N}, f32);
+    const double elems = double(B) * T * H * N, states = double(B) * H * N * N;
+    PaperRecord rec{T};
+    rec.fwd_bytes = elems * (3 * 2 + 8) + states * 4;
+    rec.bwd_bytes = elems * (8 * 2 + 48) + 4 * states * 4;
+    rec.fwd_flops = 7.0 * elems * N;
+    rec.bwd_flops = 20.0 * elems * N;
+    auto forward = [&] {
+        torch::NoGradGuard no_grad;
+        aviary::wkv_cuda(r, k, v, lw, u, at::Tensor());
+    };
+    auto forward_backward = [&] {
+        at::Tensor rq = r.detach().requires_grad_(true), kq = k.detach().requires_grad_(true);
+        at::Tensor vq = v.detach().requires_grad_(true), lwq = lw.detach().requires_grad_(true);
+        at::Tensor uq = u.detach().requires_grad_(true);
+        auto out = aviary::wkv_cuda(rq, kq, vq, lwq, uq, at::Tensor());
+        out.first.backward(gy);
+    };
+    const int iters = T >= 8192 ? 2 : 4;
+    rec.fwd_ms = time_ms(forward, stream, 1, iters);
+    c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+    forward();
+    check(cudaStreamSynchronize(stream), "sync");
+    rec.fwd_peak_gib = peak_gib();
+    rec.fwdbwd_ms = time_ms(forward_backward, stream, 1, iters);
+    c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+    forward_backward();
+    check(cudaStreamSynchronize(stream), "sync");
+    rec.fwdbwd_peak_gib = peak_gib();
+    return rec;
+}
+
+int run_paper(const std::string& json_path) {
+    const cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    const double bw = measure_copy_bytes_per_s(stream), mm = measure_bf16_matmul_flops_per_s(stream);
+    std::printf("device: %s; measured copy bandwidth %.0f GB/s, bf16 matmul %.0f TFLOP/s\n", prop.name, bw * 1e-9,
+                mm * 1e-12);
+    std::ofstream out(json_path);
+    out << "{\n  \"device\": \"" << prop.name << "\",\n  \"copy_bytes_per_s\": " << bw
+        << ",\n  \"bf16_matmul_flops_per_s\": " << mm << ",\n  \"B\": 8, \"H\": 64, \"N\": 64, \"dtype\": \"bf16\",\n"
+        << "  \"records\": [\n";
+    std::printf("| T | fwd ms | fwd+bwd ms | fwd peak GiB | fwd+bwd peak GiB | fwd floor fraction | fwd+bwd floor "
+                "fraction |\n|---|---|---|---|---|---|---|\n");
+    bool first = true;
+    for (const int T : {1024, 2048, 4096, 8192, 16384}) {
+        const PaperRecord r = bench_paper(T, stream);
+        // Floor = the larger of bytes / bandwidth and FLOPs / matmul rate; fraction = floor time / measured time.
+        const double fwd_floor_ms = std::max(r.fwd_bytes / bw, r.fwd_flops / mm) * 1e3;
+        const double all_floor_ms =
+            std::max((r.fwd_bytes + r.bwd_bytes) / bw, (r.fwd_flops + r.bwd_flops) / mm) * 1e3;
+        std::printf("| %d | %.3f | %.3f | %.2f | %.2f | %.1f%% | %.1f%% |\n", T, r.fwd_ms, r.fwdbwd_ms, r.fwd_peak_gib,
+                    r.fwdbwd_peak_gib, 100 * fwd_floor_ms / r.fwd_ms, 100 * all_floor_ms / r.fwdbwd_ms);
+        std::fflush(stdout);
+        out << (first ? "" : ",\n") << "    {\"T\": " << T << ", \"fwd_ms\": " << r.fwd_ms
+            << ", \"fwdbwd_ms\": " << r.fwdbwd_ms << ", \"fwd_peak_gib\": " << r.fwd_peak_gib
+            << ", \"fwdbwd_peak_gib\": " << r.fwdbwd_peak_gib << ", \"fwd_bytes\": " << r.fwd_bytes
+            << ", \"bwd_bytes\": " << r.bwd_bytes << ", \"fwd_flops\": " << r.fwd_flops
+            << ", \"bwd_flops\": " << r.bwd_flops << ", \"fwd_floor_ms\": " << fwd_floor_ms
+            << ", \"fwdbwd_floor_ms\": " << all_floor_ms << "}";
+        out.flush();
+        first = false;
+    }
+    out << "\n  ]\n}\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--paper") {
+        try {
+            return run_paper(argc > 2 ? argv[2] : "bench_wkv_paper.json");
+        } catch (const std::exception& ex) {
+            std::fprintf(stderr, "error: %s\n", ex.what());
+            return 1;
+        }
+    }
     const std::string json_path = argc > 1 ? argv[1] : "bench_wkv_cuda.json";
     try {
         if (!torch::cuda::is_available()) {

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
+#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/generator.h"
 
@@ -152,7 +154,12 @@ GenerateResult generate(Model& model, const WorldTokenizer& tokenizer, State& st
         if (callbacks.on_text) callbacks.on_text(piece);
     };
     result.stop_reason = "max_tokens";
-    std::vector<float> logits_host;  // (V)
+    // On CUDA the steps go through Decoder (one CUDA-graph replay per token); its state is handed back below.
+    std::optional<Decoder> decoder;
+    if (device.is_cuda() && !model.is_training()) {
+        decoder.emplace(model, 1);
+        decoder->load_state(state);
+    }
     for (int i = 0; i < options.max_tokens; ++i) {
         if (callbacks.should_stop && callbacks.should_stop()) {
             result.stop_reason = "stopped";
@@ -169,13 +176,14 @@ GenerateResult generate(Model& model, const WorldTokenizer& tokenizer, State& st
         sampler.accept(token, options.official_penalty_weights ? official_penalty_weight(bytes) : 1.0f);
         // Feed the token so that the state covers every generated token (chat continues from it).
         at::Tensor step_tokens = at::full({1}, static_cast<int64_t>(token), at::kLong);  // (B=1)
-        logits = model.step(step_tokens.to(device), state);
+        logits = decoder ? decoder->step(step_tokens) : model.step(step_tokens.to(device), state);
         emit(stream.push(bytes));
         if (stream.stopped()) {
             result.stop_reason = "stop_sequence";
             break;
         }
     }
+    if (decoder) state = decoder->state().clone();
     emit(stream.finish());
     result.decode_seconds = seconds_since(t0);
     return result;

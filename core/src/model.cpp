@@ -6,11 +6,19 @@
 // which equals folding it into the embedding in fp32.
 #include "aviary/core/model.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <map>
 #include <optional>
 
 #include "aviary/core/error.h"
+#include "aviary/core/trainer.h"  // glob_match
+
+#ifdef AVIARY_HAVE_CUDA_OP
+#include <c10/cuda/CUDAGraphsC10Utils.h>
+#endif
 
 namespace aviary {
 namespace {
@@ -23,6 +31,35 @@ constexpr double kGroupNormEps = 64e-5;  // = eps 1e-5 on x / head_size_divisor 
 at::Tensor matmul_w(const at::Tensor& x, const at::Tensor& weight) {
     if (weight.scalar_type() == at::kFloat) return at::linear(x, weight);
     return at::linear(x.to(weight.scalar_type()), weight).to(at::kFloat);
+}
+
+// True while the current CUDA stream is being captured into a CUDA graph (decode_cuda_graph.cpp): nothing may
+// synchronise with the host then (no .item()). Only asked for CUDA tensors, so CPU runs never touch CUDA.
+bool cuda_stream_capturing() {
+#ifdef AVIARY_HAVE_CUDA_OP
+    return c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None;
+#else
+    return false;
+#endif
+}
+
+// A bias-free linear layer that holds only `weight` (out, in), left uninitialised: from_tensors sets every
+// parameter (infer_config rejects missing keys), and torch::nn::Linear's serial Kaiming init would cost tens of
+// seconds for a 7B shape. Same parameter name ("<name>.weight") as nn.Linear, so state dicts round-trip.
+struct MatrixImpl : torch::nn::Module {
+    MatrixImpl(int64_t in, int64_t out) { weight = register_parameter("weight", torch::empty({out, in})); }
+    at::Tensor weight;  // (out, in)
+    // Optional LoRA adapter (Model::add_lora), registered as "lora_A" (r, in) and "lora_B" (out, r).
+    std::shared_ptr<MatrixImpl> lora_A, lora_B;
+    double lora_scale = 0;  // α / r
+};
+TORCH_MODULE(Matrix);
+
+// y = x · Wᵀ + (α/r)·(x · Aᵀ) · Bᵀ when the matrix carries a LoRA adapter (the adapter in fp32).
+at::Tensor matmul_w(const at::Tensor& x, const Matrix& m) {
+    at::Tensor y = matmul_w(x, m->weight);
+    if (!m->lora_A) return y;
+    return y + at::linear(at::linear(x, m->lora_A->weight), m->lora_B->weight) * m->lora_scale;
 }
 
 at::Tensor layer_norm(const at::Tensor& x, const torch::nn::LayerNorm& ln) {
@@ -61,11 +98,11 @@ struct TimeMixImpl : torch::nn::Module {
             time_faaaa = register_parameter("time_faaaa", torch::zeros({H, N}));
         }
         if (with_state) time_state = register_parameter("time_state", torch::zeros({H, N, N}));
-        receptance = register_module("receptance", torch::nn::Linear(torch::nn::LinearOptions(D, A).bias(false)));
-        key = register_module("key", torch::nn::Linear(torch::nn::LinearOptions(D, A).bias(false)));
-        value = register_module("value", torch::nn::Linear(torch::nn::LinearOptions(D, A).bias(false)));
-        output = register_module("output", torch::nn::Linear(torch::nn::LinearOptions(A, D).bias(false)));
-        gate = register_module("gate", torch::nn::Linear(torch::nn::LinearOptions(D, A).bias(false)));
+        receptance = register_module("receptance", Matrix(D, A));
+        key = register_module("key", Matrix(D, A));
+        value = register_module("value", Matrix(D, A));
+        output = register_module("output", Matrix(A, D));
+        gate = register_module("gate", Matrix(D, A));
         ln_x = register_module("ln_x", torch::nn::GroupNorm(torch::nn::GroupNormOptions(H, A).eps(kGroupNormEps)));
     }
 
@@ -97,22 +134,22 @@ struct TimeMixImpl : torch::nn::Module {
             at::Tensor w_raw = time_decay + at::matmul(at::tanh(at::matmul(xw, time_decay_w1)), time_decay_w2);
             log_w = -w_raw.exp().view({B, T, H, N});
         }
-        at::Tensor r = matmul_w(xr, receptance->weight).view({B, T, H, N});
-        at::Tensor k = matmul_w(xk, key->weight).view({B, T, H, N});
-        at::Tensor v = matmul_w(xv, value->weight).view({B, T, H, N});
-        at::Tensor g = F::silu(matmul_w(xg, gate->weight));  // (B, T, A)
+        at::Tensor r = matmul_w(xr, receptance).view({B, T, H, N});
+        at::Tensor k = matmul_w(xk, key).view({B, T, H, N});
+        at::Tensor v = matmul_w(xv, value).view({B, T, H, N});
+        at::Tensor g = F::silu(matmul_w(xg, gate));  // (B, T, A)
         auto [y, S_out] = wkv(r, k, v, log_w, time_faaaa, S, opt.wkv, opt.wkv_chunk);
         S = S_out;
         // GroupNorm over each head's N channels, eps 64e-5, per-channel affine; then gate; then output.
         at::Tensor o = at::group_norm(y.reshape({B * T, A}), H, ln_x->weight, ln_x->bias, kGroupNormEps).view({B, T, A});
-        return matmul_w(o * g, output->weight);
+        return matmul_w(o * g, output);
     }
 
     ModelConfig cfg;
     at::Tensor time_mix_k, time_mix_v, time_mix_r, time_mix_g;
     at::Tensor time_maa_x, time_maa_w, time_maa_k, time_maa_v, time_maa_r, time_maa_g, time_maa_w1, time_maa_w2;
     at::Tensor time_decay, time_decay_w1, time_decay_w2, time_faaaa, time_state;
-    torch::nn::Linear receptance{nullptr}, key{nullptr}, value{nullptr}, output{nullptr}, gate{nullptr};
+    Matrix receptance{nullptr}, key{nullptr}, value{nullptr}, output{nullptr}, gate{nullptr};
     torch::nn::GroupNorm ln_x{nullptr};
 };
 TORCH_MODULE(TimeMix);
@@ -123,9 +160,9 @@ struct ChannelMixImpl : torch::nn::Module {
         const std::string p = c.version == 5 ? "time_mix_" : "time_maa_";
         mix_k = register_parameter(p + "k", torch::zeros({1, 1, D}));
         mix_r = register_parameter(p + "r", torch::zeros({1, 1, D}));
-        key = register_module("key", torch::nn::Linear(torch::nn::LinearOptions(D, Fd).bias(false)));
-        receptance = register_module("receptance", torch::nn::Linear(torch::nn::LinearOptions(D, D).bias(false)));
-        value = register_module("value", torch::nn::Linear(torch::nn::LinearOptions(Fd, D).bias(false)));
+        key = register_module("key", Matrix(D, Fd));
+        receptance = register_module("receptance", Matrix(D, D));
+        value = register_module("value", Matrix(Fd, D));
     }
 
     at::Tensor forward(const at::Tensor& b, const at::Tensor& prev) {
@@ -138,13 +175,13 @@ struct ChannelMixImpl : torch::nn::Module {
             xr = b + (prev - b) * mix_r;
         }
         // κ = relu(W_k x_k)²; out = σ(W_r x_r) ⊙ (W_v κ)   (spec §2.6)
-        at::Tensor kk = at::relu(matmul_w(xk, key->weight)).square();
-        return at::sigmoid(matmul_w(xr, receptance->weight)) * matmul_w(kk, value->weight);
+        at::Tensor kk = at::relu(matmul_w(xk, key)).square();
+        return at::sigmoid(matmul_w(xr, receptance)) * matmul_w(kk, value);
     }
 
     int version;
     at::Tensor mix_k, mix_r;
-    torch::nn::Linear key{nullptr}, receptance{nullptr}, value{nullptr};
+    Matrix key{nullptr}, receptance{nullptr}, value{nullptr};
 };
 TORCH_MODULE(ChannelMix);
 
@@ -170,12 +207,12 @@ struct RwkvImpl : torch::nn::Module {
         blocks = register_module("blocks", torch::nn::ModuleList());
         for (int l = 0; l < c.n_layer; ++l) blocks->push_back(Block(c, l));
         ln_out = register_module("ln_out", torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.n_embd}).eps(kLayerNormEps)));
-        head = register_module("head", torch::nn::Linear(torch::nn::LinearOptions(c.n_embd, c.vocab_size).bias(false)));
+        head = register_module("head", Matrix(c.n_embd, c.vocab_size));
     }
     torch::nn::Embedding emb{nullptr};
     torch::nn::ModuleList blocks{nullptr};
     torch::nn::LayerNorm ln_out{nullptr};
-    torch::nn::Linear head{nullptr};
+    Matrix head{nullptr};
 };
 TORCH_MODULE(Rwkv);
 
@@ -200,6 +237,8 @@ struct Model::Impl {
     Rwkv net{nullptr};
     torch::Device device{torch::kCPU};
     bool training = false;
+    bool has_lora = false;  // add_lora() was called (and merge_lora() not yet)
+    LoraOptions lora;
 
     at::Tensor run(at::Tensor x, State& state, bool all_logits) {
         const int64_t B = x.size(0);
@@ -220,7 +259,7 @@ struct Model::Impl {
         }
         if (!all_logits) x = x.select(1, x.size(1) - 1);
         x = layer_norm(x, net->ln_out);
-        return matmul_w(x, net->head->weight);
+        return matmul_w(x, net->head);
     }
 };
 
@@ -253,7 +292,8 @@ Model Model::from_tensors(const TensorList& tensors, const ModelOptions& options
         at::Tensor* p = params.find(nt.name);
         AVIARY_CHECK(p != nullptr, "internal: no parameter for key '", nt.name, "'");
         const auto dtype = (options.dtype == "bf16" && is_matrix_weight(nt.name)) ? at::kBFloat16 : at::kFloat;
-        p->set_data(nt.tensor.to(dtype).contiguous());
+        // Straight to the device in the target dtype (one copy; 7B fp32 would not fit twice in host memory).
+        p->set_data(nt.tensor.to(m.impl_->device, dtype).contiguous());
     }
     m.impl_->net->to(m.impl_->device);
     m.train(false);
@@ -281,7 +321,9 @@ State Model::new_state(int64_t batch) const {
         const auto& att = impl_->net->blocks[l]->as<BlockImpl>()->att;
         if (att->time_state.defined()) {
             // time_state is stored [value][key] (official kernels); the state here is [key][value] (spec §3.3).
-            s.wkv.push_back(att->time_state.detach().transpose(1, 2).to(f32).unsqueeze(0).repeat({batch, 1, 1, 1}));
+            // In training the state keeps its graph, so state tuning gets gradients through the WKV's initial state.
+            const at::Tensor ts = impl_->training ? att->time_state : att->time_state.detach();
+            s.wkv.push_back(ts.transpose(1, 2).to(f32).unsqueeze(0).repeat({batch, 1, 1, 1}));
         } else {
             s.wkv.push_back(torch::zeros({batch, c.n_head, c.head_size, c.head_size}, f32));
         }
@@ -292,10 +334,16 @@ State Model::new_state(int64_t batch) const {
 at::Tensor Model::embed(const at::Tensor& tokens) const {
     AVIARY_CHECK(tokens.dim() == 2, "tokens must be (B, T), got ", tokens.dim(), "-D");
     AVIARY_CHECK(tokens.size(1) >= 1, "empty token sequence");
+    // Range check on the host copy when there is one (no device round trip); device tokens are checked on the
+    // device, except while a CUDA graph is being captured (Decoder checks host tokens before its graph replays).
+    const bool check = !tokens.is_cuda() || !cuda_stream_capturing();
+    if (check) {
+        const at::Tensor where = tokens.is_cuda() ? tokens : tokens.to(at::kLong);
+        const int64_t lo = where.min().item<int64_t>(), hi = where.max().item<int64_t>();
+        AVIARY_CHECK(lo >= 0 && hi < impl_->config.vocab_size, "token id ", (lo < 0 ? lo : hi),
+                     " is out of range (vocabulary size ", impl_->config.vocab_size, ")");
+    }
     at::Tensor ids = tokens.to(impl_->device, at::kLong);
-    const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
-    AVIARY_CHECK(lo >= 0 && hi < impl_->config.vocab_size, "token id ", (lo < 0 ? lo : hi),
-                 " is out of range (vocabulary size ", impl_->config.vocab_size, ")");
     return at::embedding(impl_->net->emb->weight, ids).to(at::kFloat);
 }
 
@@ -323,6 +371,138 @@ TensorList Model::state_dict() const {
     TensorList out;
     for (const auto& item : impl_->net->named_parameters(true)) out.push_back({item.key(), item.value()});
     return out;
+}
+
+// ---- LoRA and state tuning (model.h "fine-tuning") ----
+
+namespace {
+
+// Every matrix of the model by its module name ("blocks.0.att.key", "head"), adapters excluded.
+std::vector<std::pair<std::string, std::shared_ptr<MatrixImpl>>> matrices_of(const Rwkv& net) {
+    std::vector<std::pair<std::string, std::shared_ptr<MatrixImpl>>> out;
+    for (const auto& item : net->named_modules("", /*include_self=*/false)) {
+        auto m = std::dynamic_pointer_cast<MatrixImpl>(item.value());
+        const std::string& name = item.key();
+        if (m && name.find(".lora_") == std::string::npos) out.emplace_back(name, m);
+    }
+    return out;
+}
+
+// "blocks.3.att.key" -> "att.key"; other names unchanged.
+std::string name_in_block(const std::string& name) {
+    if (name.rfind("blocks.", 0) != 0) return name;
+    const size_t dot = name.find('.', 7);
+    return dot == std::string::npos ? name : name.substr(dot + 1);
+}
+
+bool is_lora_name(const std::string& name) {
+    return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+}
+
+// (α/r)·B·A   (out, in) fp32
+at::Tensor lora_delta(const MatrixImpl& m) {
+    return at::matmul(m.lora_B->weight.detach(), m.lora_A->weight.detach()) * m.lora_scale;
+}
+
+}  // namespace
+
+int Model::add_lora(const LoraOptions& o) {
+    AVIARY_CHECK(!impl_->has_lora, "the model already has LoRA adapters");
+    AVIARY_CHECK(o.rank >= 1, "LoRA rank must be >= 1, got ", o.rank);
+    AVIARY_CHECK(o.alpha > 0, "LoRA alpha must be > 0, got ", o.alpha);
+    AVIARY_CHECK(!o.targets.empty(), "LoRA needs at least one target (e.g. att.key)");
+    std::vector<bool> used(o.targets.size(), false);
+    std::vector<std::shared_ptr<MatrixImpl>> chosen;
+    for (const auto& [name, m] : matrices_of(impl_->net)) {
+        bool hit = false;
+        for (size_t i = 0; i < o.targets.size(); ++i) {
+            if (glob_match(o.targets[i], name) || glob_match(o.targets[i], name_in_block(name))) {
+                used[i] = true;
+                hit = true;
+            }
+        }
+        if (hit) chosen.push_back(m);
+    }
+    for (size_t i = 0; i < o.targets.size(); ++i)
+        AVIARY_CHECK(used[i], "LoRA target '", o.targets[i],
+                     "' matches no matrix (names look like att.key, att.output, ffn.value, head)");
+    at::Generator gen = at::detail::createCPUGenerator(o.seed);
+    const auto f32 = at::TensorOptions().dtype(at::kFloat);
+    torch::NoGradGuard no_grad;
+    for (auto& m : chosen) {
+        const int64_t out = m->weight.size(0), in = m->weight.size(1);
+        // A (r, in) ~ U(±1/√in): kaiming_uniform_(a=√5) of nn.Linear; B (out, r) = 0
+        const double bound = 1.0 / std::sqrt(double(in));
+        auto A = std::make_shared<MatrixImpl>(in, o.rank);
+        A->weight.set_data((at::rand({o.rank, in}, gen, f32) * (2 * bound) - bound).to(impl_->device));
+        auto B = std::make_shared<MatrixImpl>(o.rank, out);
+        B->weight.set_data(at::zeros({out, o.rank}, f32.device(impl_->device)));
+        A->weight.set_requires_grad(impl_->training);
+        B->weight.set_requires_grad(impl_->training);
+        m->lora_A = m->register_module("lora_A", A);
+        m->lora_B = m->register_module("lora_B", B);
+        m->lora_scale = o.alpha / double(o.rank);
+    }
+    impl_->lora = o;
+    impl_->has_lora = true;
+    return int(chosen.size());
+}
+
+bool Model::has_lora() const { return impl_->has_lora; }
+const LoraOptions& Model::lora_options() const { return impl_->lora; }
+
+TensorList Model::lora_state_dict() const {
+    TensorList out;
+    for (const auto& nt : state_dict())
+        if (is_lora_name(nt.name)) out.push_back(nt);
+    return out;
+}
+
+void Model::merge_lora() {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, m] : matrices_of(impl_->net)) {
+        if (!m->lora_A) continue;
+        // W += (α/r)·B·A
+        m->weight.add_(lora_delta(*m).to(m->weight.scalar_type()));
+        m->unregister_module("lora_A");
+        m->unregister_module("lora_B");
+        m->lora_A.reset();
+        m->lora_B.reset();
+        m->lora_scale = 0;
+    }
+    impl_->has_lora = false;
+}
+
+TensorList Model::export_state_dict() const {
+    std::map<std::string, std::shared_ptr<MatrixImpl>> adapted;
+    for (const auto& [name, m] : matrices_of(impl_->net))
+        if (m->lora_A) adapted[name + ".weight"] = m;
+    TensorList out;
+    for (const auto& nt : state_dict()) {
+        if (is_lora_name(nt.name)) continue;
+        auto it = adapted.find(nt.name);
+        if (it == adapted.end()) {
+            out.push_back({nt.name, nt.tensor.detach()});
+        } else {
+            const at::Tensor& w = it->second->weight;
+            out.push_back({nt.name, (w.detach().to(at::kFloat) + lora_delta(*it->second)).to(w.scalar_type())});
+        }
+    }
+    return out;
+}
+
+void Model::add_time_state() {
+    auto& c = impl_->config;
+    if (c.has_time_state) return;
+    torch::NoGradGuard no_grad;
+    for (int l = 0; l < c.n_layer; ++l) {
+        auto& att = impl_->net->blocks[l]->as<BlockImpl>()->att;
+        // (H, N_value, N_key), zeros as the official RWKV_Tmix_x060_state (spec §7.2)
+        att->time_state = att->register_parameter(
+            "time_state", at::zeros({c.n_head, c.head_size, c.head_size}, at::TensorOptions().device(impl_->device)),
+            /*requires_grad=*/impl_->training);
+    }
+    c.has_time_state = true;
 }
 
 }  // namespace aviary

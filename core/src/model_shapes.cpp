@@ -15,19 +15,25 @@ ModelConfig named_shape(const std::string& name, int version) {
         c.n_layer = 12, c.n_embd = 768;
     } else if (name == "0.4b") {
         c.n_layer = 24, c.n_embd = 1024;
-    } else if (name == "1.5b") {
+    } else if (name == "1.5b" || name == "1.6b") {  // World 1.6B is the 1.5B shape (L24 D2048)
         c.n_layer = 24, c.n_embd = 2048;
     } else if (name == "3b") {
         c.n_layer = 32, c.n_embd = 2560;
+    } else if (name == "7b") {
+        c.n_layer = 32, c.n_embd = 4096;
     } else {
-        AVIARY_FAIL("unknown shape '", name, "' (expected 0.1b, 0.4b, 1.5b or 3b)");
+        AVIARY_FAIL("unknown shape '", name, "' (expected 0.1b, 0.4b, 1.5b, 1.6b, 3b or 7b)");
     }
     c.n_att = c.n_embd;
     c.head_size = 64;
     c.n_head = c.n_att / c.head_size;
     c.vocab_size = 65536;
     c.ffn_dim = static_cast<int>((c.n_embd * 7 / 2) / 32 * 32);  // int((D·3.5)//32·32), spec §7.1
-    if (version == 6) c.mix_lora_rank = 32, c.decay_lora_rank = 64;
+    // LoRA ranks 32/64; D = 4096 uses 64/128, as the official x060 code and third-party loaders assume.
+    if (version == 6) {
+        c.mix_lora_rank = c.n_embd >= 4096 ? 64 : 32;
+        c.decay_lora_rank = c.n_embd >= 4096 ? 128 : 64;
+    }
     for (const auto& [name_, shape] : expected_shapes(c)) {
         int64_t n = 1;
         for (auto s : shape) n *= s;

@@ -3,7 +3,8 @@
 // masked CE (+ L2Wrap), checkpoints every N steps and on stop, one JSONL line
 // per step in OUT/train_log.jsonl (step, loss, lr, tokens, tokens_per_s,
 // elapsed), the final weights as OUT/model.safetensors with the official key
-// names.
+// names. LoRA / state tuning set up the model first; with a Communicator each
+// rank trains on its shard of every global batch and rank 0 writes the files.
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "aviary/core/distributed.h"
 #include "aviary/core/error.h"
 #include "aviary/core/trainer.h"
 
@@ -52,10 +54,26 @@ TrainSummary train_language_model(Model &model, const TokenSource &data,
                " but the model's vocabulary has ", V,
                " ids (data built with another tokenizer?)");
   AVIARY_CHECK(!config.out_dir.empty(), "an output directory is required");
-  fs::create_directories(config.out_dir);
+  const int rank = config.comm ? config.comm->rank() : 0;
+  const int world = config.comm ? config.comm->world_size() : 1;
+  const bool writer = rank == 0; // the rank that writes checkpoints and logs
+  if (writer)
+    fs::create_directories(config.out_dir);
 
   model.train(true);
-  Trainer trainer(model.state_dict(), o);
+  TrainOptions topt = o;
+  AVIARY_CHECK(!(config.lora && config.train_state),
+               "LoRA and state tuning are separate modes: choose one");
+  if (config.lora && !model.has_lora())
+    model.add_lora(config.lora_options);
+  if (config.train_state)
+    model.add_time_state();
+  if (topt.train_only.empty() && model.has_lora())
+    topt.train_only = {"*.lora_A.weight", "*.lora_B.weight"};
+  if (topt.train_only.empty() && config.train_state)
+    topt.train_only = {"*.att.time_state"};
+  Trainer trainer(model.state_dict(), topt);
+  trainer.set_communicator(config.comm);
   WindowSampler sampler(data, o.ctx_len, o.seed);
 
   TrainSummary summary;
@@ -70,15 +88,32 @@ TrainSummary train_language_model(Model &model, const TokenSource &data,
       summary.start_step = info.step;
     }
   }
+  if (config.comm) {
+    // Same starting weights everywhere (as DDP does), whatever each rank
+    // loaded; this also waits until every rank has read its checkpoint, before
+    // rank 0 can write a new one.
+    std::vector<at::Tensor> all;
+    for (const auto &nt : model.state_dict())
+      all.push_back(nt.tensor);
+    config.comm->broadcast(all, 0);
+  }
   const fs::path log_path = fs::path(config.out_dir) / "train_log.jsonl";
-  if (summary.start_step > 0)
-    trim_log(log_path, summary.start_step);
-  else
-    std::ofstream(log_path, std::ios::trunc).close();
-  std::ofstream log(log_path, std::ios::app);
-  AVIARY_CHECK(log.good(), "cannot write '", log_path.string(), "'");
+  std::ofstream log;
+  if (writer) {
+    if (summary.start_step > 0)
+      trim_log(log_path, summary.start_step);
+    else
+      std::ofstream(log_path, std::ios::trunc).close();
+    log.open(log_path, std::ios::app);
+    AVIARY_CHECK(log.good(), "cannot write '", log_path.string(), "'");
+  }
+  // Every rank stops at the same step when any rank is asked to.
+  auto agree = [&](bool stop) {
+    return config.comm ? config.comm->any(stop) : stop;
+  };
 
-  const int64_t tokens_per_step = o.batch * o.ctx_len * o.grad_accum;
+  const int64_t tokens_per_step =
+      o.batch * int64_t(world) * o.ctx_len * o.grad_accum;
   const auto t_start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return elapsed_before + std::chrono::duration<double>(
@@ -87,6 +122,8 @@ TrainSummary train_language_model(Model &model, const TokenSource &data,
   };
   double last_loss = 0;
   auto save = [&](int64_t step) {
+    if (!writer)
+      return;
     CheckpointInfo info;
     info.step = step;
     info.data_position = position;
@@ -100,15 +137,16 @@ TrainSummary train_language_model(Model &model, const TokenSource &data,
 
   int64_t step = summary.start_step;
   while (step < o.steps) {
-    if (cb.should_stop && cb.should_stop()) {
+    if (agree(cb.should_stop && cb.should_stop())) {
       save(step);
       summary.stopped = true;
       break;
     }
     const auto t0 = std::chrono::steady_clock::now();
     StepResult r = trainer.step([&](int64_t) {
-      at::Tensor w = sampler.windows(position, o.batch); // (B, T + 1)
-      position += o.batch;
+      // this rank's rows of the global micro-batch    (B, T + 1)
+      at::Tensor w = sampler.windows(position + rank * o.batch, o.batch);
+      position += o.batch * world;
       at::Tensor x = w.narrow(1, 0, o.ctx_len), y = w.narrow(1, 1, o.ctx_len);
       State state = model.new_state(o.batch);
       at::Tensor logits =
@@ -138,9 +176,12 @@ TrainSummary train_language_model(Model &model, const TokenSource &data,
     j["tokens"] = p.tokens;
     j["tokens_per_s"] = p.tokens_per_s;
     j["elapsed"] = p.elapsed_s;
-    log << j.dump() << "\n";
-    log.flush();
-    const bool go_on = !cb.on_progress || cb.on_progress(p);
+    if (writer) {
+      log << j.dump() << "\n";
+      log.flush();
+    }
+    const bool asked_to_stop = cb.on_progress && !cb.on_progress(p);
+    const bool go_on = !agree(asked_to_stop);
     if (!go_on) {
       save(step);
       summary.stopped = true;
@@ -155,10 +196,26 @@ TrainSummary train_language_model(Model &model, const TokenSource &data,
     save(step);
     summary.final_model =
         (fs::path(config.out_dir) / "model.safetensors").string();
-    TensorList weights;
-    for (const auto &nt : model.state_dict())
-      weights.push_back({nt.name, nt.tensor.detach()});
-    write_safetensors(summary.final_model, weights, {{"format", "pt"}});
+    if (writer) {
+      // Official keys, LoRA merged (Model::export_state_dict).
+      write_safetensors(summary.final_model, model.export_state_dict(),
+                        {{"format", "pt"}});
+      if (model.has_lora()) {
+        const LoraOptions &lo = model.lora_options();
+        std::string targets;
+        for (const auto &t : lo.targets)
+          targets += (targets.empty() ? "" : ",") + t;
+        TensorList adapters;
+        for (const auto &nt : model.lora_state_dict())
+          adapters.push_back({nt.name, nt.tensor.detach()});
+        write_safetensors(
+            (fs::path(config.out_dir) / "lora.safetensors").string(), adapters,
+            {{"format", "pt"},
+             {"lora_rank", std::to_string(lo.rank)},
+             {"lora_alpha", std::to_string(lo.alpha)},
+             {"lora_targets", targets}});
+      }
+    }
   }
   model.train(false);
   return summary;

@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "aviary/core/distributed.h"
 #include "aviary/core/error.h"
 
 namespace aviary {
@@ -143,6 +144,7 @@ struct Trainer::Impl {
   std::vector<ParamGroup> group_kinds; // per optimizer group
   std::unique_ptr<torch::optim::AdamW> optimizer;
   int64_t steps_done = 0;
+  std::shared_ptr<Communicator> comm; // null: one process
 };
 
 Trainer::Trainer(const TensorList &params, const TrainOptions &opt)
@@ -163,6 +165,14 @@ Trainer::Trainer(const TensorList &params, const TrainOptions &opt)
         any, "--freeze '", pattern,
         "' matches no parameter (names look like blocks.0.att.key.weight)");
   }
+  for (const auto &pattern : opt.train_only) {
+    bool any = false;
+    for (const auto &nt : params)
+      any = any || glob_match(pattern, nt.name);
+    AVIARY_CHECK(any, "train-only pattern '", pattern,
+                 "' matches no parameter (names look like "
+                 "blocks.0.att.key.weight)");
+  }
   const ParamGroup order[] = {ParamGroup::Base, ParamGroup::Decay2x,
                               ParamGroup::First3x, ParamGroup::WeightDecay};
   std::vector<std::vector<at::Tensor>> buckets(4);
@@ -170,6 +180,12 @@ Trainer::Trainer(const TensorList &params, const TrainOptions &opt)
     bool frozen = false;
     for (const auto &pattern : opt.freeze)
       frozen = frozen || glob_match(pattern, nt.name);
+    if (!opt.train_only.empty()) {
+      bool listed = false;
+      for (const auto &pattern : opt.train_only)
+        listed = listed || glob_match(pattern, nt.name);
+      frozen = frozen || !listed;
+    }
     at::Tensor p = nt.tensor;
     if (frozen || !p.is_floating_point()) {
       p.set_requires_grad(false);
@@ -224,6 +240,23 @@ StepResult Trainer::step(const std::function<at::Tensor(int64_t)> &micro_loss) {
     params.push_back(nt.tensor);
   StepResult r;
   r.loss = sum / double(o.grad_accum);
+  if (impl_->comm && impl_->comm->world_size() > 1) {
+    // Data parallelism: mean of the ranks' gradients = the gradient of the
+    // mean loss over the global batch (equal shards); the loss travels along.
+    std::vector<at::Tensor> bufs;
+    for (auto &p : params) {
+      if (!p.grad().defined())
+        p.mutable_grad() = torch::zeros_like(p);
+      bufs.push_back(p.grad());
+    }
+    at::Tensor loss_buf = torch::full({1}, r.loss, params[0].options());
+    bufs.push_back(loss_buf);
+    impl_->comm->all_reduce_sum(bufs);
+    const double world = double(impl_->comm->world_size());
+    for (auto &p : params)
+      p.grad().div_(world);
+    r.loss = loss_buf.item<double>() / world;
+  }
   if (o.grad_clip > 0) {
     r.grad_norm = torch::nn::utils::clip_grad_norm_(params, o.grad_clip);
   } else {
@@ -248,6 +281,9 @@ StepResult Trainer::step(const std::function<at::Tensor(int64_t)> &micro_loss) {
 }
 
 int64_t Trainer::step_count() const { return impl_->steps_done; }
+void Trainer::set_communicator(std::shared_ptr<Communicator> comm) {
+  impl_->comm = std::move(comm);
+}
 const TensorList &Trainer::trainable() const { return impl_->trainable; }
 const TrainOptions &Trainer::options() const { return impl_->options; }
 

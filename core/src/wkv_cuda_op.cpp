@@ -148,6 +148,48 @@ public:
     }
 };
 
+// One RNN step (T = 1) without autograd through the batched decode kernel (kernels/src/wkv_decode.cu): r, k, v, log_w
+// (B, 1, H, N), u (H, N), state (B, H, N, N) or empty. The kernel updates the state in place, so it runs on a copy:
+// the caller's state stays a valid snapshot. Returns (y (B, 1, H, N) fp32, new state (B, H, N, N) fp32).
+std::pair<at::Tensor, at::Tensor> wkv_cuda_decode(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                                  const at::Tensor& log_w, const at::Tensor& u,
+                                                  const at::Tensor& state) {
+    AVIARY_CHECK(r.dim() == 4 && r.size(1) == 1, "wkv_cuda_decode: r must be (B, 1, H, N), got ", r.sizes());
+    AVIARY_CHECK(k.sizes() == r.sizes() && v.sizes() == r.sizes(), "wkv_cuda_decode: k and v must match r ",
+                 r.sizes());
+    const int64_t B = r.size(0), H = r.size(2), N = r.size(3);
+    AVIARY_CHECK(N == 32 || N == 64 || N == 128, "wkv_cuda_decode: head size must be 32, 64 or 128, got ", N);
+    AVIARY_CHECK(u.numel() == H * N, "wkv_cuda_decode: u must be (H, N) = (", H, ", ", N, "), got ", u.sizes());
+    c10::cuda::CUDAGuard guard(r.device());
+    const bool bf16 = r.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 &&
+                      v.scalar_type() == at::kBFloat16;
+    const auto in_type = bf16 ? at::kBFloat16 : at::kFloat;
+    const at::Tensor rc = r.to(in_type).reshape({B, H, N}).contiguous();  // (B, H, N)
+    const at::Tensor kc = k.to(in_type).reshape({B, H, N}).contiguous();
+    const at::Tensor vc = v.to(in_type).reshape({B, H, N}).contiguous();
+    const at::Tensor lwc = log_w.to(at::kFloat).expand({B, 1, H, N}).reshape({B, H, N}).contiguous();  // (B, H, N)
+    const at::Tensor uc = u.to(at::kFloat).reshape({H, N}).contiguous();                                // (H, N)
+    const auto f32 = r.options().dtype(at::kFloat);
+    at::Tensor s;  // (B, H, N, N), updated in place by the kernel
+    if (state.numel() > 0) {
+        AVIARY_CHECK(state.numel() == B * H * N * N, "wkv_cuda_decode: state must be (B, H, N, N) = (", B, ", ", H,
+                     ", ", N, ", ", N, "), got ", state.sizes());
+        s = state.to(at::kFloat).reshape({B, H, N, N}).clone(at::MemoryFormat::Contiguous);
+    } else {
+        s = at::zeros({B, H, N, N}, f32);
+    }
+    at::Tensor y = at::empty({B, 1, H, N}, f32);  // (B, 1, H, N)
+    const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+    dispatch_input_type(rc, [&](auto tag) {
+        using In = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+        check_cuda(kernels::wkv_decode<In>(data_as<In>(rc), data_as<In>(kc), data_as<In>(vc), lwc.data_ptr<float>(),
+                                           uc.data_ptr<float>(), s.data_ptr<float>(), y.data_ptr<float>(),
+                                           static_cast<int>(B), static_cast<int>(H), static_cast<int>(N), stream),
+                   "wkv_decode launch");
+    });
+    return {y, s};
+}
+
 }  // namespace
 
 bool wkv_cuda_available() { return torch::cuda::is_available(); }
@@ -157,6 +199,11 @@ std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor
     AVIARY_CHECK(wkv_cuda_available(), "wkv_cuda: no CUDA device is available; use WkvImpl::Reference or Chunked");
     // LibTorch 2.x autograd Functions reject undefined inputs: "no initial state" travels as an empty fp32 tensor.
     const at::Tensor state_in = state.defined() ? state : at::empty({0}, r.options().dtype(at::kFloat));
+    // The RNN step (T = 1) with no gradient wanted takes the batched one-step decode kernel.
+    const bool wants_grad = at::GradMode::is_enabled() && (r.requires_grad() || k.requires_grad() ||
+                                                           v.requires_grad() || log_w.requires_grad() ||
+                                                           u.requires_grad() || state_in.requires_grad());
+    if (r.dim() == 4 && r.size(1) == 1 && !wants_grad) return wkv_cuda_decode(r, k, v, log_w, u, state_in);
     auto out = WkvCudaFunction::apply(r, k, v, log_w, u, state_in);
     return {out[0], out[1]};
 }

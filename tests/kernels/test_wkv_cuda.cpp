@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "aviary/core/checkpoint.h"
+#include "aviary/core/decoder.h"
+#include "aviary/core/model.h"
 #include "aviary/core/wkv.h"
 
 #if defined(AVIARY_HAVE_CUDA_OP)
@@ -308,3 +311,96 @@ TEST(WkvCudaLaunchers, RejectsBadArguments) {
 }
 
 #endif  // AVIARY_HAVE_CUDA_OP
+
+// ---- The whole model on the GPU (core/src/model.cpp, decode_cuda_graph.cpp) against the CPU and the golden
+// fixtures of tests/fixtures/golden (official "cpu fp32" logits, tools/make_golden.py).
+namespace {
+
+std::string golden_path(const std::string& file) { return std::string(AVIARY_FIXTURES_DIR) + "/golden/" + file; }
+
+at::Tensor golden_tensor(const aviary::TensorList& list, const std::string& name) {
+    const at::Tensor* t = aviary::find_tensor(list, name);
+    if (t == nullptr) ADD_FAILURE() << "fixture lacks " << name;
+    return t ? *t : at::Tensor();
+}
+
+// Sequence-mode (all positions) and RNN-mode (one step per token) logits (T, V) of `model` for `tokens` (T).
+std::pair<at::Tensor, at::Tensor> model_logits(aviary::Model& model, const at::Tensor& tokens) {
+    auto state = model.new_state(1);
+    const at::Tensor seq = model.forward(tokens.unsqueeze(0), state, /*all_logits=*/true).squeeze(0).cpu();
+    auto rnn_state = model.new_state(1);
+    std::vector<at::Tensor> rows;
+    for (int64_t t = 0; t < tokens.size(0); ++t) rows.push_back(model.step(tokens.narrow(0, t, 1), rnn_state).cpu());
+    return {seq, at::cat(rows, 0)};
+}
+
+}  // namespace
+
+// Full-model logits on the GPU vs the CPU model and vs the official logits, fp32 and bf16 weights, sequence and
+// RNN mode (the RNN step on the GPU runs the one-step decode kernel).
+TEST(WkvCudaModel, ModelGpuVsCpu_CUDA) {
+    SKIP_WITHOUT_CUDA();
+    for (const std::string name : {"v5_fp32", "v6_fp32"}) {
+        const aviary::TensorList expected = aviary::read_safetensors(golden_path(name + ".expected.safetensors"));
+        const at::Tensor tokens = golden_tensor(expected, "tokens").to(at::kLong);
+        const at::Tensor want_seq = golden_tensor(expected, "logits_seq");
+        const at::Tensor want_rnn = golden_tensor(expected, "logits_rnn");
+        for (const std::string dtype : {"fp32", "bf16"}) {
+            const double tol = dtype == "fp32" ? 1e-4 : 3e-2;
+            aviary::ModelOptions cpu_opt, gpu_opt;
+            cpu_opt.dtype = gpu_opt.dtype = dtype;
+            gpu_opt.device = "cuda";
+            aviary::Model cpu = aviary::Model::load(golden_path(name + ".pth"), cpu_opt);
+            aviary::Model gpu = aviary::Model::load(golden_path(name + ".pth"), gpu_opt);
+            const auto [cpu_seq, cpu_rnn] = model_logits(cpu, tokens);
+            const auto [gpu_seq, gpu_rnn] = model_logits(gpu, tokens);
+            const std::string label = name + " " + dtype;
+            EXPECT_CLOSE(label + " sequence GPU vs CPU", gpu_seq, cpu_seq, tol);
+            EXPECT_CLOSE(label + " RNN GPU vs CPU", gpu_rnn, cpu_rnn, tol);
+            EXPECT_CLOSE(label + " sequence GPU vs official", gpu_seq, want_seq, tol);
+            EXPECT_CLOSE(label + " RNN GPU vs official", gpu_rnn, want_rnn, tol);
+        }
+    }
+}
+
+// Decoder: the CUDA-graph step equals plain Model::step (same kernels, so to rounding), for a batch of three
+// sequences with different tokens, and each row equals that sequence decoded alone.
+TEST(WkvCudaModel, DecoderGraphMatchesStep_CUDA) {
+    SKIP_WITHOUT_CUDA();
+    for (const std::string name : {"v5_fp32", "v6_fp32"}) {
+        for (const std::string dtype : {"fp32", "bf16"}) {
+            aviary::ModelOptions opt;
+            opt.device = "cuda";
+            opt.dtype = dtype;
+            aviary::Model model = aviary::Model::load(golden_path(name + ".pth"), opt);
+            const int64_t B = 3, steps = 9, V = model.config().vocab_size;
+            torch::manual_seed(5);
+            const at::Tensor tokens = torch::randint(0, V, {steps, B}, torch::kLong);  // (steps, B)
+            aviary::Decoder graph(model, B), plain(model, B, /*use_graph=*/false);
+            ASSERT_TRUE(graph.uses_graph());
+            ASSERT_FALSE(plain.uses_graph());
+            std::vector<std::unique_ptr<aviary::Decoder>> owned;
+            for (int64_t b = 0; b < B; ++b) owned.push_back(std::make_unique<aviary::Decoder>(model, 1));
+            const std::string label = name + " " + dtype;
+            for (int64_t t = 0; t < steps; ++t) {
+                // Host tokens for even steps, device tokens for odd ones (both inputs of the static buffer).
+                const at::Tensor tok = t % 2 ? tokens[t].cuda() : tokens[t];
+                const at::Tensor got = graph.step(tok).cpu();
+                const at::Tensor want = plain.step(tok).cpu();
+                EXPECT_CLOSE(label + " graph vs plain, step " + std::to_string(t), got, want, 1e-5);
+                for (int64_t b = 0; b < B; ++b) {
+                    const at::Tensor alone = owned[b]->step(tokens[t].narrow(0, b, 1)).cpu();
+                    EXPECT_CLOSE(label + " batched row " + std::to_string(b) + " vs alone, step " + std::to_string(t),
+                                 got.narrow(0, b, 1), alone, dtype == "fp32" ? 1e-5 : 1e-2);
+                }
+            }
+            for (int l = 0; l < model.config().n_layer; ++l)
+                EXPECT_CLOSE(label + " graph state wkv " + std::to_string(l), graph.state().wkv[l],
+                             plain.state().wkv[l], 1e-5);
+            // load_state rewinds the fixed buffers: replaying from a fresh state gives the first logits again.
+            graph.load_state(model.new_state(B));
+            plain.load_state(model.new_state(B));
+            EXPECT_CLOSE(label + " after load_state", graph.step(tokens[0]).cpu(), plain.step(tokens[0]).cpu(), 1e-5);
+        }
+    }
+}

@@ -16,6 +16,18 @@
 
 namespace aviary {
 
+// LoRA adapters on Linear layers (Model::add_lora): y = x·Wᵀ + (α/r)·(x·Aᵀ)·Bᵀ with A (r, in) drawn from
+// U(±1/√in) (Kaiming-uniform with a = √5, as nn.Linear and PEFT) and B (out, r) zeros, so training starts from the
+// base model. Adapters are parameters named "<matrix>.lora_A.weight" / "<matrix>.lora_B.weight".
+struct LoraOptions {
+    int64_t rank = 8;
+    double alpha = 16;  // the update is scaled by alpha / rank
+    // Globs over matrix names, matched against the whole name ("blocks.3.att.key", "head") or the part after
+    // "blocks.N." ("att.key", "ffn.value").
+    std::vector<std::string> targets = {"att.receptance", "att.key", "att.value", "att.output", "att.gate", "ffn.*"};
+    uint64_t seed = 0;  // of A's init
+};
+
 struct ModelOptions {
     std::string device = "cpu";  // "cpu" or "cuda"
     std::string dtype = "fp32";  // weight dtype for matrices: "fp32" or "bf16" (decay, state, norms: fp32)
@@ -53,6 +65,25 @@ public:
     // Parameters with their official names (for saving, conversion and training). The tensors alias the
     // model's parameters.
     TensorList state_dict() const;
+
+    // ---- fine-tuning (trainer.h uses these) ----
+    // Adds a LoRA adapter to every matrix a target matches (an error when a target matches none or adapters
+    // exist); returns how many matrices were adapted. Adapters appear in state_dict() (so training checkpoints
+    // keep them) and are trained while the base weights stay frozen (train_language_model).
+    int add_lora(const LoraOptions& options);
+    bool has_lora() const;
+    const LoraOptions& lora_options() const;
+    // The adapter tensors only (aliasing the parameters), "<matrix>.lora_A.weight" / ".lora_B.weight".
+    TensorList lora_state_dict() const;
+    // W += (α/r)·B·A for every adapter (in W's dtype), then removes the adapters: the logits stay the same.
+    void merge_lora();
+    // The official keys only, with adapters merged into copies of their matrices (the model is not changed).
+    // Equals state_dict() for a model without adapters. This is what a fine-tune exports.
+    TensorList export_state_dict() const;
+    // State tuning: gives every layer a trainable initial WKV state, the official `blocks.{l}.att.time_state`
+    // (H, N, N) stored [value][key] (spec §3.3), zero-initialised as the official x060_state (§7.2); a no-op
+    // when the model already has one. new_state() starts from it, with gradients in training mode.
+    void add_time_state();
 
     // Training mode keeps autograd on (parameters require grad); inference mode (the default) runs every
     // forward without autograd.

@@ -19,6 +19,8 @@
 
 namespace aviary {
 
+class Communicator; // distributed.h
+
 struct TrainOptions {
   int64_t steps =
       100; // optimizer steps of the whole run (the schedule spans them)
@@ -35,6 +37,9 @@ struct TrainOptions {
   bool l2wrap = true;
   std::vector<std::string>
       freeze; // name globs ('*' any run, '?' one char), e.g. "blocks.*.att.*"
+  // When non-empty, only parameters matching one of these globs are trained
+  // (everything else frozen), e.g. "proj.*" for adapters.
+  std::vector<std::string> train_only;
   uint64_t seed = 42;
 };
 
@@ -88,6 +93,11 @@ public:
   const TensorList &trainable() const;
   const TrainOptions &options() const;
   ParamGroup group_of(const std::string &name) const;
+
+  // Data parallelism: after the micro-batches' backward, step() averages the
+  // gradients (and the reported loss) over the communicator's ranks, so every
+  // rank applies the same update. nullptr (the default): one process.
+  void set_communicator(std::shared_ptr<Communicator> comm);
 
   // AdamW state per parameter: "<name>/exp_avg", "<name>/exp_avg_sq",
   // "<name>/step" (int64 scalar).
@@ -148,6 +158,20 @@ struct LmTrainConfig {
   int64_t save_every =
       0; // steps between checkpoints (0: only when stopping and at the end)
   int keep_last = 2;
+  // LoRA fine-tuning: adapters are added to the model (unless it has them) and,
+  // when train.train_only is empty, only they are trained. The exported
+  // model.safetensors has them merged; OUT/lora.safetensors holds them alone.
+  bool lora = false;
+  LoraOptions lora_options;
+  // State tuning (official --train_type states): the model gets a trainable
+  // time_state per layer (Model::add_time_state) and, when train.train_only is
+  // empty, only the time_state tensors are trained.
+  bool train_state = false;
+  // Data parallelism (distributed.h): every rank runs this function with the
+  // same data, seed and options; each global micro-batch of world·batch
+  // windows is split so rank r takes rows [r·batch, (r+1)·batch). Gradients
+  // are averaged; rank 0 alone writes checkpoints, the log and the model.
+  std::shared_ptr<Communicator> comm;
 };
 struct TrainSummary {
   int64_t start_step = 0, end_step = 0;

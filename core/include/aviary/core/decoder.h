@@ -1,0 +1,44 @@
+// Batched one-token decoding (the RNN step of Model, spec §2.7) for generation and benchmarks. On CUDA the step
+// is captured once in a CUDA graph and replayed per token: eager LibTorch would pay ~40–60 kernel launches per
+// layer from the host (docs/reference perf_anchors §2), the graph pays one launch per token. Elsewhere, and when
+// the graph is switched off, it is plain Model::step. Follows rwkv pip 0.8.31+ (torch.cuda.CUDAGraph decoding).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "aviary/core/model.h"
+#include "aviary/core/state.h"
+
+namespace aviary {
+
+class Decoder {
+public:
+    // Decodes `batch` sequences together with `model` (inference mode; kept by reference, must outlive this).
+    // use_graph = false forces plain Model::step (the reference the graph is tested against).
+    Decoder(Model& model, int64_t batch, bool use_graph = true);
+    ~Decoder();
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
+
+    // tokens (B) int64 on any device -> logits (B, V) fp32 on the model's device (a fresh tensor each call).
+    // The first call on CUDA captures the graph (a few hundred ms). Host tokens are range-checked before the
+    // replay; device tokens (e.g. an argmax of the last logits) are trusted.
+    at::Tensor step(const at::Tensor& tokens);
+
+    // The state after the last step. With a graph its tensors are the graph's fixed buffers: read or clone them,
+    // and change them only through load_state.
+    const State& state() const;
+    // Copies `state` (same layers and batch, any device) into the decoder's state.
+    void load_state(const State& state);
+
+    bool uses_graph() const;
+    int64_t batch() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aviary
