@@ -191,7 +191,7 @@ CheckpointInfo load_train_checkpoint(const std::string &dir, Model &model,
                " tensors, this model has ", params.size(),
                " (n_layer/n_embd/version/vocab differ?)");
   {
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     for (auto &p : params) {
       const at::Tensor *t = find_tensor(saved, p.name);
       AVIARY_CHECK(t != nullptr, "checkpoint '", dir,

@@ -6,6 +6,7 @@
 #include "aviary/core/trainer.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
 
@@ -294,11 +295,23 @@ ParamGroup Trainer::group_of(const std::string &name) const {
   AVIARY_FAIL("'", name, "' is not a trained parameter");
 }
 
+namespace {
+// torch::optim keys per-parameter state by the TensorImpl: a string of its address in LibTorch 1.x, the
+// address itself in 2.x.
+auto optimizer_state_key(const at::Tensor &p) {
+#if TORCH_VERSION_MAJOR >= 2
+  return static_cast<void *>(p.unsafeGetTensorImpl());
+#else
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+#endif
+}
+} // namespace
+
 TensorList Trainer::optimizer_state() const {
   TensorList out;
   auto &state = impl_->optimizer->state();
   for (const auto &nt : impl_->trainable) {
-    auto it = state.find(c10::guts::to_string(nt.tensor.unsafeGetTensorImpl()));
+    auto it = state.find(optimizer_state_key(nt.tensor));
     if (it == state.end())
       continue; // no step taken yet
     const auto &s =
@@ -331,7 +344,7 @@ void Trainer::load_optimizer_state(const TensorList &state,
     st->step(s->to(torch::kLong).item<int64_t>());
     st->exp_avg(m->to(nt.tensor.options()).clone());
     st->exp_avg_sq(v->to(nt.tensor.options()).clone());
-    map[c10::guts::to_string(nt.tensor.unsafeGetTensorImpl())] = std::move(st);
+    map[optimizer_state_key(nt.tensor)] = std::move(st);
   }
   impl_->steps_done = step_count;
 }
