@@ -10,7 +10,9 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libimgui-dev libglfw3-dev libgl-dev
       libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libfmt-dev
       libgloo-dev
-      python3 ca-certificates)
+      python3 ca-certificates
+      # Optional at run time (aviary music --midi/--wav/--svg and its validity check); the music tests use them.
+      abcmidi abcm2ps fluidsynth fluid-soundfont-gm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

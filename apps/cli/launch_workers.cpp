@@ -27,7 +27,9 @@ namespace aviary::cli {
 namespace {
 
 volatile std::sig_atomic_t g_forward_signal = 0;
-void remember_signal(int sig) { g_forward_signal = sig; }
+void remember_signal(int sig) {
+    g_forward_signal = sig;
+}
 
 // A port that is free on loopback right now (bind to port 0, read it back, close).
 int free_loopback_port() {
@@ -117,7 +119,8 @@ int launch_local_workers(int nproc, const std::vector<std::string>& args) {
     struct sigaction sa {};
     sa.sa_handler = remember_signal;
     sigemptyset(&sa.sa_mask);
-    struct sigaction old_int {}, old_term {};
+    struct sigaction old_int {
+    }, old_term{};
     ::sigaction(SIGINT, &sa, &old_int);
     ::sigaction(SIGTERM, &sa, &old_term);
 

@@ -24,9 +24,22 @@
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
+#ifdef AVIARY_HAVE_C10D
+#include <torch/version.h>
+#endif
 
 namespace aviary {
 namespace {
+
+#ifdef AVIARY_HAVE_C10D
+// ProcessGroupGloo/NCCL are ProcessGroups in LibTorch 1.x and Backends (behind a ProcessGroup) in 2.x; both
+// offer allreduce, broadcast and barrier with the same signatures.
+#if TORCH_VERSION_MAJOR >= 2
+using GroupPtr = c10::intrusive_ptr<c10d::Backend>;
+#else
+using GroupPtr = c10::intrusive_ptr<c10d::ProcessGroup>;
+#endif
+#endif
 
 const char* env(const char* name) {
     const char* v = std::getenv(name);
@@ -85,16 +98,22 @@ struct Communicator::Impl {
     std::string backend;
     std::string device = "cpu";
 #ifdef AVIARY_HAVE_C10D
-    c10::intrusive_ptr<c10d::ProcessGroup> group;
+    GroupPtr group;
 #endif
 };
 
 Communicator::Communicator() : impl_(std::make_unique<Impl>()) {}
 Communicator::~Communicator() = default;
 
-int Communicator::rank() const { return impl_->rank; }
-int Communicator::world_size() const { return impl_->world_size; }
-const std::string& Communicator::backend() const { return impl_->backend; }
+int Communicator::rank() const {
+    return impl_->rank;
+}
+int Communicator::world_size() const {
+    return impl_->world_size;
+}
+const std::string& Communicator::backend() const {
+    return impl_->backend;
+}
 
 std::shared_ptr<Communicator> Communicator::connect(const DistributedEnv& e, const std::string& backend_in,
                                                     const std::string& device, double timeout_s) {

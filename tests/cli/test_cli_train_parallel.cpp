@@ -35,19 +35,23 @@ fs::path tmp_dir() {
     return dir;
 }
 
-CliResult run(const std::string& args) { return aviary::test::run_cli(args, "", tmp_dir()); }
+CliResult run(const std::string& args) {
+    return aviary::test::run_cli(args, "", tmp_dir());
+}
 
 std::string corpus() {
     const fs::path p = tmp_dir() / "corpus.jsonl";
     if (!fs::exists(p)) {
         std::ofstream f(p);
-        for (int i = 0; i < 30; ++i) f << "{\"text\": \"the quick brown fox " << (i % 3) << " jumps over the lazy dog\"}\n";
+        for (int i = 0; i < 30; ++i)
+            f << "{\"text\": \"the quick brown fox " << (i % 3) << " jumps over the lazy dog\"}\n";
     }
     return p.string();
 }
 
-const std::string kArgs = " --tokenizer byte --model init:2,64,6 --ctx-len 32 --lr 3e-3 --lr-final 1e-3 --warmup 2"
-                          " --threads 1 -q --steps 5";
+const std::string kArgs =
+    " --tokenizer byte --model init:2,64,6 --ctx-len 32 --lr 3e-3 --lr-final 1e-3 --warmup 2"
+    " --threads 1 -q --steps 5";
 
 std::vector<double> losses_of(const fs::path& out) {
     std::vector<double> v;
@@ -113,16 +117,16 @@ TEST(CliTrainParallel, NprocTwoEqualsOneProcessWithDoubleBatch) {
 
 TEST(CliTrainParallel, TorchrunStyleEnvironment) {
     const fs::path out = tmp_dir() / "env2";
-    const std::string common = std::string(AVIARY_CLI_PATH) + " train text --data " + corpus() + kArgs +
-                               " --batch 2 --out " + out.string();
+    const std::string common =
+        std::string(AVIARY_CLI_PATH) + " train text --data " + corpus() + kArgs + " --batch 2 --out " + out.string();
     const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port());
     const fs::path o0 = tmp_dir() / "rank0.out", o1 = tmp_dir() / "rank1.out";
     const std::string cmd = "(" + env + " RANK=0 LOCAL_RANK=0 " + common + " >" + o0.string() + " 2>&1 & " + env +
                             " RANK=1 LOCAL_RANK=1 " + common + " >" + o1.string() + " 2>&1; s1=$?; wait $!; s0=$?;" +
                             " exit $((s0 + s1)))";
     const int status = std::system(("bash -c '" + cmd + "'").c_str());
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << aviary::test::slurp(o0) << "\n---\n" << aviary::test::slurp(o1);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << aviary::test::slurp(o0) << "\n---\n"
+                                                               << aviary::test::slurp(o1);
     EXPECT_NE(aviary::test::slurp(o0).find("\"end_step\":5"), std::string::npos);
     EXPECT_EQ(aviary::test::slurp(o1).find("end_step"), std::string::npos) << "rank 1 must not report";
     expect_same_losses(losses_of(out), single_process_losses());
@@ -133,7 +137,8 @@ TEST(CliTrainParallel, FailingWorkerStopsTheGroup) {
     const auto t0 = std::chrono::steady_clock::now();
     // run_cli has no environment argument; MASTER_PORT goes through this process's environment.
     ::setenv("MASTER_PORT", std::to_string(busy.port).c_str(), 1);
-    CliResult r = run("train text --data " + corpus() + kArgs + " --batch 2 --nproc 2 --out " + (tmp_dir() / "fail2").string());
+    CliResult r =
+        run("train text --data " + corpus() + kArgs + " --batch 2 --nproc 2 --out " + (tmp_dir() / "fail2").string());
     ::unsetenv("MASTER_PORT");
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_FALSE(r.signaled);
@@ -150,8 +155,8 @@ TEST(CliTrainParallel, FailingWorkerStopsTheGroup) {
 TEST(CliTrainParallel, NprocUnderTorchrunIsAUsageError) {
     ::setenv("WORLD_SIZE", "2", 1);
     ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-    CliResult r = run("train text --data " + corpus() + kArgs + " --batch 2 --nproc 2 --out " +
-                      (tmp_dir() / "nested").string());
+    CliResult r =
+        run("train text --data " + corpus() + kArgs + " --batch 2 --nproc 2 --out " + (tmp_dir() / "nested").string());
     ::unsetenv("WORLD_SIZE");
     ::unsetenv("MASTER_ADDR");
     aviary::test::expect_one_error_line(r, 2, "--nproc starts its own workers");
@@ -160,10 +165,11 @@ TEST(CliTrainParallel, NprocUnderTorchrunIsAUsageError) {
 TEST(CliTrainFinetune, LoraExportsMergedOfficialWeights) {
     const fs::path base = tmp_dir() / "base", out = tmp_dir() / "lora";
     ASSERT_EQ(run("train text --data " + corpus() + kArgs + " --batch 2 --out " + base.string()).code, 0);
-    CliResult r = run("train text --data " + corpus() + " --tokenizer byte --model " +
-                      (base / "model.safetensors").string() +
-                      " --ctx-len 32 --batch 2 --steps 4 --lr 1e-2 --warmup 0 --threads 1 -q"
-                      " --lora 4:8:att.*,ffn.key --out " + out.string());
+    CliResult r =
+        run("train text --data " + corpus() + " --tokenizer byte --model " + (base / "model.safetensors").string() +
+            " --ctx-len 32 --batch 2 --steps 4 --lr 1e-2 --warmup 0 --threads 1 -q"
+            " --lora 4:8:att.*,ffn.key --out " +
+            out.string());
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_TRUE(fs::exists(out / "lora.safetensors"));
     CliResult info = run("info --model " + (out / "model.safetensors").string());
@@ -179,10 +185,11 @@ TEST(CliTrainFinetune, LoraExportsMergedOfficialWeights) {
 TEST(CliTrainFinetune, StateTuningSavesOfficialTimeState) {
     const fs::path base = tmp_dir() / "base_s", out = tmp_dir() / "state";
     ASSERT_EQ(run("train text --data " + corpus() + kArgs + " --batch 2 --out " + base.string()).code, 0);
-    CliResult r = run("train text --data " + corpus() + " --tokenizer byte --model " +
-                      (base / "model.safetensors").string() +
-                      " --ctx-len 32 --batch 2 --steps 4 --lr 1 --lr-final 0.01 --warmup 0 --threads 1 -q"
-                      " --train-state --out " + out.string());
+    CliResult r =
+        run("train text --data " + corpus() + " --tokenizer byte --model " + (base / "model.safetensors").string() +
+            " --ctx-len 32 --batch 2 --steps 4 --lr 1 --lr-final 0.01 --warmup 0 --threads 1 -q"
+            " --train-state --out " +
+            out.string());
     ASSERT_EQ(r.code, 0) << r.err;
     CliResult info = run("info --model " + (out / "model.safetensors").string());
     ASSERT_EQ(info.code, 0) << info.err;

@@ -14,8 +14,16 @@ using namespace aviary;
 
 namespace {
 
-const char* kVars[] = {"WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_NTASKS",
-                       "SLURM_PROCID", "SLURM_LOCALID", "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"};
+const char* kVars[] = {"WORLD_SIZE",
+                       "RANK",
+                       "LOCAL_RANK",
+                       "MASTER_ADDR",
+                       "MASTER_PORT",
+                       "SLURM_NTASKS",
+                       "SLURM_PROCID",
+                       "SLURM_LOCALID",
+                       "TORCHELASTIC_USE_AGENT_STORE",
+                       "TORCHELASTIC_RESTART_COUNT"};
 
 // Clears the rendezvous variables for the test and restores them afterwards.
 struct CleanEnv {

@@ -222,7 +222,8 @@ TEST(TrainState, TunesOnlyTheInitialStateAndReloads) {
         const double loss_after = fixed_window_loss(m, *data);
         EXPECT_LT(loss_after, loss_before - 0.05) << "state tuning did not reduce the loss";
         // Every other weight is bit-identical; the state moved.
-        for (const auto& nt : before) EXPECT_TRUE(at::equal(*find_tensor(m.state_dict(), nt.name), nt.tensor)) << nt.name;
+        for (const auto& nt : before)
+            EXPECT_TRUE(at::equal(*find_tensor(m.state_dict(), nt.name), nt.tensor)) << nt.name;
         const at::Tensor* ts = find_tensor(m.state_dict(), "blocks.1.att.time_state");
         ASSERT_NE(ts, nullptr);
         EXPECT_EQ(ts->sizes(), (std::vector<int64_t>{1, 64, 64}));
@@ -265,6 +266,7 @@ TEST(TrainState, GradientReachesTheInitialState) {
         ts[0][3][5] += h;
     }
     const double numeric = (up - down) / (2 * h);
-    EXPECT_NEAR(analytic, numeric, 1e-3 + 2e-2 * std::abs(numeric)) << "analytic " << analytic << " numeric " << numeric;
+    EXPECT_NEAR(analytic, numeric, 1e-3 + 2e-2 * std::abs(numeric))
+        << "analytic " << analytic << " numeric " << numeric;
     EXPECT_GT(std::abs(analytic), 1e-7);
 }
