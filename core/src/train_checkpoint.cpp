@@ -26,196 +26,170 @@ namespace {
 
 int g_fail_after_files = -1;
 
-void fsync_path(const fs::path &p, bool directory) {
-  int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0)
-    return;
-  ::fsync(fd);
-  ::close(fd);
+void fsync_path(const fs::path& p, bool directory) {
+    int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
 }
 
-void write_text_synced(const fs::path &path, const std::string &text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  AVIARY_CHECK(fd >= 0, "cannot create '", path.string(),
-               "': ", std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      AVIARY_FAIL("cannot write '", path.string(), "': ", std::strerror(err));
+void write_text_synced(const fs::path& path, const std::string& text) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    AVIARY_CHECK(fd >= 0, "cannot create '", path.string(), "': ", std::strerror(errno));
+    size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int err = errno;
+            ::close(fd);
+            AVIARY_FAIL("cannot write '", path.string(), "': ", std::strerror(err));
+        }
+        done += size_t(n);
     }
-    done += size_t(n);
-  }
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  AVIARY_CHECK(ok, "cannot write '", path.string(),
-               "': ", std::strerror(errno));
+    const bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    AVIARY_CHECK(ok, "cannot write '", path.string(), "': ", std::strerror(errno));
 }
 
 // Test hook: counts files written by the current save and fails after the
 // configured number.
-void file_written(int &count) {
-  ++count;
-  if (g_fail_after_files >= 0 && count > g_fail_after_files) {
-    g_fail_after_files = -1;
-    AVIARY_FAIL("simulated failure while writing a checkpoint (test hook)");
-  }
+void file_written(int& count) {
+    ++count;
+    if (g_fail_after_files >= 0 && count > g_fail_after_files) {
+        g_fail_after_files = -1;
+        AVIARY_FAIL("simulated failure while writing a checkpoint (test hook)");
+    }
 }
 
 struct Entry {
-  fs::path path;
-  int64_t step;
-  double loss;
+    fs::path path;
+    int64_t step;
+    double loss;
 };
 
 // Complete checkpoints (step-* with trainer.json), oldest first.
-std::vector<Entry> list_checkpoints(const fs::path &root) {
-  std::vector<Entry> out;
-  std::error_code ec;
-  if (!fs::is_directory(root, ec))
+std::vector<Entry> list_checkpoints(const fs::path& root) {
+    std::vector<Entry> out;
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) return out;
+    for (const auto& e : fs::directory_iterator(root)) {
+        const std::string name = e.path().filename().string();
+        if (!e.is_directory() || name.rfind("step-", 0) != 0) continue;
+        const fs::path meta = e.path() / "trainer.json";
+        if (!fs::is_regular_file(meta)) continue;
+        std::ifstream f(meta);
+        nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+        if (j.is_discarded() || !j.contains("step")) continue;
+        out.push_back({e.path(), j["step"].get<int64_t>(), j.value("loss", 0.0)});
+    }
+    std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.step < b.step; });
     return out;
-  for (const auto &e : fs::directory_iterator(root)) {
-    const std::string name = e.path().filename().string();
-    if (!e.is_directory() || name.rfind("step-", 0) != 0)
-      continue;
-    const fs::path meta = e.path() / "trainer.json";
-    if (!fs::is_regular_file(meta))
-      continue;
-    std::ifstream f(meta);
-    nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-    if (j.is_discarded() || !j.contains("step"))
-      continue;
-    out.push_back({e.path(), j["step"].get<int64_t>(), j.value("loss", 0.0)});
-  }
-  std::sort(out.begin(), out.end(),
-            [](const Entry &a, const Entry &b) { return a.step < b.step; });
-  return out;
 }
 
 std::string step_name(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
-  return buf;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+    return buf;
 }
 
-} // namespace
+}  // namespace
 
 void set_checkpoint_failure_for_testing(int files) {
-  g_fail_after_files = files;
+    g_fail_after_files = files;
 }
 
-void save_train_checkpoint(const std::string &out_dir, const Model &model,
-                           const Trainer &trainer, const CheckpointInfo &info,
-                           int keep_last) {
-  const fs::path root = fs::path(out_dir) / "checkpoints";
-  fs::create_directories(root);
-  // Leftovers of an interrupted save are never read; clear them.
-  for (const auto &e : fs::directory_iterator(root))
-    if (e.path().filename().string().rfind(".tmp-", 0) == 0)
-      fs::remove_all(e.path());
-  const fs::path final_dir = root / step_name(info.step);
-  const fs::path tmp = root / (".tmp-" + step_name(info.step) + "-" +
-                               std::to_string(::getpid()));
-  fs::create_directories(tmp);
-  int files = 0;
-  try {
-    write_safetensors((tmp / "model.safetensors").string(), model.state_dict(),
-                      {{"format", "pt"}});
-    file_written(files);
-    TensorList opt = trainer.optimizer_state();
-    opt.push_back(
-        {"rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state()});
-    write_safetensors((tmp / "optimizer.safetensors").string(), opt);
-    file_written(files);
-    nlohmann::json j;
-    j["format"] = "aviary-train-checkpoint";
-    j["format_version"] = 1;
-    j["step"] = info.step;
-    j["data_position"] = info.data_position;
-    j["loss"] = info.loss;
-    j["elapsed_s"] = info.elapsed_s;
-    j["model"] = nlohmann::json::parse(model.config().to_json());
-    write_text_synced(tmp / "trainer.json", j.dump(2) + "\n");
-    file_written(files);
-    fsync_path(tmp, true);
-    if (fs::exists(final_dir))
-      fs::remove_all(final_dir); // same step saved again (e.g. stop at the end)
-    fs::rename(tmp, final_dir);
-    fsync_path(root, true);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
-  // Rotation: the newest keep_last plus the lowest-loss one.
-  auto all = list_checkpoints(root);
-  if (keep_last < 1)
-    keep_last = 1;
-  if (all.size() <= size_t(keep_last))
-    return;
-  size_t best = 0;
-  for (size_t i = 1; i < all.size(); ++i)
-    if (all[i].loss < all[best].loss)
-      best = i;
-  for (size_t i = 0; i + size_t(keep_last) < all.size(); ++i)
-    if (i != best)
-      fs::remove_all(all[i].path);
-  fsync_path(root, true);
-}
-
-std::string latest_train_checkpoint(const std::string &out_dir) {
-  auto all = list_checkpoints(fs::path(out_dir) / "checkpoints");
-  return all.empty() ? std::string() : all.back().path.string();
-}
-
-CheckpointInfo load_train_checkpoint(const std::string &dir, Model &model,
-                                     Trainer &trainer) {
-  const fs::path d(dir);
-  const fs::path meta = d / "trainer.json";
-  AVIARY_CHECK(fs::is_regular_file(meta), "'", dir,
-               "' is not a complete training checkpoint (no trainer.json)");
-  std::ifstream f(meta);
-  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-  AVIARY_CHECK(!j.is_discarded() &&
-                   j.value("format", "") == "aviary-train-checkpoint",
-               "'", meta.string(), "' is not an Aviary training checkpoint");
-  // Weights: same names and shapes as the model, or a clear error.
-  TensorList saved = read_safetensors((d / "model.safetensors").string());
-  TensorList params = model.state_dict();
-  AVIARY_CHECK(saved.size() == params.size(), "checkpoint '", dir,
-               "' is from another model: it has ", saved.size(),
-               " tensors, this model has ", params.size(),
-               " (n_layer/n_embd/version/vocab differ?)");
-  {
-    c10::NoGradGuard no_grad;
-    for (auto &p : params) {
-      const at::Tensor *t = find_tensor(saved, p.name);
-      AVIARY_CHECK(t != nullptr, "checkpoint '", dir,
-                   "' is from another model: it lacks '", p.name, "'");
-      AVIARY_CHECK(t->sizes() == p.tensor.sizes(), "checkpoint '", dir,
-                   "' is from another model: '", p.name, "' has shape ",
-                   t->sizes(), ", this model has ", p.tensor.sizes());
-      p.tensor.copy_(*t);
+void save_train_checkpoint(const std::string& out_dir, const Model& model, const Trainer& trainer,
+                           const CheckpointInfo& info, int keep_last) {
+    const fs::path root = fs::path(out_dir) / "checkpoints";
+    fs::create_directories(root);
+    // Leftovers of an interrupted save are never read; clear them.
+    for (const auto& e : fs::directory_iterator(root))
+        if (e.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(e.path());
+    const fs::path final_dir = root / step_name(info.step);
+    const fs::path tmp = root / (".tmp-" + step_name(info.step) + "-" + std::to_string(::getpid()));
+    fs::create_directories(tmp);
+    int files = 0;
+    try {
+        write_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"format", "pt"}});
+        file_written(files);
+        TensorList opt = trainer.optimizer_state();
+        opt.push_back({"rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state()});
+        write_safetensors((tmp / "optimizer.safetensors").string(), opt);
+        file_written(files);
+        nlohmann::json j;
+        j["format"] = "aviary-train-checkpoint";
+        j["format_version"] = 1;
+        j["step"] = info.step;
+        j["data_position"] = info.data_position;
+        j["loss"] = info.loss;
+        j["elapsed_s"] = info.elapsed_s;
+        j["model"] = nlohmann::json::parse(model.config().to_json());
+        write_text_synced(tmp / "trainer.json", j.dump(2) + "\n");
+        file_written(files);
+        fsync_path(tmp, true);
+        if (fs::exists(final_dir)) fs::remove_all(final_dir);  // same step saved again (e.g. stop at the end)
+        fs::rename(tmp, final_dir);
+        fsync_path(root, true);
+    } catch (...) {
+        std::error_code ec;
+        fs::remove_all(tmp, ec);
+        throw;
     }
-  }
-  TensorList opt = read_safetensors((d / "optimizer.safetensors").string());
-  CheckpointInfo info;
-  info.path = dir;
-  info.step = j.at("step").get<int64_t>();
-  info.data_position = j.at("data_position").get<int64_t>();
-  info.loss = j.value("loss", 0.0);
-  info.elapsed_s = j.value("elapsed_s", 0.0);
-  trainer.load_optimizer_state(opt, info.step);
-  if (const at::Tensor *rng = find_tensor(opt, "rng/torch_cpu")) {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    gen.set_state(*rng);
-  }
-  return info;
+    // Rotation: the newest keep_last plus the lowest-loss one.
+    auto all = list_checkpoints(root);
+    if (keep_last < 1) keep_last = 1;
+    if (all.size() <= size_t(keep_last)) return;
+    size_t best = 0;
+    for (size_t i = 1; i < all.size(); ++i)
+        if (all[i].loss < all[best].loss) best = i;
+    for (size_t i = 0; i + size_t(keep_last) < all.size(); ++i)
+        if (i != best) fs::remove_all(all[i].path);
+    fsync_path(root, true);
 }
 
-} // namespace aviary
+std::string latest_train_checkpoint(const std::string& out_dir) {
+    auto all = list_checkpoints(fs::path(out_dir) / "checkpoints");
+    return all.empty() ? std::string() : all.back().path.string();
+}
+
+CheckpointInfo load_train_checkpoint(const std::string& dir, Model& model, Trainer& trainer) {
+    const fs::path d(dir);
+    const fs::path meta = d / "trainer.json";
+    AVIARY_CHECK(fs::is_regular_file(meta), "'", dir, "' is not a complete training checkpoint (no trainer.json)");
+    std::ifstream f(meta);
+    nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+    AVIARY_CHECK(!j.is_discarded() && j.value("format", "") == "aviary-train-checkpoint", "'", meta.string(),
+                 "' is not an Aviary training checkpoint");
+    // Weights: same names and shapes as the model, or a clear error.
+    TensorList saved = read_safetensors((d / "model.safetensors").string());
+    TensorList params = model.state_dict();
+    AVIARY_CHECK(saved.size() == params.size(), "checkpoint '", dir, "' is from another model: it has ", saved.size(),
+                 " tensors, this model has ", params.size(), " (n_layer/n_embd/version/vocab differ?)");
+    {
+        c10::NoGradGuard no_grad;
+        for (auto& p : params) {
+            const at::Tensor* t = find_tensor(saved, p.name);
+            AVIARY_CHECK(t != nullptr, "checkpoint '", dir, "' is from another model: it lacks '", p.name, "'");
+            AVIARY_CHECK(t->sizes() == p.tensor.sizes(), "checkpoint '", dir, "' is from another model: '", p.name,
+                         "' has shape ", t->sizes(), ", this model has ", p.tensor.sizes());
+            p.tensor.copy_(*t);
+        }
+    }
+    TensorList opt = read_safetensors((d / "optimizer.safetensors").string());
+    CheckpointInfo info;
+    info.path = dir;
+    info.step = j.at("step").get<int64_t>();
+    info.data_position = j.at("data_position").get<int64_t>();
+    info.loss = j.value("loss", 0.0);
+    info.elapsed_s = j.value("elapsed_s", 0.0);
+    trainer.load_optimizer_state(opt, info.step);
+    if (const at::Tensor* rng = find_tensor(opt, "rng/torch_cpu")) {
+        auto gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(*rng);
+    }
+    return info;
+}
+
+}  // namespace aviary

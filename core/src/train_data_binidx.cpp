@@ -25,230 +25,203 @@ constexpr char kMagic[9] = {'M', 'M', 'I', 'D', 'I', 'D', 'X', '\0', '\0'};
 constexpr size_t kHeaderBytes = 9 + 8 + 1 + 8 + 8;
 
 int dtype_size(int code) {
-  switch (code) {
-  case 1:
-    return 1; // uint8
-  case 4:
-    return 4; // int32
-  case 8:
-    return 2; // uint16
-  default:
-    return 0;
-  }
+    switch (code) {
+        case 1:
+            return 1;  // uint8
+        case 4:
+            return 4;  // int32
+        case 8:
+            return 2;  // uint16
+        default:
+            return 0;
+    }
 }
 
-uint64_t read_u64(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
+uint64_t read_u64(const unsigned char* p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
 }
 
-std::string read_whole(const std::string &path) {
-  FILE *f = std::fopen(path.c_str(), "rb");
-  AVIARY_CHECK(f != nullptr, "cannot open '", path,
-               "': ", std::strerror(errno));
-  std::string bytes;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-    bytes.append(buf, n);
-  const bool err = std::ferror(f);
-  std::fclose(f);
-  AVIARY_CHECK(!err, "cannot read '", path, "'");
-  return bytes;
+std::string read_whole(const std::string& path) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    AVIARY_CHECK(f != nullptr, "cannot open '", path, "': ", std::strerror(errno));
+    std::string bytes;
+    char buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.append(buf, n);
+    const bool err = std::ferror(f);
+    std::fclose(f);
+    AVIARY_CHECK(!err, "cannot read '", path, "'");
+    return bytes;
 }
 
 class BinIdxSource : public TokenSource {
 public:
-  explicit BinIdxSource(const std::string &prefix) : prefix_(prefix) {
-    const std::string idx_path = prefix + ".idx", bin_path = prefix + ".bin";
-    const std::string idx = read_whole(idx_path);
-    const auto *p = reinterpret_cast<const unsigned char *>(idx.data());
-    AVIARY_CHECK(idx.size() >= kHeaderBytes, "'", idx_path,
-                 "' is truncated: ", idx.size(),
-                 " bytes, a binidx header needs ", kHeaderBytes);
-    AVIARY_CHECK(std::memcmp(p, kMagic, 9) == 0, "'", idx_path,
-                 "' is not a binidx index (magic MMIDIDX missing)");
-    const uint64_t version = read_u64(p + 9);
-    AVIARY_CHECK(version == 1, "'", idx_path, "': binidx version ", version,
-                 " (expected 1)");
-    dtype_code_ = p[17];
-    item_ = dtype_size(dtype_code_);
-    AVIARY_CHECK(
-        item_ > 0, "'", idx_path, "': token dtype code ", dtype_code_,
-        " is not supported (expected 8 = uint16, 4 = int32 or 1 = uint8)");
-    const uint64_t n = read_u64(p + 18), n_doc = read_u64(p + 26);
-    AVIARY_CHECK(n < (uint64_t(1) << 40) && n_doc < (uint64_t(1) << 40), "'",
-                 idx_path, "': implausible counts");
-    const uint64_t want = kHeaderBytes + n * 4 + n * 8 + n_doc * 8;
-    AVIARY_CHECK(idx.size() == want, "'", idx_path,
-                 "' is truncated or corrupt: ", idx.size(),
-                 " bytes, its header announces ", n, " sequences and ", n_doc,
-                 " documents (", want, " bytes)");
-    // The last sequence must lie inside the .bin.
-    uint64_t need = 0;
-    if (n > 0) {
-      int32_t last_size;
-      int64_t last_ptr;
-      std::memcpy(&last_size, p + kHeaderBytes + (n - 1) * 4, 4);
-      std::memcpy(&last_ptr, p + kHeaderBytes + n * 4 + (n - 1) * 8, 8);
-      AVIARY_CHECK(last_size >= 0 && last_ptr >= 0, "'", idx_path,
-                   "': negative size or pointer");
-      need = uint64_t(last_ptr) + uint64_t(last_size) * item_;
+    explicit BinIdxSource(const std::string& prefix) : prefix_(prefix) {
+        const std::string idx_path = prefix + ".idx", bin_path = prefix + ".bin";
+        const std::string idx = read_whole(idx_path);
+        const auto* p = reinterpret_cast<const unsigned char*>(idx.data());
+        AVIARY_CHECK(idx.size() >= kHeaderBytes, "'", idx_path, "' is truncated: ", idx.size(),
+                     " bytes, a binidx header needs ", kHeaderBytes);
+        AVIARY_CHECK(std::memcmp(p, kMagic, 9) == 0, "'", idx_path, "' is not a binidx index (magic MMIDIDX missing)");
+        const uint64_t version = read_u64(p + 9);
+        AVIARY_CHECK(version == 1, "'", idx_path, "': binidx version ", version, " (expected 1)");
+        dtype_code_ = p[17];
+        item_ = dtype_size(dtype_code_);
+        AVIARY_CHECK(item_ > 0, "'", idx_path, "': token dtype code ", dtype_code_,
+                     " is not supported (expected 8 = uint16, 4 = int32 or 1 = uint8)");
+        const uint64_t n = read_u64(p + 18), n_doc = read_u64(p + 26);
+        AVIARY_CHECK(n < (uint64_t(1) << 40) && n_doc < (uint64_t(1) << 40), "'", idx_path, "': implausible counts");
+        const uint64_t want = kHeaderBytes + n * 4 + n * 8 + n_doc * 8;
+        AVIARY_CHECK(idx.size() == want, "'", idx_path, "' is truncated or corrupt: ", idx.size(),
+                     " bytes, its header announces ", n, " sequences and ", n_doc, " documents (", want, " bytes)");
+        // The last sequence must lie inside the .bin.
+        uint64_t need = 0;
+        if (n > 0) {
+            int32_t last_size;
+            int64_t last_ptr;
+            std::memcpy(&last_size, p + kHeaderBytes + (n - 1) * 4, 4);
+            std::memcpy(&last_ptr, p + kHeaderBytes + n * 4 + (n - 1) * 8, 8);
+            AVIARY_CHECK(last_size >= 0 && last_ptr >= 0, "'", idx_path, "': negative size or pointer");
+            need = uint64_t(last_ptr) + uint64_t(last_size) * item_;
+        }
+        n_sequences_ = static_cast<int64_t>(n);
+        fd_ = ::open(bin_path.c_str(), O_RDONLY);
+        AVIARY_CHECK(fd_ >= 0, "cannot open '", bin_path, "': ", std::strerror(errno));
+        struct stat st {};
+        ::fstat(fd_, &st);
+        bytes_ = static_cast<uint64_t>(st.st_size);
+        if (bytes_ < need || bytes_ % item_ != 0) {
+            ::close(fd_);
+            AVIARY_FAIL("'", bin_path, "' is truncated: ", bytes_, " bytes, the index needs ", need, " (a multiple of ",
+                        item_, ")");
+        }
+        if (bytes_ > 0) {
+            map_ = ::mmap(nullptr, bytes_, PROT_READ, MAP_PRIVATE, fd_, 0);
+            if (map_ == MAP_FAILED) {
+                ::close(fd_);
+                AVIARY_FAIL("cannot map '", bin_path, "': ", std::strerror(errno));
+            }
+        }
     }
-    n_sequences_ = static_cast<int64_t>(n);
-    fd_ = ::open(bin_path.c_str(), O_RDONLY);
-    AVIARY_CHECK(fd_ >= 0, "cannot open '", bin_path,
-                 "': ", std::strerror(errno));
-    struct stat st {};
-    ::fstat(fd_, &st);
-    bytes_ = static_cast<uint64_t>(st.st_size);
-    if (bytes_ < need || bytes_ % item_ != 0) {
-      ::close(fd_);
-      AVIARY_FAIL("'", bin_path, "' is truncated: ", bytes_,
-                  " bytes, the index needs ", need, " (a multiple of ", item_,
-                  ")");
+    ~BinIdxSource() override {
+        if (map_ && map_ != MAP_FAILED) ::munmap(map_, bytes_);
+        if (fd_ >= 0) ::close(fd_);
     }
-    if (bytes_ > 0) {
-      map_ = ::mmap(nullptr, bytes_, PROT_READ, MAP_PRIVATE, fd_, 0);
-      if (map_ == MAP_FAILED) {
-        ::close(fd_);
-        AVIARY_FAIL("cannot map '", bin_path, "': ", std::strerror(errno));
-      }
+    int64_t size() const override { return static_cast<int64_t>(bytes_ / item_); }
+    void read(int64_t offset, int64_t count, int64_t* out) const override {
+        AVIARY_CHECK(offset >= 0 && count >= 0 && offset + count <= size(), "read past the end of '", prefix_, ".bin'");
+        const auto* base = static_cast<const unsigned char*>(map_);
+        for (int64_t i = 0; i < count; ++i) out[i] = token(base, offset + i);
     }
-  }
-  ~BinIdxSource() override {
-    if (map_ && map_ != MAP_FAILED)
-      ::munmap(map_, bytes_);
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  int64_t size() const override { return static_cast<int64_t>(bytes_ / item_); }
-  void read(int64_t offset, int64_t count, int64_t *out) const override {
-    AVIARY_CHECK(offset >= 0 && count >= 0 && offset + count <= size(),
-                 "read past the end of '", prefix_, ".bin'");
-    const auto *base = static_cast<const unsigned char *>(map_);
-    for (int64_t i = 0; i < count; ++i)
-      out[i] = token(base, offset + i);
-  }
-  int64_t max_token() const override {
-    if (max_ < 0) {
-      const auto *base = static_cast<const unsigned char *>(map_);
-      int64_t m = 0;
-      for (int64_t i = 0, n = size(); i < n; ++i)
-        m = std::max(m, token(base, i));
-      max_ = m;
+    int64_t max_token() const override {
+        if (max_ < 0) {
+            const auto* base = static_cast<const unsigned char*>(map_);
+            int64_t m = 0;
+            for (int64_t i = 0, n = size(); i < n; ++i) m = std::max(m, token(base, i));
+            max_ = m;
+        }
+        return max_;
     }
-    return max_;
-  }
-  std::string describe() const override {
-    return prefix_ + " (binidx, " + std::to_string(n_sequences_) +
-           " sequences, " + std::to_string(size()) + " tokens)";
-  }
+    std::string describe() const override {
+        return prefix_ + " (binidx, " + std::to_string(n_sequences_) + " sequences, " + std::to_string(size()) +
+               " tokens)";
+    }
 
 private:
-  int64_t token(const unsigned char *base, int64_t i) const {
-    const unsigned char *q = base + i * item_;
-    if (item_ == 2)
-      return int64_t(q[0]) | (int64_t(q[1]) << 8);
-    if (item_ == 1)
-      return q[0];
-    int32_t v;
-    std::memcpy(&v, q, 4);
-    return v;
-  }
-  std::string prefix_;
-  int dtype_code_ = 0, item_ = 0;
-  int64_t n_sequences_ = 0;
-  int fd_ = -1;
-  void *map_ = nullptr;
-  uint64_t bytes_ = 0;
-  mutable int64_t max_ = -1;
+    int64_t token(const unsigned char* base, int64_t i) const {
+        const unsigned char* q = base + i * item_;
+        if (item_ == 2) return int64_t(q[0]) | (int64_t(q[1]) << 8);
+        if (item_ == 1) return q[0];
+        int32_t v;
+        std::memcpy(&v, q, 4);
+        return v;
+    }
+    std::string prefix_;
+    int dtype_code_ = 0, item_ = 0;
+    int64_t n_sequences_ = 0;
+    int fd_ = -1;
+    void* map_ = nullptr;
+    uint64_t bytes_ = 0;
+    mutable int64_t max_ = -1;
 };
 
-template <class T> void put_le(std::string &s, T v) {
-  for (size_t i = 0; i < sizeof(T); ++i)
-    s.push_back(
-        static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
+template <class T>
+void put_le(std::string& s, T v) {
+    for (size_t i = 0; i < sizeof(T); ++i) s.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
 }
 
-} // namespace
+}  // namespace
 
-std::string binidx_prefix(const std::string &path) {
-  for (const char *ext : {".idx", ".bin"}) {
-    const std::string e(ext);
-    if (path.size() > e.size() &&
-        path.compare(path.size() - e.size(), e.size(), e) == 0)
-      return path.substr(0, path.size() - e.size());
-  }
-  return path;
+std::string binidx_prefix(const std::string& path) {
+    for (const char* ext : {".idx", ".bin"}) {
+        const std::string e(ext);
+        if (path.size() > e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0)
+            return path.substr(0, path.size() - e.size());
+    }
+    return path;
 }
 
-bool is_binidx(const std::string &path) {
-  namespace fs = std::filesystem;
-  const std::string prefix = binidx_prefix(path);
-  return fs::is_regular_file(prefix + ".idx") && !fs::is_directory(path);
+bool is_binidx(const std::string& path) {
+    namespace fs = std::filesystem;
+    const std::string prefix = binidx_prefix(path);
+    return fs::is_regular_file(prefix + ".idx") && !fs::is_directory(path);
 }
 
-std::unique_ptr<TokenSource> open_binidx(const std::string &prefix) {
-  return std::make_unique<BinIdxSource>(binidx_prefix(prefix));
+std::unique_ptr<TokenSource> open_binidx(const std::string& prefix) {
+    return std::make_unique<BinIdxSource>(binidx_prefix(prefix));
 }
 
-BinIdxBuildStats
-build_binidx(const std::string &corpus, const std::string &out_prefix,
-             const TextEncoder &encoder,
-             const std::function<bool(uint64_t, uint64_t)> &on_progress) {
-  const std::string prefix = binidx_prefix(out_prefix);
-  const bool wide = encoder.vocab_size > 65536;
-  const int item = wide ? 4 : 2;
-  AtomicFile bin(prefix + ".bin");
-  std::vector<int32_t> sizes;
-  BinIdxBuildStats stats;
-  std::string buf;
-  for_each_document(
-      corpus,
-      [&](std::string_view text) {
-        std::vector<int32_t> ids = encoder.encode(text);
-        ids.push_back(0); // end of document (RWKV-LM json2binidx appends the
-                          // end-of-text id 0)
-        buf.clear();
-        for (int32_t id : ids) {
-          if (wide)
-            put_le<uint32_t>(buf, static_cast<uint32_t>(id));
-          else
-            put_le<uint16_t>(buf, static_cast<uint16_t>(id));
-        }
-        bin.write(buf.data(), buf.size());
-        AVIARY_CHECK(ids.size() < (size_t(1) << 31), "a document of ",
-                     ids.size(), " tokens is too long for binidx");
-        sizes.push_back(static_cast<int32_t>(ids.size()));
-        stats.documents += 1;
-        stats.tokens += static_cast<int64_t>(ids.size());
-        stats.bytes += text.size();
-      },
-      on_progress);
+BinIdxBuildStats build_binidx(const std::string& corpus, const std::string& out_prefix, const TextEncoder& encoder,
+                              const std::function<bool(uint64_t, uint64_t)>& on_progress) {
+    const std::string prefix = binidx_prefix(out_prefix);
+    const bool wide = encoder.vocab_size > 65536;
+    const int item = wide ? 4 : 2;
+    AtomicFile bin(prefix + ".bin");
+    std::vector<int32_t> sizes;
+    BinIdxBuildStats stats;
+    std::string buf;
+    for_each_document(
+        corpus,
+        [&](std::string_view text) {
+            std::vector<int32_t> ids = encoder.encode(text);
+            ids.push_back(0);  // end of document (RWKV-LM json2binidx appends the
+                               // end-of-text id 0)
+            buf.clear();
+            for (int32_t id : ids) {
+                if (wide)
+                    put_le<uint32_t>(buf, static_cast<uint32_t>(id));
+                else
+                    put_le<uint16_t>(buf, static_cast<uint16_t>(id));
+            }
+            bin.write(buf.data(), buf.size());
+            AVIARY_CHECK(ids.size() < (size_t(1) << 31), "a document of ", ids.size(),
+                         " tokens is too long for binidx");
+            sizes.push_back(static_cast<int32_t>(ids.size()));
+            stats.documents += 1;
+            stats.tokens += static_cast<int64_t>(ids.size());
+            stats.bytes += text.size();
+        },
+        on_progress);
 
-  std::string idx(kMagic, 9);
-  put_le<uint64_t>(idx, 1); // version
-  idx.push_back(
-      static_cast<char>(wide ? 4 : 8));    // dtype code: 8 = uint16, 4 = int32
-  put_le<uint64_t>(idx, sizes.size());     // sequences
-  put_le<uint64_t>(idx, sizes.size() + 1); // doc_idx entries: 0, 1, …, n
-  for (int32_t s : sizes)
-    put_le<int32_t>(idx, s); // sizes (i32)
-  int64_t address = 0;
-  for (int32_t s : sizes) { // byte pointers (i64)
-    put_le<int64_t>(idx, address);
-    address += int64_t(s) * item;
-  }
-  for (size_t d = 0; d <= sizes.size(); ++d)
-    put_le<int64_t>(idx, int64_t(d)); // doc_idx (i64)
-  AtomicFile idx_file(prefix + ".idx");
-  idx_file.write(idx.data(), idx.size());
-  bin.commit();
-  idx_file.commit();
-  return stats;
+    std::string idx(kMagic, 9);
+    put_le<uint64_t>(idx, 1);                         // version
+    idx.push_back(static_cast<char>(wide ? 4 : 8));   // dtype code: 8 = uint16, 4 = int32
+    put_le<uint64_t>(idx, sizes.size());              // sequences
+    put_le<uint64_t>(idx, sizes.size() + 1);          // doc_idx entries: 0, 1, …, n
+    for (int32_t s : sizes) put_le<int32_t>(idx, s);  // sizes (i32)
+    int64_t address = 0;
+    for (int32_t s : sizes) {  // byte pointers (i64)
+        put_le<int64_t>(idx, address);
+        address += int64_t(s) * item;
+    }
+    for (size_t d = 0; d <= sizes.size(); ++d) put_le<int64_t>(idx, int64_t(d));  // doc_idx (i64)
+    AtomicFile idx_file(prefix + ".idx");
+    idx_file.write(idx.data(), idx.size());
+    bin.commit();
+    idx_file.commit();
+    return stats;
 }
 
-} // namespace aviary
+}  // namespace aviary

@@ -16,337 +16,297 @@
 namespace aviary {
 namespace {
 
-bool contains(const std::string &s, const char *part) {
-  return s.find(part) != std::string::npos;
+bool contains(const std::string& s, const char* part) {
+    return s.find(part) != std::string::npos;
 }
 
 // L2Wrap: identity on the loss; backward puts max_logit·1e−4/(B·T) at each
 // position's arg-max (official `gy.scatter_(-1, ids, maxx * factor)`), times
 // the incoming gradient (1 for a single micro-batch).
 struct L2WrapFunction : public torch::autograd::Function<L2WrapFunction> {
-  static at::Tensor forward(torch::autograd::AutogradContext *ctx,
-                            const at::Tensor &loss, const at::Tensor &logits) {
-    auto [maxx, ids] = logits.max(-1, /*keepdim=*/true); // (B, T, 1)
-    ctx->save_for_backward({maxx, ids});
-    ctx->saved_data["factor"] =
-        1e-4 / double(logits.numel() / logits.size(-1)); // 1e−4 / (B·T)
-    ctx->saved_data["sizes"] = logits.sizes().vec();
-    return loss.clone();
-  }
-  static torch::autograd::variable_list
-  backward(torch::autograd::AutogradContext *ctx,
-           torch::autograd::variable_list grad_out) {
-    auto saved = ctx->get_saved_variables();
-    const double factor = ctx->saved_data["factor"].toDouble();
-    const auto sizes = ctx->saved_data["sizes"].toIntVector();
-    at::Tensor gy = torch::zeros(sizes, saved[0].options());
-    gy.scatter_(-1, saved[1], saved[0] * factor * grad_out[0]);
-    return {grad_out[0], gy};
-  }
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& loss, const at::Tensor& logits) {
+        auto [maxx, ids] = logits.max(-1, /*keepdim=*/true);  // (B, T, 1)
+        ctx->save_for_backward({maxx, ids});
+        ctx->saved_data["factor"] = 1e-4 / double(logits.numel() / logits.size(-1));  // 1e−4 / (B·T)
+        ctx->saved_data["sizes"] = logits.sizes().vec();
+        return loss.clone();
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grad_out) {
+        auto saved = ctx->get_saved_variables();
+        const double factor = ctx->saved_data["factor"].toDouble();
+        const auto sizes = ctx->saved_data["sizes"].toIntVector();
+        at::Tensor gy = torch::zeros(sizes, saved[0].options());
+        gy.scatter_(-1, saved[1], saved[0] * factor * grad_out[0]);
+        return {grad_out[0], gy};
+    }
 };
 
-} // namespace
+}  // namespace
 
-ParamGroup classify_parameter(const std::string &name, const at::Tensor &param,
-                              double weight_decay) {
-  // First match wins (spec §7.4).
-  if (contains(name, "_w1") || contains(name, "_w2"))
-    return ParamGroup::Base; // all LoRAs
-  if (contains(name, "time_sta") && weight_decay > 0)
-    return ParamGroup::WeightDecay;
-  if (contains(name, "time_mix") || contains(name, "time_maa"))
+ParamGroup classify_parameter(const std::string& name, const at::Tensor& param, double weight_decay) {
+    // First match wins (spec §7.4).
+    if (contains(name, "_w1") || contains(name, "_w2")) return ParamGroup::Base;  // all LoRAs
+    if (contains(name, "time_sta") && weight_decay > 0) return ParamGroup::WeightDecay;
+    if (contains(name, "time_mix") || contains(name, "time_maa")) return ParamGroup::Base;
+    if (contains(name, "time_decay") || contains(name, "time_daaaa")) return ParamGroup::Decay2x;
+    if (contains(name, "time_faaaa")) return ParamGroup::Base;
+    if (contains(name, "time_first")) return ParamGroup::First3x;
+    if (param.squeeze().dim() >= 2 && weight_decay > 0) return ParamGroup::WeightDecay;
     return ParamGroup::Base;
-  if (contains(name, "time_decay") || contains(name, "time_daaaa"))
-    return ParamGroup::Decay2x;
-  if (contains(name, "time_faaaa"))
-    return ParamGroup::Base;
-  if (contains(name, "time_first"))
-    return ParamGroup::First3x;
-  if (param.squeeze().dim() >= 2 && weight_decay > 0)
-    return ParamGroup::WeightDecay;
-  return ParamGroup::Base;
 }
 
 double group_lr_multiplier(ParamGroup g) {
-  switch (g) {
-  case ParamGroup::Decay2x:
-    return 2.0;
-  case ParamGroup::First3x:
-    return 3.0;
-  default:
-    return 1.0;
-  }
-}
-
-const char *group_name(ParamGroup g) {
-  switch (g) {
-  case ParamGroup::Base:
-    return "1x";
-  case ParamGroup::Decay2x:
-    return "2x";
-  case ParamGroup::First3x:
-    return "3x";
-  case ParamGroup::WeightDecay:
-    return "decay";
-  }
-  return "?";
-}
-
-bool glob_match(const std::string &pattern, const std::string &name) {
-  // Iterative wildcard match with backtracking to the last '*'.
-  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
-  while (n < name.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-      ++p, ++n;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++, mark = n;
-    } else if (star != std::string::npos) {
-      p = star + 1, n = ++mark;
-    } else {
-      return false;
+    switch (g) {
+        case ParamGroup::Decay2x:
+            return 2.0;
+        case ParamGroup::First3x:
+            return 3.0;
+        default:
+            return 1.0;
     }
-  }
-  while (p < pattern.size() && pattern[p] == '*')
-    ++p;
-  return p == pattern.size();
 }
 
-at::Tensor l2wrap(const at::Tensor &loss, const at::Tensor &logits) {
-  return L2WrapFunction::apply(loss, logits);
+const char* group_name(ParamGroup g) {
+    switch (g) {
+        case ParamGroup::Base:
+            return "1x";
+        case ParamGroup::Decay2x:
+            return "2x";
+        case ParamGroup::First3x:
+            return "3x";
+        case ParamGroup::WeightDecay:
+            return "decay";
+    }
+    return "?";
 }
 
-at::Tensor lm_loss(const at::Tensor &logits, const at::Tensor &targets,
-                   const at::Tensor &mask, bool use_l2wrap) {
-  AVIARY_CHECK(logits.dim() == 3 && targets.dim() == 2 &&
-                   logits.size(0) == targets.size(0) &&
-                   logits.size(1) == targets.size(1),
-               "lm_loss: logits must be (B, T, V) and targets (B, T)");
-  const int64_t V = logits.size(2);
-  // per-token cross-entropy (B·T)
-  at::Tensor ce = torch::nn::functional::cross_entropy(
-      logits.reshape({-1, V}),
-      targets.reshape({-1}).to(logits.device(), at::kLong),
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  at::Tensor loss;
-  if (mask.defined()) {
-    at::Tensor m = mask.reshape({-1}).to(ce.device(), at::kFloat);
-    loss =
-        (ce * m).sum() / m.sum().clamp_min(1.0); // mean over unmasked positions
-  } else {
-    loss = ce.mean();
-  }
-  return use_l2wrap ? l2wrap(loss, logits) : loss;
+bool glob_match(const std::string& pattern, const std::string& name) {
+    // Iterative wildcard match with backtracking to the last '*'.
+    size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+    while (n < name.size()) {
+        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
+            ++p, ++n;
+        } else if (p < pattern.size() && pattern[p] == '*') {
+            star = p++, mark = n;
+        } else if (star != std::string::npos) {
+            p = star + 1, n = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (p < pattern.size() && pattern[p] == '*') ++p;
+    return p == pattern.size();
+}
+
+at::Tensor l2wrap(const at::Tensor& loss, const at::Tensor& logits) {
+    return L2WrapFunction::apply(loss, logits);
+}
+
+at::Tensor lm_loss(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& mask, bool use_l2wrap) {
+    AVIARY_CHECK(logits.dim() == 3 && targets.dim() == 2 && logits.size(0) == targets.size(0) &&
+                     logits.size(1) == targets.size(1),
+                 "lm_loss: logits must be (B, T, V) and targets (B, T)");
+    const int64_t V = logits.size(2);
+    // per-token cross-entropy (B·T)
+    at::Tensor ce = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, V}), targets.reshape({-1}).to(logits.device(), at::kLong),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    at::Tensor loss;
+    if (mask.defined()) {
+        at::Tensor m = mask.reshape({-1}).to(ce.device(), at::kFloat);
+        loss = (ce * m).sum() / m.sum().clamp_min(1.0);  // mean over unmasked positions
+    } else {
+        loss = ce.mean();
+    }
+    return use_l2wrap ? l2wrap(loss, logits) : loss;
 }
 
 struct Trainer::Impl {
-  TrainOptions options;
-  TensorList trainable;
-  std::vector<ParamGroup> groups_of;   // per trainable
-  std::vector<ParamGroup> group_kinds; // per optimizer group
-  std::unique_ptr<torch::optim::AdamW> optimizer;
-  int64_t steps_done = 0;
-  std::shared_ptr<Communicator> comm; // null: one process
+    TrainOptions options;
+    TensorList trainable;
+    std::vector<ParamGroup> groups_of;    // per trainable
+    std::vector<ParamGroup> group_kinds;  // per optimizer group
+    std::unique_ptr<torch::optim::AdamW> optimizer;
+    int64_t steps_done = 0;
+    std::shared_ptr<Communicator> comm;  // null: one process
 };
 
-Trainer::Trainer(const TensorList &params, const TrainOptions &opt)
-    : impl_(std::make_unique<Impl>()) {
-  AVIARY_CHECK(opt.steps >= 1, "steps must be >= 1, got ", opt.steps);
-  AVIARY_CHECK(opt.batch >= 1 && opt.grad_accum >= 1,
-               "batch and grad_accum must be >= 1");
-  AVIARY_CHECK(opt.lr > 0 && opt.lr_final >= 0,
-               "lr must be > 0 and lr_final >= 0");
-  AVIARY_CHECK(opt.warmup >= 0 && opt.grad_clip >= 0 && opt.weight_decay >= 0,
-               "warmup, grad_clip and weight_decay must be >= 0");
-  impl_->options = opt;
-  for (const auto &pattern : opt.freeze) {
-    bool any = false;
-    for (const auto &nt : params)
-      any = any || glob_match(pattern, nt.name);
-    AVIARY_CHECK(
-        any, "--freeze '", pattern,
-        "' matches no parameter (names look like blocks.0.att.key.weight)");
-  }
-  for (const auto &pattern : opt.train_only) {
-    bool any = false;
-    for (const auto &nt : params)
-      any = any || glob_match(pattern, nt.name);
-    AVIARY_CHECK(any, "train-only pattern '", pattern,
-                 "' matches no parameter (names look like "
-                 "blocks.0.att.key.weight)");
-  }
-  const ParamGroup order[] = {ParamGroup::Base, ParamGroup::Decay2x,
-                              ParamGroup::First3x, ParamGroup::WeightDecay};
-  std::vector<std::vector<at::Tensor>> buckets(4);
-  for (const auto &nt : params) {
-    bool frozen = false;
-    for (const auto &pattern : opt.freeze)
-      frozen = frozen || glob_match(pattern, nt.name);
-    if (!opt.train_only.empty()) {
-      bool listed = false;
-      for (const auto &pattern : opt.train_only)
-        listed = listed || glob_match(pattern, nt.name);
-      frozen = frozen || !listed;
+Trainer::Trainer(const TensorList& params, const TrainOptions& opt) : impl_(std::make_unique<Impl>()) {
+    AVIARY_CHECK(opt.steps >= 1, "steps must be >= 1, got ", opt.steps);
+    AVIARY_CHECK(opt.batch >= 1 && opt.grad_accum >= 1, "batch and grad_accum must be >= 1");
+    AVIARY_CHECK(opt.lr > 0 && opt.lr_final >= 0, "lr must be > 0 and lr_final >= 0");
+    AVIARY_CHECK(opt.warmup >= 0 && opt.grad_clip >= 0 && opt.weight_decay >= 0,
+                 "warmup, grad_clip and weight_decay must be >= 0");
+    impl_->options = opt;
+    for (const auto& pattern : opt.freeze) {
+        bool any = false;
+        for (const auto& nt : params) any = any || glob_match(pattern, nt.name);
+        AVIARY_CHECK(any, "--freeze '", pattern, "' matches no parameter (names look like blocks.0.att.key.weight)");
     }
-    at::Tensor p = nt.tensor;
-    if (frozen || !p.is_floating_point()) {
-      p.set_requires_grad(false);
-      continue;
+    for (const auto& pattern : opt.train_only) {
+        bool any = false;
+        for (const auto& nt : params) any = any || glob_match(pattern, nt.name);
+        AVIARY_CHECK(any, "train-only pattern '", pattern,
+                     "' matches no parameter (names look like "
+                     "blocks.0.att.key.weight)");
     }
-    p.set_requires_grad(true);
-    const ParamGroup g = classify_parameter(nt.name, p, opt.weight_decay);
-    impl_->trainable.push_back(nt);
-    impl_->groups_of.push_back(g);
-    buckets[static_cast<size_t>(g)].push_back(p);
-  }
-  AVIARY_CHECK(!impl_->trainable.empty(),
-               "nothing to train: every parameter is frozen");
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  for (ParamGroup g : order) {
-    auto &ps = buckets[static_cast<size_t>(g)];
-    if (ps.empty())
-      continue;
-    auto o = std::make_unique<torch::optim::AdamWOptions>(
-        opt.lr * group_lr_multiplier(g));
-    o->betas({opt.beta1, opt.beta2}).eps(opt.adam_eps);
-    o->weight_decay(g == ParamGroup::WeightDecay
-                        ? opt.weight_decay
-                        : 0.0); // AdamW's default is 1e-2: override
-    groups.emplace_back(ps, std::move(o));
-    impl_->group_kinds.push_back(g);
-  }
-  torch::optim::AdamWOptions defaults(opt.lr);
-  defaults.betas({opt.beta1, opt.beta2}).eps(opt.adam_eps).weight_decay(0.0);
-  impl_->optimizer = std::make_unique<torch::optim::AdamW>(groups, defaults);
+    const ParamGroup order[] = {ParamGroup::Base, ParamGroup::Decay2x, ParamGroup::First3x, ParamGroup::WeightDecay};
+    std::vector<std::vector<at::Tensor>> buckets(4);
+    for (const auto& nt : params) {
+        bool frozen = false;
+        for (const auto& pattern : opt.freeze) frozen = frozen || glob_match(pattern, nt.name);
+        if (!opt.train_only.empty()) {
+            bool listed = false;
+            for (const auto& pattern : opt.train_only) listed = listed || glob_match(pattern, nt.name);
+            frozen = frozen || !listed;
+        }
+        at::Tensor p = nt.tensor;
+        if (frozen || !p.is_floating_point()) {
+            p.set_requires_grad(false);
+            continue;
+        }
+        p.set_requires_grad(true);
+        const ParamGroup g = classify_parameter(nt.name, p, opt.weight_decay);
+        impl_->trainable.push_back(nt);
+        impl_->groups_of.push_back(g);
+        buckets[static_cast<size_t>(g)].push_back(p);
+    }
+    AVIARY_CHECK(!impl_->trainable.empty(), "nothing to train: every parameter is frozen");
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    for (ParamGroup g : order) {
+        auto& ps = buckets[static_cast<size_t>(g)];
+        if (ps.empty()) continue;
+        auto o = std::make_unique<torch::optim::AdamWOptions>(opt.lr * group_lr_multiplier(g));
+        o->betas({opt.beta1, opt.beta2}).eps(opt.adam_eps);
+        o->weight_decay(g == ParamGroup::WeightDecay ? opt.weight_decay : 0.0);  // AdamW's default is 1e-2: override
+        groups.emplace_back(ps, std::move(o));
+        impl_->group_kinds.push_back(g);
+    }
+    torch::optim::AdamWOptions defaults(opt.lr);
+    defaults.betas({opt.beta1, opt.beta2}).eps(opt.adam_eps).weight_decay(0.0);
+    impl_->optimizer = std::make_unique<torch::optim::AdamW>(groups, defaults);
 }
 
 Trainer::~Trainer() = default;
 
-StepResult Trainer::step(const std::function<at::Tensor(int64_t)> &micro_loss) {
-  auto &o = impl_->options;
-  auto &optim = *impl_->optimizer;
-  optim.zero_grad();
-  double sum = 0;
-  for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
-    at::Tensor loss = micro_loss(micro);
-    AVIARY_CHECK(loss.defined() && loss.numel() == 1,
-                 "the loss of a micro-batch must be a scalar");
-    const double value = loss.item<double>();
-    AVIARY_CHECK(std::isfinite(value), "the loss became ", value, " at step ",
-                 impl_->steps_done + 1, " (try a lower --lr)");
-    sum += value;
-    (loss / double(o.grad_accum)).backward();
-  }
-  std::vector<at::Tensor> params;
-  for (const auto &nt : impl_->trainable)
-    params.push_back(nt.tensor);
-  StepResult r;
-  r.loss = sum / double(o.grad_accum);
-  if (impl_->comm && impl_->comm->world_size() > 1) {
-    // Data parallelism: mean of the ranks' gradients = the gradient of the
-    // mean loss over the global batch (equal shards); the loss travels along.
-    std::vector<at::Tensor> bufs;
-    for (auto &p : params) {
-      if (!p.grad().defined())
-        p.mutable_grad() = torch::zeros_like(p);
-      bufs.push_back(p.grad());
+StepResult Trainer::step(const std::function<at::Tensor(int64_t)>& micro_loss) {
+    auto& o = impl_->options;
+    auto& optim = *impl_->optimizer;
+    optim.zero_grad();
+    double sum = 0;
+    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+        at::Tensor loss = micro_loss(micro);
+        AVIARY_CHECK(loss.defined() && loss.numel() == 1, "the loss of a micro-batch must be a scalar");
+        const double value = loss.item<double>();
+        AVIARY_CHECK(std::isfinite(value), "the loss became ", value, " at step ", impl_->steps_done + 1,
+                     " (try a lower --lr)");
+        sum += value;
+        (loss / double(o.grad_accum)).backward();
     }
-    at::Tensor loss_buf = torch::full({1}, r.loss, params[0].options());
-    bufs.push_back(loss_buf);
-    impl_->comm->all_reduce_sum(bufs);
-    const double world = double(impl_->comm->world_size());
-    for (auto &p : params)
-      p.grad().div_(world);
-    r.loss = loss_buf.item<double>() / world;
-  }
-  if (o.grad_clip > 0) {
-    r.grad_norm = torch::nn::utils::clip_grad_norm_(params, o.grad_clip);
-  } else {
-    double sq = 0;
-    for (auto &p : params)
-      if (p.grad().defined())
-        sq += p.grad().pow(2).sum().item<double>();
-    r.grad_norm = std::sqrt(sq);
-  }
-  r.lr = learning_rate(o, impl_->steps_done);
-  for (size_t i = 0; i < optim.param_groups().size(); ++i) {
-    auto &go = static_cast<torch::optim::AdamWOptions &>(
-        optim.param_groups()[i].options());
-    go.lr(r.lr * group_lr_multiplier(impl_->group_kinds[i]));
-  }
-  {
-    torch::NoGradGuard no_grad;
-    optim.step();
-  }
-  impl_->steps_done += 1;
-  return r;
+    std::vector<at::Tensor> params;
+    for (const auto& nt : impl_->trainable) params.push_back(nt.tensor);
+    StepResult r;
+    r.loss = sum / double(o.grad_accum);
+    if (impl_->comm && impl_->comm->world_size() > 1) {
+        // Data parallelism: mean of the ranks' gradients = the gradient of the
+        // mean loss over the global batch (equal shards); the loss travels along.
+        std::vector<at::Tensor> bufs;
+        for (auto& p : params) {
+            if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+            bufs.push_back(p.grad());
+        }
+        at::Tensor loss_buf = torch::full({1}, r.loss, params[0].options());
+        bufs.push_back(loss_buf);
+        impl_->comm->all_reduce_sum(bufs);
+        const double world = double(impl_->comm->world_size());
+        for (auto& p : params) p.grad().div_(world);
+        r.loss = loss_buf.item<double>() / world;
+    }
+    if (o.grad_clip > 0) {
+        r.grad_norm = torch::nn::utils::clip_grad_norm_(params, o.grad_clip);
+    } else {
+        double sq = 0;
+        for (auto& p : params)
+            if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+        r.grad_norm = std::sqrt(sq);
+    }
+    r.lr = learning_rate(o, impl_->steps_done);
+    for (size_t i = 0; i < optim.param_groups().size(); ++i) {
+        auto& go = static_cast<torch::optim::AdamWOptions&>(optim.param_groups()[i].options());
+        go.lr(r.lr * group_lr_multiplier(impl_->group_kinds[i]));
+    }
+    {
+        torch::NoGradGuard no_grad;
+        optim.step();
+    }
+    impl_->steps_done += 1;
+    return r;
 }
 
-int64_t Trainer::step_count() const { return impl_->steps_done; }
+int64_t Trainer::step_count() const {
+    return impl_->steps_done;
+}
 void Trainer::set_communicator(std::shared_ptr<Communicator> comm) {
-  impl_->comm = std::move(comm);
+    impl_->comm = std::move(comm);
 }
-const TensorList &Trainer::trainable() const { return impl_->trainable; }
-const TrainOptions &Trainer::options() const { return impl_->options; }
+const TensorList& Trainer::trainable() const {
+    return impl_->trainable;
+}
+const TrainOptions& Trainer::options() const {
+    return impl_->options;
+}
 
-ParamGroup Trainer::group_of(const std::string &name) const {
-  for (size_t i = 0; i < impl_->trainable.size(); ++i)
-    if (impl_->trainable[i].name == name)
-      return impl_->groups_of[i];
-  AVIARY_FAIL("'", name, "' is not a trained parameter");
+ParamGroup Trainer::group_of(const std::string& name) const {
+    for (size_t i = 0; i < impl_->trainable.size(); ++i)
+        if (impl_->trainable[i].name == name) return impl_->groups_of[i];
+    AVIARY_FAIL("'", name, "' is not a trained parameter");
 }
 
 namespace {
 // torch::optim keys per-parameter state by the TensorImpl: a string of its address in LibTorch 1.x, the
 // address itself in 2.x.
-auto optimizer_state_key(const at::Tensor &p) {
+auto optimizer_state_key(const at::Tensor& p) {
 #if TORCH_VERSION_MAJOR >= 2
-  return static_cast<void *>(p.unsafeGetTensorImpl());
+    return static_cast<void*>(p.unsafeGetTensorImpl());
 #else
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
+    return c10::guts::to_string(p.unsafeGetTensorImpl());
 #endif
 }
-} // namespace
+}  // namespace
 
 TensorList Trainer::optimizer_state() const {
-  TensorList out;
-  auto &state = impl_->optimizer->state();
-  for (const auto &nt : impl_->trainable) {
-    auto it = state.find(optimizer_state_key(nt.tensor));
-    if (it == state.end())
-      continue; // no step taken yet
-    const auto &s =
-        static_cast<const torch::optim::AdamWParamState &>(*it->second);
-    out.push_back({nt.name + "/exp_avg", s.exp_avg().detach()});
-    out.push_back({nt.name + "/exp_avg_sq", s.exp_avg_sq().detach()});
-    out.push_back(
-        {nt.name + "/step", torch::full({1}, s.step(), torch::kLong)});
-  }
-  return out;
+    TensorList out;
+    auto& state = impl_->optimizer->state();
+    for (const auto& nt : impl_->trainable) {
+        auto it = state.find(optimizer_state_key(nt.tensor));
+        if (it == state.end()) continue;  // no step taken yet
+        const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+        out.push_back({nt.name + "/exp_avg", s.exp_avg().detach()});
+        out.push_back({nt.name + "/exp_avg_sq", s.exp_avg_sq().detach()});
+        out.push_back({nt.name + "/step", torch::full({1}, s.step(), torch::kLong)});
+    }
+    return out;
 }
 
-void Trainer::load_optimizer_state(const TensorList &state,
-                                   int64_t step_count) {
-  auto &map = impl_->optimizer->state();
-  map.clear();
-  for (const auto &nt : impl_->trainable) {
-    const at::Tensor *m = find_tensor(state, nt.name + "/exp_avg");
-    const at::Tensor *v = find_tensor(state, nt.name + "/exp_avg_sq");
-    const at::Tensor *s = find_tensor(state, nt.name + "/step");
-    if (!m && !v && !s)
-      continue;
-    AVIARY_CHECK(m && v && s, "optimizer state of '", nt.name,
-                 "' is incomplete");
-    AVIARY_CHECK(m->sizes() == nt.tensor.sizes() &&
-                     v->sizes() == nt.tensor.sizes(),
-                 "optimizer state of '", nt.name, "' has shape ", m->sizes(),
-                 ", the parameter has ", nt.tensor.sizes());
-    auto st = std::make_unique<torch::optim::AdamWParamState>();
-    st->step(s->to(torch::kLong).item<int64_t>());
-    st->exp_avg(m->to(nt.tensor.options()).clone());
-    st->exp_avg_sq(v->to(nt.tensor.options()).clone());
-    map[optimizer_state_key(nt.tensor)] = std::move(st);
-  }
-  impl_->steps_done = step_count;
+void Trainer::load_optimizer_state(const TensorList& state, int64_t step_count) {
+    auto& map = impl_->optimizer->state();
+    map.clear();
+    for (const auto& nt : impl_->trainable) {
+        const at::Tensor* m = find_tensor(state, nt.name + "/exp_avg");
+        const at::Tensor* v = find_tensor(state, nt.name + "/exp_avg_sq");
+        const at::Tensor* s = find_tensor(state, nt.name + "/step");
+        if (!m && !v && !s) continue;
+        AVIARY_CHECK(m && v && s, "optimizer state of '", nt.name, "' is incomplete");
+        AVIARY_CHECK(m->sizes() == nt.tensor.sizes() && v->sizes() == nt.tensor.sizes(), "optimizer state of '",
+                     nt.name, "' has shape ", m->sizes(), ", the parameter has ", nt.tensor.sizes());
+        auto st = std::make_unique<torch::optim::AdamWParamState>();
+        st->step(s->to(torch::kLong).item<int64_t>());
+        st->exp_avg(m->to(nt.tensor.options()).clone());
+        st->exp_avg_sq(v->to(nt.tensor.options()).clone());
+        map[optimizer_state_key(nt.tensor)] = std::move(st);
+    }
+    impl_->steps_done = step_count;
 }
 
-} // namespace aviary
+}  // namespace aviary

@@ -26,30 +26,30 @@ using Result = aviary::test::CliResult;
 using aviary::test::slurp;
 
 fs::path tmp_dir() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() /
-                 ("aviary_cli_train_test_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+    static fs::path dir = [] {
+        fs::path d = fs::temp_directory_path() / ("aviary_cli_train_test_" + std::to_string(::getpid()));
+        fs::remove_all(d);
+        fs::create_directories(d);
+        return d;
+    }();
+    return dir;
 }
 
-Result run(const std::string &args) { return aviary::test::run_cli(args, "", tmp_dir()); }
+Result run(const std::string& args) {
+    return aviary::test::run_cli(args, "", tmp_dir());
+}
 
 using aviary::test::expect_one_error_line;
 
 // A JSONL corpus of a few repeated sentences.
 std::string corpus() {
-  const fs::path p = tmp_dir() / "corpus.jsonl";
-  if (!fs::exists(p)) {
-    std::ofstream f(p);
-    for (int i = 0; i < 30; ++i)
-      f << "{\"text\": \"the quick brown fox " << (i % 3)
-        << " jumps over the lazy dog\"}\n";
-  }
-  return p.string();
+    const fs::path p = tmp_dir() / "corpus.jsonl";
+    if (!fs::exists(p)) {
+        std::ofstream f(p);
+        for (int i = 0; i < 30; ++i)
+            f << "{\"text\": \"the quick brown fox " << (i % 3) << " jumps over the lazy dog\"}\n";
+    }
+    return p.string();
 }
 
 const std::string kTrainArgs =
@@ -57,135 +57,110 @@ const std::string kTrainArgs =
     "--lr-final 1e-3 "
     "--warmup 2 --threads 1 -q";
 
-} // namespace
+}  // namespace
 
 TEST(CliTrain, DataBuildTrainEvalInfo) {
-  const std::string prefix = (tmp_dir() / "fox").string();
-  Result b = run("data build --in " + corpus() + " --out " + prefix +
-                 " --tokenizer byte -q");
-  ASSERT_EQ(b.code, 0) << b.err;
-  EXPECT_NE(b.out.find("\"documents\":30"), std::string::npos) << b.out;
-  EXPECT_TRUE(fs::exists(prefix + ".bin") && fs::exists(prefix + ".idx"));
+    const std::string prefix = (tmp_dir() / "fox").string();
+    Result b = run("data build --in " + corpus() + " --out " + prefix + " --tokenizer byte -q");
+    ASSERT_EQ(b.code, 0) << b.err;
+    EXPECT_NE(b.out.find("\"documents\":30"), std::string::npos) << b.out;
+    EXPECT_TRUE(fs::exists(prefix + ".bin") && fs::exists(prefix + ".idx"));
 
-  const fs::path out = tmp_dir() / "run";
-  Result t = run("train text --data " + prefix + " --out " + out.string() +
-                 " --steps 30" + kTrainArgs);
-  ASSERT_EQ(t.code, 0) << t.err;
-  EXPECT_NE(t.out.find("\"end_step\":30"), std::string::npos) << t.out;
-  const std::string log = slurp(out / "train_log.jsonl");
-  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 30);
-  for (const char *key : {"\"step\"", "\"loss\"", "\"lr\"", "\"tokens\"",
-                          "\"tokens_per_s\"", "\"elapsed\""})
-    EXPECT_NE(log.find(key), std::string::npos) << key;
+    const fs::path out = tmp_dir() / "run";
+    Result t = run("train text --data " + prefix + " --out " + out.string() + " --steps 30" + kTrainArgs);
+    ASSERT_EQ(t.code, 0) << t.err;
+    EXPECT_NE(t.out.find("\"end_step\":30"), std::string::npos) << t.out;
+    const std::string log = slurp(out / "train_log.jsonl");
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 30);
+    for (const char* key : {"\"step\"", "\"loss\"", "\"lr\"", "\"tokens\"", "\"tokens_per_s\"", "\"elapsed\""})
+        EXPECT_NE(log.find(key), std::string::npos) << key;
 
-  Result info = run("info --model " + (out / "model.safetensors").string());
-  ASSERT_EQ(info.code, 0) << info.err;
-  EXPECT_NE(info.out.find("\"n_layer\":2"), std::string::npos) << info.out;
-  EXPECT_NE(info.out.find("\"vocab_size\":256"), std::string::npos) << info.out;
+    Result info = run("info --model " + (out / "model.safetensors").string());
+    ASSERT_EQ(info.code, 0) << info.err;
+    EXPECT_NE(info.out.find("\"n_layer\":2"), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find("\"vocab_size\":256"), std::string::npos) << info.out;
 
-  Result e = run("eval text --model " + (out / "model.safetensors").string() +
-                 " --data " + corpus() + " --tokenizer byte --ctx-len 64");
-  ASSERT_EQ(e.code, 0) << e.err;
-  for (const char *key :
-       {"\"loss\"", "\"bits_per_byte\"", "\"perplexity\"", "\"tokens\""})
-    EXPECT_NE(e.out.find(key), std::string::npos) << key << " in " << e.out;
+    Result e = run("eval text --model " + (out / "model.safetensors").string() + " --data " + corpus() +
+                   " --tokenizer byte --ctx-len 64");
+    ASSERT_EQ(e.code, 0) << e.err;
+    for (const char* key : {"\"loss\"", "\"bits_per_byte\"", "\"perplexity\"", "\"tokens\""})
+        EXPECT_NE(e.out.find(key), std::string::npos) << key << " in " << e.out;
 }
 
 TEST(CliTrain, KilledRunResumesToTheSameWeights) {
-  const std::string args =
-      " --data " + corpus() + " --steps 16 --save-every 4" + kTrainArgs;
-  const fs::path a = tmp_dir() / "straight", b = tmp_dir() / "killed";
-  Result ra = run("train text --out " + a.string() + args);
-  ASSERT_EQ(ra.code, 0) << ra.err;
+    const std::string args = " --data " + corpus() + " --steps 16 --save-every 4" + kTrainArgs;
+    const fs::path a = tmp_dir() / "straight", b = tmp_dir() / "killed";
+    Result ra = run("train text --out " + a.string() + args);
+    ASSERT_EQ(ra.code, 0) << ra.err;
 
-  // Start the second run, SIGKILL it as soon as its first checkpoint exists,
-  // then resume.
-  const std::string cmd = "exec " + std::string(AVIARY_CLI_PATH) +
-                          " train text --out " + b.string() + args +
-                          " >/dev/null 2>&1";
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char *>(nullptr));
-    ::_exit(127);
-  }
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(b / "checkpoints" / "step-00000004") &&
-         std::chrono::steady_clock::now() < deadline) {
-    int st;
-    if (::waitpid(pid, &st, WNOHANG) == pid) {
-      pid = -1;
-      break;
+    // Start the second run, SIGKILL it as soon as its first checkpoint exists,
+    // then resume.
+    const std::string cmd =
+        "exec " + std::string(AVIARY_CLI_PATH) + " train text --out " + b.string() + args + " >/dev/null 2>&1";
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (pid > 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-  Result rb = run("train text --out " + b.string() + args + " --resume");
-  ASSERT_EQ(rb.code, 0) << rb.err;
-  EXPECT_EQ(slurp(a / "model.safetensors"), slurp(b / "model.safetensors"))
-      << "weights differ after resume";
-  const std::string log = slurp(b / "train_log.jsonl");
-  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 16);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!fs::exists(b / "checkpoints" / "step-00000004") && std::chrono::steady_clock::now() < deadline) {
+        int st;
+        if (::waitpid(pid, &st, WNOHANG) == pid) {
+            pid = -1;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    Result rb = run("train text --out " + b.string() + args + " --resume");
+    ASSERT_EQ(rb.code, 0) << rb.err;
+    EXPECT_EQ(slurp(a / "model.safetensors"), slurp(b / "model.safetensors")) << "weights differ after resume";
+    const std::string log = slurp(b / "train_log.jsonl");
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 16);
 }
 
 TEST(CliTrain, BadInputIsOneErrorLine) {
-  const fs::path out = tmp_dir() / "bad";
-  expect_one_error_line(run("train text --data " +
-                            (tmp_dir() / "missing.jsonl").string() + " --out " +
-                            out.string() + " --steps 2" + kTrainArgs),
-                        1, "does not exist");
-  expect_one_error_line(run("train text --data " + corpus() + " --out " +
-                            out.string() + " --steps 2" +
-                            " --tokenizer byte --model init:2,64 -q"),
-                        2, "init:N_LAYER,N_EMBD,VERSION");
-  // A truncated .idx.
-  const std::string prefix = (tmp_dir() / "trunc").string();
-  ASSERT_EQ(run("data build --in " + corpus() + " --out " + prefix +
-                " --tokenizer byte -q")
-                .code,
-            0);
-  fs::resize_file(prefix + ".idx", 40);
-  expect_one_error_line(
-      run("eval text --model init --data " + prefix + " --tokenizer byte"), 1,
-      "truncated");
-  // Token ids beyond the model's vocabulary: a World-vocabulary-sized id in a
-  // byte model.
-  {
-    const std::string big = (tmp_dir() / "big").string();
-    std::string idx("MMIDIDX\0\0", 9);
-    auto put = [&](uint64_t v, int n) {
-      for (int i = 0; i < n; ++i)
-        idx.push_back(char((v >> (8 * i)) & 0xff));
-    };
-    put(1, 8), put(8, 1), put(1, 8), put(2, 8), put(100, 4), put(0, 8),
-        put(0, 8), put(1, 8);
-    std::ofstream(big + ".idx", std::ios::binary) << idx;
-    std::string bin;
-    for (int i = 0; i < 100; ++i)
-      bin += std::string("\x10\x27", 2); // id 10000
-    std::ofstream(big + ".bin", std::ios::binary) << bin;
-    expect_one_error_line(run("train text --data " + big + " --out " +
-                              out.string() + " --steps 2 --ctx-len 8" +
-                              " --tokenizer byte --model init:2,64,6 -q"),
-                          1, "token id 10000");
-  }
-  // Resuming a checkpoint of another model shape; and an existing run without
-  // --resume.
-  const fs::path run_dir = tmp_dir() / "shape";
-  ASSERT_EQ(run("train text --data " + corpus() + " --out " + run_dir.string() +
-                " --steps 1" + kTrainArgs)
-                .code,
-            0);
-  expect_one_error_line(run("train text --data " + corpus() + " --out " +
-                            run_dir.string() +
-                            " --steps 2 --resume --tokenizer byte --model "
-                            "init:2,128,6 --ctx-len 32 -q"),
-                        1, "another model");
-  expect_one_error_line(run("train text --data " + corpus() + " --out " +
-                            run_dir.string() + " --steps 2" + kTrainArgs),
-                        2, "--resume");
+    const fs::path out = tmp_dir() / "bad";
+    expect_one_error_line(run("train text --data " + (tmp_dir() / "missing.jsonl").string() + " --out " + out.string() +
+                              " --steps 2" + kTrainArgs),
+                          1, "does not exist");
+    expect_one_error_line(run("train text --data " + corpus() + " --out " + out.string() + " --steps 2" +
+                              " --tokenizer byte --model init:2,64 -q"),
+                          2, "init:N_LAYER,N_EMBD,VERSION");
+    // A truncated .idx.
+    const std::string prefix = (tmp_dir() / "trunc").string();
+    ASSERT_EQ(run("data build --in " + corpus() + " --out " + prefix + " --tokenizer byte -q").code, 0);
+    fs::resize_file(prefix + ".idx", 40);
+    expect_one_error_line(run("eval text --model init --data " + prefix + " --tokenizer byte"), 1, "truncated");
+    // Token ids beyond the model's vocabulary: a World-vocabulary-sized id in a
+    // byte model.
+    {
+        const std::string big = (tmp_dir() / "big").string();
+        std::string idx("MMIDIDX\0\0", 9);
+        auto put = [&](uint64_t v, int n) {
+            for (int i = 0; i < n; ++i) idx.push_back(char((v >> (8 * i)) & 0xff));
+        };
+        put(1, 8), put(8, 1), put(1, 8), put(2, 8), put(100, 4), put(0, 8), put(0, 8), put(1, 8);
+        std::ofstream(big + ".idx", std::ios::binary) << idx;
+        std::string bin;
+        for (int i = 0; i < 100; ++i) bin += std::string("\x10\x27", 2);  // id 10000
+        std::ofstream(big + ".bin", std::ios::binary) << bin;
+        expect_one_error_line(run("train text --data " + big + " --out " + out.string() + " --steps 2 --ctx-len 8" +
+                                  " --tokenizer byte --model init:2,64,6 -q"),
+                              1, "token id 10000");
+    }
+    // Resuming a checkpoint of another model shape; and an existing run without
+    // --resume.
+    const fs::path run_dir = tmp_dir() / "shape";
+    ASSERT_EQ(run("train text --data " + corpus() + " --out " + run_dir.string() + " --steps 1" + kTrainArgs).code, 0);
+    expect_one_error_line(run("train text --data " + corpus() + " --out " + run_dir.string() +
+                              " --steps 2 --resume --tokenizer byte --model "
+                              "init:2,128,6 --ctx-len 32 -q"),
+                          1, "another model");
+    expect_one_error_line(
+        run("train text --data " + corpus() + " --out " + run_dir.string() + " --steps 2" + kTrainArgs), 2, "--resume");
 }

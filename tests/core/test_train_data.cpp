@@ -19,158 +19,147 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path tmpdir(const std::string &name) {
-  fs::path d = fs::temp_directory_path() /
-               ("aviary_data_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+fs::path tmpdir(const std::string& name) {
+    fs::path d = fs::temp_directory_path() / ("aviary_data_test_" + std::to_string(::getpid())) / name;
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
 }
 
-void write(const fs::path &p, const std::string &s) {
-  std::ofstream(p, std::ios::binary) << s;
+void write(const fs::path& p, const std::string& s) {
+    std::ofstream(p, std::ios::binary) << s;
 }
 
-std::string slurp(const fs::path &p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)),
-                     std::istreambuf_iterator<char>());
+std::string slurp(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-template <class T> T at_offset(const std::string &s, size_t off) {
-  T v;
-  std::memcpy(&v, s.data() + off, sizeof(T));
-  return v;
+template <class T>
+T at_offset(const std::string& s, size_t off) {
+    T v;
+    std::memcpy(&v, s.data() + off, sizeof(T));
+    return v;
 }
 
-std::vector<int64_t> read_all(const TokenSource &src) {
-  std::vector<int64_t> v(size_t(src.size()));
-  src.read(0, src.size(), v.data());
-  return v;
+std::vector<int64_t> read_all(const TokenSource& src) {
+    std::vector<int64_t> v(size_t(src.size()));
+    src.read(0, src.size(), v.data());
+    return v;
 }
 
-} // namespace
+}  // namespace
 
 TEST(TrainData, BinidxBytesFollowTheOfficialLayout) {
-  fs::path d = tmpdir("layout");
-  write(d / "c.jsonl",
-        "{\"text\": \"ab\"}\n\n{\"text\": \"xyz\", \"meta\": 1}\n");
-  TextEncoder enc = make_text_encoder("byte");
-  BinIdxBuildStats st =
-      build_binidx((d / "c.jsonl").string(), (d / "out").string(), enc);
-  EXPECT_EQ(st.documents, 2);
-  EXPECT_EQ(st.tokens, 7); // "ab"+0, "xyz"+0
-  const std::string idx = slurp(d / "out.idx"), bin = slurp(d / "out.bin");
-  ASSERT_EQ(idx.size(), 34u + 2 * 4 + 2 * 8 + 3 * 8);
-  EXPECT_EQ(std::memcmp(idx.data(), "MMIDIDX\0\0", 9), 0);
-  EXPECT_EQ(at_offset<uint64_t>(idx, 9), 1u);  // version
-  EXPECT_EQ(uint8_t(idx[17]), 8);              // uint16
-  EXPECT_EQ(at_offset<uint64_t>(idx, 18), 2u); // sequences
-  EXPECT_EQ(at_offset<uint64_t>(idx, 26), 3u); // doc_idx entries
-  EXPECT_EQ(at_offset<int32_t>(idx, 34), 3);   // sizes
-  EXPECT_EQ(at_offset<int32_t>(idx, 38), 4);
-  EXPECT_EQ(at_offset<int64_t>(idx, 42), 0); // byte pointers
-  EXPECT_EQ(at_offset<int64_t>(idx, 50), 6);
-  EXPECT_EQ(at_offset<int64_t>(idx, 58), 0); // doc_idx 0, 1, 2
-  EXPECT_EQ(at_offset<int64_t>(idx, 74), 2);
-  ASSERT_EQ(bin.size(), 14u);
-  EXPECT_EQ(at_offset<uint16_t>(bin, 0), 'a');
-  EXPECT_EQ(at_offset<uint16_t>(bin, 4), 0);
-  EXPECT_EQ(at_offset<uint16_t>(bin, 12), 0);
+    fs::path d = tmpdir("layout");
+    write(d / "c.jsonl", "{\"text\": \"ab\"}\n\n{\"text\": \"xyz\", \"meta\": 1}\n");
+    TextEncoder enc = make_text_encoder("byte");
+    BinIdxBuildStats st = build_binidx((d / "c.jsonl").string(), (d / "out").string(), enc);
+    EXPECT_EQ(st.documents, 2);
+    EXPECT_EQ(st.tokens, 7);  // "ab"+0, "xyz"+0
+    const std::string idx = slurp(d / "out.idx"), bin = slurp(d / "out.bin");
+    ASSERT_EQ(idx.size(), 34u + 2 * 4 + 2 * 8 + 3 * 8);
+    EXPECT_EQ(std::memcmp(idx.data(), "MMIDIDX\0\0", 9), 0);
+    EXPECT_EQ(at_offset<uint64_t>(idx, 9), 1u);   // version
+    EXPECT_EQ(uint8_t(idx[17]), 8);               // uint16
+    EXPECT_EQ(at_offset<uint64_t>(idx, 18), 2u);  // sequences
+    EXPECT_EQ(at_offset<uint64_t>(idx, 26), 3u);  // doc_idx entries
+    EXPECT_EQ(at_offset<int32_t>(idx, 34), 3);    // sizes
+    EXPECT_EQ(at_offset<int32_t>(idx, 38), 4);
+    EXPECT_EQ(at_offset<int64_t>(idx, 42), 0);  // byte pointers
+    EXPECT_EQ(at_offset<int64_t>(idx, 50), 6);
+    EXPECT_EQ(at_offset<int64_t>(idx, 58), 0);  // doc_idx 0, 1, 2
+    EXPECT_EQ(at_offset<int64_t>(idx, 74), 2);
+    ASSERT_EQ(bin.size(), 14u);
+    EXPECT_EQ(at_offset<uint16_t>(bin, 0), 'a');
+    EXPECT_EQ(at_offset<uint16_t>(bin, 4), 0);
+    EXPECT_EQ(at_offset<uint16_t>(bin, 12), 0);
 
-  auto src = open_token_source((d / "out").string(), enc);
-  EXPECT_EQ(read_all(*src),
-            (std::vector<int64_t>{'a', 'b', 0, 'x', 'y', 'z', 0}));
-  EXPECT_EQ(src->max_token(), 'z');
-  // The same through the .idx / .bin names.
-  EXPECT_EQ(open_binidx((d / "out.idx").string())->size(), 7);
-  // No temporaries left next to the outputs.
-  int n = 0;
-  for (auto &e : fs::directory_iterator(d))
-    n += e.path().filename().string().find(".tmp") != std::string::npos;
-  EXPECT_EQ(n, 0);
+    auto src = open_token_source((d / "out").string(), enc);
+    EXPECT_EQ(read_all(*src), (std::vector<int64_t>{'a', 'b', 0, 'x', 'y', 'z', 0}));
+    EXPECT_EQ(src->max_token(), 'z');
+    // The same through the .idx / .bin names.
+    EXPECT_EQ(open_binidx((d / "out.idx").string())->size(), 7);
+    // No temporaries left next to the outputs.
+    int n = 0;
+    for (auto& e : fs::directory_iterator(d)) n += e.path().filename().string().find(".tmp") != std::string::npos;
+    EXPECT_EQ(n, 0);
 }
 
 TEST(TrainData, TruncatedOrCorruptBinidxIsAClearError) {
-  fs::path d = tmpdir("corrupt");
-  write(d / "t.txt", "hello world");
-  build_binidx((d / "t.txt").string(), (d / "ok").string(),
-               make_text_encoder("byte"));
-  const std::string idx = slurp(d / "ok.idx"), bin = slurp(d / "ok.bin");
-  auto expect_error = [&](const std::string &name, const std::string &needle) {
-    try {
-      open_binidx((d / name).string());
-      ADD_FAILURE() << name << " opened";
-    } catch (const Error &e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-          << e.what();
-    }
-  };
-  write(d / "short.idx", idx.substr(0, idx.size() - 5));
-  write(d / "short.bin", bin);
-  expect_error("short", "truncated");
-  write(d / "hdr.idx", idx.substr(0, 20));
-  write(d / "hdr.bin", bin);
-  expect_error("hdr", "truncated");
-  write(d / "magic.idx", "XXXXXXXXX" + idx.substr(9));
-  write(d / "magic.bin", bin);
-  expect_error("magic", "MMIDIDX");
-  write(d / "bin.idx", idx);
-  write(d / "bin.bin", bin.substr(0, 4));
-  expect_error("bin", "truncated");
-  write(d / "nobin.idx", idx);
-  expect_error("nobin", "cannot open");
-  EXPECT_THROW(open_token_source((d / "missing.jsonl").string(),
-                                 make_text_encoder("byte")),
-               Error);
+    fs::path d = tmpdir("corrupt");
+    write(d / "t.txt", "hello world");
+    build_binidx((d / "t.txt").string(), (d / "ok").string(), make_text_encoder("byte"));
+    const std::string idx = slurp(d / "ok.idx"), bin = slurp(d / "ok.bin");
+    auto expect_error = [&](const std::string& name, const std::string& needle) {
+        try {
+            open_binidx((d / name).string());
+            ADD_FAILURE() << name << " opened";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+        }
+    };
+    write(d / "short.idx", idx.substr(0, idx.size() - 5));
+    write(d / "short.bin", bin);
+    expect_error("short", "truncated");
+    write(d / "hdr.idx", idx.substr(0, 20));
+    write(d / "hdr.bin", bin);
+    expect_error("hdr", "truncated");
+    write(d / "magic.idx", "XXXXXXXXX" + idx.substr(9));
+    write(d / "magic.bin", bin);
+    expect_error("magic", "MMIDIDX");
+    write(d / "bin.idx", idx);
+    write(d / "bin.bin", bin.substr(0, 4));
+    expect_error("bin", "truncated");
+    write(d / "nobin.idx", idx);
+    expect_error("nobin", "cannot open");
+    EXPECT_THROW(open_token_source((d / "missing.jsonl").string(), make_text_encoder("byte")), Error);
 }
 
 TEST(TrainData, JsonlErrorsNameTheLine) {
-  fs::path d = tmpdir("jsonl");
-  write(d / "bad.jsonl", "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
-  try {
-    open_token_source((d / "bad.jsonl").string(), make_text_encoder("byte"));
-    ADD_FAILURE();
-  } catch (const Error &e) {
-    EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos)
-        << e.what();
-  }
+    fs::path d = tmpdir("jsonl");
+    write(d / "bad.jsonl", "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
+    try {
+        open_token_source((d / "bad.jsonl").string(), make_text_encoder("byte"));
+        ADD_FAILURE();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+    }
 }
 
 TEST(TrainData, DirectoriesAreReadInSortedOrder) {
-  fs::path d = tmpdir("dir");
-  fs::create_directories(d / "sub");
-  write(d / "b.txt", "B");
-  write(d / "a.txt", "A");
-  write(d / "sub" / "c.txt", "C");
-  auto src = open_token_source(d.string(), make_text_encoder("byte"));
-  EXPECT_EQ(read_all(*src), (std::vector<int64_t>{'A', 0, 'B', 0, 'C', 0}));
+    fs::path d = tmpdir("dir");
+    fs::create_directories(d / "sub");
+    write(d / "b.txt", "B");
+    write(d / "a.txt", "A");
+    write(d / "sub" / "c.txt", "C");
+    auto src = open_token_source(d.string(), make_text_encoder("byte"));
+    EXPECT_EQ(read_all(*src), (std::vector<int64_t>{'A', 0, 'B', 0, 'C', 0}));
 }
 
 TEST(TrainData, SamplerIsSeededAndCoversAnEpoch) {
-  std::vector<int32_t> toks(1000);
-  for (size_t i = 0; i < toks.size(); ++i)
-    toks[i] = int32_t(i % 250);
-  auto src = make_memory_source(toks);
-  WindowSampler a(*src, 16, 1), b(*src, 16, 1), c(*src, 16, 2);
-  const int64_t n = a.windows_per_epoch();
-  EXPECT_EQ(n, 999 / 16);
-  std::set<int64_t> starts;
-  bool differs = false;
-  for (int64_t i = 0; i < n; ++i) {
-    starts.insert(a.window_start(i));
-    EXPECT_EQ(a.window_start(i), b.window_start(i));
-    differs = differs || a.window_start(i) != c.window_start(i);
-    EXPECT_LE(a.window_start(i) + 17, src->size());
-  }
-  EXPECT_EQ(int64_t(starts.size()), n); // a permutation of the epoch's windows
-  EXPECT_TRUE(differs);
-  // Random access equals sequential access (what makes resume exact).
-  WindowSampler fresh(*src, 16, 1);
-  EXPECT_EQ(fresh.window_start(2 * n + 3), a.window_start(2 * n + 3));
-  at::Tensor w = a.windows(5, 3);
-  EXPECT_EQ(w.sizes(), (at::IntArrayRef{3, 17}));
-  EXPECT_EQ(w[1][0].item<int64_t>(), toks[size_t(a.window_start(6))]);
-  auto tiny = make_memory_source({1, 2, 3});
-  EXPECT_THROW(WindowSampler(*tiny, 16, 1), Error);
+    std::vector<int32_t> toks(1000);
+    for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t(i % 250);
+    auto src = make_memory_source(toks);
+    WindowSampler a(*src, 16, 1), b(*src, 16, 1), c(*src, 16, 2);
+    const int64_t n = a.windows_per_epoch();
+    EXPECT_EQ(n, 999 / 16);
+    std::set<int64_t> starts;
+    bool differs = false;
+    for (int64_t i = 0; i < n; ++i) {
+        starts.insert(a.window_start(i));
+        EXPECT_EQ(a.window_start(i), b.window_start(i));
+        differs = differs || a.window_start(i) != c.window_start(i);
+        EXPECT_LE(a.window_start(i) + 17, src->size());
+    }
+    EXPECT_EQ(int64_t(starts.size()), n);  // a permutation of the epoch's windows
+    EXPECT_TRUE(differs);
+    // Random access equals sequential access (what makes resume exact).
+    WindowSampler fresh(*src, 16, 1);
+    EXPECT_EQ(fresh.window_start(2 * n + 3), a.window_start(2 * n + 3));
+    at::Tensor w = a.windows(5, 3);
+    EXPECT_EQ(w.sizes(), (at::IntArrayRef{3, 17}));
+    EXPECT_EQ(w[1][0].item<int64_t>(), toks[size_t(a.window_start(6))]);
+    auto tiny = make_memory_source({1, 2, 3});
+    EXPECT_THROW(WindowSampler(*tiny, 16, 1), Error);
 }

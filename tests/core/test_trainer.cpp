@@ -25,131 +25,115 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path tmpdir(const std::string &name) {
-  fs::path d = fs::temp_directory_path() /
-               ("aviary_trainer_test_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+fs::path tmpdir(const std::string& name) {
+    fs::path d = fs::temp_directory_path() / ("aviary_trainer_test_" + std::to_string(::getpid())) / name;
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
 }
 
 Model tiny_model(int version, uint64_t seed, int D = 64, int V = 256) {
-  return Model::from_tensors(init_weights(init_config(2, D, version, V), seed));
+    return Model::from_tensors(init_weights(init_config(2, D, version, V), seed));
 }
 
 std::unique_ptr<TokenSource> tiny_corpus() {
-  std::string text;
-  for (int i = 0; i < 12; ++i)
-    text += "the quick brown fox jumps over the lazy dog. ";
-  std::vector<int32_t> ids(text.begin(), text.end());
-  return make_memory_source(ids, "fox corpus");
+    std::string text;
+    for (int i = 0; i < 12; ++i) text += "the quick brown fox jumps over the lazy dog. ";
+    std::vector<int32_t> ids(text.begin(), text.end());
+    return make_memory_source(ids, "fox corpus");
 }
 
-LmTrainConfig small_config(const fs::path &out, int64_t steps) {
-  LmTrainConfig c;
-  c.out_dir = out.string();
-  c.train.steps = steps;
-  c.train.batch = 4;
-  c.train.ctx_len = 32;
-  c.train.lr = 3e-3;
-  c.train.lr_final = 1e-3;
-  c.train.warmup = 3;
-  c.train.seed = 5;
-  return c;
+LmTrainConfig small_config(const fs::path& out, int64_t steps) {
+    LmTrainConfig c;
+    c.out_dir = out.string();
+    c.train.steps = steps;
+    c.train.batch = 4;
+    c.train.ctx_len = 32;
+    c.train.lr = 3e-3;
+    c.train.lr_final = 1e-3;
+    c.train.warmup = 3;
+    c.train.seed = 5;
+    return c;
 }
 
-std::string error_of(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "(no error)";
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no error)";
 }
 
-} // namespace
+}  // namespace
 
 TEST(Trainer, OfficialParameterGroups) {
-  at::Tensor m = at::zeros({4, 4}), v = at::zeros({1, 1, 4}),
-             hn = at::zeros({2, 64});
-  EXPECT_EQ(classify_parameter("blocks.0.att.time_decay", v, 0.1),
-            ParamGroup::Decay2x);
-  EXPECT_EQ(classify_parameter("blocks.0.att.time_decay", hn, 0.1),
-            ParamGroup::Decay2x); // v5 (H, N)
-  EXPECT_EQ(classify_parameter("blocks.0.att.time_decay_w1", m, 0.1),
-            ParamGroup::Base); // LoRA first
-  EXPECT_EQ(classify_parameter("blocks.0.att.time_maa_w2",
-                               at::zeros({5, 32, 4}), 0.1),
-            ParamGroup::Base);
-  EXPECT_EQ(classify_parameter("blocks.0.att.time_faaaa", hn, 0.1),
-            ParamGroup::Base);
-  EXPECT_EQ(classify_parameter("blocks.0.att.time_first", hn, 0.1),
-            ParamGroup::First3x);
-  EXPECT_EQ(classify_parameter("blocks.0.att.key.weight", m, 0.1),
-            ParamGroup::WeightDecay);
-  EXPECT_EQ(classify_parameter("emb.weight", m, 0.1), ParamGroup::WeightDecay);
-  EXPECT_EQ(classify_parameter("emb.weight", m, 0.0),
-            ParamGroup::Base); // no decay group without wd
-  EXPECT_EQ(classify_parameter("blocks.0.ln1.weight", at::zeros({4}), 0.1),
-            ParamGroup::Base);
-  EXPECT_EQ(classify_parameter("blocks.0.att.time_state",
-                               at::zeros({2, 64, 64}), 0.1),
-            ParamGroup::WeightDecay);
-  EXPECT_EQ(group_lr_multiplier(ParamGroup::Decay2x), 2.0);
-  EXPECT_EQ(group_lr_multiplier(ParamGroup::First3x), 3.0);
+    at::Tensor m = at::zeros({4, 4}), v = at::zeros({1, 1, 4}), hn = at::zeros({2, 64});
+    EXPECT_EQ(classify_parameter("blocks.0.att.time_decay", v, 0.1), ParamGroup::Decay2x);
+    EXPECT_EQ(classify_parameter("blocks.0.att.time_decay", hn, 0.1),
+              ParamGroup::Decay2x);  // v5 (H, N)
+    EXPECT_EQ(classify_parameter("blocks.0.att.time_decay_w1", m, 0.1),
+              ParamGroup::Base);  // LoRA first
+    EXPECT_EQ(classify_parameter("blocks.0.att.time_maa_w2", at::zeros({5, 32, 4}), 0.1), ParamGroup::Base);
+    EXPECT_EQ(classify_parameter("blocks.0.att.time_faaaa", hn, 0.1), ParamGroup::Base);
+    EXPECT_EQ(classify_parameter("blocks.0.att.time_first", hn, 0.1), ParamGroup::First3x);
+    EXPECT_EQ(classify_parameter("blocks.0.att.key.weight", m, 0.1), ParamGroup::WeightDecay);
+    EXPECT_EQ(classify_parameter("emb.weight", m, 0.1), ParamGroup::WeightDecay);
+    EXPECT_EQ(classify_parameter("emb.weight", m, 0.0),
+              ParamGroup::Base);  // no decay group without wd
+    EXPECT_EQ(classify_parameter("blocks.0.ln1.weight", at::zeros({4}), 0.1), ParamGroup::Base);
+    EXPECT_EQ(classify_parameter("blocks.0.att.time_state", at::zeros({2, 64, 64}), 0.1), ParamGroup::WeightDecay);
+    EXPECT_EQ(group_lr_multiplier(ParamGroup::Decay2x), 2.0);
+    EXPECT_EQ(group_lr_multiplier(ParamGroup::First3x), 3.0);
 }
 
 TEST(Trainer, WarmupThenCosineSchedule) {
-  TrainOptions o;
-  o.steps = 110, o.warmup = 10, o.lr = 1e-3, o.lr_final = 1e-4;
-  EXPECT_NEAR(learning_rate(o, 0), 0.2e-3, 1e-15); // 0.2 × lr at step 0
-  EXPECT_NEAR(learning_rate(o, 5), 1e-3 * (0.2 + 0.8 * 0.5), 1e-15);
-  EXPECT_NEAR(learning_rate(o, 10), 1e-3, 1e-15);
-  EXPECT_NEAR(learning_rate(o, 60), 0.55e-3,
-              1e-12); // p = 0.5: (lr + lr_final) / 2
-  EXPECT_NEAR(learning_rate(o, 110), 1e-4, 1e-15);
-  EXPECT_NEAR(learning_rate(o, 500), 1e-4, 1e-15);
+    TrainOptions o;
+    o.steps = 110, o.warmup = 10, o.lr = 1e-3, o.lr_final = 1e-4;
+    EXPECT_NEAR(learning_rate(o, 0), 0.2e-3, 1e-15);  // 0.2 × lr at step 0
+    EXPECT_NEAR(learning_rate(o, 5), 1e-3 * (0.2 + 0.8 * 0.5), 1e-15);
+    EXPECT_NEAR(learning_rate(o, 10), 1e-3, 1e-15);
+    EXPECT_NEAR(learning_rate(o, 60), 0.55e-3,
+                1e-12);  // p = 0.5: (lr + lr_final) / 2
+    EXPECT_NEAR(learning_rate(o, 110), 1e-4, 1e-15);
+    EXPECT_NEAR(learning_rate(o, 500), 1e-4, 1e-15);
 }
 
 TEST(Trainer, GlobMatching) {
-  EXPECT_TRUE(glob_match("blocks.*.att.*", "blocks.11.att.key.weight"));
-  EXPECT_FALSE(glob_match("blocks.*.att.*", "blocks.1.ffn.key.weight"));
-  EXPECT_TRUE(glob_match("proj.*", "proj.weight"));
-  EXPECT_TRUE(glob_match("*time_decay", "blocks.0.att.time_decay"));
-  EXPECT_TRUE(glob_match("emb.weigh?", "emb.weight"));
-  EXPECT_FALSE(glob_match("emb", "emb.weight"));
+    EXPECT_TRUE(glob_match("blocks.*.att.*", "blocks.11.att.key.weight"));
+    EXPECT_FALSE(glob_match("blocks.*.att.*", "blocks.1.ffn.key.weight"));
+    EXPECT_TRUE(glob_match("proj.*", "proj.weight"));
+    EXPECT_TRUE(glob_match("*time_decay", "blocks.0.att.time_decay"));
+    EXPECT_TRUE(glob_match("emb.weigh?", "emb.weight"));
+    EXPECT_FALSE(glob_match("emb", "emb.weight"));
 }
 
 TEST(Trainer, L2WrapAddsTheOfficialGradient) {
-  at::manual_seed(3);
-  const int64_t B = 2, T = 3, V = 7;
-  at::Tensor logits = torch::randn({B, T, V}).set_requires_grad(true);
-  at::Tensor targets = torch::randint(V, {B, T});
-  lm_loss(logits, targets, {}, false).backward();
-  at::Tensor g_plain = logits.grad().clone();
-  logits.grad().zero_();
-  at::Tensor loss = lm_loss(logits, targets, {}, true);
-  EXPECT_EQ(
-      loss.item<double>(),
-      lm_loss(logits, targets, {}, false).item<double>()); // value unchanged
-  loss.backward();
-  at::Tensor expect = g_plain.clone();
-  auto [mx, ids] = logits.detach().max(-1, true);
-  expect.scatter_add_(-1, ids, mx * (1e-4 / double(B * T)));
-  EXPECT_TRUE(aviary::test::rel_close(logits.grad(), expect, 1e-6));
-  EXPECT_GT((logits.grad() - g_plain).abs().max().item<double>(), 0);
+    at::manual_seed(3);
+    const int64_t B = 2, T = 3, V = 7;
+    at::Tensor logits = torch::randn({B, T, V}).set_requires_grad(true);
+    at::Tensor targets = torch::randint(V, {B, T});
+    lm_loss(logits, targets, {}, false).backward();
+    at::Tensor g_plain = logits.grad().clone();
+    logits.grad().zero_();
+    at::Tensor loss = lm_loss(logits, targets, {}, true);
+    EXPECT_EQ(loss.item<double>(), lm_loss(logits, targets, {}, false).item<double>());  // value unchanged
+    loss.backward();
+    at::Tensor expect = g_plain.clone();
+    auto [mx, ids] = logits.detach().max(-1, true);
+    expect.scatter_add_(-1, ids, mx * (1e-4 / double(B * T)));
+    EXPECT_TRUE(aviary::test::rel_close(logits.grad(), expect, 1e-6));
+    EXPECT_GT((logits.grad() - g_plain).abs().max().item<double>(), 0);
 }
 
 TEST(Trainer, LossMaskSelectsPositions) {
-  at::manual_seed(4);
-  at::Tensor logits = torch::randn({1, 4, 5}),
-             targets = torch::randint(5, {1, 4});
-  at::Tensor mask = torch::tensor({1, 0, 1, 0}).reshape({1, 4});
-  at::Tensor full = torch::nn::functional::cross_entropy(
-      logits[0], targets[0],
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  const double want = (full[0].item<double>() + full[2].item<double>()) / 2;
-  EXPECT_NEAR(lm_loss(logits, targets, mask, false).item<double>(), want, 1e-6);
+    at::manual_seed(4);
+    at::Tensor logits = torch::randn({1, 4, 5}), targets = torch::randint(5, {1, 4});
+    at::Tensor mask = torch::tensor({1, 0, 1, 0}).reshape({1, 4});
+    at::Tensor full = torch::nn::functional::cross_entropy(
+        logits[0], targets[0], torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    const double want = (full[0].item<double>() + full[2].item<double>()) / 2;
+    EXPECT_NEAR(lm_loss(logits, targets, mask, false).item<double>(), want, 1e-6);
 }
 
 // d/dε L(θ + ε·d) by central differences (step h, fp32 model) against the
@@ -157,253 +141,221 @@ TEST(Trainer, LossMaskSelectsPositions) {
 class FiniteDifference : public ::testing::TestWithParam<int> {};
 
 TEST_P(FiniteDifference, GradientsMatchCentralDifferences) {
-  const int version = GetParam();
-  ModelConfig c = init_config(2, 64, version, 32);
-  for (WkvImpl impl : {WkvImpl::Reference, WkvImpl::Chunked}) {
-    ModelOptions mo;
-    mo.wkv = impl;
-    mo.wkv_chunk = 3; // T = 8: two full chunks and a partial one
-    Model model = Model::from_tensors(random_weights(c, 11), mo);
-    model.train(true);
-    at::manual_seed(12);
-    at::Tensor tokens = torch::randint(32, {2, 9});
-    at::Tensor x = tokens.narrow(1, 0, 8), y = tokens.narrow(1, 1, 8);
-    auto loss_fn = [&] {
-      State s = model.new_state(2);
-      return lm_loss(model.forward(x, s, true), y, {}, false);
-    };
-    for (auto &p : model.state_dict())
-      if (p.tensor.grad().defined())
-        p.tensor.grad().zero_();
-    loss_fn().backward();
-    std::vector<std::string> names = {
-        "blocks.0.att.time_decay", "blocks.1.att.time_faaaa",
-        "blocks.0.att.key.weight", "blocks.1.ffn.value.weight", "emb.weight"};
-    if (version == 6) {
-      names.push_back("blocks.0.att.time_maa_w1");
-      names.push_back("blocks.1.att.time_decay_w1");
-      names.push_back("blocks.0.att.time_maa_w2");
-    } else {
-      names.push_back("blocks.0.att.time_mix_k");
+    const int version = GetParam();
+    ModelConfig c = init_config(2, 64, version, 32);
+    for (WkvImpl impl : {WkvImpl::Reference, WkvImpl::Chunked}) {
+        ModelOptions mo;
+        mo.wkv = impl;
+        mo.wkv_chunk = 3;  // T = 8: two full chunks and a partial one
+        Model model = Model::from_tensors(random_weights(c, 11), mo);
+        model.train(true);
+        at::manual_seed(12);
+        at::Tensor tokens = torch::randint(32, {2, 9});
+        at::Tensor x = tokens.narrow(1, 0, 8), y = tokens.narrow(1, 1, 8);
+        auto loss_fn = [&] {
+            State s = model.new_state(2);
+            return lm_loss(model.forward(x, s, true), y, {}, false);
+        };
+        for (auto& p : model.state_dict())
+            if (p.tensor.grad().defined()) p.tensor.grad().zero_();
+        loss_fn().backward();
+        std::vector<std::string> names = {"blocks.0.att.time_decay", "blocks.1.att.time_faaaa",
+                                          "blocks.0.att.key.weight", "blocks.1.ffn.value.weight", "emb.weight"};
+        if (version == 6) {
+            names.push_back("blocks.0.att.time_maa_w1");
+            names.push_back("blocks.1.att.time_decay_w1");
+            names.push_back("blocks.0.att.time_maa_w2");
+        } else {
+            names.push_back("blocks.0.att.time_mix_k");
+        }
+        // fp32 central differences: roundoff ≈ 1e−7·|L|/h ≈ 1e−4, truncation O(h²)
+        // (≈ 0.5 % at h = 3e−3 for u).
+        const double h = std::getenv("AVIARY_TEST_H") ? std::atof(std::getenv("AVIARY_TEST_H")) : 3e-3;
+        for (const auto& name : names) {
+            at::Tensor p = *find_tensor(model.state_dict(), name);
+            at::Tensor g = p.grad().clone();
+            // Direction: the gradient's plus a random one (unit norms), so that the
+            // change of L stays well above fp32 roundoff even for parameters with
+            // small gradients, and components off the gradient count too.
+            at::Tensor rnd = torch::randn(p.sizes());
+            at::Tensor d = g / g.norm() + rnd / rnd.norm();
+            d = d / d.norm();
+            const double analytic = (g * d).sum().item<double>();
+            double lp, lm;
+            {
+                torch::NoGradGuard ng;
+                p.add_(d * h);
+                lp = loss_fn().item<double>();
+                p.sub_(d * (2 * h));
+                lm = loss_fn().item<double>();
+                p.add_(d * h);
+            }
+            const double fd = (lp - lm) / (2 * h);
+            if (std::getenv("AVIARY_TEST_VERBOSE"))
+                std::printf("v%d %-9s %-28s fd %+.6e analytic %+.6e\n", version, wkv_impl_name(impl), name.c_str(), fd,
+                            analytic);
+            EXPECT_NEAR(fd, analytic, 1e-2 * std::abs(analytic) + 1e-4)
+                << "v" << version << " " << wkv_impl_name(impl) << " " << name << " fd " << fd << " analytic "
+                << analytic;
+        }
+        model.train(false);
     }
-    // fp32 central differences: roundoff ≈ 1e−7·|L|/h ≈ 1e−4, truncation O(h²)
-    // (≈ 0.5 % at h = 3e−3 for u).
-    const double h = std::getenv("AVIARY_TEST_H")
-                         ? std::atof(std::getenv("AVIARY_TEST_H"))
-                         : 3e-3;
-    for (const auto &name : names) {
-      at::Tensor p = *find_tensor(model.state_dict(), name);
-      at::Tensor g = p.grad().clone();
-      // Direction: the gradient's plus a random one (unit norms), so that the
-      // change of L stays well above fp32 roundoff even for parameters with
-      // small gradients, and components off the gradient count too.
-      at::Tensor rnd = torch::randn(p.sizes());
-      at::Tensor d = g / g.norm() + rnd / rnd.norm();
-      d = d / d.norm();
-      const double analytic = (g * d).sum().item<double>();
-      double lp, lm;
-      {
-        torch::NoGradGuard ng;
-        p.add_(d * h);
-        lp = loss_fn().item<double>();
-        p.sub_(d * (2 * h));
-        lm = loss_fn().item<double>();
-        p.add_(d * h);
-      }
-      const double fd = (lp - lm) / (2 * h);
-      if (std::getenv("AVIARY_TEST_VERBOSE"))
-        std::printf("v%d %-9s %-28s fd %+.6e analytic %+.6e\n", version,
-                    wkv_impl_name(impl), name.c_str(), fd, analytic);
-      EXPECT_NEAR(fd, analytic, 1e-2 * std::abs(analytic) + 1e-4)
-          << "v" << version << " " << wkv_impl_name(impl) << " " << name
-          << " fd " << fd << " analytic " << analytic;
-    }
-    model.train(false);
-  }
 }
-INSTANTIATE_TEST_SUITE_P(BothVersions, FiniteDifference,
-                         ::testing::Values(5, 6));
+INSTANTIATE_TEST_SUITE_P(BothVersions, FiniteDifference, ::testing::Values(5, 6));
 
 TEST(Trainer, TwoLayerModelOverfitsATinyCorpus) {
-  Model model = tiny_model(6, 1);
-  auto data = tiny_corpus();
-  LmTrainConfig c = small_config(tmpdir("overfit"), 60);
-  TrainSummary s = train_language_model(model, *data, c);
-  ASSERT_EQ(s.losses.size(), 60u);
-  EXPECT_GT(s.losses.front(), 5.0); // ≈ ln 256
-  EXPECT_LT(s.losses.back(), 1.0) << "final loss " << s.losses.back();
-  // Log: one JSON line per step; the final weights load with official names.
-  std::ifstream log(fs::path(c.out_dir) / "train_log.jsonl");
-  int lines = 0;
-  for (std::string l; std::getline(log, l);) {
-    ++lines;
-    EXPECT_NE(l.find("\"tokens_per_s\""), std::string::npos);
-  }
-  EXPECT_EQ(lines, 60);
-  Model reloaded = Model::load(s.final_model);
-  EXPECT_EQ(reloaded.config().n_layer, 2);
+    Model model = tiny_model(6, 1);
+    auto data = tiny_corpus();
+    LmTrainConfig c = small_config(tmpdir("overfit"), 60);
+    TrainSummary s = train_language_model(model, *data, c);
+    ASSERT_EQ(s.losses.size(), 60u);
+    EXPECT_GT(s.losses.front(), 5.0);  // ≈ ln 256
+    EXPECT_LT(s.losses.back(), 1.0) << "final loss " << s.losses.back();
+    // Log: one JSON line per step; the final weights load with official names.
+    std::ifstream log(fs::path(c.out_dir) / "train_log.jsonl");
+    int lines = 0;
+    for (std::string l; std::getline(log, l);) {
+        ++lines;
+        EXPECT_NE(l.find("\"tokens_per_s\""), std::string::npos);
+    }
+    EXPECT_EQ(lines, 60);
+    Model reloaded = Model::load(s.final_model);
+    EXPECT_EQ(reloaded.config().n_layer, 2);
 }
 
 TEST(Trainer, ResumeAfterACrashIsBitExact) {
-  auto data = tiny_corpus();
-  // Uninterrupted: 20 steps.
-  Model a = tiny_model(5, 2);
-  LmTrainConfig ca = small_config(tmpdir("resume_a"), 20);
-  ca.train.weight_decay = 0.01; // exercise the decay group too
-  TrainSummary sa = train_language_model(a, *data, ca);
-  // Interrupted: checkpoints every 5 steps, a crash in step 12 (after the
-  // step-10 checkpoint), then resume.
-  Model b = tiny_model(5, 2);
-  LmTrainConfig cb = ca;
-  cb.out_dir = tmpdir("resume_b").string();
-  cb.save_every = 5;
-  TrainCallbacks crash;
-  crash.on_progress = [](const TrainProgress &p) {
-    if (p.step == 12)
-      throw std::runtime_error("simulated crash");
-    return true;
-  };
-  EXPECT_THROW(train_language_model(b, *data, cb, crash), std::runtime_error);
-  Model b2 =
-      tiny_model(5, 99); // different weights: all must come from the checkpoint
-  cb.resume = true;
-  TrainSummary sb = train_language_model(b2, *data, cb);
-  EXPECT_EQ(sb.start_step, 10);
-  ASSERT_EQ(sb.losses.size(), 10u);
-  for (size_t i = 0; i < 10; ++i)
-    EXPECT_EQ(sb.losses[i], sa.losses[10 + i]) << "step " << 11 + i;
-  auto wa = a.state_dict(), wb = b2.state_dict();
-  for (size_t i = 0; i < wa.size(); ++i)
-    EXPECT_TRUE(at::equal(wa[i].tensor, wb[i].tensor)) << wa[i].name;
-  // The log of the resumed run has steps 1..20 once each.
-  std::ifstream log(fs::path(cb.out_dir) / "train_log.jsonl");
-  int lines = 0;
-  for (std::string l; std::getline(log, l);)
-    ++lines;
-  EXPECT_EQ(lines, 20);
+    auto data = tiny_corpus();
+    // Uninterrupted: 20 steps.
+    Model a = tiny_model(5, 2);
+    LmTrainConfig ca = small_config(tmpdir("resume_a"), 20);
+    ca.train.weight_decay = 0.01;  // exercise the decay group too
+    TrainSummary sa = train_language_model(a, *data, ca);
+    // Interrupted: checkpoints every 5 steps, a crash in step 12 (after the
+    // step-10 checkpoint), then resume.
+    Model b = tiny_model(5, 2);
+    LmTrainConfig cb = ca;
+    cb.out_dir = tmpdir("resume_b").string();
+    cb.save_every = 5;
+    TrainCallbacks crash;
+    crash.on_progress = [](const TrainProgress& p) {
+        if (p.step == 12) throw std::runtime_error("simulated crash");
+        return true;
+    };
+    EXPECT_THROW(train_language_model(b, *data, cb, crash), std::runtime_error);
+    Model b2 = tiny_model(5, 99);  // different weights: all must come from the checkpoint
+    cb.resume = true;
+    TrainSummary sb = train_language_model(b2, *data, cb);
+    EXPECT_EQ(sb.start_step, 10);
+    ASSERT_EQ(sb.losses.size(), 10u);
+    for (size_t i = 0; i < 10; ++i) EXPECT_EQ(sb.losses[i], sa.losses[10 + i]) << "step " << 11 + i;
+    auto wa = a.state_dict(), wb = b2.state_dict();
+    for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(at::equal(wa[i].tensor, wb[i].tensor)) << wa[i].name;
+    // The log of the resumed run has steps 1..20 once each.
+    std::ifstream log(fs::path(cb.out_dir) / "train_log.jsonl");
+    int lines = 0;
+    for (std::string l; std::getline(log, l);) ++lines;
+    EXPECT_EQ(lines, 20);
 }
 
 TEST(Trainer, FailedCheckpointWriteKeepsTheLastGoodOne) {
-  auto data = tiny_corpus();
-  Model m = tiny_model(6, 3);
-  LmTrainConfig c = small_config(tmpdir("crashsave"), 10);
-  c.save_every = 5;
-  TrainCallbacks cb;
-  cb.on_progress = [](const TrainProgress &p) {
-    if (p.step == 7)
-      set_checkpoint_failure_for_testing(
-          1); // the step-10 save dies after its first file
-    return true;
-  };
-  EXPECT_THROW(train_language_model(m, *data, c, cb), Error);
-  // A killed writer may also leave a temporary directory and a step directory
-  // without trainer.json.
-  fs::create_directories(fs::path(c.out_dir) / "checkpoints" /
-                         ".tmp-step-00000011-1");
-  fs::create_directories(fs::path(c.out_dir) / "checkpoints" / "step-00000012");
-  const std::string latest = latest_train_checkpoint(c.out_dir);
-  EXPECT_EQ(fs::path(latest).filename().string(), "step-00000005");
-  Model fresh = tiny_model(6, 3);
-  fresh.train(true);
-  Trainer t(fresh.state_dict(), c.train);
-  CheckpointInfo info = load_train_checkpoint(latest, fresh, t);
-  EXPECT_EQ(info.step, 5);
-  EXPECT_EQ(info.data_position, 5 * 4);
-  fresh.train(false);
+    auto data = tiny_corpus();
+    Model m = tiny_model(6, 3);
+    LmTrainConfig c = small_config(tmpdir("crashsave"), 10);
+    c.save_every = 5;
+    TrainCallbacks cb;
+    cb.on_progress = [](const TrainProgress& p) {
+        if (p.step == 7) set_checkpoint_failure_for_testing(1);  // the step-10 save dies after its first file
+        return true;
+    };
+    EXPECT_THROW(train_language_model(m, *data, c, cb), Error);
+    // A killed writer may also leave a temporary directory and a step directory
+    // without trainer.json.
+    fs::create_directories(fs::path(c.out_dir) / "checkpoints" / ".tmp-step-00000011-1");
+    fs::create_directories(fs::path(c.out_dir) / "checkpoints" / "step-00000012");
+    const std::string latest = latest_train_checkpoint(c.out_dir);
+    EXPECT_EQ(fs::path(latest).filename().string(), "step-00000005");
+    Model fresh = tiny_model(6, 3);
+    fresh.train(true);
+    Trainer t(fresh.state_dict(), c.train);
+    CheckpointInfo info = load_train_checkpoint(latest, fresh, t);
+    EXPECT_EQ(info.step, 5);
+    EXPECT_EQ(info.data_position, 5 * 4);
+    fresh.train(false);
 }
 
 TEST(Trainer, KeepsLastNPlusBest) {
-  auto data = tiny_corpus();
-  Model m = tiny_model(6, 4);
-  LmTrainConfig c = small_config(tmpdir("rotate"), 8);
-  c.save_every = 1;
-  c.keep_last = 2;
-  train_language_model(m, *data, c);
-  int n = 0;
-  for (auto &e : fs::directory_iterator(fs::path(c.out_dir) / "checkpoints"))
-    n += e.is_directory();
-  EXPECT_LE(n, 3);
-  EXPECT_GE(n, 2);
-  EXPECT_EQ(fs::path(latest_train_checkpoint(c.out_dir)).filename().string(),
-            "step-00000008");
+    auto data = tiny_corpus();
+    Model m = tiny_model(6, 4);
+    LmTrainConfig c = small_config(tmpdir("rotate"), 8);
+    c.save_every = 1;
+    c.keep_last = 2;
+    train_language_model(m, *data, c);
+    int n = 0;
+    for (auto& e : fs::directory_iterator(fs::path(c.out_dir) / "checkpoints")) n += e.is_directory();
+    EXPECT_LE(n, 3);
+    EXPECT_GE(n, 2);
+    EXPECT_EQ(fs::path(latest_train_checkpoint(c.out_dir)).filename().string(), "step-00000008");
 }
 
 TEST(Trainer, FreezingByGlobKeepsThoseWeights) {
-  auto data = tiny_corpus();
-  Model m = tiny_model(6, 5);
-  TensorList before;
-  for (auto &p : m.state_dict())
-    before.push_back({p.name, p.tensor.detach().clone()});
-  LmTrainConfig c = small_config(tmpdir("freeze"), 3);
-  c.train.freeze = {"blocks.*.att.*", "emb.*"};
-  train_language_model(m, *data, c);
-  for (auto &p : m.state_dict()) {
-    const bool frozen =
-        glob_match("blocks.*.att.*", p.name) || p.name == "emb.weight";
-    const bool same = at::equal(p.tensor, *find_tensor(before, p.name));
-    if (frozen)
-      EXPECT_TRUE(same) << p.name;
-  }
-  EXPECT_FALSE(
-      at::equal(*find_tensor(m.state_dict(), "blocks.0.ffn.key.weight"),
-                *find_tensor(before, "blocks.0.ffn.key.weight")));
-  c.train.freeze = {"nothing.*"};
-  EXPECT_NE(error_of([&] {
-              train_language_model(m, *data, c);
-            }).find("matches no parameter"),
-            std::string::npos);
+    auto data = tiny_corpus();
+    Model m = tiny_model(6, 5);
+    TensorList before;
+    for (auto& p : m.state_dict()) before.push_back({p.name, p.tensor.detach().clone()});
+    LmTrainConfig c = small_config(tmpdir("freeze"), 3);
+    c.train.freeze = {"blocks.*.att.*", "emb.*"};
+    train_language_model(m, *data, c);
+    for (auto& p : m.state_dict()) {
+        const bool frozen = glob_match("blocks.*.att.*", p.name) || p.name == "emb.weight";
+        const bool same = at::equal(p.tensor, *find_tensor(before, p.name));
+        if (frozen) EXPECT_TRUE(same) << p.name;
+    }
+    EXPECT_FALSE(at::equal(*find_tensor(m.state_dict(), "blocks.0.ffn.key.weight"),
+                           *find_tensor(before, "blocks.0.ffn.key.weight")));
+    c.train.freeze = {"nothing.*"};
+    EXPECT_NE(error_of([&] { train_language_model(m, *data, c); }).find("matches no parameter"), std::string::npos);
 }
 
 TEST(Trainer, AccumulationEqualsALargerBatch) {
-  auto data = tiny_corpus();
-  Model a = tiny_model(6, 6), b = tiny_model(6, 6);
-  LmTrainConfig ca = small_config(tmpdir("accum_a"), 2),
-                cb = small_config(tmpdir("accum_b"), 2);
-  ca.train.batch = 4;
-  cb.train.batch = 2, cb.train.grad_accum = 2;
-  TrainSummary sa = train_language_model(a, *data, ca),
-               sb = train_language_model(b, *data, cb);
-  EXPECT_NEAR(sa.losses[1], sb.losses[1], 1e-5);
-  EXPECT_TRUE(aviary::test::rel_close(
-      *find_tensor(b.state_dict(), "blocks.1.att.key.weight"),
-      *find_tensor(a.state_dict(), "blocks.1.att.key.weight"), 1e-4));
+    auto data = tiny_corpus();
+    Model a = tiny_model(6, 6), b = tiny_model(6, 6);
+    LmTrainConfig ca = small_config(tmpdir("accum_a"), 2), cb = small_config(tmpdir("accum_b"), 2);
+    ca.train.batch = 4;
+    cb.train.batch = 2, cb.train.grad_accum = 2;
+    TrainSummary sa = train_language_model(a, *data, ca), sb = train_language_model(b, *data, cb);
+    EXPECT_NEAR(sa.losses[1], sb.losses[1], 1e-5);
+    EXPECT_TRUE(aviary::test::rel_close(*find_tensor(b.state_dict(), "blocks.1.att.key.weight"),
+                                        *find_tensor(a.state_dict(), "blocks.1.att.key.weight"), 1e-4));
 }
 
 TEST(Trainer, BadInputGivesClearErrors) {
-  // Token ids beyond the model's vocabulary.
-  Model m = tiny_model(6, 7, 64, 256);
-  auto wide = make_memory_source(std::vector<int32_t>(100, 300), "wide ids");
-  LmTrainConfig c = small_config(tmpdir("bad"), 2);
-  EXPECT_NE(
-      error_of([&] { train_language_model(m, *wide, c); }).find("token id 300"),
-      std::string::npos);
-  // Resuming a checkpoint of another model shape.
-  auto data = tiny_corpus();
-  train_language_model(m, *data, c);
-  Model other = tiny_model(6, 7, 128, 256);
-  c.resume = true;
-  const std::string err =
-      error_of([&] { train_language_model(other, *data, c); });
-  EXPECT_NE(err.find("another model"), std::string::npos) << err;
-  // Data smaller than one window.
-  auto small = make_memory_source({1, 2, 3}, "three tokens");
-  c.resume = false;
-  EXPECT_NE(
-      error_of([&] { train_language_model(m, *small, c); }).find("too small"),
-      std::string::npos);
+    // Token ids beyond the model's vocabulary.
+    Model m = tiny_model(6, 7, 64, 256);
+    auto wide = make_memory_source(std::vector<int32_t>(100, 300), "wide ids");
+    LmTrainConfig c = small_config(tmpdir("bad"), 2);
+    EXPECT_NE(error_of([&] { train_language_model(m, *wide, c); }).find("token id 300"), std::string::npos);
+    // Resuming a checkpoint of another model shape.
+    auto data = tiny_corpus();
+    train_language_model(m, *data, c);
+    Model other = tiny_model(6, 7, 128, 256);
+    c.resume = true;
+    const std::string err = error_of([&] { train_language_model(other, *data, c); });
+    EXPECT_NE(err.find("another model"), std::string::npos) << err;
+    // Data smaller than one window.
+    auto small = make_memory_source({1, 2, 3}, "three tokens");
+    c.resume = false;
+    EXPECT_NE(error_of([&] { train_language_model(m, *small, c); }).find("too small"), std::string::npos);
 }
 
 TEST(Trainer, EvaluateMatchesAFullSequencePass) {
-  Model m = tiny_model(5, 8);
-  auto data = tiny_corpus();
-  EvalResult r = evaluate_language_model(m, *data, 16, 64);
-  EXPECT_EQ(r.tokens, 64);
-  std::vector<int64_t> buf(65);
-  data->read(0, 65, buf.data());
-  at::Tensor t = torch::tensor(buf).unsqueeze(0);
-  State s = m.new_state(1);
-  const double full = lm_loss(m.forward(t.narrow(1, 0, 64), s, true),
-                              t.narrow(1, 1, 64), {}, false)
-                          .item<double>();
-  EXPECT_NEAR(r.loss, full, 1e-4);
+    Model m = tiny_model(5, 8);
+    auto data = tiny_corpus();
+    EvalResult r = evaluate_language_model(m, *data, 16, 64);
+    EXPECT_EQ(r.tokens, 64);
+    std::vector<int64_t> buf(65);
+    data->read(0, 65, buf.data());
+    at::Tensor t = torch::tensor(buf).unsqueeze(0);
+    State s = m.new_state(1);
+    const double full = lm_loss(m.forward(t.narrow(1, 0, 64), s, true), t.narrow(1, 1, 64), {}, false).item<double>();
+    EXPECT_NEAR(r.loss, full, 1e-4);
 }

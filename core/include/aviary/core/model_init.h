@@ -17,6 +17,6 @@ ModelConfig init_config(int n_layer, int n_embd, int version, int vocab_size);
 
 // Official initial weights for `config` (every key of expected_shapes(config)),
 // seeded; fp32.
-TensorList init_weights(const ModelConfig &config, uint64_t seed);
+TensorList init_weights(const ModelConfig& config, uint64_t seed);
 
-} // namespace aviary
+}  // namespace aviary

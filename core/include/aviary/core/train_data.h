@@ -19,27 +19,24 @@ namespace aviary {
 // Text -> token ids: "world" (WorldTokenizer, vocabulary file) or "byte" (one
 // id per byte, 256 ids).
 struct TextEncoder {
-  std::string kind; // "world" or "byte"
-  int32_t vocab_size = 0;
-  std::function<std::vector<int32_t>(std::string_view)> encode;
-  std::function<int64_t(int64_t)>
-      byte_length; // bytes of text a token stands for (0 for the separator 0)
+    std::string kind;  // "world" or "byte"
+    int32_t vocab_size = 0;
+    std::function<std::vector<int32_t>(std::string_view)> encode;
+    std::function<int64_t(int64_t)> byte_length;  // bytes of text a token stands for (0 for the separator 0)
 };
 // vocab_path is used by "world" (empty: WorldTokenizer::default_vocab_path()).
-TextEncoder make_text_encoder(const std::string &kind,
-                              const std::string &vocab_path = "");
+TextEncoder make_text_encoder(const std::string& kind, const std::string& vocab_path = "");
 
 // A read-only stream of token ids: the documents concatenated, each followed by
 // 0.
 class TokenSource {
 public:
-  virtual ~TokenSource() = default;
-  virtual int64_t size() const = 0; // tokens
-  // Copies tokens [offset, offset + count) to out; bounds are checked.
-  virtual void read(int64_t offset, int64_t count, int64_t *out) const = 0;
-  virtual int64_t
-  max_token() const = 0; // largest id in the stream (computed once)
-  virtual std::string describe() const = 0;
+    virtual ~TokenSource() = default;
+    virtual int64_t size() const = 0;  // tokens
+    // Copies tokens [offset, offset + count) to out; bounds are checked.
+    virtual void read(int64_t offset, int64_t count, int64_t* out) const = 0;
+    virtual int64_t max_token() const = 0;  // largest id in the stream (computed once)
+    virtual std::string describe() const = 0;
 };
 
 // binidx: the prefix names PREFIX.idx and PREFIX.bin (a path ending in .idx or
@@ -48,9 +45,9 @@ public:
 // sizes[n], i64 byte pointers[n], i64 doc_idx[n_doc_idx]. Like the official
 // reader, the .bin is used as one flat token stream. Truncated or inconsistent
 // files are errors naming the file.
-std::unique_ptr<TokenSource> open_binidx(const std::string &prefix);
-bool is_binidx(const std::string &path);
-std::string binidx_prefix(const std::string &path);
+std::unique_ptr<TokenSource> open_binidx(const std::string& prefix);
+bool is_binidx(const std::string& path);
+std::string binidx_prefix(const std::string& path);
 
 // Calls on_document(text) for each document of a text corpus, in a fixed order:
 // a .jsonl file (one
@@ -58,32 +55,26 @@ std::string binidx_prefix(const std::string &path);
 // it, sorted by path, one document per file), or any other file (one document).
 // on_progress(bytes_done, bytes_total) may return false to stop (then an Error
 // "cancelled" is thrown).
-void for_each_document(
-    const std::string &path,
-    const std::function<void(std::string_view)> &on_document,
-    const std::function<bool(uint64_t, uint64_t)> &on_progress = {});
+void for_each_document(const std::string& path, const std::function<void(std::string_view)>& on_document,
+                       const std::function<bool(uint64_t, uint64_t)>& on_progress = {});
 
 // Any corpus: binidx when PATH(.idx) exists, otherwise a text corpus tokenized
 // in memory with `encoder`.
-std::unique_ptr<TokenSource> open_token_source(const std::string &path,
-                                               const TextEncoder &encoder);
+std::unique_ptr<TokenSource> open_token_source(const std::string& path, const TextEncoder& encoder);
 // A stream over given tokens (tests, small data).
-std::unique_ptr<TokenSource> make_memory_source(std::vector<int32_t> tokens,
-                                                std::string name = "memory");
+std::unique_ptr<TokenSource> make_memory_source(std::vector<int32_t> tokens, std::string name = "memory");
 
 struct BinIdxBuildStats {
-  int64_t documents = 0;
-  int64_t tokens = 0;
-  uint64_t bytes = 0;
+    int64_t documents = 0;
+    int64_t tokens = 0;
+    uint64_t bytes = 0;
 };
 // Tokenizes a text corpus into PREFIX.bin / PREFIX.idx (uint16 tokens when the
 // vocabulary fits, else int32), one sequence per document with 0 appended,
 // doc_idx = 0..n. Both files are written to temporaries and renamed only when
 // complete.
-BinIdxBuildStats
-build_binidx(const std::string &corpus, const std::string &out_prefix,
-             const TextEncoder &encoder,
-             const std::function<bool(uint64_t, uint64_t)> &on_progress = {});
+BinIdxBuildStats build_binidx(const std::string& corpus, const std::string& out_prefix, const TextEncoder& encoder,
+                              const std::function<bool(uint64_t, uint64_t)>& on_progress = {});
 
 // Windows of ctx_len + 1 tokens (inputs = first ctx_len, targets = last
 // ctx_len). Epoch e uses the start offsets shift_e + k·ctx_len (k <
@@ -92,19 +83,19 @@ build_binidx(const std::string &corpus, const std::string &out_prefix,
 // hidden state to save.
 class WindowSampler {
 public:
-  WindowSampler(const TokenSource &source, int64_t ctx_len, uint64_t seed);
-  int64_t windows_per_epoch() const { return per_epoch_; }
-  int64_t window_start(int64_t index) const;
-  // (count, ctx_len + 1) int64 tokens of samples [index, index + count).
-  at::Tensor windows(int64_t index, int64_t count) const;
+    WindowSampler(const TokenSource& source, int64_t ctx_len, uint64_t seed);
+    int64_t windows_per_epoch() const { return per_epoch_; }
+    int64_t window_start(int64_t index) const;
+    // (count, ctx_len + 1) int64 tokens of samples [index, index + count).
+    at::Tensor windows(int64_t index, int64_t count) const;
 
 private:
-  const TokenSource &source_;
-  int64_t ctx_len_, per_epoch_;
-  uint64_t seed_;
-  mutable int64_t cached_epoch_ = -1;
-  mutable std::vector<int64_t> order_;
-  mutable int64_t shift_ = 0;
+    const TokenSource& source_;
+    int64_t ctx_len_, per_epoch_;
+    uint64_t seed_;
+    mutable int64_t cached_epoch_ = -1;
+    mutable std::vector<int64_t> order_;
+    mutable int64_t shift_ = 0;
 };
 
-} // namespace aviary
+}  // namespace aviary
