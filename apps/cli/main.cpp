@@ -23,7 +23,6 @@ int main(int argc, char** argv) {
     aviary::cli::register_train(app, run);
     aviary::cli::register_data(app, run);
     aviary::cli::register_eval(app, run);
-    aviary::cli::register_music(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
