@@ -38,12 +38,16 @@ vocab="$vocab_dir/rwkv_vocab_v20230424.txt"
 want_md5=dd1946a66e1721abeac49f9c75a1e844
 if [ ! -f "$vocab" ] || [ "$(md5sum < "$vocab" | cut -d' ' -f1)" != "$want_md5" ]; then
   mkdir -p "$vocab_dir"
-  if /usr/bin/python3 - "$vocab" <<'PY'
-import io, json, sys, urllib.request, zipfile
-meta = json.load(urllib.request.urlopen("https://pypi.org/pypi/rwkv/0.8.32/json", timeout=60))
-url = next(u["url"] for u in meta["urls"] if u["filename"].endswith(".whl"))
-wheel = zipfile.ZipFile(io.BytesIO(urllib.request.urlopen(url, timeout=120).read()))
-open(sys.argv[1], "wb").write(wheel.read("rwkv/rwkv_vocab_v20230424.txt"))
+  if /usr/bin/python3 - "$vocab" 2>/dev/null <<'PY'
+import hashlib, io, re, sys, urllib.request, zipfile
+# PyPI's simple index lists each file with its sha256; take the 0.8.32 wheel and check it.
+index = urllib.request.urlopen("https://pypi.org/simple/rwkv/", timeout=60).read().decode()
+url, sha = re.search(r'href="([^"#]*rwkv-0\.8\.32-py3-none-any\.whl)#sha256=([0-9a-f]+)"', index).groups()
+data = urllib.request.urlopen(url, timeout=120).read()
+assert hashlib.sha256(data).hexdigest() == sha, "sha256 mismatch for " + url
+with zipfile.ZipFile(io.BytesIO(data)) as wheel:
+    text = wheel.read("rwkv/rwkv_vocab_v20230424.txt")
+open(sys.argv[1], "wb").write(text.replace(b"\r\n", b"\n"))  # the wheel's copy has CRLF line endings
 PY
   then
     echo "install-deps: World vocabulary from the rwkv 0.8.32 wheel (PyPI)"
