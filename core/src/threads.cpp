@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -22,11 +23,21 @@ int default_thread_count() {
 
 void set_thread_count(int n) {
     if (n <= 0) n = default_thread_count();
-    at::set_num_threads(n);
+    // Measured on the 2-core CI machines (docs/BENCHMARKS.md, "Threads"): with LibTorch's OpenMP pool at 2 threads
+    // beside OpenBLAS's own pool at 2, the spinning OpenMP workers starve the BLAS threads and 0.1B decode drops
+    // from ~10 to ~1–3 tok/s (prefill 218 -> 84 tok/s). So the GEMMs get the n threads (OpenBLAS) and the
+    // element-wise ops run on one; AVIARY_INTRAOP_THREADS overrides the latter for experiments.
+    int intra = 1;
+    if (const char* env = std::getenv("AVIARY_INTRAOP_THREADS")) intra = std::max(1, std::atoi(env));
+    at::set_num_threads(intra);
     using SetThreads = void (*)(int);
     if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
 }
 
-int thread_count() { return at::get_num_threads(); }
+int thread_count() {
+    using GetThreads = int (*)();
+    if (auto fn = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) return fn();
+    return at::get_num_threads();
+}
 
 }  // namespace aviary
