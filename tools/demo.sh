@@ -8,9 +8,14 @@ aviary="$build/apps/cli/aviary"
 [ -x "$aviary" ] || { echo "error: $aviary not built (run tools/run.sh build)" >&2; exit 1; }
 echo "== World tokenizer =="
 echo "Aviary speaks RWKV: 你好, こんにちは, مرحبا 👋" | tee /dev/stderr | "$aviary" tokenize
+echo "== Music: a tune from the shipped Eagle ABC model =="
+tunes=$(mktemp -d /tmp/aviary-demo-tunes.XXXXXX)
+if "$aviary" music --count 1 --seed 7 --out "$tunes"; then
+  cat "$tunes"/tune_001.abc
+fi
 model=${AVIARY_MODEL:-}
 if [ -z "$model" ]; then
-  model=$(ls "$root"/assets/models/*.pth "$root"/assets/models/*.safetensors 2>/dev/null | head -1 || true)
+  model=$(ls "$root"/assets/models/*.pth 2>/dev/null | head -1 || true)
 fi
 if [ -n "$model" ]; then
   echo "== Model =="
@@ -24,6 +29,6 @@ else
   "$aviary" forward --model "$root/tests/fixtures/golden/v6_fp32.pth" --tokens 1,2,3 --out /tmp/aviary-demo-logits.npy \
     && echo "wrote /tmp/aviary-demo-logits.npy (logits [3, 512])"
   echo
-  echo "No trained model is shipped in assets/models yet. Point AVIARY_MODEL at an official RWKV-5/6 World"
+  echo "No World text model is shipped (too large). Point AVIARY_MODEL at an official RWKV-5/6 World"
   echo "checkpoint (.pth) to generate text:  AVIARY_MODEL=RWKV-x060-World-1B6.pth tools/demo.sh"
 fi

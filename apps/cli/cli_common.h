@@ -24,6 +24,7 @@ void register_bench(CLI::App& app, Runner& run);
 void register_train(CLI::App& app, Runner& run);
 void register_data(CLI::App& app, Runner& run);
 void register_eval(CLI::App& app, Runner& run);
+void register_music(CLI::App& app, Runner& run);  // after register_eval (adds `eval music-loss`)
 
 struct ModelArgs {
     std::string model;

@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
     aviary::cli::register_train(app, run);
     aviary::cli::register_data(app, run);
     aviary::cli::register_eval(app, run);
+#ifdef AVIARY_HAVE_MUSIC
+    aviary::cli::register_music(app, run);
+#endif
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
