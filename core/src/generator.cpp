@@ -18,33 +18,6 @@ namespace {
 constexpr int64_t kPrefillChunk = 256;          // PIPELINE_ARGS.chunk_len
 constexpr const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
-// True when s (non-empty, starting with a non-ASCII byte) is the beginning of a valid UTF-8 sequence that
-// more bytes could complete; false when it can never become valid.
-bool utf8_incomplete(std::string_view s) {
-    const auto c = static_cast<unsigned char>(s[0]);
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        return false;
-    }
-    if (s.size() >= len) return false;
-    for (size_t k = 1; k < s.size(); ++k) {
-        const auto b = static_cast<unsigned char>(s[k]);
-        if (k == 1 ? (b < lo || b > hi) : ((b & 0xC0) != 0x80)) return false;
-    }
-    return true;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -104,7 +77,7 @@ std::string TextStream::push(std::string_view token_bytes) {
         const size_t valid = utf8_valid_prefix(rest);
         ready.append(rest.data(), valid);
         pos += valid;
-        if (pos == pending_.size() || utf8_incomplete(std::string_view(pending_).substr(pos))) break;
+        if (pos == pending_.size() || utf8_can_complete(std::string_view(pending_).substr(pos))) break;
         ready += kReplacement;  // a byte that no continuation can make valid
         ++pos;
     }

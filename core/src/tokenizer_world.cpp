@@ -117,31 +117,36 @@ std::string parse_python_literal(std::string_view lit, const std::string& where)
     return out;
 }
 
+// Expected length of a UTF-8 sequence led by c and the allowed range of its second byte (which excludes
+// overlong forms, surrogates and code points above U+10FFFF); len 1 for ASCII, 0 when c cannot lead one.
+struct Utf8Lead {
+    size_t len;
+    unsigned char lo, hi;
+};
+
+Utf8Lead utf8_lead(unsigned char c) {
+    if (c < 0x80) return {1, 0, 0};
+    if (c >= 0xC2 && c <= 0xDF) return {2, 0x80, 0xBF};
+    if (c >= 0xE0 && c <= 0xEF) return {3, static_cast<unsigned char>(c == 0xE0 ? 0xA0 : 0x80),
+                                        static_cast<unsigned char>(c == 0xED ? 0x9F : 0xBF)};
+    if (c >= 0xF0 && c <= 0xF4) return {4, static_cast<unsigned char>(c == 0xF0 ? 0x90 : 0x80),
+                                        static_cast<unsigned char>(c == 0xF4 ? 0x8F : 0xBF)};
+    return {0, 0, 0};
+}
+
+// True when the continuation bytes s[1..n) of a sequence led by `lead` are valid so far.
+bool utf8_continuation_ok(const unsigned char* s, size_t n, const Utf8Lead& lead) {
+    for (size_t k = 1; k < n; ++k)
+        if (k == 1 ? (s[1] < lead.lo || s[1] > lead.hi) : ((s[k] & 0xC0) != 0x80)) return false;
+    return true;
+}
+
 // Length of the complete, valid UTF-8 sequence at s[0..n), or 0 if it is invalid or truncated.
 inline size_t utf8_sequence_length(const unsigned char* s, size_t n) {
-    const unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte (no overlongs, no surrogates)
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t k = 2; k < len; ++k) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-    }
-    return len;
+    const Utf8Lead lead = utf8_lead(s[0]);
+    if (lead.len <= 1) return lead.len;
+    if (n < lead.len || !utf8_continuation_ok(s, lead.len, lead)) return 0;
+    return lead.len;
 }
 
 }  // namespace
@@ -358,6 +363,13 @@ const std::string& WorldTokenizer::token_bytes(int32_t id) const {
 }
 
 int32_t WorldTokenizer::vocab_size() const { return static_cast<int32_t>(impl_->tokens.size()); }
+
+bool utf8_can_complete(std::string_view s) {
+    if (s.empty()) return false;
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const Utf8Lead lead = utf8_lead(p[0]);
+    return lead.len > 1 && s.size() < lead.len && utf8_continuation_ok(p, s.size(), lead);
+}
 
 size_t utf8_valid_prefix(std::string_view s) {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());

@@ -46,4 +46,8 @@ public:
 // Length of the longest prefix of `s` that is complete, valid UTF-8 (for streaming output).
 size_t utf8_valid_prefix(std::string_view s);
 
+// True when `s` is the start of a valid multi-byte UTF-8 sequence that more bytes could complete (streaming
+// output waits for them); false for complete, ASCII-led or never-valid input.
+bool utf8_can_complete(std::string_view s);
+
 }  // namespace aviary
