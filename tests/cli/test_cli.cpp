@@ -22,11 +22,7 @@ using aviary::test::expect_one_error_line;
 using aviary::test::slurp;
 
 fs::path tmp_dir() {
-    static fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("aviary_cli_test_" + std::to_string(::getpid()));
-        fs::create_directories(d);
-        return d;
-    }();
+    static const fs::path dir = aviary::test::scratch_dir("cli_test");
     return dir;
 }
 

@@ -21,12 +21,7 @@ using aviary::test::expect_one_error_line;
 using aviary::test::slurp;
 
 fs::path tmp_dir() {
-    static fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("aviary_cli_music_test_" + std::to_string(::getpid()));
-        fs::remove_all(d);
-        fs::create_directories(d);
-        return d;
-    }();
+    static const fs::path dir = aviary::test::scratch_dir("cli_music_test");
     return dir;
 }
 

@@ -26,12 +26,7 @@ using Result = aviary::test::CliResult;
 using aviary::test::slurp;
 
 fs::path tmp_dir() {
-    static fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("aviary_cli_train_test_" + std::to_string(::getpid()));
-        fs::remove_all(d);
-        fs::create_directories(d);
-        return d;
-    }();
+    static const fs::path dir = aviary::test::scratch_dir("cli_train_test");
     return dir;
 }
 

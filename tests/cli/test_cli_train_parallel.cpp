@@ -26,12 +26,7 @@ namespace {
 using aviary::test::CliResult;
 
 fs::path tmp_dir() {
-    static fs::path dir = [] {
-        fs::path d = fs::temp_directory_path() / ("aviary_cli_parallel_test_" + std::to_string(::getpid()));
-        fs::remove_all(d);
-        fs::create_directories(d);
-        return d;
-    }();
+    static const fs::path dir = aviary::test::scratch_dir("cli_parallel_test");
     return dir;
 }
 

@@ -24,6 +24,14 @@ inline std::string slurp(const std::filesystem::path& path) {
     return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
+// A fresh scratch directory per test executable and tag: $TMPDIR/aviary_<tag>_<pid>.
+inline std::filesystem::path scratch_dir(const std::string& tag) {
+    auto d = std::filesystem::temp_directory_path() / ("aviary_" + tag + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(d);
+    std::filesystem::create_directories(d);
+    return d;
+}
+
 // Runs `aviary ARGS` with `stdin_text` on stdin; scratch files go to `scratch`.
 inline CliResult run_cli(const std::string& args, const std::string& stdin_text,
                          const std::filesystem::path& scratch) {
