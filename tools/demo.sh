@@ -10,9 +10,7 @@ echo "== World tokenizer =="
 echo "Aviary speaks RWKV: 你好, こんにちは, مرحبا 👋" | tee /dev/stderr | "$aviary" tokenize
 echo "== Music: a tune from the shipped Eagle ABC model =="
 tunes=$(mktemp -d /tmp/aviary-demo-tunes.XXXXXX)
-if "$aviary" music --count 1 --seed 7 --out "$tunes"; then
-  cat "$tunes"/tune_001.abc
-fi
+"$aviary" music --count 1 --seed 7 --out "$tunes"   # streams the tune; files in $tunes
 model=${AVIARY_MODEL:-}
 if [ -z "$model" ]; then
   model=$(ls "$root"/assets/models/*.pth 2>/dev/null | head -1 || true)
