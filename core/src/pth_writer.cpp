@@ -23,6 +23,7 @@
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
+#include "zip_format.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "Aviary's checkpoint writers assume a little-endian host");
 
@@ -71,14 +72,8 @@ uint32_t crc32_update(uint32_t crc, const void* data, uint64_t size) {
 
 namespace {
 
-constexpr uint32_t kSigLocalHeader = 0x04034b50;
-constexpr uint32_t kSigCentralHeader = 0x02014b50;
-constexpr uint32_t kSigEocd = 0x06054b50;
-constexpr uint32_t kSigZip64Eocd = 0x06064b50;
-constexpr uint32_t kSigZip64Locator = 0x07064b50;
-constexpr uint16_t kExtraZip64 = 0x0001;
+using namespace detail::zip;  // record signatures and sizes
 constexpr uint16_t kExtraPadding = 0x4246;  // "FB": torch's alignment padding field
-constexpr uint64_t kSizeLocalHeader = 30;
 constexpr uint64_t kAlignment = 64;         // torch's kFieldAlignment: data starts on 64-byte boundaries
 constexpr uint32_t kMax32 = 0xFFFFFFFFu;
 constexpr uint16_t kMax16 = 0xFFFFu;

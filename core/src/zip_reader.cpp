@@ -15,23 +15,14 @@
 #include <unordered_set>
 
 #include "aviary/core/error.h"
+#include "zip_format.h"
 
 namespace aviary::detail {
 
 namespace {
 
-constexpr uint32_t kSigLocalHeader = 0x04034b50;
-constexpr uint32_t kSigCentralHeader = 0x02014b50;
-constexpr uint32_t kSigEocd = 0x06054b50;
-constexpr uint32_t kSigZip64Eocd = 0x06064b50;
-constexpr uint32_t kSigZip64Locator = 0x07064b50;
-constexpr uint64_t kSizeLocalHeader = 30;
-constexpr uint64_t kSizeCentralHeader = 46;
-constexpr uint64_t kSizeEocd = 22;
-constexpr uint64_t kSizeZip64Eocd = 56;
-constexpr uint64_t kSizeZip64Locator = 20;
+using namespace zip;  // record signatures and sizes
 constexpr uint64_t kMaxComment = 0xFFFF;
-constexpr uint16_t kExtraZip64 = 0x0001;
 
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t le32(const uint8_t* p) {

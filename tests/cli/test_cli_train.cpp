@@ -36,16 +36,7 @@ Result run(const std::string& args) {
 
 using aviary::test::expect_one_error_line;
 
-// A JSONL corpus of a few repeated sentences.
-std::string corpus() {
-    const fs::path p = tmp_dir() / "corpus.jsonl";
-    if (!fs::exists(p)) {
-        std::ofstream f(p);
-        for (int i = 0; i < 30; ++i)
-            f << "{\"text\": \"the quick brown fox " << (i % 3) << " jumps over the lazy dog\"}\n";
-    }
-    return p.string();
-}
+std::string corpus() { return aviary::test::tiny_corpus(tmp_dir()); }
 
 const std::string kTrainArgs =
     " --tokenizer byte --model init:2,64,6 --ctx-len 32 --batch 2 --lr 3e-3 "

@@ -34,15 +34,7 @@ CliResult run(const std::string& args) {
     return aviary::test::run_cli(args, "", tmp_dir());
 }
 
-std::string corpus() {
-    const fs::path p = tmp_dir() / "corpus.jsonl";
-    if (!fs::exists(p)) {
-        std::ofstream f(p);
-        for (int i = 0; i < 30; ++i)
-            f << "{\"text\": \"the quick brown fox " << (i % 3) << " jumps over the lazy dog\"}\n";
-    }
-    return p.string();
-}
+std::string corpus() { return aviary::test::tiny_corpus(tmp_dir()); }
 
 const std::string kArgs =
     " --tokenizer byte --model init:2,64,6 --ctx-len 32 --lr 3e-3 --lr-final 1e-3 --warmup 2"

@@ -32,6 +32,17 @@ inline std::filesystem::path scratch_dir(const std::string& tag) {
     return d;
 }
 
+// A tiny JSONL corpus (30 short repeated sentences) in `dir`, written once; returns its path.
+inline std::string tiny_corpus(const std::filesystem::path& dir) {
+    const auto p = dir / "corpus.jsonl";
+    if (!std::filesystem::exists(p)) {
+        std::ofstream f(p);
+        for (int i = 0; i < 30; ++i)
+            f << "{\"text\": \"the quick brown fox " << (i % 3) << " jumps over the lazy dog\"}\n";
+    }
+    return p.string();
+}
+
 // Runs `aviary ARGS` with `stdin_text` on stdin; scratch files go to `scratch`.
 inline CliResult run_cli(const std::string& args, const std::string& stdin_text,
                          const std::filesystem::path& scratch) {

@@ -2,6 +2,8 @@
 // c10d backends. The collectives themselves run in tests/cli/test_cli_train_parallel.cpp, with real processes.
 #include <gtest/gtest.h>
 
+#include "common/error_of.h"
+
 #include <cstdlib>
 #include <functional>
 #include <vector>
@@ -40,14 +42,7 @@ struct CleanEnv {
     }
 };
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using aviary::test::error_of;
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 // bit-identical; resume stays bit-exact; the exported time_state reloads to the same logits.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include "common/error_of.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -84,14 +86,7 @@ TensorList snapshot(const Model& m) {
     return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using aviary::test::error_of;
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 // bit-exact resume after a crash, crash-safe checkpoints, freezing, bad input.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include "common/error_of.h"
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -56,14 +58,7 @@ LmTrainConfig small_config(const fs::path& out, int64_t steps) {
     return c;
 }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using aviary::test::error_of;
 
 }  // namespace
 
