@@ -12,7 +12,9 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libgloo-dev
       python3 ca-certificates
       # Optional at run time (aviary music --midi/--wav/--svg and its validity check); the music tests use them.
-      abcmidi abcm2ps fluidsynth fluid-soundfont-gm)
+      abcmidi abcm2ps fluidsynth fluid-soundfont-gm
+      # aviary-studio's smoke test (a virtual X display with Mesa) and its sheet-music view (SVG -> PNG).
+      xvfb xauth libgl1-mesa-dri librsvg2-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

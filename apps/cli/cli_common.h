@@ -25,6 +25,9 @@ void register_train(CLI::App& app, Runner& run);
 void register_data(CLI::App& app, Runner& run);
 void register_eval(CLI::App& app, Runner& run);
 void register_music(CLI::App& app, Runner& run);  // after register_eval (adds `eval music-loss`)
+void register_audio(CLI::App& app, Runner& run);   // cmd_audio.cpp, after register_train/register_eval
+void register_vision(CLI::App& app, Runner& run);  // cmd_vision.cpp, after register_train/register_eval
+void register_research(CLI::App& app, Runner& run);  // cmd_research.cpp
 
 struct ModelArgs {
     std::string model;

@@ -26,6 +26,15 @@ int main(int argc, char** argv) {
 #ifdef AVIARY_HAVE_MUSIC
     aviary::cli::register_music(app, run);
 #endif
+#ifdef AVIARY_HAVE_AUDIO
+    aviary::cli::register_audio(app, run);  // `tag`, `train audio`, `eval audioset`
+#endif
+#ifdef AVIARY_HAVE_VISION
+    aviary::cli::register_vision(app, run);  // `vqa`, `train vision`, `eval vqa`
+#endif
+#ifdef AVIARY_HAVE_RESEARCH
+    aviary::cli::register_research(app, run);  // `research …`
+#endif
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
