@@ -2,7 +2,9 @@
 // generates ABC tunes with a byte-level music model (official sampling T=1.0, top-k 8, top-p 0.8), writes
 // tune_001.abc … and summary.json (checker + abc2midi verdicts), and optionally MIDI/WAV/SVG via the Debian tools.
 // `aviary eval music-loss --model M [--model M2 …] --data D --out PREFIX`: loss by byte position (CSV + PNG).
+// `aviary train music --data D --config C.json --out DIR`: trains a byte-level ABC model (music_train.h).
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,10 +13,16 @@
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
+#include "aviary/core/model_init.h"
+#include "aviary/core/threads.h"
+#include "aviary/core/train_data.h"
+#include "aviary/core/trainer.h"
 #include "aviary/music/abc.h"
 #include "aviary/music/abc_tools.h"
 #include "aviary/music/music.h"
+#include "aviary/music/music_train.h"
 #include "cli_common.h"
+#include "progress_bar.h"
 
 namespace fs = std::filesystem;
 
@@ -28,36 +36,131 @@ void write_text(const fs::path& p, const std::string& text) {
     AVIARY_CHECK(f.good(), "cannot write '", p.string(), "'");
 }
 
-std::vector<std::string> read_eval_tunes(const std::string& path) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    AVIARY_CHECK(fs::exists(path, ec), "music data '", path, "' does not exist");
-    if (path.size() > 6 && path.substr(path.size() - 6) == ".jsonl") {  // {"text": "\x02…\x03"} per line
-        std::ifstream f(path);
-        std::string line;
-        size_t n = 0;
-        while (std::getline(f, line)) {
-            ++n;
-            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-            try {
-                out.push_back(nlohmann::json::parse(line).at("text").get<std::string>());
-            } catch (const nlohmann::json::exception&) {
-                AVIARY_FAIL("'", path, "' line ", n, ": expected {\"text\": …}");
-            }
-        }
-    } else if (path.size() > 5 && path.substr(path.size() - 5) == ".json") {
-        for (auto& t : music::read_irishman_json(path)) out.push_back(t.abc);
-    } else {
-        for (auto& t : music::read_abc_path(path)) out.push_back(t.abc);
-    }
-    AVIARY_CHECK(!out.empty(), "'", path, "' holds no tunes");
-    return out;
-}
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-    AtomicFile f(path);
-    f.write(text.data(), text.size());
-    f.commit();
+volatile std::sig_atomic_t g_music_interrupted = 0;
+void on_music_sigint(int) { g_music_interrupted = 1; }
+
+// `aviary train music`: the shared token-LM trainer on framed tunes, configured by one JSON file; the run
+// folder gets config.json (every setting), checkpoints/, train_log.jsonl, model.safetensors and summary.json
+// (training and validation loss).
+void register_train_music(CLI::App& app, Runner& run) {
+    CLI::App* tr = app.get_subcommand("train");
+    auto* sub = tr->add_subcommand("music", "Train a byte-level ABC music model from a JSON config");
+    struct Args {
+        std::string data, config, out;
+        bool resume = false, quiet = false;
+        int threads = 0;
+        int64_t steps = 0;
+    };
+    auto a = std::make_shared<Args>();
+    sub->add_option("--data", a->data, "Tunes: .abc file or directory, IrishMAN .json, or .jsonl {\"text\"}")
+        ->required();
+    sub->add_option("--config", a->config,
+                    "JSON settings (version, n_layer, n_embd, ctx_len, batch, steps, lr, … see docs/MUSIC.md); "
+                    "assets/configs/music-*.json are the shipped recipes")
+        ->required();
+    sub->add_option("--out", a->out, "Run folder (config.json, checkpoints/, train_log.jsonl, model.safetensors)")
+        ->required();
+    sub->add_option("--steps", a->steps, "Override the config's steps")->check(CLI::PositiveNumber);
+    sub->add_option("--threads", a->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in --out");
+    sub->add_flag("--quiet,-q", a->quiet, "No progress bar");
+    sub->callback([&run, a] {
+        run = [a] {
+            music::MusicTrainConfig c = music::read_music_train_config(a->config);
+            if (a->steps > 0) c.steps = a->steps;
+            if (!latest_train_checkpoint(a->out).empty() && !a->resume)
+                throw UsageError("'" + a->out +
+                                 "' already holds checkpoints: add --resume to continue, or choose another --out");
+            std::vector<music::Tune> all = music::read_music_corpus(a->data), kept;
+            int64_t dropped = 0;
+            for (auto& t : all) {
+                if (int64_t(t.abc.size()) > c.max_tune_bytes) {
+                    ++dropped;
+                    continue;
+                }
+                kept.push_back(std::move(t));
+            }
+            AVIARY_CHECK(!kept.empty(), "'", a->data, "': every tune is longer than max_tune_bytes ",
+                         c.max_tune_bytes);
+            std::vector<music::Tune> train, validation;
+            if (c.validation_fraction > 0 && kept.size() > 1)
+                music::split_train_validation(kept, c.validation_fraction, c.split_seed, train, validation);
+            else
+                train = kept;
+            auto train_src = make_memory_source(music::frame_tunes_as_tokens(train), a->data + " (train)");
+            AVIARY_CHECK(train_src->size() > c.ctx_len, "'", a->data, "': the training tunes hold ",
+                         train_src->size(), " bytes, fewer than ctx_len + 1 = ", c.ctx_len + 1);
+            fs::create_directories(a->out);
+            write_file_atomic((fs::path(a->out) / "config.json").string(), music::music_train_config_json(c));
+            std::fprintf(stderr, "train music: %zu training tunes (%lld bytes), %zu validation, %lld dropped (> %lld bytes)\n",
+                         train.size(), static_cast<long long>(train_src->size()), validation.size(),
+                         static_cast<long long>(dropped), static_cast<long long>(c.max_tune_bytes));
+            set_thread_count(a->threads);
+            Model model = Model::from_tensors(
+                init_weights(init_config(int(c.n_layer), int(c.n_embd), c.version, 256), c.seed), ModelOptions{});
+            LmTrainConfig cfg;
+            cfg.train.ctx_len = c.ctx_len;
+            cfg.train.batch = c.batch;
+            cfg.train.grad_accum = c.grad_accum;
+            cfg.train.steps = c.steps;
+            cfg.train.lr = c.lr;
+            cfg.train.lr_final = c.lr_final;
+            cfg.train.warmup = c.warmup;
+            cfg.train.weight_decay = c.weight_decay;
+            cfg.train.grad_clip = c.grad_clip;
+            cfg.train.seed = c.seed;
+            cfg.out_dir = a->out;
+            cfg.resume = a->resume;
+            cfg.save_every = c.save_every;
+            cfg.keep_last = c.keep_last;
+            ProgressBar bar(!a->quiet);
+            TrainCallbacks cb;
+            cb.on_progress = [&](const TrainProgress& p) {
+                char text[160];
+                std::snprintf(text, sizeof text, "step %lld/%lld loss %.4f lr %.2e %.0f tok/s",
+                              static_cast<long long>(p.step), static_cast<long long>(p.total), p.loss, p.lr,
+                              p.tokens_per_s);
+                bar.update(double(p.step), double(p.total), text);
+                return true;
+            };
+            g_music_interrupted = 0;
+            auto previous = std::signal(SIGINT, on_music_sigint);
+            cb.should_stop = [] { return g_music_interrupted != 0; };
+            TrainSummary s;
+            try {
+                s = train_language_model(model, *train_src, cfg, cb);
+            } catch (...) {
+                std::signal(SIGINT, previous);
+                bar.finish();
+                throw;
+            }
+            std::signal(SIGINT, previous);
+            bar.finish();
+            nlohmann::json j;
+            j["start_step"] = s.start_step;
+            j["end_step"] = s.end_step;
+            j["stopped"] = s.stopped;
+            j["final_train_loss"] = s.losses.empty() ? 0.0 : s.losses.back();
+            j["train_tunes"] = train.size();
+            j["validation_tunes"] = validation.size();
+            j["dropped_tunes"] = dropped;
+            if (!validation.empty()) {
+                auto val_src = make_memory_source(music::frame_tunes_as_tokens(validation), a->data + " (validation)");
+                if (val_src->size() > c.ctx_len) {
+                    EvalResult e = evaluate_language_model(model, *val_src, c.ctx_len, c.eval_max_tokens);
+                    j["validation_loss"] = e.loss;
+                    j["validation_bits_per_byte"] = e.loss / std::log(2.0);
+                    j["validation_tokens"] = e.tokens;
+                }
+            }
+            j["model"] = s.final_model;
+            j["log"] = (fs::path(a->out) / "train_log.jsonl").string();
+            write_file_atomic((fs::path(a->out) / "summary.json").string(), j.dump(2) + "\n");
+            std::printf("%s\n", j.dump().c_str());
+            return 0;
+        };
+    });
 }
 
 }  // namespace
@@ -224,7 +327,8 @@ void register_music(CLI::App& app, Runner& run) {
     ml->add_option("--threads", l->threads, "CPU threads")->check(CLI::NonNegativeNumber);
     ml->callback([&run, l] {
         run = [l] {
-            std::vector<std::string> tunes = read_eval_tunes(l->data);
+            std::vector<std::string> tunes;
+            for (auto& t : music::read_music_corpus(l->data)) tunes.push_back(std::move(t.abc));
             if (l->max_tunes > 0 && int64_t(tunes.size()) > l->max_tunes) tunes.resize(size_t(l->max_tunes));
             std::vector<std::vector<double>> curves;
             std::vector<std::string> labels;
@@ -275,6 +379,7 @@ void register_music(CLI::App& app, Runner& run) {
             return 0;
         };
     });
+    register_train_music(app, run);
 }
 
 }  // namespace aviary::cli

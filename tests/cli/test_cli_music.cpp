@@ -146,3 +146,43 @@ TEST(CliMusic, EvalMusicLossWritesCsvPngAndOverlays) {
         run("eval music-loss --model " + tiny_model() + " --data " + (tmp_dir() / "none.abc").string()), 1,
         "does not exist");
 }
+
+TEST(CliMusic, TrainMusicFromAbcWithAConfig) {
+    const fs::path data = tmp_dir() / "book.abc";
+    {
+        std::ofstream f(data);
+        for (int i = 1; i <= 12; ++i)
+            f << "X:" << i << "\nT:Tune " << i << "\nM:6/8\nL:1/8\nK:D\n|:dfa afd|ecA ABc|dfa afd|e2d d2:|\n\n";
+    }
+    const fs::path cfg = tmp_dir() / "tiny.json";
+    std::ofstream(cfg) << R"({"version": 6, "n_layer": 2, "n_embd": 64, "ctx_len": 32, "batch": 2, "steps": 3,
+                             "warmup": 1, "save_every": 0, "validation_fraction": 0.25})";
+    const fs::path out = tmp_dir() / "train_music";
+    Result r = run("train music -q --threads 1 --data " + data.string() + " --config " + cfg.string() + " --out " +
+                   out.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto summary = nlohmann::json::parse(slurp(out / "summary.json"));
+    EXPECT_EQ(summary["end_step"], 3);
+    EXPECT_EQ(summary["train_tunes"], 9);
+    EXPECT_EQ(summary["validation_tunes"], 3);
+    const double val = summary["validation_loss"];
+    EXPECT_GT(val, 0.5);   // a 3-step model is far from the data…
+    EXPECT_LT(val, 7.0);   // …and near ln 256 = 5.55 at worst
+    EXPECT_TRUE(fs::exists(out / "model.safetensors"));
+    EXPECT_TRUE(fs::exists(out / "config.json"));
+    Result info = run("info --model " + (out / "model.safetensors").string());
+    ASSERT_EQ(info.code, 0) << info.err;
+    EXPECT_EQ(nlohmann::json::parse(info.out)["vocab_size"], 256);
+    // Reusing a run folder needs --resume; bad configs are one-line errors.
+    expect_one_error_line(run("train music -q --data " + data.string() + " --config " + cfg.string() + " --out " +
+                              out.string()),
+                          2, "--resume");
+    const fs::path bad = tmp_dir() / "bad.json";
+    std::ofstream(bad) << R"({"layers": 2})";
+    expect_one_error_line(run("train music -q --data " + data.string() + " --config " + bad.string() + " --out " +
+                              (tmp_dir() / "bad_run").string()),
+                          1, "unknown key 'layers'");
+    expect_one_error_line(run("train music -q --data " + (tmp_dir() / "nope.abc").string() + " --config " +
+                              cfg.string() + " --out " + (tmp_dir() / "bad_run").string()),
+                          1, "does not exist");
+}

@@ -18,6 +18,8 @@
 #include "aviary/music/abc.h"
 #include "aviary/music/abc_tools.h"
 #include "aviary/music/music.h"
+#include "aviary/music/music_train.h"
+#include "aviary/core/train_data.h"
 
 namespace fs = std::filesystem;
 using namespace aviary::music;
@@ -349,4 +351,69 @@ TEST(MusicPlot, WritesAPng) {
     EXPECT_EQ(std::string(sig + 1, 3), "PNG");
     EXPECT_THROW(plot_curves_png((scratch() / "no" / "dir" / "p.png").string(), {{1, 2}}, {"a"}, "", "", ""),
                  aviary::Error);
+}
+
+// ---- training config and framing (music_train.h) ----
+
+TEST(MusicTrain, ShippedConfigsParseAndDifferOnlyInVersion) {
+    const std::string dir = std::string(AVIARY_SOURCE_DIR) + "/assets/configs/";
+    MusicTrainConfig eagle = read_music_train_config(dir + "music-eagle-L4-D256.json");
+    MusicTrainConfig finch = read_music_train_config(dir + "music-finch-L4-D256.json");
+    EXPECT_EQ(eagle.version, 5);
+    EXPECT_EQ(finch.version, 6);
+    finch.version = 5;
+    EXPECT_EQ(music_train_config_json(eagle), music_train_config_json(finch));
+    // The written form reads back to the same settings.
+    EXPECT_EQ(music_train_config_json(parse_music_train_config(music_train_config_json(eagle))),
+              music_train_config_json(eagle));
+}
+
+TEST(MusicTrain, ConfigErrorsNameTheKey) {
+    auto message = [](const std::string& json) -> std::string {
+        try {
+            parse_music_train_config(json, "cfg");
+        } catch (const aviary::Error& e) {
+            return e.what();
+        }
+        return "";
+    };
+    EXPECT_NE(message(R"({"n_layers": 4})").find("unknown key 'n_layers'"), std::string::npos);
+    EXPECT_NE(message(R"({"steps": "500"})").find("'steps' must be an integer"), std::string::npos);
+    EXPECT_NE(message(R"({"lr": "x"})").find("'lr' must be a number"), std::string::npos);
+    EXPECT_NE(message(R"({"version": 4})").find("'version' must be 5"), std::string::npos);
+    EXPECT_NE(message(R"({"n_embd": 100})").find("multiple of the head size 64"), std::string::npos);
+    EXPECT_NE(message(R"({"validation_fraction": 1.5})").find("validation_fraction"), std::string::npos);
+    EXPECT_NE(message("[1, 2]").find("expected a JSON object"), std::string::npos);
+    EXPECT_NE(message("{oops").find("not valid JSON"), std::string::npos);
+    EXPECT_THROW(read_music_train_config((scratch() / "missing.json").string()), aviary::Error);
+}
+
+TEST(MusicTrain, FramingIsBosBytesEosSeparator) {
+    std::vector<Tune> tunes = {{"X:1\nK:C\nC|", "a"}, {"X:2\n", "b"}};
+    std::vector<int32_t> ids = frame_tunes_as_tokens(tunes);
+    std::vector<int32_t> expected = {2, 'X', ':', '1', '\n', 'K', ':', 'C', '\n', 'C', '|', 3, 0,
+                                     2, 'X', ':', '2', '\n', 3, 0};
+    EXPECT_EQ(ids, expected);
+    EXPECT_THROW(frame_tunes_as_tokens({{"X:1\nT:caf\xc3\xa9\n", "utf8"}}), aviary::Error);
+    EXPECT_THROW(frame_tunes_as_tokens({{std::string("X:1\n\x02", 5), "bos inside"}}), aviary::Error);
+}
+
+// The raw-ABC training path must see exactly the tokens the shared data path (`data build --tokenizer byte` on
+// the framed JSONL that tools/make_music_corpus.py writes) produces: two independent routes to one stream.
+TEST(MusicTrain, CorpusTokensEqualTheSharedByteDataPath) {
+    const std::string jsonl = write("framed.jsonl", R"({"text": "\u0002X:1\nM:6/8\nK:D\n|:dfa afd:|\n\u0003"})"
+                                                    "\n"
+                                                    R"({"text": "\u0002X:1\nM:4/4\nK:G\nGABc dBGB|\n\u0003"})"
+                                                    "\n");
+    std::vector<Tune> tunes = read_music_corpus(jsonl);
+    ASSERT_EQ(tunes.size(), 2u);
+    EXPECT_EQ(tunes[0].abc.front(), 'X');  // framing stripped
+    EXPECT_EQ(tunes[0].abc.back(), '\n');
+    const std::vector<int32_t> ours = frame_tunes_as_tokens(tunes);
+    auto shared = aviary::open_token_source(jsonl, aviary::make_text_encoder("byte"));
+    ASSERT_EQ(shared->size(), int64_t(ours.size()));
+    std::vector<int64_t> theirs(ours.size());
+    shared->read(0, int64_t(theirs.size()), theirs.data());
+    for (size_t i = 0; i < ours.size(); ++i) ASSERT_EQ(theirs[i], ours[i]) << "token " << i;
+    EXPECT_THROW(read_music_corpus((scratch() / "none.abc").string()), aviary::Error);
 }
