@@ -50,7 +50,7 @@ bool parse_init_spec(const std::string& spec, int& L, int& D, int& version) {
         throw UsageError("--model '" + spec +
                          "': expected init:N_LAYER,N_EMBD,VERSION (e.g. "
                          "init:2,64,6) or a checkpoint");
-    if (version != 5 && version != 6) throw UsageError("--model '" + spec + "': version must be 5 or 6");
+    if (version < 4 || version > 6) throw UsageError("--model '" + spec + "': version must be 4, 5 or 6");
     return true;
 }
 

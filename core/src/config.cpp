@@ -1,5 +1,6 @@
 // ModelConfig inference from a state dict by key presence and tensor shapes (spec §1.2, §1.3, §1.6 and
-// pitfall 8): v6 if att.time_maa_x exists, else v5.2 if ln_x + gate exist and time_decay is (H, N>1).
+// pitfall 8): RWKV-4 if att.time_first exists, v6 if att.time_maa_x exists, else v5.2 if ln_x + gate exist
+// and time_decay is (H, N>1).
 // Every key is validated against the official shape table; unknown keys are refused.
 #include "aviary/core/config.h"
 
@@ -31,7 +32,9 @@ const at::Tensor& require(const TensorList& tensors, const std::string& name, co
 std::string ModelConfig::to_json() const {
     nlohmann::ordered_json j;
     // a JSON number: 5.2 or 6 (DESIGN.md CLI contract)
-    if (version == 5)
+    if (version == 4)
+        j["version"] = 4;
+    else if (version == 5)
         j["version"] = 5.2;
     else
         j["version"] = 6;
@@ -65,6 +68,21 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_shapes(const 
             out.push_back({p + "ln0.weight", {D}});
             out.push_back({p + "ln0.bias", {D}});
         }
+        if (c.version == 4) {  // RWKV-4 (v4neo): no gate, no ln_x, per-channel decay/bonus
+            for (const char* m : {"k", "v", "r"}) out.push_back({p + "att.time_mix_" + m, {1, 1, D}});
+            out.push_back({p + "att.time_decay", {A}});
+            out.push_back({p + "att.time_first", {A}});
+            out.push_back({p + "att.receptance.weight", {A, D}});
+            out.push_back({p + "att.key.weight", {A, D}});
+            out.push_back({p + "att.value.weight", {A, D}});
+            out.push_back({p + "att.output.weight", {D, A}});
+            out.push_back({p + "ffn.time_mix_k", {1, 1, D}});
+            out.push_back({p + "ffn.time_mix_r", {1, 1, D}});
+            out.push_back({p + "ffn.key.weight", {F, D}});
+            out.push_back({p + "ffn.receptance.weight", {D, D}});
+            out.push_back({p + "ffn.value.weight", {D, F}});
+            continue;
+        }
         if (c.version == 5) {
             for (const char* m : {"k", "v", "r", "g"}) out.push_back({p + "att.time_mix_" + m, {1, 1, D}});
             out.push_back({p + "att.time_decay", {H, N}});
@@ -86,7 +104,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_shapes(const 
         out.push_back({p + "att.gate.weight", {A, D}});
         out.push_back({p + "att.ln_x.weight", {A}});
         out.push_back({p + "att.ln_x.bias", {A}});
-        const char* mix = c.version == 5 ? "ffn.time_mix_" : "ffn.time_maa_";
+        const char* mix = c.version == 6 ? "ffn.time_maa_" : "ffn.time_mix_";
         out.push_back({p + mix + "k", {1, 1, D}});
         out.push_back({p + mix + "r", {1, 1, D}});
         out.push_back({p + "ffn.key.weight", {F, D}});
@@ -100,7 +118,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_shapes(const 
 }
 
 ModelConfig infer_config(const TensorList& tensors) {
-    AVIARY_CHECK(!tensors.empty(), "the checkpoint holds no tensors (expected an RWKV-5/6 state dict)");
+    AVIARY_CHECK(!tensors.empty(), "the checkpoint holds no tensors (expected an RWKV-4/5/6 state dict)");
     ModelConfig c;
     const at::Tensor& emb = require(tensors, "emb.weight", "token embedding (V, D)");
     AVIARY_CHECK(emb.dim() == 2, "emb.weight must be 2-D (V, D), got ", emb.dim(), "-D");
@@ -123,27 +141,42 @@ ModelConfig infer_config(const TensorList& tensors) {
     const at::Tensor& key = require(tensors, "blocks.0.att.key.weight", "attention key (A, D)");
     AVIARY_CHECK(key.dim() == 2, "blocks.0.att.key.weight must be 2-D (A, D)");
     c.n_att = static_cast<int>(key.size(0));
-    const at::Tensor& faaaa = require(tensors, "blocks.0.att.time_faaaa", "bonus u (H, N); RWKV-4/5.0/5.1 files are not supported");
-    AVIARY_CHECK(faaaa.dim() == 2 && faaaa.size(0) > 0, "blocks.0.att.time_faaaa must be (H, N), got ",
-                 shape_str(faaaa.sizes().vec()));
-    c.n_head = static_cast<int>(faaaa.size(0));
-    AVIARY_CHECK(c.n_att % c.n_head == 0, "attention width ", c.n_att, " is not a multiple of the head count ", c.n_head);
-    c.head_size = c.n_att / c.n_head;
-    if (v6) {
-        c.version = 6;
-        const at::Tensor& w1 = require(tensors, "blocks.0.att.time_maa_w1", "mix LoRA down (D, 5*Lm)");
-        AVIARY_CHECK(w1.dim() == 2 && w1.size(1) % 5 == 0 && w1.size(1) > 0,
-                     "blocks.0.att.time_maa_w1 must be (D, 5*Lm), got ", shape_str(w1.sizes().vec()));
-        c.mix_lora_rank = static_cast<int>(w1.size(1) / 5);
-        const at::Tensor& d1 = require(tensors, "blocks.0.att.time_decay_w1", "decay LoRA down (D, Ld)");
-        AVIARY_CHECK(d1.dim() == 2, "blocks.0.att.time_decay_w1 must be (D, Ld)");
-        c.decay_lora_rank = static_cast<int>(d1.size(1));
+    if (find_tensor(tensors, "blocks.0.att.time_first") != nullptr) {
+        // RWKV-4 (v4neo): per-channel decay and bonus, no heads; one "head" as wide as the attention, and a
+        // (3, A) state per layer (aa, bb, pp).
+        c.version = 4;
+        const at::Tensor& first = require(tensors, "blocks.0.att.time_first", "bonus u (A)");
+        AVIARY_CHECK(first.dim() == 1 && first.size(0) == c.n_att, "blocks.0.att.time_first must be (", c.n_att,
+                     "), got ", shape_str(first.sizes().vec()));
+        c.n_head = 1;
+        c.head_size = c.n_att;
     } else {
-        const at::Tensor& decay = require(tensors, "blocks.0.att.time_decay", "decay (H, N)");
-        const bool v52 = find_tensor(tensors, "blocks.0.att.ln_x.weight") && find_tensor(tensors, "blocks.0.att.gate.weight") &&
-                         decay.dim() == 2 && decay.size(1) > 1;
-        AVIARY_CHECK(v52, "unsupported RWKV version: expected v5.2 (x052) or v6 (x060) keys; RWKV-4/5.0/5.1 are not supported");
-        c.version = 5;
+        const at::Tensor& faaaa =
+            require(tensors, "blocks.0.att.time_faaaa", "bonus u (H, N); RWKV-5.0/5.1 files are not supported");
+        AVIARY_CHECK(faaaa.dim() == 2 && faaaa.size(0) > 0, "blocks.0.att.time_faaaa must be (H, N), got ",
+                     shape_str(faaaa.sizes().vec()));
+        c.n_head = static_cast<int>(faaaa.size(0));
+        AVIARY_CHECK(c.n_att % c.n_head == 0, "attention width ", c.n_att, " is not a multiple of the head count ",
+                     c.n_head);
+        c.head_size = c.n_att / c.n_head;
+        if (v6) {
+            c.version = 6;
+            const at::Tensor& w1 = require(tensors, "blocks.0.att.time_maa_w1", "mix LoRA down (D, 5*Lm)");
+            AVIARY_CHECK(w1.dim() == 2 && w1.size(1) % 5 == 0 && w1.size(1) > 0,
+                         "blocks.0.att.time_maa_w1 must be (D, 5*Lm), got ", shape_str(w1.sizes().vec()));
+            c.mix_lora_rank = static_cast<int>(w1.size(1) / 5);
+            const at::Tensor& d1 = require(tensors, "blocks.0.att.time_decay_w1", "decay LoRA down (D, Ld)");
+            AVIARY_CHECK(d1.dim() == 2, "blocks.0.att.time_decay_w1 must be (D, Ld)");
+            c.decay_lora_rank = static_cast<int>(d1.size(1));
+        } else {
+            const at::Tensor& decay = require(tensors, "blocks.0.att.time_decay", "decay (H, N)");
+            const bool v52 = find_tensor(tensors, "blocks.0.att.ln_x.weight") &&
+                             find_tensor(tensors, "blocks.0.att.gate.weight") && decay.dim() == 2 && decay.size(1) > 1;
+            AVIARY_CHECK(v52,
+                         "unsupported RWKV version: expected RWKV-4, v5.2 (x052) or v6 (x060) keys; RWKV-5.0/5.1 "
+                         "are not supported");
+            c.version = 5;
+        }
     }
     const at::Tensor& fkey = require(tensors, "blocks.0.ffn.key.weight", "channel-mix key (F, D)");
     AVIARY_CHECK(fkey.dim() == 2, "blocks.0.ffn.key.weight must be 2-D (F, D)");
@@ -157,7 +190,7 @@ ModelConfig infer_config(const TensorList& tensors) {
     for (const auto& nt : tensors) {
         auto it = want.find(nt.name);
         AVIARY_CHECK(it != want.end(), "unknown key '", nt.name, "' for an RWKV-", c.version_string(),
-                     " model (expected only the official x0", (c.version == 5 ? "52" : "60"), " keys)");
+                     " model (expected only the official ", (c.version == 4 ? "RWKV-4" : c.version == 5 ? "x052" : "x060"), " keys)");
         AVIARY_CHECK(seen.insert(nt.name).second, "duplicate key '", nt.name, "'");
         AVIARY_CHECK(nt.tensor.sizes().vec() == it->second, "tensor '", nt.name, "' has shape ",
                      shape_str(nt.tensor.sizes().vec()), ", expected ", shape_str(it->second));

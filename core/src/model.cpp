@@ -15,6 +15,7 @@
 
 #include "aviary/core/error.h"
 #include "aviary/core/trainer.h"  // glob_match
+#include "aviary/core/wkv4.h"
 
 #ifdef AVIARY_HAVE_CUDA_OP
 #include <c10/cuda/CUDAGraphsC10Utils.h>
@@ -76,6 +77,18 @@ at::Tensor shift(const at::Tensor& x, const at::Tensor& prev0) {
 struct TimeMixImpl : torch::nn::Module {
     TimeMixImpl(const ModelConfig& c, bool with_state) : cfg(c) {
         const int64_t D = c.n_embd, A = c.n_att, H = c.n_head, N = c.head_size;
+        if (c.version == 4) {  // RWKV-4 (v4neo): static lerps, per-channel decay and bonus, no gate / ln_x
+            time_mix_k = register_parameter("time_mix_k", torch::zeros({1, 1, D}));
+            time_mix_v = register_parameter("time_mix_v", torch::zeros({1, 1, D}));
+            time_mix_r = register_parameter("time_mix_r", torch::zeros({1, 1, D}));
+            time_decay = register_parameter("time_decay", torch::zeros({A}));
+            time_first = register_parameter("time_first", torch::zeros({A}));
+            receptance = register_module("receptance", Matrix(D, A));
+            key = register_module("key", Matrix(D, A));
+            value = register_module("value", Matrix(D, A));
+            output = register_module("output", Matrix(A, D));
+            return;
+        }
         if (c.version == 5) {
             time_mix_k = register_parameter("time_mix_k", torch::zeros({1, 1, D}));
             time_mix_v = register_parameter("time_mix_v", torch::zeros({1, 1, D}));
@@ -109,6 +122,7 @@ struct TimeMixImpl : torch::nn::Module {
     // a = LN1(x) (B, T, D); prev = shifted a; S (B, H, N, N) in/out.
     at::Tensor forward(const at::Tensor& a, const at::Tensor& prev, at::Tensor& S, const ModelOptions& opt) {
         const int64_t B = a.size(0), T = a.size(1), H = cfg.n_head, N = cfg.head_size, A = cfg.n_att;
+        if (cfg.version == 4) return forward_v4(a, prev, S);
         at::Tensor xr, xk, xv, xg, log_w;
         if (cfg.version == 5) {
             // x_c = a·μ_c + prev·(1 − μ_c)   (v5 lerp weights the current token; pitfall 1)
@@ -145,7 +159,21 @@ struct TimeMixImpl : torch::nn::Module {
         return matmul_w(o * g, output);
     }
 
+    // RWKV-4: x_c = a·μ_c + prev·(1 − μ_c); r = σ(W_r x_r); wkv with w = −exp(time_decay), u = time_first;
+    // out = W_o (r ⊙ wkv)   (official rwkv att_seq/att_one, version 4). S (B, 3, A) = (aa, bb, pp).
+    at::Tensor forward_v4(const at::Tensor& a, const at::Tensor& prev, at::Tensor& S) {
+        at::Tensor xk = a * time_mix_k + prev * (1 - time_mix_k);
+        at::Tensor xv = a * time_mix_v + prev * (1 - time_mix_v);
+        at::Tensor xr = a * time_mix_r + prev * (1 - time_mix_r);
+        at::Tensor r = at::sigmoid(matmul_w(xr, receptance));
+        at::Tensor k = matmul_w(xk, key), v = matmul_w(xv, value);  // (B, T, A) fp32
+        auto [y, S_out] = wkv4_parallel(-time_decay.exp(), time_first, k, v, S);
+        S = S_out;
+        return matmul_w(r * y, output);
+    }
+
     ModelConfig cfg;
+    at::Tensor time_first;  // RWKV-4 only
     at::Tensor time_mix_k, time_mix_v, time_mix_r, time_mix_g;
     at::Tensor time_maa_x, time_maa_w, time_maa_k, time_maa_v, time_maa_r, time_maa_g, time_maa_w1, time_maa_w2;
     at::Tensor time_decay, time_decay_w1, time_decay_w2, time_faaaa, time_state;
@@ -157,7 +185,7 @@ TORCH_MODULE(TimeMix);
 struct ChannelMixImpl : torch::nn::Module {
     explicit ChannelMixImpl(const ModelConfig& c) : version(c.version) {
         const int64_t D = c.n_embd, Fd = c.ffn_dim;
-        const std::string p = c.version == 5 ? "time_mix_" : "time_maa_";
+        const std::string p = c.version == 6 ? "time_maa_" : "time_mix_";  // RWKV-4 and 5: time_mix_
         mix_k = register_parameter(p + "k", torch::zeros({1, 1, D}));
         mix_r = register_parameter(p + "r", torch::zeros({1, 1, D}));
         key = register_module("key", Matrix(D, Fd));
@@ -167,8 +195,8 @@ struct ChannelMixImpl : torch::nn::Module {
 
     at::Tensor forward(const at::Tensor& b, const at::Tensor& prev) {
         at::Tensor xk, xr;
-        if (version == 5) {
-            xk = b * mix_k + prev * (1 - mix_k);  // v5: weight on the current token
+        if (version != 6) {
+            xk = b * mix_k + prev * (1 - mix_k);  // v4/v5: weight on the current token
             xr = b * mix_r + prev * (1 - mix_r);
         } else {
             xk = b + (prev - b) * mix_k;  // v6: weight on the previous-minus-current difference
@@ -319,7 +347,9 @@ State Model::new_state(int64_t batch) const {
         s.att_shift.push_back(torch::zeros({batch, c.n_embd}, f32));
         s.ffn_shift.push_back(torch::zeros({batch, c.n_embd}, f32));
         const auto& att = impl_->net->blocks[l]->as<BlockImpl>()->att;
-        if (att->time_state.defined()) {
+        if (c.version == 4) {
+            s.wkv.push_back(wkv4_empty_state(batch, c.n_att, f32));  // (B, 3, A): aa, bb, pp
+        } else if (att->time_state.defined()) {
             // time_state is stored [value][key] (official kernels); the state here is [key][value] (spec §3.3).
             // In training the state keeps its graph, so state tuning gets gradients through the WKV's initial state.
             const at::Tensor ts = impl_->training ? att->time_state : att->time_state.detach();
@@ -494,6 +524,7 @@ TensorList Model::export_state_dict() const {
 void Model::add_time_state() {
     auto& c = impl_->config;
     if (c.has_time_state) return;
+    AVIARY_CHECK(c.version != 4, "state tuning (time_state) needs an RWKV-5/6 model; RWKV-4 has no matrix state");
     torch::NoGradGuard no_grad;
     for (int l = 0; l < c.n_layer; ++l) {
         auto& att = impl_->net->blocks[l]->as<BlockImpl>()->att;

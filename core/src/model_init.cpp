@@ -42,7 +42,8 @@ at::Tensor make_vector(int64_t n, Fn f) {
 }  // namespace
 
 ModelConfig init_config(int n_layer, int n_embd, int version, int vocab_size) {
-    AVIARY_CHECK(version == 5 || version == 6, "unknown model version ", version, " (expected 5 or 6)");
+    AVIARY_CHECK(version == 4 || version == 5 || version == 6, "unknown model version ", version,
+                 " (expected 4, 5 or 6)");
     AVIARY_CHECK(n_layer >= 2,
                  "n_layer must be at least 2 for the official init (it divides "
                  "by L−1), got ",
@@ -54,8 +55,8 @@ ModelConfig init_config(int n_layer, int n_embd, int version, int vocab_size) {
     c.version = version;
     c.n_layer = n_layer;
     c.n_embd = c.n_att = n_embd;
-    c.head_size = 64;
-    c.n_head = n_embd / 64;
+    c.head_size = version == 4 ? n_embd : 64;  // RWKV-4: per-channel state, one "head"
+    c.n_head = n_embd / c.head_size;
     c.vocab_size = vocab_size;
     c.ffn_dim = static_cast<int>((int64_t(n_embd) * 7 / 2) / 32 * 32);  // int((D·3.5)//32·32), spec §7.1
     if (version == 6) c.mix_lora_rank = 32, c.decay_lora_rank = 64;     // D_MIX_LORA, D_DECAY_LORA
@@ -111,6 +112,12 @@ TensorList init_weights(const ModelConfig& c, uint64_t seed) {
             t = at::zeros(shape, at::kFloat);
         } else if (leaf == "time_maa_w2" || leaf == "time_decay_w2") {
             t = at::empty(shape, at::kFloat).uniform_(-0.01, 0.01, gen);  // U(−0.01, 0.01)
+        } else if (c.version == 4 && leaf == "time_decay") {
+            // RWKV-4 (v4neo RWKV_TimeMix): decay_speed[n] = −5 + 8·(n/(A−1))^(0.7 + 1.3·r01)
+            t = make_vector(A, [&](int64_t n) { return -5.0 + 8.0 * std::pow(double(n) / (A - 1), 0.7 + 1.3 * r01); });
+        } else if (leaf == "time_first") {
+            // RWKV-4: u[n] = ln 0.3 + 0.5·(((n+1) mod 3) − 1)
+            t = make_vector(A, [&](int64_t n) { return std::log(0.3) + 0.5 * double((n + 1) % 3 - 1); });
         } else if (leaf == "time_decay") {
             // decay_speed[n] = −6 + 5·(n/(A−1))^(0.7 + 1.3·r01)
             t = make_vector(A, [&](int64_t n) { return -6.0 + 5.0 * std::pow(double(n) / (A - 1), 0.7 + 1.3 * r01); });
@@ -131,6 +138,9 @@ TensorList init_weights(const ModelConfig& c, uint64_t seed) {
             if (ends_with(name, "att.key.weight") || ends_with(name, "att.gate.weight")) scale = 0.1;
             if (ends_with(name, "att.output.weight") || ends_with(name, "ffn.value.weight") ||
                 ends_with(name, "ffn.receptance.weight"))
+                scale = 0.0;
+            // RWKV-4 (v4neo generate_init_weight) also zeroes att.key and att.receptance.
+            if (c.version == 4 && (ends_with(name, "att.key.weight") || ends_with(name, "att.receptance.weight")))
                 scale = 0.0;
             t = orthogonal(shape[0], shape[1], scale, gen);
         } else {

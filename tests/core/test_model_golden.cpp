@@ -114,7 +114,8 @@ TEST_P(ModelGolden, Bf16WeightsStayWithinBf16Tolerance) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Official, ModelGolden,
-                         ::testing::Values("v5_fp32", "v5_bf16", "v6_fp32", "v6_bf16", "v6_ranks_bf16", "v6_state_bf16"));
+                         ::testing::Values("v4_fp32", "v5_fp32", "v5_bf16", "v6_fp32", "v6_bf16", "v6_ranks_bf16",
+                                           "v6_state_bf16"));
 
 TEST(ModelConfigGolden, InfersShapesFromTheFile) {
     auto model = aviary::Model::load(fixture("golden/v6_ranks_bf16.pth"));
@@ -131,6 +132,11 @@ TEST(ModelConfigGolden, InfersShapesFromTheFile) {
     auto v5 = aviary::Model::load(fixture("golden/v5_fp32.pth"));
     EXPECT_EQ(v5.config().version, 5);
     EXPECT_EQ(v5.config().mix_lora_rank, 0);
+    auto v4 = aviary::Model::load(fixture("golden/v4_fp32.pth"));  // RWKV-4: time_first, no heads
+    EXPECT_EQ(v4.config().version, 4);
+    EXPECT_EQ(v4.config().n_head, 1);
+    EXPECT_EQ(v4.config().head_size, 128);
+    EXPECT_EQ(v4.config().ffn_dim, 448);
 }
 
 TEST(ModelGoldenStateDict, RoundTripsThroughSafetensors) {

@@ -2,11 +2,15 @@
 // formula of spec §2.5.1, and the chunked path against the reference (values and every gradient), with
 // a non-zero initial state, T not a multiple of the chunk, and fast and slow decays.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <torch/torch.h>
 
 #include "aviary/core/error.h"
 #include "aviary/core/wkv.h"
+#include "aviary/core/wkv4.h"
 #include "common/compare.h"
 
 using aviary::test::rel_close;
@@ -128,3 +132,90 @@ TEST(WkvDispatch, PicksAPathAndRejectsBadShapes) {
 }
 
 }  // namespace
+
+// ---- RWKV-4 WKV (wkv4.h) ----
+namespace {
+
+struct Wkv4Inputs {
+    at::Tensor w, u, k, v;
+};
+Wkv4Inputs wkv4_inputs(int64_t B, int64_t T, int64_t C, at::ScalarType dt, uint64_t seed) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    auto o = at::TensorOptions().dtype(dt);
+    return {-at::exp(at::empty({C}, o).uniform_(-3, 1, gen)),  // w = −exp(time_decay) < 0
+            at::empty({C}, o).uniform_(-1, 1, gen), at::empty({B, T, C}, o).normal_(0, 1, gen),
+            at::empty({B, T, C}, o).normal_(0, 1, gen)};
+}
+
+}  // namespace
+
+// The definition written out as plain sums in float64 (no running maximum): the oracle of both forms.
+TEST(Wkv4, ReferenceMatchesTheDefinition) {
+    auto in = wkv4_inputs(2, 9, 5, at::kDouble, 11);
+    auto [y, s] = aviary::wkv4_reference(in.w, in.u, in.k, in.v, at::Tensor());
+    auto w = in.w.accessor<double, 1>(), u = in.u.accessor<double, 1>();
+    auto k = in.k.accessor<double, 3>(), v = in.v.accessor<double, 3>();
+    at::Tensor expected = at::empty_like(y);
+    auto e = expected.accessor<double, 3>();
+    for (int b = 0; b < 2; ++b)
+        for (int t = 0; t < 9; ++t)
+            for (int c = 0; c < 5; ++c) {
+                double num = std::exp(u[c] + k[b][t][c]) * v[b][t][c], den = std::exp(u[c] + k[b][t][c]);
+                for (int i = 0; i < t; ++i) {
+                    const double a = std::exp((t - 1 - i) * w[c] + k[b][i][c]);
+                    num += a * v[b][i][c];
+                    den += a;
+                }
+                e[b][t][c] = num / den;
+            }
+    EXPECT_TRUE(rel_close(y, expected, 1e-12));
+    // state: aa·e^pp = Σ e^{(T−1−i)w + k_i} v_i, bb·e^pp = Σ e^{(T−1−i)w + k_i}
+    at::Tensor pos = at::arange(9, at::kDouble).view({1, 9, 1});
+    at::Tensor a = at::exp((8 - pos) * in.w.view({1, 1, 5}) + in.k);
+    EXPECT_TRUE(rel_close(s.select(1, 0) * s.select(1, 2).exp(), (a * in.v).sum(1), 1e-12));
+    EXPECT_TRUE(rel_close(s.select(1, 1) * s.select(1, 2).exp(), a.sum(1), 1e-12));
+}
+
+TEST(Wkv4, ParallelMatchesReferenceWithCarriedState) {
+    for (auto dt : {at::kDouble, at::kFloat}) {
+        auto in = wkv4_inputs(3, 37, 16, dt, 12);
+        auto [y_ref, s_ref] = aviary::wkv4_reference(in.w, in.u, in.k, in.v, at::Tensor());
+        auto [y, s] = aviary::wkv4_parallel(in.w, in.u, in.k, in.v, at::Tensor(), /*block=*/8);
+        const double tol = dt == at::kDouble ? 1e-12 : 2e-5;
+        EXPECT_TRUE(rel_close(y, y_ref, tol));
+        EXPECT_TRUE(rel_close(s, s_ref, tol));
+        // 20 tokens, then the other 17 from the carried state
+        auto [y1, s1] = aviary::wkv4_parallel(in.w, in.u, in.k.narrow(1, 0, 20), in.v.narrow(1, 0, 20), at::Tensor());
+        auto [y2, s2] = aviary::wkv4_parallel(in.w, in.u, in.k.narrow(1, 20, 17), in.v.narrow(1, 20, 17), s1, 5);
+        EXPECT_TRUE(rel_close(at::cat({y1, y2}, 1), y_ref, tol));
+        EXPECT_TRUE(rel_close(s2, s_ref, tol));
+    }
+}
+
+TEST(Wkv4, LargeKeysDoNotOverflowInFloat32) {
+    auto in = wkv4_inputs(1, 16, 8, at::kFloat, 13);
+    at::Tensor k = in.k * 60;  // e^{±180}: far outside fp32 without the running maximum
+    auto [y_ref, s_ref] = aviary::wkv4_reference(in.w.to(at::kDouble), in.u.to(at::kDouble), k.to(at::kDouble),
+                                                 in.v.to(at::kDouble), at::Tensor());
+    auto [y, s] = aviary::wkv4_parallel(in.w, in.u, k, in.v, at::Tensor(), 4);
+    ASSERT_TRUE(at::isfinite(y).all().item<bool>());
+    EXPECT_TRUE(rel_close(y.to(at::kDouble), y_ref, 1e-5));
+}
+
+TEST(Wkv4, ParallelGradientsMatchReference) {
+    auto in = wkv4_inputs(2, 13, 6, at::kDouble, 14);
+    auto [y0, state0] = aviary::wkv4_reference(in.w, in.u, in.k.narrow(1, 0, 4), in.v.narrow(1, 0, 4), at::Tensor());
+    auto grads = [&](bool parallel) {
+        at::Tensor w = in.w.clone().requires_grad_(), u = in.u.clone().requires_grad_();
+        at::Tensor k = in.k.clone().requires_grad_(), v = in.v.clone().requires_grad_();
+        at::Tensor s0 = state0.clone();
+        s0.requires_grad_();
+        auto out = parallel ? aviary::wkv4_parallel(w, u, k, v, s0, 5) : aviary::wkv4_reference(w, u, k, v, s0);
+        at::Tensor weights = at::sin(at::arange(out.first.numel(), at::kDouble)).view_as(out.first);
+        ((out.first * weights).sum() + out.second.narrow(1, 0, 2).sum()).backward();
+        return std::vector<at::Tensor>{w.grad(), u.grad(), k.grad(), v.grad(), s0.grad().narrow(1, 0, 2)};
+    };
+    auto ref = grads(false), par = grads(true);
+    const char* names[] = {"w", "u", "k", "v", "state aa/bb"};
+    for (size_t i = 0; i < ref.size(); ++i) EXPECT_TRUE(rel_close(par[i], ref[i], 1e-9)) << names[i];
+}

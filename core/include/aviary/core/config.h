@@ -9,7 +9,7 @@
 namespace aviary {
 
 struct ModelConfig {
-    int version = 6;          // 5 (meaning 5.2) or 6
+    int version = 6;          // 4 (RWKV-4 baseline), 5 (meaning 5.2) or 6
     int n_layer = 0;          // L
     int n_embd = 0;           // D
     int n_att = 0;            // A (= D in official models)
@@ -22,7 +22,7 @@ struct ModelConfig {
     bool has_time_state = false;
     int64_t n_params = 0;
 
-    std::string version_string() const { return version == 5 ? "5.2" : "6"; }
+    std::string version_string() const { return version == 4 ? "4" : version == 5 ? "5.2" : "6"; }
     // {"version": "5.2"|"6", "n_layer":…, "n_embd":…, "n_head":…, "head_size":…, "vocab_size":…,
     //  "ffn_dim":…, "n_params":…, …}
     std::string to_json() const;
