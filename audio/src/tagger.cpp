@@ -1,0 +1,51 @@
+// Tagging files with an AudioRWKV model, and where the shipped demo model lives (same search order as
+// music::default_model_path: environment, install share dir, source tree).
+#include "aviary/audio/tagger.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+#include "aviary/audio/front_end.h"
+#include "aviary/audio/sound_file.h"
+#include "aviary/core/error.h"
+
+namespace aviary::audio {
+
+std::string default_model_path() {
+    if (const char* env = std::getenv("AVIARY_AUDIO_MODEL"); env && *env) {
+        AVIARY_CHECK(std::filesystem::exists(env), "AVIARY_AUDIO_MODEL names '", env, "', which does not exist");
+        return env;
+    }
+    const std::string candidates[] = {std::string(AVIARY_INSTALL_DATADIR) + "/models/" + kDemoModelName,
+                                      std::string(AVIARY_SOURCE_DIR) + "/assets/models/" + kDemoModelName};
+    for (const auto& c : candidates)
+        if (std::filesystem::exists(c)) return c;
+    AVIARY_FAIL("cannot find the shipped audio model ", kDemoModelName, " (looked in $AVIARY_AUDIO_MODEL, ",
+                candidates[0], ", ", candidates[1], "); pass --model");
+}
+
+std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top_k) {
+    const auto& c = model.config();
+    LogMelOptions lm;
+    lm.sample_rate = c.sample_rate;
+    lm.hop = c.hop;
+    lm.n_mels = int(c.n_mels);
+    Features f = log_mel(load_clip(path, c.sample_rate, c.clip_samples()), lm);
+    torch::NoGradGuard no_grad;
+    model.set_training(false);
+    at::Tensor x = torch::from_blob(f.data.data(), {1, f.frames, f.bins}, torch::kFloat).clone();
+    at::Tensor p = torch::sigmoid(model.forward(x))[0].to(torch::kDouble).contiguous();
+    std::vector<int64_t> order(static_cast<size_t>(c.n_classes));
+    std::iota(order.begin(), order.end(), 0);
+    const double* s = p.data_ptr<double>();
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return s[a] > s[b]; });
+    if (top_k > 0 && top_k < c.n_classes) order.resize(size_t(top_k));
+    std::vector<Tag> out;
+    for (int64_t i : order) out.push_back({i, model.labels()[size_t(i)].mid, model.labels()[size_t(i)].name, s[i]});
+    return out;
+}
+
+}  // namespace aviary::audio
