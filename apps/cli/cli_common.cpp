@@ -1,6 +1,8 @@
 // Shared command-line helpers (cli_common.h).
 #include "cli_common.h"
 
+#include "aviary/core/cpu_engine.h"
+#include "aviary/core/cpu_engine_int8.h"
 #include "aviary/core/error.h"
 #include "aviary/core/threads.h"
 
@@ -10,18 +12,30 @@ void add_model_options(CLI::App* sub, ModelArgs& args, bool required) {
     auto* opt = sub->add_option("--model,-m", args.model, "Checkpoint: official RWKV-5.2/6 .pth or .safetensors");
     if (required) opt->required();
     sub->add_option("--device", args.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-    sub->add_option("--dtype", args.dtype, "Weight dtype of the matrices: fp32 or bf16")
-        ->check(CLI::IsMember({"fp32", "bf16"}));
+    sub->add_option("--dtype", args.dtype,
+                    "Weight dtype of the matrices: fp32, bf16 or int8 (int8: CPU decoding on int8 weights with "
+                    "per-row scales; sequence mode in fp32)")
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     sub->add_option("--threads", args.threads, "CPU threads (default: $AVIARY_THREADS or all cores)")
         ->check(CLI::NonNegativeNumber);
 }
 
 Model load_model(const ModelArgs& args) {
     set_thread_count(args.threads);
+    AVIARY_CHECK(args.dtype != "int8" || args.device == "cpu", "--dtype int8 runs on the CPU decode engine only; "
+                                                               "use --device cpu (or --dtype bf16 on cuda)");
+    // The CPU decode engine (Decoder on the CPU: generate, chat, music, bench) takes its format and threads here.
+    CpuEngineOptions engine;
+    engine.dtype = args.dtype == "int8" ? "int8" : "auto";
+    engine.threads = args.threads;
+    set_default_cpu_engine_options(engine);
     ModelOptions opt;
     opt.device = args.device;
-    opt.dtype = args.dtype;
-    return Model::load(args.model, opt);
+    opt.dtype = args.dtype == "int8" ? "fp32" : args.dtype;
+    TensorList tensors = read_checkpoint(args.model);
+    // `aviary convert --dtype int8` files: dequantised for the model; an int8 engine re-derives the same codes.
+    if (is_int8_checkpoint(tensors)) tensors = dequantize_checkpoint_int8(tensors);
+    return Model::from_tensors(tensors, opt);
 }
 
 void add_vocab_option(CLI::App* sub, std::string& vocab) {

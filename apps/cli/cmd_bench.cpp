@@ -1,8 +1,9 @@
-// `aviary bench (--model M | --shape 0.1b|0.4b|1.5b|1.6b|3b|7b [--version 5|6]) [--dtype …] [--device …]
-// [--threads N] [--decode-batch B] [--json]`: prefill tokens/s (prompt of 512), decode tokens/s (batch 1 and B,
-// through aviary::Decoder: a CUDA graph per step on the GPU), and the memory-bandwidth floor of decode: measured
-// bandwidth (CPU: threaded sum; GPU: device-to-device copy) ÷ weight bytes read per token (every matrix once, one
-// embedding row).
+// `aviary bench (--model M | --shape 0.1b|0.4b|1.5b|1.6b|3b|7b [--version 5|6]) [--dtype fp32|bf16|int8]
+// [--device …] [--threads N] [--decode-batch B] [--json]`: prefill tokens/s (prompt of 512), decode tokens/s (batch 1
+// and B, through aviary::Decoder: the CPU decode engine on the CPU, a CUDA graph per step on the GPU), and the
+// memory-bandwidth floor of decode: measured read bandwidth (CPU: the engine's thread count reading a 512 MiB buffer;
+// GPU: device-to-device copy) ÷ weight bytes read per token (every matrix once in the decode format, one embedding
+// row).
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "aviary/core/cpu_engine.h"
 #include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model_shapes.h"
@@ -24,19 +26,6 @@ namespace {
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Read bandwidth in GB/s: best of several sums over a 512 MiB buffer (LibTorch's vectorised, threaded sum).
-double measure_read_gbps() {
-    at::Tensor buf = at::ones({128LL << 20}, at::kFloat);  // 512 MiB
-    double best = 0;
-    for (int i = 0; i < 5; ++i) {
-        const double t0 = now_s();
-        volatile float s = buf.sum().item<float>();
-        (void)s;
-        best = std::max(best, buf.numel() * 4.0 / (now_s() - t0) / 1e9);
-    }
-    return best;
 }
 
 // GPU memory bandwidth in GB/s: best of several device-to-device copies of 1 GiB (each byte read once and
@@ -127,22 +116,31 @@ void register_bench(CLI::App& app, Runner& run) {
             if (a->model.model.empty() == a->shape.empty())
                 throw UsageError("give exactly one of --model or --shape");
             set_thread_count(a->model.threads);
+            const bool cuda = a->model.device == "cuda";
+            if (a->model.dtype == "int8" && cuda) throw UsageError("--dtype int8 is a CPU format; use bf16 on cuda");
+            CpuEngineOptions engine_opt;
+            engine_opt.dtype = a->model.dtype == "int8" ? "int8" : "auto";
+            engine_opt.threads = a->model.threads;
+            set_default_cpu_engine_options(engine_opt);
             ModelOptions opt;
             opt.device = a->model.device;
-            opt.dtype = a->model.dtype;
-            const bool cuda = opt.device == "cuda";
+            opt.dtype = a->model.dtype == "int8" ? "fp32" : a->model.dtype;  // int8: the engine quantises
             Model model = !a->shape.empty()
                               ? Model::from_tensors(
                                     cuda ? random_weights_on_device(named_shape(a->shape, a->version), 1,
                                                                     opt.dtype == "bf16" ? at::kBFloat16 : at::kFloat)
                                          : random_weights(named_shape(a->shape, a->version), 1),
                                     opt)
-                              : Model::load(a->model.model, opt);
+                              : load_model(a->model);
             const ModelConfig& c = model.config();
             const std::string what = a->shape.empty() ? a->model.model : ("shape " + a->shape);
-            std::fprintf(stderr, "bench: %s, RWKV-%s L%d D%d V%d, %s weights, %d threads, %s\n", what.c_str(),
-                         c.version_string().c_str(), c.n_layer, c.n_embd, c.vocab_size, opt.dtype.c_str(),
-                         thread_count(), opt.device.c_str());
+            std::shared_ptr<CpuEngine> engine = cuda ? nullptr : shared_cpu_engine(model);
+            const std::string dtype = engine ? engine->dtype() : opt.dtype;
+            const int threads = engine ? engine->threads() : thread_count();
+            std::fprintf(stderr, "bench: %s, RWKV-%s L%d D%d V%d, %s weights, %d threads, %s%s%s\n", what.c_str(),
+                         c.version_string().c_str(), c.n_layer, c.n_embd, c.vocab_size, dtype.c_str(), threads,
+                         opt.device.c_str(), engine ? ", decode engine kernels " : "",
+                         engine ? engine->kernel_name() : "");
             auto gen = at::detail::createCPUGenerator(7);
             auto sync = [&] {
                 if (cuda) torch::cuda::synchronize();
@@ -179,8 +177,8 @@ void register_bench(CLI::App& app, Runner& run) {
                 return batch * a->decode_tokens / (now_s() - t0);
             };
             const double decode1 = time_decode(1), decode_b = time_decode(a->decode_batch);
-            const double gbps = cuda ? measure_device_copy_gbps() : measure_read_gbps();
-            const double bytes = decode_bytes_per_token(model.state_dict());
+            const double gbps = cuda ? measure_device_copy_gbps() : measure_read_bandwidth_gbps(threads);
+            const double bytes = engine ? engine->weight_bytes_per_token() : decode_bytes_per_token(model.state_dict());
             const double floor_tok_s = gbps * 1e9 / bytes;
             std::printf("| metric | value |\n|---|---|\n");
             std::printf("| prefill (%d tokens) | %.1f tok/s |\n", a->prompt, prefill_tok_s);
@@ -194,9 +192,10 @@ void register_bench(CLI::App& app, Runner& run) {
                 nlohmann::ordered_json j;
                 j["model"] = what;
                 j["version"] = c.version_string();
-                j["dtype"] = opt.dtype;
+                j["dtype"] = dtype;
                 j["device"] = opt.device;
-                j["threads"] = thread_count();
+                j["threads"] = threads;
+                j["decode_engine"] = engine ? engine->kernel_name() : "none";
                 j["prompt_tokens"] = a->prompt;
                 j["prefill_tok_s"] = prefill_tok_s;
                 j["decode_tok_s"] = decode1;

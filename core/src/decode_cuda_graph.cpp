@@ -1,11 +1,13 @@
 // Decoder (decoder.h): the RNN step captured in a CUDA graph (at::cuda::CUDAGraph) on a side stream from the pool,
 // with a static token input, static state tensors that the captured step updates in place (copy_ at its end) and a
-// static logits output; each token is one graph replay. Without CUDA LibTorch (AVIARY_HAVE_CUDA_OP unset) or on
-// the CPU it is Model::step. Pattern of rwkv pip 0.8.31+ (forward_one_alt + torch.cuda.CUDAGraph).
+// static logits output; each token is one graph replay. Without CUDA LibTorch (AVIARY_HAVE_CUDA_OP unset) it is
+// Model::step; on the CPU it is the CPU decode engine (cpu_engine.h) updating the decoder's own state in place.
+// Pattern of rwkv pip 0.8.31+ (forward_one_alt + torch.cuda.CUDAGraph).
 #include "aviary/core/decoder.h"
 
 #include <ATen/ATen.h>
 
+#include "aviary/core/cpu_engine.h"
 #include "aviary/core/error.h"
 
 #ifdef AVIARY_HAVE_CUDA_OP
@@ -37,6 +39,7 @@ struct Decoder::Impl {
     Model& model;
     int64_t batch;
     bool use_graph;
+    std::shared_ptr<CpuEngine> engine;  // CPU: the shared decode engine (nullptr: Model::step)
     State state;  // on CUDA with a graph: the fixed buffers the graph reads and updates
 #ifdef AVIARY_HAVE_CUDA_OP
     std::unique_ptr<at::cuda::CUDAGraph> graph;
@@ -87,6 +90,7 @@ Decoder::Decoder(Model& model, int64_t batch, bool use_graph) {
     graph = use_graph && model.options().device == "cuda";
 #endif
     impl_ = std::make_unique<Impl>(model, batch, graph);
+    if (use_graph && model.options().device == "cpu") impl_->engine = shared_cpu_engine(model);
     impl_->state = model.new_state(batch);
 }
 
@@ -95,6 +99,7 @@ Decoder::~Decoder() = default;
 at::Tensor Decoder::step(const at::Tensor& tokens) {
     AVIARY_CHECK(tokens.dim() == 1 && tokens.size(0) == impl_->batch, "Decoder::step takes one token per sequence, "
                  "shape (", impl_->batch, "), got ", tokens.sizes());
+    if (impl_->engine) return impl_->engine->step(tokens, impl_->state);  // in place on the decoder's own state
     if (!impl_->use_graph) return impl_->model.step(tokens, impl_->state);
 #ifdef AVIARY_HAVE_CUDA_OP
     if (!tokens.is_cuda()) {
@@ -122,11 +127,12 @@ void Decoder::load_state(const State& state) {
         AVIARY_CHECK(state.n_layer() == impl_->state.n_layer() && state.batch() == impl_->batch,
                      "Decoder::load_state: the state must have ", impl_->state.n_layer(), " layers and batch ",
                      impl_->batch);
-        impl_->state = state.clone();
+        impl_->state = state.clone();  // owned: the CPU engine updates it in place
     }
 }
 
 bool Decoder::uses_graph() const { return impl_->use_graph; }
+bool Decoder::uses_engine() const { return impl_->engine != nullptr; }
 int64_t Decoder::batch() const { return impl_->batch; }
 
 }  // namespace aviary

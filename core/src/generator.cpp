@@ -127,9 +127,10 @@ GenerateResult generate(Model& model, const WorldTokenizer& tokenizer, State& st
         if (callbacks.on_text) callbacks.on_text(piece);
     };
     result.stop_reason = "max_tokens";
-    // On CUDA the steps go through Decoder (one CUDA-graph replay per token); its state is handed back below.
+    // The steps go through Decoder (CUDA: one CUDA-graph replay per token; CPU: the CPU decode engine); its state is
+    // handed back below.
     std::optional<Decoder> decoder;
-    if (device.is_cuda() && !model.is_training()) {
+    if (!model.is_training()) {
         decoder.emplace(model, 1);
         decoder->load_state(state);
     }

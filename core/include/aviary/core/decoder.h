@@ -1,7 +1,9 @@
 // Batched one-token decoding (the RNN step of Model, spec §2.7) for generation and benchmarks. On CUDA the step
 // is captured once in a CUDA graph and replayed per token: eager LibTorch would pay ~40–60 kernel launches per
-// layer from the host (docs/reference perf_anchors §2), the graph pays one launch per token. Elsewhere, and when
-// the graph is switched off, it is plain Model::step. Follows rwkv pip 0.8.31+ (torch.cuda.CUDAGraph decoding).
+// layer from the host (docs/reference perf_anchors §2), the graph pays one launch per token. Follows rwkv pip
+// 0.8.31+ (torch.cuda.CUDAGraph decoding). On the CPU the step runs on the CPU decode engine (cpu_engine.h,
+// shared_cpu_engine: fp32/bf16/int8 kernels, default_cpu_engine_options()); a model the engine does not take (LoRA
+// adapters) and use_graph = false use plain Model::step.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -16,7 +18,7 @@ namespace aviary {
 class Decoder {
 public:
     // Decodes `batch` sequences together with `model` (inference mode; kept by reference, must outlive this).
-    // use_graph = false forces plain Model::step (the reference the graph is tested against).
+    // use_graph = false forces plain Model::step (the reference the graph and the CPU engine are tested against).
     Decoder(Model& model, int64_t batch, bool use_graph = true);
     ~Decoder();
     Decoder(const Decoder&) = delete;
@@ -34,6 +36,7 @@ public:
     void load_state(const State& state);
 
     bool uses_graph() const;
+    bool uses_engine() const;  // the CPU decode engine runs the steps
     int64_t batch() const;
 
 private:

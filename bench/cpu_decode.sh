@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CPU decode-engine benchmark matrix: `aviary bench` on random official shapes for every version, weight format and
+# thread count asked for; one JSON line per run (with the load average before it) in OUT/results.jsonl, then a
+# Markdown table (prefill, decode batch 1 and 8, floor and achieved fraction). Re-run on a quiet machine for the
+# numbers in docs/BENCHMARKS.md ("CPU decode engine").
+#
+# Usage: bench/cpu_decode.sh [OUT_DIR]
+#   env: AVIARY (default build/cpu/apps/cli/aviary, else build/release/apps/cli/aviary), SHAPES (default
+#        "0.1b 0.4b"), VERSIONS ("6 5"), DTYPES ("fp32 bf16 int8"), THREADS ("1 2"), DECODE_TOKENS (64),
+#        PROMPT_TOKENS (512)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+AVIARY=${AVIARY:-}
+if [[ -z $AVIARY ]]; then
+    for c in "$ROOT/build/cpu/apps/cli/aviary" "$ROOT/build/release/apps/cli/aviary"; do
+        [[ -x $c ]] && { AVIARY=$c; break; }
+    done
+fi
+[[ -x ${AVIARY:-} ]] || { echo "cpu_decode.sh: no aviary binary (set AVIARY=...)" >&2; exit 1; }
+command -v jq >/dev/null || { echo "cpu_decode.sh: needs jq" >&2; exit 1; }
+OUT=${1:-$(mktemp -d /tmp/aviary_cpu_decode.XXXXXX)}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+{
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "git: $(git -C "$ROOT" rev-parse --short HEAD)"
+    lscpu | grep -E '^Model name|^CPU\(s\)|^Flags' | sed 's/^Flags:.*\(avx512_bf16\).*/Flags: ... \1 .../'
+} | tee "$OUT/machine.txt" >&2
+
+for shape in ${SHAPES:-0.1b 0.4b}; do
+    for v in ${VERSIONS:-6 5}; do
+        for dt in ${DTYPES:-fp32 bf16 int8}; do
+            for th in ${THREADS:-1 2}; do
+                load=$(cut -d' ' -f1-3 /proc/loadavg)
+                log=$OUT/${shape}_v${v}_${dt}_t${th}.log
+                echo "+ bench --shape $shape --version $v --dtype $dt --threads $th (load $load)" >&2
+                if "$AVIARY" bench --shape "$shape" --version "$v" --dtype "$dt" --threads "$th" \
+                    --decode-tokens "${DECODE_TOKENS:-64}" --prompt-tokens "${PROMPT_TOKENS:-512}" --json >"$log" 2>&1; then
+                    tail -n 1 "$log" | jq -c --arg shape "$shape" --arg load "$load" \
+                        '. + {shape: $shape, loadavg_before: $load}' >>"$RESULTS"
+                else
+                    echo "cpu_decode.sh: failed, see $log" >&2
+                fi
+            done
+        done
+    done
+done
+
+jq -r -s '
+  def f1: (. * 10 | round / 10 | tostring);
+  "| shape | version | weights | threads | kernels | prefill 512 tok/s | decode b1 tok/s | decode b8 tok/s (total) | MB/token | read GB/s | floor tok/s | b1 / floor | load before |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_tok_s|f1) | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(.loadavg_before) |")
+' "$RESULTS" | tee "$OUT/table.md"

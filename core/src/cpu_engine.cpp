@@ -1,0 +1,628 @@
+// The CPU decode engine (cpu_engine.h): the RNN step of spec §2.7 for x052 (§2.3) and x060 (§2.4), WKV recurrence
+// §2.5.1, channel mix §2.6, fp32 placement §2.8. Same formulas as Model::step (model.cpp), which is its test oracle;
+// the structure (one pass per layer over preallocated buffers, matrix-vector products split by rows over a thread
+// pool, element-wise work fused into the products' epilogues or into one loop per stage) follows rwkv.cpp's RNN
+// graph and the official single-file demos (CR RWKV_v5_demo.py / RWKV_v6_demo.py), not their code.
+#include "aviary/core/cpu_engine.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "aviary/core/cpu_engine_kernels.h"
+#include "aviary/core/cpu_engine_pool.h"
+#include "aviary/core/error.h"
+#include "aviary/core/threads.h"
+
+namespace aviary {
+namespace {
+
+using cpu::MatView;
+using cpu::WeightType;
+
+constexpr float kLayerNormEps = 1e-5f;
+constexpr float kGroupNormEps = 64e-5f;  // = eps 1e-5 on x / head_size_divisor 8 (spec §2.2)
+
+// What a matrix-vector task does with each dot product s of row r, batch item b.
+enum class Epilogue {
+    kStore,    // y = s
+    kTanh,     // y = tanh(s)                       (LoRA down-projections)
+    kSilu,     // y = s·σ(s)                        (gate)
+    kReluSq,   // y = max(s, 0)²                    (channel-mix key)
+    kSigmoid,  // y = σ(s)                          (channel-mix receptance)
+    kDecay,    // y = exp(−exp(bias[r] + s))        (v6 dynamic decay)
+    kAddTo,    // dst += s                          (residual add of att.output)
+    kAddMulTo, // dst += mul·s                      (residual add of σ(r)·(W_v κ))
+};
+
+struct Task {
+    const MatView* w;
+    const float* x;
+    int64_t x_stride;
+    float* y;  // the raw products (and the result for the in-place epilogues)
+    int64_t y_stride;
+    Epilogue epilogue = Epilogue::kStore;
+    const float* bias = nullptr;  // kDecay: (rows)
+    float* dst = nullptr;         // kAddTo / kAddMulTo, same stride as y
+    const float* mul = nullptr;   // kAddMulTo, same stride as y
+};
+
+inline float sigmoid(float s) { return 1.0f / (1.0f + std::exp(-s)); }
+
+// LayerNorm over n values: (x − mean)/sqrt(var + eps)·w + b, biased variance (PyTorch's).
+void layer_norm(const float* x, const float* w, const float* b, int64_t n, float* out) {
+    double mean = 0;
+    for (int64_t i = 0; i < n; ++i) mean += x[i];
+    mean /= n;
+    double var = 0;
+    for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+    var /= n;
+    const float m = static_cast<float>(mean), inv = static_cast<float>(1.0 / std::sqrt(var + kLayerNormEps));
+    for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - m) * inv * w[i] + b[i];
+}
+
+std::vector<float> to_vector(const at::Tensor& t) {
+    at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+struct Layer {
+    std::vector<float> ln1_w, ln1_b, ln2_w, ln2_b, lnx_w, lnx_b;
+    // Static token-shift weights on d = prev − a: x_c = a + d·m_c. v5: m_c = 1 − time_mix_c (spec §2.3 rewritten);
+    // v6: m_c = time_maa_c (+ the LoRA δ_c at run time; §2.4).
+    std::vector<float> m_x, m_w, m_k, m_v, m_r, m_g;
+    std::vector<float> ffn_m_k, ffn_m_r;
+    std::vector<float> decay;       // v5: exp(−exp(time_decay)) (A); v6: time_decay (A), the static part of w_raw
+    std::vector<float> u;           // time_faaaa (A)
+    MatView maa_w1t;                // v6: (5·Lm, D) = time_maa_w1ᵀ
+    MatView maa_w2t[5];             // v6: (D, Lm) = time_maa_w2[c]ᵀ, c in w, k, v, r, g
+    MatView decay_w1t, decay_w2t;   // v6: (Ld, D), (A, Ld)
+    MatView att_r, att_k, att_v, att_g, att_o, ffn_k, ffn_r, ffn_v;
+};
+
+}  // namespace
+
+struct CpuEngine::Impl {
+    std::mutex mutex;  // one step at a time (the work buffers are shared)
+    ModelConfig cfg;
+    std::string dtype;
+    const cpu::KernelSet* kernels = nullptr;
+    std::unique_ptr<cpu::ThreadPool> pool;
+    std::vector<at::Tensor> keep;  // storage behind every MatView
+    std::vector<Layer> layers;
+    std::vector<float> ln0_w, ln0_b, ln_out_w, ln_out_b;
+    MatView emb, head;
+    double bytes_per_token = 0;
+
+    // Work buffers for the current batch (resized when the batch changes).
+    int64_t batch = 0;
+    std::vector<float> x, a, d, m0, h5, delta, dh, xw, xk, xv, xr, xg, r, k, v, g, decay, o, tmp, ffk, ffr;
+
+    // ---- weights ----
+    const at::Tensor& tensor(const std::map<std::string, at::Tensor>& sd, const std::string& name) {
+        auto it = sd.find(name);
+        AVIARY_CHECK(it != sd.end(), "CpuEngine: the model has no tensor '", name, "'");
+        return it->second;
+    }
+
+    // A big matrix (out, in) in the engine's weight format.
+    MatView matrix(const at::Tensor& t0) {
+        at::Tensor t = t0.detach();
+        AVIARY_CHECK(t.dim() == 2, "CpuEngine: expected a matrix, got shape ", t.sizes());
+        MatView m;
+        m.rows = t.size(0);
+        m.cols = t.size(1);
+        if (dtype == "fp32") {
+            at::Tensor f = t.to(at::kFloat).contiguous();  // the model's own fp32 matrix when it is one: no copy
+            m.type = WeightType::F32;
+            m.data = f.data_ptr<float>();
+            keep.push_back(f);
+            bytes_per_token += m.rows * m.cols * 4.0;
+        } else if (dtype == "bf16") {
+            at::Tensor h = t.to(at::kBFloat16).contiguous();
+            m.type = WeightType::BF16;
+            m.data = h.data_ptr();
+            keep.push_back(h);
+            bytes_per_token += m.rows * m.cols * 2.0;
+        } else {
+            at::Tensor f = t.to(at::kFloat).contiguous();
+            at::Tensor q = at::empty({m.rows, m.cols}, at::kChar);
+            at::Tensor s = at::empty({m.rows}, at::kFloat);
+            cpu::quantize_rows_int8(f.data_ptr<float>(), m.rows, m.cols, q.data_ptr<int8_t>(), s.data_ptr<float>());
+            m.type = WeightType::I8;
+            m.data = q.data_ptr<int8_t>();
+            m.scale = s.data_ptr<float>();
+            keep.push_back(q);
+            keep.push_back(s);
+            bytes_per_token += m.rows * m.cols + m.rows * 4.0;
+        }
+        return m;
+    }
+
+    // A small fp32 matrix (LoRAs: kept fp32 in every format, spec §2.8).
+    MatView small_matrix(const at::Tensor& t0) {
+        at::Tensor f = t0.detach().to(at::kFloat).contiguous();
+        MatView m;
+        m.type = WeightType::F32;
+        m.rows = f.size(0);
+        m.cols = f.size(1);
+        m.data = f.data_ptr<float>();
+        keep.push_back(f);
+        bytes_per_token += m.rows * m.cols * 4.0;
+        return m;
+    }
+
+    void load(const Model& model) {
+        std::map<std::string, at::Tensor> sd;
+        for (const auto& nt : model.state_dict()) sd[nt.name] = nt.tensor;
+        const int64_t D = cfg.n_embd, A = cfg.n_att;
+        for (int l = 0; l < cfg.n_layer; ++l) {
+            const std::string p = "blocks." + std::to_string(l) + ".";
+            auto T = [&](const std::string& n) -> const at::Tensor& { return tensor(sd, p + n); };
+            Layer L;
+            L.ln1_w = to_vector(T("ln1.weight"));
+            L.ln1_b = to_vector(T("ln1.bias"));
+            L.ln2_w = to_vector(T("ln2.weight"));
+            L.ln2_b = to_vector(T("ln2.bias"));
+            L.lnx_w = to_vector(T("att.ln_x.weight"));
+            L.lnx_b = to_vector(T("att.ln_x.bias"));
+            L.u = to_vector(T("att.time_faaaa"));
+            if (cfg.version == 5) {
+                auto one_minus = [&](const std::string& n) { return to_vector(1.0 - T(n).to(at::kFloat)); };
+                L.m_k = one_minus("att.time_mix_k");
+                L.m_v = one_minus("att.time_mix_v");
+                L.m_r = one_minus("att.time_mix_r");
+                L.m_g = one_minus("att.time_mix_g");
+                L.ffn_m_k = one_minus("ffn.time_mix_k");
+                L.ffn_m_r = one_minus("ffn.time_mix_r");
+                // decay = exp(−exp(time_decay)), static per channel (spec §2.3)
+                L.decay = to_vector(at::exp(-at::exp(T("att.time_decay").to(at::kFloat))));
+            } else {
+                L.m_x = to_vector(T("att.time_maa_x"));
+                L.m_w = to_vector(T("att.time_maa_w"));
+                L.m_k = to_vector(T("att.time_maa_k"));
+                L.m_v = to_vector(T("att.time_maa_v"));
+                L.m_r = to_vector(T("att.time_maa_r"));
+                L.m_g = to_vector(T("att.time_maa_g"));
+                L.ffn_m_k = to_vector(T("ffn.time_maa_k"));
+                L.ffn_m_r = to_vector(T("ffn.time_maa_r"));
+                L.decay = to_vector(T("att.time_decay"));
+                // LoRAs are stored (in, out) (spec §1.3): transpose to (out, in) rows for the kernels.
+                L.maa_w1t = small_matrix(T("att.time_maa_w1").t());
+                const at::Tensor w2 = T("att.time_maa_w2");  // (5, Lm, D)
+                for (int c = 0; c < 5; ++c) L.maa_w2t[c] = small_matrix(w2[c].t());
+                L.decay_w1t = small_matrix(T("att.time_decay_w1").t());
+                L.decay_w2t = small_matrix(T("att.time_decay_w2").t());
+            }
+            L.att_r = matrix(T("att.receptance.weight"));
+            L.att_k = matrix(T("att.key.weight"));
+            L.att_v = matrix(T("att.value.weight"));
+            L.att_g = matrix(T("att.gate.weight"));
+            L.att_o = matrix(T("att.output.weight"));
+            L.ffn_k = matrix(T("ffn.key.weight"));
+            L.ffn_r = matrix(T("ffn.receptance.weight"));
+            L.ffn_v = matrix(T("ffn.value.weight"));
+            bytes_per_token += 4.0 * (6 * D + 4 * A + 8 * D);  // norms, mixes, decay, u (read each step)
+            layers.push_back(std::move(L));
+        }
+        ln0_w = to_vector(tensor(sd, "blocks.0.ln0.weight"));
+        ln0_b = to_vector(tensor(sd, "blocks.0.ln0.bias"));
+        ln_out_w = to_vector(tensor(sd, "ln_out.weight"));
+        ln_out_b = to_vector(tensor(sd, "ln_out.bias"));
+        head = matrix(tensor(sd, "head.weight"));
+        const double before = bytes_per_token;
+        emb = matrix(tensor(sd, "emb.weight"));
+        // One embedding row per token, not the table.
+        bytes_per_token = before + (bytes_per_token - before) / static_cast<double>(emb.rows);
+    }
+
+    // The embedding row of `token` in fp32.
+    void embedding_row(int64_t token, float* out) const {
+        const int64_t D = emb.cols, off = token * D;
+        switch (emb.type) {
+        case WeightType::F32: std::copy_n(static_cast<const float*>(emb.data) + off, D, out); break;
+        case WeightType::BF16:
+            for (int64_t i = 0; i < D; ++i) out[i] = cpu::bf16_to_fp32(static_cast<const uint16_t*>(emb.data)[off + i]);
+            break;
+        case WeightType::I8:
+            for (int64_t i = 0; i < D; ++i) out[i] = static_cast<const int8_t*>(emb.data)[off + i] * emb.scale[token];
+            break;
+        }
+    }
+
+    void resize(int64_t B) {
+        if (B == batch) return;
+        batch = B;
+        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim;
+        const int64_t Lm = std::max(cfg.mix_lora_rank, 1), Ld = std::max(cfg.decay_lora_rank, 1);
+        for (auto* buf : {&x, &a, &d, &m0, &xw, &xk, &xv, &xr, &xg, &tmp, &ffr}) buf->assign(B * D, 0.0f);
+        for (auto* buf : {&r, &k, &v, &g, &decay, &o}) buf->assign(B * A, 0.0f);
+        h5.assign(B * 5 * Lm, 0.0f);
+        delta.assign(5 * B * D, 0.0f);
+        dh.assign(B * Ld, 0.0f);
+        ffk.assign(B * F, 0.0f);
+    }
+
+    // ---- parallel pieces ----
+    void apply_epilogue(const Task& t, int64_t r0, int64_t r1) const {
+        for (int64_t b = 0; b < batch; ++b) {
+            float* y = t.y + b * t.y_stride;
+            switch (t.epilogue) {
+            case Epilogue::kStore: break;
+            case Epilogue::kTanh:
+                for (int64_t i = r0; i < r1; ++i) y[i] = std::tanh(y[i]);
+                break;
+            case Epilogue::kSilu:
+                for (int64_t i = r0; i < r1; ++i) y[i] = y[i] * sigmoid(y[i]);
+                break;
+            case Epilogue::kReluSq:
+                for (int64_t i = r0; i < r1; ++i) {
+                    const float s = y[i] > 0 ? y[i] : 0.0f;
+                    y[i] = s * s;
+                }
+                break;
+            case Epilogue::kSigmoid:
+                for (int64_t i = r0; i < r1; ++i) y[i] = sigmoid(y[i]);
+                break;
+            case Epilogue::kDecay:
+                for (int64_t i = r0; i < r1; ++i) y[i] = std::exp(-std::exp(t.bias[i] + y[i]));
+                break;
+            case Epilogue::kAddTo: {
+                float* dst = t.dst + b * t.y_stride;
+                for (int64_t i = r0; i < r1; ++i) dst[i] += y[i];
+                break;
+            }
+            case Epilogue::kAddMulTo: {
+                float* dst = t.dst + b * t.y_stride;
+                const float* mul = t.mul + b * t.y_stride;
+                for (int64_t i = r0; i < r1; ++i) dst[i] += mul[i] * y[i];
+                break;
+            }
+            }
+        }
+    }
+
+    // Chunks for a job of `units` work units: a few per thread so that a thread that is descheduled or slow leaves
+    // its share to the others (cpu_engine_pool.h), but no chunk smaller than `min_units`.
+    int chunk_count(int64_t units, int64_t min_units) const {
+        if (pool->size() == 1) return 1;
+        const int64_t want = int64_t(pool->size()) * 4, most = std::max<int64_t>(1, units / min_units);
+        return static_cast<int>(std::min(want, most));
+    }
+
+    // Runs the tasks as one job: their rows, laid end to end, are cut into chunks (multiples of 16 rows).
+    void run(std::initializer_list<Task> tasks) {
+        const std::vector<Task> list(tasks);
+        int64_t total = 0;
+        for (const Task& t : list) total += t.w->rows;
+        const int n = chunk_count(total, 16);
+        pool->run(n, [&](int chunk) {
+            auto bound = [&](int i) { return i == n ? total : (total * i / n) / 16 * 16; };
+            const int64_t lo = bound(chunk), hi = bound(chunk + 1);
+            int64_t base = 0;
+            for (const Task& t : list) {
+                const int64_t r0 = std::max<int64_t>(lo - base, 0), r1 = std::min<int64_t>(hi - base, t.w->rows);
+                if (r0 < r1) {
+                    kernels->matvec(*t.w, t.x, t.x_stride, batch, t.y, t.y_stride, r0, r1);
+                    apply_epilogue(t, r0, r1);
+                }
+                base += t.w->rows;
+            }
+        });
+    }
+
+    // WKV (spec §2.5.1) for every (sequence, head), then GroupNorm over the head (eps 64e-5) and the gate:
+    // o = GroupNorm(y) ⊙ g. S is [b][h][key j][value i].
+    void wkv_group_norm_gate(const Layer& L, float* S_all, const float* decay_base, int64_t decay_stride) {
+        const int64_t H = cfg.n_head, N = cfg.head_size, A = cfg.n_att;
+        const int64_t jobs = batch * H;
+        const int n = chunk_count(jobs, 1);
+        pool->run(n, [&](int chunk) {
+            for (int64_t job = jobs * chunk / n; job < jobs * (chunk + 1) / n; ++job) {
+                const int64_t b = job / H, h = job % H, off = b * A + h * N;
+                const float *rr = r.data() + off, *kk = k.data() + off, *vv = v.data() + off;
+                const float* dd = decay_base + b * decay_stride + h * N;
+                const float* uu = L.u.data() + h * N;
+                float* S = S_all + (b * H + h) * N * N;
+                float* y = o.data() + off;
+                std::fill_n(y, N, 0.0f);
+                for (int64_t j = 0; j < N; ++j) {
+                    // y_i += r_j·(u_j·k_j·v_i + S_ji);  S_ji ← decay_j·S_ji + k_j·v_i
+                    const float rj = rr[j], kj = kk[j], ukj = uu[j] * kj, dj = dd[j];
+                    float* Sj = S + j * N;
+                    for (int64_t i = 0; i < N; ++i) {
+                        y[i] += rj * (ukj * vv[i] + Sj[i]);
+                        Sj[i] = dj * Sj[i] + kj * vv[i];
+                    }
+                }
+                float mean = 0, var = 0;
+                for (int64_t i = 0; i < N; ++i) mean += y[i];
+                mean /= N;
+                for (int64_t i = 0; i < N; ++i) var += (y[i] - mean) * (y[i] - mean);
+                var /= N;
+                const float inv = 1.0f / std::sqrt(var + kGroupNormEps);
+                const float *gw = L.lnx_w.data() + h * N, *gb = L.lnx_b.data() + h * N, *gg = g.data() + off;
+                for (int64_t i = 0; i < N; ++i) y[i] = ((y[i] - mean) * inv * gw[i] + gb[i]) * gg[i];
+            }
+        });
+    }
+
+    void layer(int l, State& state) {
+        const Layer& L = layers[l];
+        const int64_t B = batch, D = cfg.n_embd, A = cfg.n_att, Lm = cfg.mix_lora_rank, Ld = cfg.decay_lora_rank;
+        float* att_shift = state.att_shift[l].data_ptr<float>();  // (B, D)
+        float* ffn_shift = state.ffn_shift[l].data_ptr<float>();  // (B, D)
+        float* S = state.wkv[l].data_ptr<float>();                // (B, H, N, N)
+        // ---- time mix ----
+        for (int64_t b = 0; b < B; ++b) {
+            float *ab = a.data() + b * D, *db = d.data() + b * D, *prev = att_shift + b * D;
+            layer_norm(x.data() + b * D, L.ln1_w.data(), L.ln1_b.data(), D, ab);  // a = LN1(x)
+            for (int64_t i = 0; i < D; ++i) {
+                db[i] = prev[i] - ab[i];  // d = a_{t−1} − a_t
+                prev[i] = ab[i];          // the state keeps the LN1 output (spec §2.7)
+            }
+        }
+        int64_t decay_stride = 0;
+        const float* decay_ptr = L.decay.data();
+        if (cfg.version == 6) {
+            // m0 = a + d·μ_x; h = tanh(m0·W1) (B, 5·Lm); δ_c = h_c·W2[c] (5, B, D)
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t i = 0; i < D; ++i) m0[b * D + i] = a[b * D + i] + d[b * D + i] * L.m_x[i];
+            run({{&L.maa_w1t, m0.data(), D, h5.data(), 5 * Lm, Epilogue::kTanh}});
+            run({{&L.maa_w2t[0], h5.data() + 0 * Lm, 5 * Lm, delta.data() + 0 * B * D, D},
+                 {&L.maa_w2t[1], h5.data() + 1 * Lm, 5 * Lm, delta.data() + 1 * B * D, D},
+                 {&L.maa_w2t[2], h5.data() + 2 * Lm, 5 * Lm, delta.data() + 2 * B * D, D},
+                 {&L.maa_w2t[3], h5.data() + 3 * Lm, 5 * Lm, delta.data() + 3 * B * D, D},
+                 {&L.maa_w2t[4], h5.data() + 4 * Lm, 5 * Lm, delta.data() + 4 * B * D, D}});
+            // x_c = a + d·(μ_c + δ_c), c in w, k, v, r, g
+            for (int64_t b = 0; b < B; ++b) {
+                const float *ab = a.data() + b * D, *db = d.data() + b * D;
+                const float* dl[5];
+                for (int c = 0; c < 5; ++c) dl[c] = delta.data() + c * B * D + b * D;
+                for (int64_t i = 0; i < D; ++i) {
+                    const int64_t j = b * D + i;
+                    xw[j] = ab[i] + db[i] * (L.m_w[i] + dl[0][i]);
+                    xk[j] = ab[i] + db[i] * (L.m_k[i] + dl[1][i]);
+                    xv[j] = ab[i] + db[i] * (L.m_v[i] + dl[2][i]);
+                    xr[j] = ab[i] + db[i] * (L.m_r[i] + dl[3][i]);
+                    xg[j] = ab[i] + db[i] * (L.m_g[i] + dl[4][i]);
+                }
+            }
+            // decay = exp(−exp(time_decay + tanh(x_w·Dw1)·Dw2))   (B, A)
+            run({{&L.decay_w1t, xw.data(), D, dh.data(), Ld, Epilogue::kTanh}});
+            run({{&L.decay_w2t, dh.data(), Ld, decay.data(), A, Epilogue::kDecay, L.decay.data()}});
+            decay_stride = A;
+            decay_ptr = decay.data();
+        } else {
+            // x_c = a·μ_c + prev·(1 − μ_c) = a + d·(1 − μ_c)
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t i = 0; i < D; ++i) {
+                    const int64_t j = b * D + i;
+                    xk[j] = a[j] + d[j] * L.m_k[i];
+                    xv[j] = a[j] + d[j] * L.m_v[i];
+                    xr[j] = a[j] + d[j] * L.m_r[i];
+                    xg[j] = a[j] + d[j] * L.m_g[i];
+                }
+        }
+        // r, k, v = W x; g = SiLU(W_g x_g)
+        run({{&L.att_r, xr.data(), D, r.data(), A},
+             {&L.att_k, xk.data(), D, k.data(), A},
+             {&L.att_v, xv.data(), D, v.data(), A},
+             {&L.att_g, xg.data(), D, g.data(), A, Epilogue::kSilu}});
+        wkv_group_norm_gate(L, S, decay_ptr, decay_stride);
+        // x += W_o o
+        run({{&L.att_o, o.data(), A, tmp.data(), D, Epilogue::kAddTo, nullptr, x.data()}});
+        // ---- channel mix ----
+        for (int64_t b = 0; b < B; ++b) {
+            float *bb = a.data() + b * D, *prev = ffn_shift + b * D;
+            layer_norm(x.data() + b * D, L.ln2_w.data(), L.ln2_b.data(), D, bb);  // b = LN2(x)
+            for (int64_t i = 0; i < D; ++i) {
+                const float di = prev[i] - bb[i];
+                xk[b * D + i] = bb[i] + di * L.ffn_m_k[i];
+                xr[b * D + i] = bb[i] + di * L.ffn_m_r[i];
+                prev[i] = bb[i];
+            }
+        }
+        // κ = relu(W_k x_k)²; x += σ(W_r x_r) ⊙ (W_v κ)
+        const int64_t F = cfg.ffn_dim;
+        run({{&L.ffn_k, xk.data(), D, ffk.data(), F, Epilogue::kReluSq},
+             {&L.ffn_r, xr.data(), D, ffr.data(), D, Epilogue::kSigmoid}});
+        run({{&L.ffn_v, ffk.data(), F, tmp.data(), D, Epilogue::kAddMulTo, nullptr, x.data(), ffr.data()}});
+    }
+
+    // Thread count by measurement (options.threads <= 0): the head product (the largest matrix) timed with 1..max
+    // threads, best of three each; the fastest count wins. On a 2-core machine with a busy neighbour 1 thread can
+    // beat 2 (a descheduled worker stalls every barrier).
+    void choose_threads(int max_threads) {
+        if (max_threads <= 1) return;
+        resize(1);
+        std::vector<float> out(head.rows);
+        double best_time = 1e30;
+        int best = 1;
+        for (int n = 1; n <= max_threads; ++n) {
+            pool = std::make_unique<cpu::ThreadPool>(n);
+            double t_min = 1e30;
+            for (int rep = 0; rep < 4; ++rep) {
+                const auto t0 = std::chrono::steady_clock::now();
+                run({{&head, a.data(), cfg.n_embd, out.data(), head.rows}});
+                const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                if (rep > 0) t_min = std::min(t_min, t);  // rep 0 warms the caches and the threads
+            }
+            if (t_min < best_time * 0.95) {  // more threads must win clearly
+                best_time = t_min;
+                best = n;
+            }
+        }
+        if (pool->size() != best) pool = std::make_unique<cpu::ThreadPool>(best);
+    }
+
+    void prepare_state(State& state, int64_t B) {
+        AVIARY_CHECK(state.n_layer() == cfg.n_layer, "state has ", state.n_layer(), " layers, the model has ",
+                     cfg.n_layer);
+        auto fix = [&](at::Tensor& t, std::initializer_list<int64_t> shape, const char* what) {
+            AVIARY_CHECK(t.sizes() == at::IntArrayRef(shape), "state ", what, " has shape ", t.sizes(),
+                         ", the engine expects ", at::IntArrayRef(shape));
+            if (!t.is_cpu() || t.scalar_type() != at::kFloat || !t.is_contiguous())
+                t = t.detach().to(at::kCPU, at::kFloat).contiguous();
+        };
+        for (int l = 0; l < cfg.n_layer; ++l) {
+            fix(state.att_shift[l], {B, cfg.n_embd}, "att_shift");
+            fix(state.ffn_shift[l], {B, cfg.n_embd}, "ffn_shift");
+            fix(state.wkv[l], {B, cfg.n_head, cfg.head_size, cfg.head_size}, "wkv");
+        }
+    }
+
+    void step(const int64_t* tokens, int64_t B, State& state, float* logits) {
+        AVIARY_CHECK(B >= 1, "CpuEngine::step: batch must be >= 1");
+        for (int64_t b = 0; b < B; ++b)
+            AVIARY_CHECK(tokens[b] >= 0 && tokens[b] < cfg.vocab_size, "token id ", tokens[b],
+                         " is out of range (vocabulary size ", cfg.vocab_size, ")");
+        prepare_state(state, B);
+        resize(B);
+        const int64_t D = cfg.n_embd;
+        // x = LN0(emb[token])
+        for (int64_t b = 0; b < B; ++b) {
+            embedding_row(tokens[b], tmp.data() + b * D);
+            layer_norm(tmp.data() + b * D, ln0_w.data(), ln0_b.data(), D, x.data() + b * D);
+        }
+        for (int l = 0; l < cfg.n_layer; ++l) layer(l, state);
+        // logits = head · LN_out(x)
+        for (int64_t b = 0; b < B; ++b) layer_norm(x.data() + b * D, ln_out_w.data(), ln_out_b.data(), D, a.data() + b * D);
+        run({{&head, a.data(), D, logits, cfg.vocab_size}});
+    }
+};
+
+CpuEngine::CpuEngine(const Model& model, const CpuEngineOptions& options) : impl_(std::make_unique<Impl>()) {
+    std::string why;
+    AVIARY_CHECK(supports(model, &why), "CpuEngine: ", why);
+    Impl& m = *impl_;
+    m.cfg = model.config();
+    m.dtype = options.dtype == "auto" ? model.options().dtype : options.dtype;
+    AVIARY_CHECK(m.dtype == "fp32" || m.dtype == "bf16" || m.dtype == "int8", "CpuEngine: unknown weight dtype '",
+                 options.dtype, "' (expected auto, fp32, bf16 or int8)");
+    m.kernels = options.kernels == "auto" ? &cpu::kernels_best() : &cpu::kernels_named(options.kernels);
+    m.pool = std::make_unique<cpu::ThreadPool>(options.threads > 0 ? options.threads : 1);
+    m.load(model);
+    if (options.threads <= 0) m.choose_threads(thread_count());
+}
+
+CpuEngine::~CpuEngine() = default;
+
+bool CpuEngine::supports(const Model& model, std::string* why) {
+    auto no = [&](const char* reason) {
+        if (why) *why = reason;
+        return false;
+    };
+    if (model.config().version != 5 && model.config().version != 6)
+        return no("the engine runs RWKV-5.2 and RWKV-6 models only");
+    if (model.options().device != "cpu") return no("the model is not on the CPU");
+    if (model.is_training()) return no("the model is in training mode");
+    if (model.has_lora()) return no("the model has LoRA adapters (merge them first)");
+    return true;
+}
+
+at::Tensor CpuEngine::step(const at::Tensor& tokens, State& state) {
+    AVIARY_CHECK(tokens.dim() == 1, "CpuEngine::step takes one token per sequence, shape (B), got ", tokens.sizes());
+    const at::Tensor ids = tokens.to(at::kCPU, at::kLong).contiguous();
+    at::Tensor logits = at::empty({ids.size(0), impl_->cfg.vocab_size}, at::kFloat);
+    step(ids.data_ptr<int64_t>(), ids.size(0), state, logits.data_ptr<float>());
+    return logits;
+}
+
+void CpuEngine::step(const int64_t* tokens, int64_t batch, State& state, float* logits) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->step(tokens, batch, state, logits);
+}
+
+const std::string& CpuEngine::dtype() const { return impl_->dtype; }
+const char* CpuEngine::kernel_name() const { return impl_->kernels->name; }
+int CpuEngine::threads() const { return impl_->pool->size(); }
+double CpuEngine::weight_bytes_per_token() const { return impl_->bytes_per_token; }
+const ModelConfig& CpuEngine::config() const { return impl_->cfg; }
+
+namespace {
+std::mutex g_engine_mutex;
+CpuEngineOptions g_engine_options;
+struct CachedEngine {
+    at::Tensor identity;  // the model's first state_dict tensor: held so its address cannot be reused meanwhile
+    const Model* model = nullptr;
+    uint64_t versions = 0;  // Σ of the parameters' version counters: in-place updates (training, merge_lora) bump it
+    CpuEngineOptions options;
+    std::shared_ptr<CpuEngine> engine;
+} g_cached;
+}  // namespace
+
+double measure_read_bandwidth_gbps(int threads) {
+    cpu::ThreadPool pool(threads > 0 ? threads : thread_count());
+    const int64_t n = int64_t(128) << 20;  // floats: 512 MiB
+    std::vector<float> buf(n, 1.0f);
+    std::vector<double> sums(pool.size());
+    using Vec4 = float __attribute__((vector_size(16)));
+    double best = 0;
+    for (int pass = 0; pass < 6; ++pass) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const int nt = pool.size();
+        std::fill(sums.begin(), sums.end(), 0.0);
+        pool.run(nt, [&](int tid) {
+            const int64_t lo = n * tid / nt / 64 * 64, hi = tid + 1 == nt ? n : n * (tid + 1) / nt / 64 * 64;
+            Vec4 acc[4] = {};
+            for (int64_t i = lo; i < hi; i += 16)
+                for (int j = 0; j < 4; ++j) {
+                    Vec4 v;
+                    std::memcpy(&v, buf.data() + i + 4 * j, sizeof v);
+                    acc[j] += v;
+                }
+            const Vec4 t = acc[0] + acc[1] + acc[2] + acc[3];
+            sums[tid] = double(t[0]) + t[1] + t[2] + t[3];
+        });
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (pass > 0) best = std::max(best, n * 4.0 / s / 1e9);  // pass 0 warms the pages and the pool
+    }
+    double total = 0;
+    for (double v : sums) total += v;
+    AVIARY_CHECK(total == double(n), "internal: bandwidth probe summed ", total, " instead of ", n);
+    return best;
+}
+
+void set_default_cpu_engine_options(const CpuEngineOptions& options) {
+    std::lock_guard<std::mutex> lock(g_engine_mutex);
+    g_engine_options = options;
+}
+
+CpuEngineOptions default_cpu_engine_options() {
+    std::lock_guard<std::mutex> lock(g_engine_mutex);
+    return g_engine_options;
+}
+
+std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model) {
+    if (!CpuEngine::supports(model)) return nullptr;
+    const TensorList sd = model.state_dict();
+    AVIARY_CHECK(!sd.empty(), "internal: empty model");
+    std::lock_guard<std::mutex> lock(g_engine_mutex);
+    const CpuEngineOptions& o = g_engine_options;
+    const at::Tensor& id = sd.front().tensor;
+    uint64_t versions = 0;
+    for (const auto& nt : sd) versions += nt.tensor._version();
+    const bool same = g_cached.engine && g_cached.model == &model && g_cached.identity.is_same(id) &&
+                      g_cached.versions == versions &&
+                      g_cached.options.dtype == o.dtype && g_cached.options.threads == o.threads &&
+                      g_cached.options.kernels == o.kernels;
+    if (!same) {
+        g_cached = CachedEngine{};  // frees the previous engine first (an int8 0.4B engine is ~0.5 GB)
+        g_cached.engine = std::make_shared<CpuEngine>(model, o);
+        g_cached.identity = id;
+        g_cached.model = &model;
+        g_cached.versions = versions;
+        g_cached.options = o;
+    }
+    return g_cached.engine;
+}
+
+}  // namespace aviary

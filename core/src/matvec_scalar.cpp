@@ -1,0 +1,108 @@
+// The scalar reference matrix-vector kernel of the CPU decode engine (cpu_engine_kernels.h), the bf16 conversions,
+// and the run-time choice between it and the SIMD builds (matvec_avx2.cpp / matvec_avx512.cpp) by
+// __builtin_cpu_supports. The SIMD builds are tested against this file (tests/core/test_cpu_engine_kernels.cpp).
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "aviary/core/cpu_engine_kernels.h"
+#include "aviary/core/error.h"
+
+namespace aviary::cpu {
+
+// Defined by the SIMD translation units; return nullptr when not built.
+const KernelSet* simd_kernels_avx2();
+const KernelSet* simd_kernels_avx512();
+
+uint16_t fp32_to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
+    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
+    return static_cast<uint16_t>(u >> 16);
+}
+
+float bf16_to_fp32(uint16_t h) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+namespace {
+
+float weight_at(const MatView& w, int64_t r, int64_t c) {
+    const int64_t i = r * w.cols + c;
+    switch (w.type) {
+    case WeightType::F32: return static_cast<const float*>(w.data)[i];
+    case WeightType::BF16: return bf16_to_fp32(static_cast<const uint16_t*>(w.data)[i]);
+    case WeightType::I8: return static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
+    }
+    return 0;
+}
+
+// y[b][r] = Σ_c W[r][c]·x[b][c]; int8 rows are summed in integer-valued floats and scaled once at the end.
+void matvec_scalar(const MatView& w, const float* x, int64_t x_stride, int64_t batch, float* y, int64_t y_stride,
+                   int64_t row_begin, int64_t row_end) {
+    for (int64_t b = 0; b < batch; ++b) {
+        const float* xb = x + b * x_stride;
+        for (int64_t r = row_begin; r < row_end; ++r) {
+            float acc = 0;
+            for (int64_t c = 0; c < w.cols; ++c) acc += weight_at(w, r, c) * xb[c];
+            y[b * y_stride + r] = w.type == WeightType::I8 ? acc * w.scale[r] : acc;
+        }
+    }
+}
+
+}  // namespace
+
+const KernelSet& kernels_scalar() {
+    static const KernelSet set{"scalar", &matvec_scalar};
+    return set;
+}
+
+const KernelSet* kernels_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return nullptr;
+    return simd_kernels_avx2();
+#else
+    return nullptr;
+#endif
+}
+
+const KernelSet* kernels_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl")))
+        return nullptr;
+    return simd_kernels_avx512();
+#else
+    return nullptr;
+#endif
+}
+
+const KernelSet& kernels_named(const std::string& name) {
+    if (name == "scalar") return kernels_scalar();
+    if (name == "avx2" || name == "avx512") {
+        const KernelSet* set = name == "avx2" ? kernels_avx2() : kernels_avx512();
+        AVIARY_CHECK(set != nullptr, "CPU kernel set '", name, "' is not supported by this CPU (or build)");
+        return *set;
+    }
+    AVIARY_CHECK(name == "auto" || name.empty(), "unknown CPU kernel set '", name,
+                 "' (expected auto, scalar, avx2 or avx512)");
+    if (const KernelSet* s = kernels_avx512()) return *s;
+    if (const KernelSet* s = kernels_avx2()) return *s;
+    return kernels_scalar();
+}
+
+const KernelSet& kernels_best() {
+    static const KernelSet& best = [&]() -> const KernelSet& {
+        const char* env = std::getenv("AVIARY_CPU_KERNEL");
+        return kernels_named(env ? env : "auto");
+    }();
+    return best;
+}
+
+}  // namespace aviary::cpu

@@ -1,0 +1,178 @@
+// The SIMD matrix-vector kernel body shared by matvec_avx2.cpp (32-byte vectors) and matvec_avx512.cpp (64-byte
+// vectors): not compiled on its own, each of those files defines AVIARY_VEC_BYTES and AVIARY_SIMD_NS and includes
+// it, with its own -m flags. Written with GCC/Clang vector extensions so that both widths are the same source (the
+// 64-byte build can be checked on an AVX2-only machine by its AVX2 twin and the scalar reference,
+// matvec_scalar.cpp). Weights stream once per call: for batch 1 four rows share each load of x; for batch > 1 each
+// loaded weight vector is used for up to eight x vectors. bf16 is widened to fp32 by a 16-bit shift, int8 by
+// sign extension (those two loads use the <immintrin.h> widening intrinsics of each width, which GCC does not
+// derive from vector conversions); accumulation is fp32 and the int8 row scale is applied once per row.
+#ifndef AVIARY_VEC_BYTES
+#error "define AVIARY_VEC_BYTES and AVIARY_SIMD_NS before including matvec_simd_body.cpp"
+#endif
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "aviary/core/cpu_engine_kernels.h"
+
+namespace aviary::cpu::AVIARY_SIMD_NS {
+namespace {
+
+constexpr int kLanes = AVIARY_VEC_BYTES / 4;
+using VecF = float __attribute__((vector_size(AVIARY_VEC_BYTES)));
+using VecU32 = uint32_t __attribute__((vector_size(AVIARY_VEC_BYTES)));
+using VecI32 = int32_t __attribute__((vector_size(AVIARY_VEC_BYTES)));
+// Unaligned, aliasing views of memory for the loads.
+using VecFMem = float __attribute__((vector_size(AVIARY_VEC_BYTES), aligned(4), may_alias));
+
+inline VecF load_x(const float* p) { return *reinterpret_cast<const VecFMem*>(p); }
+
+template <WeightType T>
+inline VecF load_w(const void* base, int64_t i) {
+    if constexpr (T == WeightType::F32) {
+        return *reinterpret_cast<const VecFMem*>(static_cast<const float*>(base) + i);
+    } else if constexpr (T == WeightType::BF16) {
+        // bf16 bits in the high half of an fp32 word: zero-extending load (vpmovzxwd), shift left by 16
+        const uint16_t* p = static_cast<const uint16_t*>(base) + i;
+#if AVIARY_VEC_BYTES == 64
+        const VecU32 wide = reinterpret_cast<VecU32>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#else
+        const VecU32 wide = reinterpret_cast<VecU32>(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#endif
+        return reinterpret_cast<VecF>(wide << 16);
+    } else {
+        // int8 -> int32 by the sign-extending load (vpmovsxbd), then -> fp32: GCC 12 scalarises
+        // __builtin_convertvector from a narrow int8 vector, so this one step uses the intrinsic.
+        const int8_t* p = static_cast<const int8_t*>(base) + i;
+#if AVIARY_VEC_BYTES == 64
+        const VecI32 wide = reinterpret_cast<VecI32>(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#else
+        const VecI32 wide = reinterpret_cast<VecI32>(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#endif
+        return __builtin_convertvector(wide, VecF);
+    }
+}
+
+template <WeightType T>
+inline float load_w1(const void* base, int64_t i) {
+    if constexpr (T == WeightType::F32) {
+        return static_cast<const float*>(base)[i];
+    } else if constexpr (T == WeightType::BF16) {
+        return bf16_to_fp32(static_cast<const uint16_t*>(base)[i]);
+    } else {
+        return static_cast<float>(static_cast<const int8_t*>(base)[i]);
+    }
+}
+
+inline float hsum(VecF v) {
+    float s = 0;
+    for (int i = 0; i < kLanes; ++i) s += v[i];
+    return s;
+}
+
+template <WeightType T>
+inline float row_scale(const MatView& w, int64_t r) {
+    if constexpr (T == WeightType::I8) return w.scale[r];
+    return 1.0f;
+}
+
+// Batch 1: four rows at a time share each x load.
+template <WeightType T>
+void matvec_batch1(const MatView& w, const float* x, float* y, int64_t r0, int64_t r1) {
+    const int64_t cols = w.cols, cv = cols - cols % kLanes;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        VecF a0 = {}, a1 = {}, a2 = {}, a3 = {};
+        const int64_t o0 = r * cols, o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
+        for (int64_t c = 0; c < cv; c += kLanes) {
+            const VecF xv = load_x(x + c);
+            a0 += load_w<T>(w.data, o0 + c) * xv;
+            a1 += load_w<T>(w.data, o1 + c) * xv;
+            a2 += load_w<T>(w.data, o2 + c) * xv;
+            a3 += load_w<T>(w.data, o3 + c) * xv;
+        }
+        float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+        for (int64_t c = cv; c < cols; ++c) {
+            s0 += load_w1<T>(w.data, o0 + c) * x[c];
+            s1 += load_w1<T>(w.data, o1 + c) * x[c];
+            s2 += load_w1<T>(w.data, o2 + c) * x[c];
+            s3 += load_w1<T>(w.data, o3 + c) * x[c];
+        }
+        y[r] = s0 * row_scale<T>(w, r);
+        y[r + 1] = s1 * row_scale<T>(w, r + 1);
+        y[r + 2] = s2 * row_scale<T>(w, r + 2);
+        y[r + 3] = s3 * row_scale<T>(w, r + 3);
+    }
+    for (; r < r1; ++r) {
+        VecF a0 = {};
+        const int64_t o0 = r * cols;
+        for (int64_t c = 0; c < cv; c += kLanes) a0 += load_w<T>(w.data, o0 + c) * load_x(x + c);
+        float s0 = hsum(a0);
+        for (int64_t c = cv; c < cols; ++c) s0 += load_w1<T>(w.data, o0 + c) * x[c];
+        y[r] = s0 * row_scale<T>(w, r);
+    }
+}
+
+// NB batch items (1..8) at a time: each weight vector is loaded once and used NB times.
+template <WeightType T, int NB>
+void matvec_rows_nb(const MatView& w, const float* x, int64_t xs, float* y, int64_t ys, int64_t r0, int64_t r1) {
+    const int64_t cols = w.cols, cv = cols - cols % kLanes;
+    for (int64_t r = r0; r < r1; ++r) {
+        VecF acc[NB] = {};
+        const int64_t o = r * cols;
+        for (int64_t c = 0; c < cv; c += kLanes) {
+            const VecF wv = load_w<T>(w.data, o + c);
+            for (int b = 0; b < NB; ++b) acc[b] += wv * load_x(x + b * xs + c);
+        }
+        const float sc = row_scale<T>(w, r);
+        for (int b = 0; b < NB; ++b) {
+            float s = hsum(acc[b]);
+            for (int64_t c = cv; c < cols; ++c) s += load_w1<T>(w.data, o + c) * x[b * xs + c];
+            y[b * ys + r] = s * sc;
+        }
+    }
+}
+
+template <WeightType T>
+void matvec_typed(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0,
+                  int64_t r1) {
+    if (batch == 1) return matvec_batch1<T>(w, x, y, r0, r1);
+    // Row blocks of 16 keep a block's weights in L1 while every batch group reads them.
+    for (int64_t rb = r0; rb < r1; rb += 16) {
+        const int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+        for (int64_t b0 = 0; b0 < batch; b0 += 8) {
+            const int64_t nb = batch - b0 < 8 ? batch - b0 : 8;
+            const float* xb = x + b0 * xs;
+            float* yb = y + b0 * ys;
+            switch (nb) {
+            case 1: matvec_batch1<T>(w, xb, yb, rb, re); break;
+            case 2: matvec_rows_nb<T, 2>(w, xb, xs, yb, ys, rb, re); break;
+            case 3: matvec_rows_nb<T, 3>(w, xb, xs, yb, ys, rb, re); break;
+            case 4: matvec_rows_nb<T, 4>(w, xb, xs, yb, ys, rb, re); break;
+            case 5: matvec_rows_nb<T, 5>(w, xb, xs, yb, ys, rb, re); break;
+            case 6: matvec_rows_nb<T, 6>(w, xb, xs, yb, ys, rb, re); break;
+            case 7: matvec_rows_nb<T, 7>(w, xb, xs, yb, ys, rb, re); break;
+            default: matvec_rows_nb<T, 8>(w, xb, xs, yb, ys, rb, re); break;
+            }
+        }
+    }
+}
+
+void matvec(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0,
+            int64_t r1) {
+    switch (w.type) {
+    case WeightType::F32: return matvec_typed<WeightType::F32>(w, x, xs, batch, y, ys, r0, r1);
+    case WeightType::BF16: return matvec_typed<WeightType::BF16>(w, x, xs, batch, y, ys, r0, r1);
+    case WeightType::I8: return matvec_typed<WeightType::I8>(w, x, xs, batch, y, ys, r0, r1);
+    }
+}
+
+}  // namespace
+
+const KernelSet* kernel_set() {
+    static const KernelSet set{AVIARY_SIMD_NAME, &matvec};
+    return &set;
+}
+
+}  // namespace aviary::cpu::AVIARY_SIMD_NS

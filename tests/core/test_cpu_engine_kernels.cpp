@@ -1,0 +1,161 @@
+// Tests of the CPU decode engine's matrix-vector kernels (core/src/matvec_*.cpp) and int8 quantisation
+// (core/src/quantize_int8.cpp): every kernel set this CPU runs (scalar reference, AVX2, AVX-512) against a float64
+// dot product computed here, for fp32, bf16 and int8 weights, odd shapes (tails, batches not a multiple of 8) and
+// row sub-ranges (outputs outside the range must stay untouched); bf16 rounding against c10::BFloat16.
+#include <ATen/ATen.h>
+#include <c10/util/BFloat16.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "aviary/core/cpu_engine_kernels.h"
+#include "aviary/core/error.h"
+
+using namespace aviary::cpu;
+
+namespace {
+
+std::vector<const KernelSet*> available_sets() {
+    std::vector<const KernelSet*> sets{&kernels_scalar()};
+    if (const KernelSet* s = kernels_avx2()) sets.push_back(s);
+    if (const KernelSet* s = kernels_avx512()) sets.push_back(s);
+    return sets;
+}
+
+struct Weights {
+    std::vector<float> f32;       // the fp32 values the reference uses
+    std::vector<uint16_t> bf16;   // bf16 bits
+    std::vector<int8_t> i8;
+    std::vector<float> scale;
+};
+
+}  // namespace
+
+TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
+    std::mt19937 rng(1234);
+    std::normal_distribution<float> normal;
+    for (const KernelSet* set : available_sets()) {
+        for (int64_t rows : {1, 3, 4, 5, 17, 64}) {
+            for (int64_t cols : {1, 7, 8, 16, 33, 64, 100, 257}) {
+                for (int64_t batch : {1, 2, 3, 8, 9, 13}) {
+                    const int64_t xs = cols + 3, ys = rows + 5;  // strides wider than the data
+                    std::vector<float> w(rows * cols), x(batch * xs);
+                    for (auto& v : w) v = normal(rng);
+                    for (auto& v : x) v = normal(rng);
+                    Weights W;
+                    W.bf16.resize(w.size());
+                    for (size_t i = 0; i < w.size(); ++i) W.bf16[i] = fp32_to_bf16(w[i]);
+                    W.i8.resize(w.size());
+                    W.scale.resize(rows);
+                    quantize_rows_int8(w.data(), rows, cols, W.i8.data(), W.scale.data());
+                    for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::I8}) {
+                        MatView m;
+                        m.type = type;
+                        m.rows = rows;
+                        m.cols = cols;
+                        m.data = type == WeightType::F32    ? static_cast<const void*>(w.data())
+                                 : type == WeightType::BF16 ? static_cast<const void*>(W.bf16.data())
+                                                            : static_cast<const void*>(W.i8.data());
+                        m.scale = W.scale.data();
+                        // rows [r0, r1) only; the rest must keep the poison value
+                        const int64_t r0 = rows > 2 ? 1 : 0, r1 = rows;
+                        std::vector<float> y(batch * ys, 12345.0f);
+                        set->matvec(m, x.data(), xs, batch, y.data(), ys, r0, r1);
+                        double worst = 0;
+                        for (int64_t b = 0; b < batch; ++b) {
+                            for (int64_t r = 0; r < ys; ++r) {
+                                const float got = y[b * ys + r];
+                                if (r < r0 || r >= r1) {
+                                    ASSERT_EQ(got, 12345.0f) << set->name << " wrote outside its rows";
+                                    continue;
+                                }
+                                double ref = 0, mag = 0;
+                                for (int64_t c = 0; c < cols; ++c) {
+                                    const double wv = type == WeightType::F32    ? w[r * cols + c]
+                                                      : type == WeightType::BF16 ? bf16_to_fp32(W.bf16[r * cols + c])
+                                                                                 : double(W.i8[r * cols + c]) * W.scale[r];
+                                    ref += wv * x[b * xs + c];
+                                    mag += std::fabs(wv * x[b * xs + c]);
+                                }
+                                // fp32 accumulation: error bounded by ~cols·eps·Σ|w·x|
+                                const double err = std::fabs(got - ref) / (mag + 1e-30);
+                                worst = std::max(worst, err);
+                                ASSERT_LE(err, 1e-5) << set->name << " type " << int(type) << " rows " << rows
+                                                     << " cols " << cols << " batch " << batch << " b " << b
+                                                     << " r " << r << ": got " << got << " expected " << ref;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(CpuEngineKernels, SimdSetsAgreeWithTheScalarReference) {
+    // A decode-sized matrix: the SIMD result equals the scalar one to fp32 summation-order error.
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal;
+    const int64_t rows = 96, cols = 768, batch = 8;
+    std::vector<float> w(rows * cols), x(batch * cols);
+    for (auto& v : w) v = normal(rng);
+    for (auto& v : x) v = normal(rng);
+    MatView m;
+    m.rows = rows;
+    m.cols = cols;
+    m.data = w.data();
+    std::vector<float> ref(batch * rows), got(batch * rows);
+    kernels_scalar().matvec(m, x.data(), cols, batch, ref.data(), rows, 0, rows);
+    const auto sets = available_sets();
+    std::printf("[ info ] kernel sets on this CPU:");
+    for (const KernelSet* s : sets) std::printf(" %s", s->name);
+    std::printf(" (best: %s)\n", kernels_best().name);
+    for (const KernelSet* set : sets) {
+        set->matvec(m, x.data(), cols, batch, got.data(), rows, 0, rows);
+        for (int64_t i = 0; i < batch * rows; ++i)
+            ASSERT_NEAR(got[i], ref[i], 1e-4 * (1 + std::fabs(ref[i]))) << set->name << " element " << i;
+    }
+}
+
+TEST(CpuEngineKernels, Bf16RoundingMatchesLibTorch) {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal;
+    for (int i = 0; i < 100000; ++i) {
+        const float f = normal(rng) * std::pow(10.0f, float(i % 9) - 4.0f);
+        const c10::BFloat16 ref(f);  // round to nearest even
+        ASSERT_EQ(fp32_to_bf16(f), ref.x) << "value " << f;
+        ASSERT_EQ(bf16_to_fp32(ref.x), static_cast<float>(ref));
+    }
+    EXPECT_TRUE(std::isnan(bf16_to_fp32(fp32_to_bf16(std::nanf("")))));
+}
+
+TEST(CpuEngineKernels, Int8QuantisationIsSymmetricPerRow) {
+    // Row 0: max |w| = 127 -> scale 1 (exact), halves round to even; row 1: all zeros -> scale 1, codes 0.
+    const std::vector<float> w = {127.0f, -63.5f, 0.5f, 1.5f, 0.0f, 0.0f, 0.0f, 0.0f};
+    std::vector<int8_t> q(8);
+    std::vector<float> s(2);
+    quantize_rows_int8(w.data(), 2, 4, q.data(), s.data());
+    EXPECT_EQ(s[0], 1.0f);
+    EXPECT_EQ(q[0], 127);
+    EXPECT_EQ(q[1], -64);
+    EXPECT_EQ(q[2], 0);
+    EXPECT_EQ(q[3], 2);
+    EXPECT_EQ(s[1], 1.0f);
+    for (int i = 4; i < 8; ++i) EXPECT_EQ(q[i], 0);
+    // Row scale max|w|/127: a row with max 2.54 gets 0.02 and its extreme codes are ±127.
+    const std::vector<float> w2 = {2.54f, -1.0f, -2.54f, 0.3f};
+    quantize_rows_int8(w2.data(), 1, 4, q.data(), s.data());
+    EXPECT_FLOAT_EQ(s[0], 2.54f / 127.0f);
+    EXPECT_EQ(q[0], 127);
+    EXPECT_EQ(q[2], -127);
+    EXPECT_EQ(q[1], -50);
+    EXPECT_EQ(q[3], 15);
+}
+
+TEST(CpuEngineKernels, UnknownOrUnsupportedSetIsAnError) {
+    EXPECT_THROW(kernels_named("avx1024"), aviary::Error);
+    if (!kernels_avx512()) EXPECT_THROW(kernels_named("avx512"), aviary::Error);
+    EXPECT_STREQ(kernels_named("scalar").name, "scalar");
+}
