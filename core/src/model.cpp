@@ -268,13 +268,14 @@ struct Model::Impl {
     bool has_lora = false;  // add_lora() was called (and merge_lora() not yet)
     LoraOptions lora;
 
-    at::Tensor run(at::Tensor x, State& state, bool all_logits) {
+    at::Tensor run(at::Tensor x, State& state, bool all_logits, const Model::BlockHook* hook = nullptr) {
         const int64_t B = x.size(0);
         AVIARY_CHECK(state.n_layer() == config.n_layer, "state has ", state.n_layer(), " layers, the model has ",
                      config.n_layer);
         AVIARY_CHECK(state.batch() == B, "state batch ", state.batch(), " does not match input batch ", B);
         for (int l = 0; l < config.n_layer; ++l) {
             auto* blk = net->blocks[l]->as<BlockImpl>();
+            if (hook) x = (*hook)(l, x, /*after_block=*/false);
             if (l == 0) x = layer_norm(x, blk->ln0);  // ln0 on the embedding, fp32
             at::Tensor a = layer_norm(x, blk->ln1);
             at::Tensor a_prev = shift(a, state.att_shift[l]);
@@ -284,6 +285,7 @@ struct Model::Impl {
             at::Tensor b_prev = shift(b, state.ffn_shift[l]);
             state.ffn_shift[l] = b.select(1, b.size(1) - 1);
             x = x + blk->ffn->forward(b, b_prev);
+            if (hook) x = (*hook)(l, x, /*after_block=*/true);
         }
         if (!all_logits) x = x.select(1, x.size(1) - 1);
         x = layer_norm(x, net->ln_out);
@@ -384,6 +386,15 @@ at::Tensor Model::forward_embeddings(const at::Tensor& x, State& state, bool all
     std::optional<torch::NoGradGuard> no_grad;
     if (!impl_->training) no_grad.emplace();
     return impl_->run(x.to(impl_->device, at::kFloat), state, all_logits);
+}
+
+at::Tensor Model::forward_embeddings(const at::Tensor& x, State& state, bool all_logits, const BlockHook& hook) {
+    AVIARY_CHECK(x.dim() == 3 && x.size(2) == impl_->config.n_embd, "embeddings must be (B, T, ",
+                 impl_->config.n_embd, ")");
+    AVIARY_CHECK(x.size(1) >= 1, "empty input sequence");
+    std::optional<torch::NoGradGuard> no_grad;
+    if (!impl_->training) no_grad.emplace();
+    return impl_->run(x.to(impl_->device, at::kFloat), state, all_logits, hook ? &hook : nullptr);
 }
 
 at::Tensor Model::forward(const at::Tensor& tokens, State& state, bool all_logits) {

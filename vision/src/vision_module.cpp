@@ -1,5 +1,5 @@
-// aviary::vision skeleton: the module is planned (see its issue) and not built yet.
+// aviary::vision: what this build of the module contains (vision.h).
 #include "aviary/vision/vision.h"
 namespace aviary::vision {
-const char* module_status() { return "vision: not implemented yet"; }
+const char* module_status() { return "vision: CLIP ViT (HF/OpenAI weights), VisualRWKV-6 VQA, two-stage training"; }
 }  // namespace aviary::vision

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +58,11 @@ public:
     at::Tensor forward(const at::Tensor& tokens, State& state, bool all_logits = true);
     // Same, from embeddings x (B, T, D) (before ln0; ln0 is applied in fp32 here).
     at::Tensor forward_embeddings(const at::Tensor& x, State& state, bool all_logits = true);
+    // Same, with `hook(layer, x, after_block)` called on the residual stream (B, T, D) before (after_block = false)
+    // and after (true) every block; it returns the stream to continue with (VisualRWKV reverses the image patch rows
+    // around odd blocks with it). Before block 0 the stream is the raw input (ln0 not yet applied).
+    using BlockHook = std::function<at::Tensor(int layer, const at::Tensor& x, bool after_block)>;
+    at::Tensor forward_embeddings(const at::Tensor& x, State& state, bool all_logits, const BlockHook& hook);
     // RNN mode: one token per sequence, tokens (B) int64 -> logits (B, V) fp32.
     at::Tensor step(const at::Tensor& tokens, State& state);
     // Embedding rows (B, T, D) of the tokens, before ln0.

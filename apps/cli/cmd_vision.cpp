@@ -1,0 +1,295 @@
+// `aviary vqa [--model M] [--clip C] [--proj P] --image FILE --question "…"`: streams a VisualRWKV answer (the
+// shipped demo model when --model is left out). `aviary train vision --stage 0|1|2 …`: LLaVA-format training
+// (stage 1 proj only, stage 2 RWKV + proj, stage 0 everything from scratch). `aviary eval vqa --data …`: accuracy
+// and POPE-style yes/no F1. Library: aviary::vision (vision/include/aviary/vision/*.h).
+#include <torch/torch.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "aviary/core/atomic_file.h"
+#include "aviary/core/error.h"
+#include "aviary/core/model_init.h"
+#include "aviary/core/threads.h"
+#include "aviary/vision/image.h"
+#include "aviary/vision/visual_rwkv.h"
+#include "aviary/vision/vision_train.h"
+#include "aviary/vision/vqa_eval.h"
+#include "cli_common.h"
+#include "progress_bar.h"
+
+namespace fs = std::filesystem;
+
+namespace aviary::cli {
+namespace {
+
+// Ctrl-C / SIGTERM during `train vision`: the current step finishes, the model is saved, the command ends.
+volatile std::sig_atomic_t g_vision_interrupted = 0;
+extern "C" void on_vision_signal(int) { g_vision_interrupted = 1; }
+
+struct VisionModelArgs {
+    std::string model, clip, proj, vocab, tokenizer;
+    int threads = 0;
+};
+
+void add_vision_model_options(CLI::App* sub, VisionModelArgs& a, const char* model_help) {
+    sub->add_option("--model", a.model, model_help);
+    sub->add_option("--clip", a.clip, "CLIP vision weights (HF/OpenAI safetensors or .pth, or a VisualRWKV "
+                                      "*_visual.pth) when --model holds only the RWKV");
+    sub->add_option("--proj", a.proj, "Projector weights (proj.weight) when neither --model nor --clip has them");
+    sub->add_option("--vocab", a.vocab, "World vocabulary file (default: the installed one)");
+    sub->add_option("--tokenizer", a.tokenizer, "world | byte (default: byte for vocabularies of <= 256 ids)")
+        ->check(CLI::IsMember({"world", "byte"}));
+    sub->add_option("--threads", a.threads, "CPU threads (default: $AVIARY_THREADS or all cores)")
+        ->check(CLI::Range(0, 1024));
+}
+
+vision::VisualRwkv load_visual(const VisionModelArgs& a) {
+    set_thread_count(a.threads);
+    const std::string path = a.model.empty() ? vision::default_model_path() : a.model;
+    return vision::VisualRwkv::load(path, a.clip, a.proj);
+}
+
+vision::TextCodec codec_for(const VisionModelArgs& a, const vision::VisualRwkv& m) {
+    if (!a.tokenizer.empty()) return vision::make_text_codec(a.tokenizer, a.vocab);
+    return vision::text_codec_for_vocab(m.rwkv().config().vocab_size, a.vocab);
+}
+
+at::Tensor image_for(const vision::VisualRwkv& m, const std::string& path) {
+    vision::ClipPreprocess pre;
+    pre.size = m.image_size();
+    return vision::load_clip_image(path, pre);
+}
+
+}  // namespace
+
+void register_vision(CLI::App& app, Runner& run) {
+    // ---- aviary vqa ----
+    {
+        auto* sub = app.add_subcommand("vqa", "Answer a question about an image with a VisualRWKV model (streams)");
+        struct Args {
+            VisionModelArgs m;
+            std::string image, question, position = "middle";
+            int max_tokens = 128;
+        };
+        auto a = std::make_shared<Args>();
+        add_vision_model_options(sub, a->m, "VisualRWKV weights (rwkv./vit./proj. in one file, or a plain RWKV "
+                                            "with --clip); default: the shipped demo model");
+        sub->add_option("--image", a->image, "Image file (any format OpenCV reads)")->required();
+        sub->add_option("--question,-q", a->question, "The question")->required();
+        sub->add_option("--max-tokens", a->max_tokens, "Longest answer")->check(CLI::Range(1, 4096));
+        sub->add_option("--position", a->position, "Image place in the prompt: first | middle | last")
+            ->check(CLI::IsMember({"first", "middle", "last"}));
+        sub->callback([a, &run] {
+            run = [a] {
+                if (a->question.find_first_not_of(" \t\r\n") == std::string::npos)
+                    throw UsageError("--question is empty");
+                auto model = load_visual(a->m);
+                auto codec = codec_for(a->m, model);
+                at::Tensor px = image_for(model, a->image);
+                vision::AnswerOptions o;
+                o.max_tokens = a->max_tokens;
+                o.position = vision::parse_image_position(a->position);
+                vision::answer_question(model, codec, px, a->question, o, [](const std::string& piece) {
+                    std::fwrite(piece.data(), 1, piece.size(), stdout);
+                    std::fflush(stdout);
+                });
+                std::fputc('\n', stdout);
+                return 0;
+            };
+        });
+    }
+    // ---- aviary train vision ----
+    if (CLI::App* tr = app.get_subcommand("train")) {
+        auto* sub = tr->add_subcommand("vision", "Train VisualRWKV on LLaVA-format data (stage 1: proj; stage 2: "
+                                                 "RWKV + proj; stage 0: everything, from scratch)");
+        struct Args {
+            VisionModelArgs m;
+            int stage = 1;
+            std::string data, images, out, position, cache, new_rwkv, new_vit;
+            int64_t steps = 100, batch = 0, ctx_len = 0, grad_accum = 1, warmup = -1;
+            double lr = 0, lr_final = -1;
+            uint64_t seed = 42;
+            bool quiet = false;
+        };
+        auto a = std::make_shared<Args>();
+        add_vision_model_options(sub, a->m, "VisualRWKV weights to start from (stage 1/2; stage 0 may start fresh "
+                                            "with --new-rwkv/--new-vit)");
+        sub->add_option("--stage", a->stage, "0 | 1 | 2")->required()->check(CLI::Range(0, 2));
+        sub->add_option("--data", a->data, "LLaVA JSON (or JSONL) with conversations and <image>")->required();
+        sub->add_option("--image-folder", a->images, "Folder the items' image paths are relative to");
+        sub->add_option("--out,-o", a->out, "Output directory (model.safetensors, train_log.jsonl)")->required();
+        sub->add_option("--steps", a->steps, "Optimizer steps")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+        sub->add_option("--batch", a->batch, "Samples per micro-batch (default 8)");
+        sub->add_option("--grad-accum", a->grad_accum, "Micro-batches per step")->check(CLI::Range(1, 4096));
+        sub->add_option("--ctx-len", a->ctx_len, "Longest sequence (default: the stage's 1024 / 2048)");
+        sub->add_option("--lr", a->lr, "Initial lr (default: the stage's: 1e-3 / 2e-5)");
+        sub->add_option("--lr-final", a->lr_final, "Final lr of the cosine (default: the stage's 1e-5 / 2e-5)");
+        sub->add_option("--warmup", a->warmup, "Warm-up steps (default 0; stage 0: 20)");
+        sub->add_option("--position", a->position, "Image place: first | middle | last (default: stage 1 first, "
+                                                    "stage 2 middle)")
+            ->check(CLI::IsMember({"first", "middle", "last"}));
+        sub->add_option("--feature-cache", a->cache, "CLIP feature cache file (default OUT/feature_cache.safetensors)");
+        sub->add_option("--new-rwkv", a->new_rwkv, "Stage 0 from scratch: RWKV-6 'LAYERS,WIDTH,VOCAB' (e.g. 2,128,256)");
+        sub->add_option("--new-vit", a->new_vit, "Stage 0 from scratch: ViT 'LAYERS,WIDTH,PATCH,IMAGE' (e.g. 3,128,8,64)");
+        sub->add_option("--seed", a->seed, "Seed (data order, fresh weights)");
+        sub->add_flag("--quiet", a->quiet, "No progress on stderr");
+        sub->callback([a, &run] {
+            run = [a] {
+                auto ints = [](const std::string& s, size_t n, const char* what) {
+                    std::vector<int64_t> v;
+                    std::stringstream ss(s);
+                    for (std::string x; std::getline(ss, x, ',');) {
+                        try {
+                            v.push_back(std::stoll(x));
+                        } catch (...) {
+                            throw UsageError(std::string(what) + " '" + s + "' must be comma-separated integers");
+                        }
+                    }
+                    if (v.size() != n) throw UsageError(std::string(what) + " '" + s + "' needs " + std::to_string(n) + " numbers");
+                    return v;
+                };
+                vision::VisualRwkv model;
+                const bool fresh = !a->new_rwkv.empty() || !a->new_vit.empty();
+                if (fresh) {
+                    if (a->stage != 0) throw UsageError("--new-rwkv/--new-vit start from scratch: only with --stage 0");
+                    if (a->new_rwkv.empty() || a->new_vit.empty() || !a->m.model.empty())
+                        throw UsageError("from scratch needs both --new-rwkv and --new-vit, and no --model");
+                    set_thread_count(a->m.threads);
+                    auto r = ints(a->new_rwkv, 3, "--new-rwkv");
+                    auto v = ints(a->new_vit, 4, "--new-vit");
+                    Model rw = Model::from_tensors(init_weights(init_config(int(r[0]), int(r[1]), 6, int(r[2])), a->seed));
+                    vision::ClipVisionConfig vc;
+                    vc.layers = v[0];
+                    vc.hidden = v[1];
+                    vc.heads = std::max<int64_t>(1, v[1] / 64);
+                    vc.intermediate = 4 * v[1];
+                    vc.patch = v[2];
+                    vc.image_size = v[3];
+                    auto vit = vision::ClipVision::create(vc, a->seed + 1);
+                    torch::manual_seed(a->seed + 2);
+                    const double bound = 1.0 / std::sqrt(double(vc.hidden));  // nn.Linear init
+                    at::Tensor proj = torch::rand({r[1], vc.hidden}) * (2 * bound) - bound;
+                    model = vision::VisualRwkv::from_parts(std::move(rw), std::move(vit), proj);
+                } else {
+                    if (a->m.model.empty()) throw UsageError("--model is required (or --new-rwkv/--new-vit with --stage 0)");
+                    model = load_visual(a->m);
+                }
+                auto codec = codec_for(a->m, model);
+                auto data = vision::read_llava(a->data);
+                vision::VisionTrainConfig c = vision::stage_defaults(a->stage);
+                c.train.steps = a->steps;
+                c.train.batch = a->batch > 0 ? a->batch : 8;
+                c.train.grad_accum = a->grad_accum;
+                c.train.seed = a->seed;
+                if (a->ctx_len > 0) c.train.ctx_len = a->ctx_len;
+                if (a->lr > 0) c.train.lr = a->lr;
+                if (a->lr_final >= 0) c.train.lr_final = a->lr_final;
+                if (a->warmup >= 0) c.train.warmup = a->warmup;
+                if (!a->position.empty()) c.position = vision::parse_image_position(a->position);
+                c.image_folder = a->images;
+                c.out_dir = a->out;
+                c.feature_cache = a->cache;
+                c.metadata["tokenizer"] = codec.kind;
+                ProgressBar bar(!a->quiet);
+                std::string phase;
+                std::signal(SIGINT, on_vision_signal);
+                std::signal(SIGTERM, on_vision_signal);
+                auto summary = vision::train_vision(model, codec, data, c, [&](const vision::VisionTrainProgress& p) {
+                    if (p.phase != phase) {
+                        bar.finish();
+                        bar = ProgressBar(!a->quiet);
+                        phase = p.phase;
+                    }
+                    char text[160];
+                    if (p.phase == "features")
+                        std::snprintf(text, sizeof text, "CLIP features %lld/%lld", (long long)p.step, (long long)p.total);
+                    else
+                        std::snprintf(text, sizeof text, "step %lld/%lld loss %.4f lr %.2e", (long long)p.step,
+                                      (long long)p.total, p.loss, p.lr);
+                    bar.update(double(p.step), double(p.total), text);
+                    return g_vision_interrupted == 0;
+                });
+                std::signal(SIGINT, SIG_DFL);
+                std::signal(SIGTERM, SIG_DFL);
+                bar.finish();
+                if (summary.stopped) std::fprintf(stderr, "interrupted after %zu steps; the model is saved\n", summary.losses.size());
+                std::fprintf(stderr, "stage %d: trained %lld parameters in %zu tensors; final loss %.4f; wrote %s\n",
+                             a->stage, (long long)summary.trainable_params, summary.trained.size(),
+                             summary.losses.empty() ? 0.0 : summary.losses.back(), summary.final_model.c_str());
+                return 0;
+            };
+        });
+    }
+    // ---- aviary eval vqa ----
+    if (CLI::App* ev = app.get_subcommand("eval")) {
+        auto* sub = ev->add_subcommand("vqa", "VQA accuracy (exact match) and POPE-style yes/no F1 of a VisualRWKV "
+                                              "model");
+        struct Args {
+            VisionModelArgs m;
+            std::string data, images, out, position = "middle";
+            int64_t limit = 0;
+            int max_tokens = 16;
+            bool quiet = false;
+        };
+        auto a = std::make_shared<Args>();
+        add_vision_model_options(sub, a->m, "VisualRWKV weights (default: the shipped demo model)");
+        sub->add_option("--data", a->data, "Questions: JSONL {image, question, answer} or LLaVA JSON")->required();
+        sub->add_option("--image-folder", a->images, "Folder the image paths are relative to (default: the data's)");
+        sub->add_option("--out,-o", a->out, "Write every answer and the scores here (JSON)");
+        sub->add_option("--limit", a->limit, "Score only the first N questions");
+        sub->add_option("--max-tokens", a->max_tokens, "Longest answer")->check(CLI::Range(1, 4096));
+        sub->add_option("--position", a->position, "first | middle | last")
+            ->check(CLI::IsMember({"first", "middle", "last"}));
+        sub->add_flag("--quiet", a->quiet, "No progress on stderr");
+        sub->callback([a, &run] {
+            run = [a] {
+                auto items = vision::read_vqa(a->data);
+                if (a->limit > 0 && int64_t(items.size()) > a->limit) items.resize(size_t(a->limit));
+                const std::string folder =
+                    a->images.empty() ? fs::path(a->data).parent_path().string() : a->images;
+                auto model = load_visual(a->m);
+                auto codec = codec_for(a->m, model);
+                vision::AnswerOptions o;
+                o.max_tokens = a->max_tokens;
+                o.position = vision::parse_image_position(a->position);
+                std::vector<std::string> preds, refs;
+                nlohmann::json answers = nlohmann::json::array();
+                ProgressBar bar(!a->quiet);
+                for (size_t i = 0; i < items.size(); ++i) {
+                    const auto& it = items[i];
+                    const std::string path = folder.empty() ? it.image : (fs::path(folder) / it.image).string();
+                    auto r = vision::answer_question(model, codec, image_for(model, path), it.question, o);
+                    preds.push_back(r.text);
+                    refs.push_back(it.answer);
+                    answers.push_back({{"id", it.id}, {"question", it.question}, {"answer", r.text},
+                                       {"reference", it.answer}});
+                    bar.update(double(i + 1), double(items.size()), "questions");
+                }
+                bar.finish();
+                auto s = vision::score_vqa(preds, refs);
+                nlohmann::json j = {{"questions", s.total}, {"correct", s.correct}, {"accuracy", s.accuracy}};
+                if (s.yes_no) {
+                    j["pope_f1"] = s.f1;
+                    j["pope_precision"] = s.precision;
+                    j["pope_recall"] = s.recall;
+                    j["yes_ratio"] = s.yes_ratio;
+                }
+                if (!a->out.empty()) {
+                    nlohmann::json full = j;
+                    full["answers"] = answers;
+                    const std::string text = full.dump(1) + "\n";
+                    AtomicFile f(a->out);
+                    f.write(text.data(), text.size());
+                    f.commit();
+                }
+                std::printf("%s\n", j.dump().c_str());
+                return 0;
+            };
+        });
+    }
+}
+
+}  // namespace aviary::cli

@@ -1,0 +1,110 @@
+// Command-line tests of `aviary vqa`, `aviary train vision` and `aviary eval vqa` (issue 6): a tiny VisualRWKV made
+// by `train vision --stage 0` from scratch, stage 1 on top of it (only proj trains), answers for RGB, EXIF, grey and
+// 16-bit images, and one-line errors (missing, corrupt or huge image, text-only model, bad usage).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "aviary/core/checkpoint.h"
+#include "aviary/core/model_init.h"
+#include "common/cli_run.h"
+
+namespace fs = std::filesystem;
+using aviary::test::expect_one_error_line;
+
+namespace {
+
+fs::path tmp() {
+    static const fs::path d = aviary::test::scratch_dir("cli_vision");
+    return d;
+}
+aviary::test::CliResult run(const std::string& args) { return aviary::test::run_cli(args, "", tmp()); }
+std::string fx(const std::string& name) { return std::string(AVIARY_FIXTURES_DIR) + "/vision/" + name; }
+
+std::string data_file() {
+    const auto p = tmp() / "data.json";
+    if (!fs::exists(p))
+        std::ofstream(p) << R"([{"id": "a", "image": "scene_rgb.png", "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is the circle?"}, {"from": "gpt", "value": "yellow"}]},
+          {"id": "b", "image": "scene_grey.png", "conversations": [
+            {"from": "human", "value": "<image>\nIs it grey?"}, {"from": "gpt", "value": "yes"}]}])";
+    return p.string();
+}
+
+// stage 0 from scratch: RWKV-6 L2 D64 byte vocabulary, ViT 1 layer width 32, patch 8, 32 px
+const std::string& tiny_model() {
+    static const std::string path = [] {
+        const auto out = tmp() / "stage0";
+        auto r = run("train vision --stage 0 --new-rwkv 2,64,256 --new-vit 1,32,8,32 --data " + data_file() +
+                     " --image-folder " + fx("") + " --out " + out.string() + " --steps 2 --batch 2 --quiet");
+        EXPECT_EQ(r.code, 0) << r.err;
+        return (out / "model.safetensors").string();
+    }();
+    return path;
+}
+
+}  // namespace
+
+TEST(CliVision, VqaAnswersForEveryKindOfImage) {
+    for (const char* img : {"scene_rgb.png", "scene_exif6.jpg", "scene_grey.png", "scene_rgb16.png", "scene_rgba.png"}) {
+        auto r = run("vqa --model " + tiny_model() + " --image " + fx(img) + " --question 'What colour?' --max-tokens 4");
+        EXPECT_EQ(r.code, 0) << img << ": " << r.err;
+        EXPECT_FALSE(r.out.empty());
+        EXPECT_EQ(r.out.back(), '\n');
+    }
+}
+
+TEST(CliVision, StageOneTrainsOnlyTheProjectorAndEvalScores) {
+    const auto out = tmp() / "stage1";
+    auto r = run("train vision --stage 1 --model " + tiny_model() + " --data " + data_file() + " --image-folder " +
+                 fx("") + " --out " + out.string() + " --steps 2 --batch 2 --quiet");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("in 1 tensors"), std::string::npos) << r.err;
+    auto a = aviary::read_safetensors(tiny_model()), b = aviary::read_safetensors((out / "model.safetensors").string());
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+        EXPECT_EQ(a[i].tensor.equal(b[i].tensor), a[i].name != "proj.weight") << a[i].name;
+    // eval vqa: JSONL questions, image paths relative to --image-folder
+    const auto q = tmp() / "q.jsonl";
+    std::ofstream(q) << "{\"question_id\": 1, \"image\": \"scene_rgb.png\", \"question\": \"Is it red?\", \"answer\": \"yes\"}\n"
+                     << "{\"question_id\": 2, \"image\": \"scene_grey.png\", \"question\": \"Is it red?\", \"answer\": \"no\"}\n";
+    const auto scores = tmp() / "scores.json";
+    r = run("eval vqa --model " + tiny_model() + " --data " + q.string() + " --image-folder " + fx("") +
+            " --max-tokens 3 --quiet --out " + scores.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["questions"], 2);
+    EXPECT_TRUE(j.contains("pope_f1"));  // every reference is yes/no
+    EXPECT_EQ(nlohmann::json::parse(aviary::test::slurp(scores))["answers"].size(), 2u);
+}
+
+TEST(CliVision, BadInputIsOneErrorLine) {
+    const std::string m = "vqa --model " + tiny_model() + " --question 'What?' --image ";
+    expect_one_error_line(run(m + "/nonexistent/cat.png"), 1, "does not exist");
+    expect_one_error_line(run(m + fx("corrupt.png")), 1, "truncated");
+    const auto text = tmp() / "not_an_image.jpg";
+    std::ofstream(text) << "hello";
+    expect_one_error_line(run(m + text.string()), 1, "cannot decode image");
+    // a PNG header claiming 100000 x 100000 pixels
+    const auto huge = tmp() / "huge.png";
+    {
+        std::string png = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+        for (uint32_t v : {100000u, 100000u})
+            for (int s = 24; s >= 0; s -= 8) png.push_back(char((v >> s) & 0xff));
+        png += std::string("\x08\x02\x00\x00\x00", 5) + std::string(40, '\0') + "IEND";
+        std::ofstream(huge, std::ios::binary) << png;
+    }
+    expect_one_error_line(run(m + huge.string()), 1, "100000x100000 pixels");
+    // an image for a text-only model
+    const auto text_model = tmp() / "text_only.safetensors";
+    aviary::write_safetensors(text_model.string(), aviary::init_weights(aviary::init_config(2, 64, 6, 256), 1));
+    expect_one_error_line(run("vqa --model " + text_model.string() + " --image " + fx("scene_rgb.png") + " -q 'What?'"),
+                          1, "text-only model");
+    expect_one_error_line(run("vqa --model " + tiny_model() + " --image " + fx("scene_rgb.png")), 2, "--question");
+    expect_one_error_line(run("train vision --stage 1 --new-rwkv 2,64,256 --new-vit 1,32,8,32 --data x --out y"), 2,
+                          "only with --stage 0");
+    expect_one_error_line(run("eval vqa --model " + tiny_model() + " --data /nonexistent.jsonl"), 1, "does not exist");
+}

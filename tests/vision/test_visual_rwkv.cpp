@@ -1,0 +1,219 @@
+// Tests vision/src/prompt.cpp (prompt assembly token by token against tools/make_vision_prompt_fixture.py, which
+// uses the official rwkv package tokenizer), visual_rwkv.cpp (odd-block flip, prefill + recurrent decoding equal to
+// evaluate.py's full recompute, loading errors) and vision_train.cpp (what each stage trains).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+#include <unistd.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "aviary/core/model_init.h"
+#include "aviary/core/tokenizer.h"
+#include "aviary/vision/prompt.h"
+#include "aviary/vision/vision_train.h"
+#include "aviary/vision/visual_rwkv.h"
+#include "common/compare.h"
+#include "common/error_of.h"
+
+using aviary::test::error_of;
+using aviary::test::fixture;
+namespace av = aviary::vision;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch(const std::string& tag) {
+    auto d = fs::temp_directory_path() / ("aviary_" + tag + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+// A random VisualRWKV: RWKV-6 L4 D64 (official init, then perturbed), byte vocabulary, CLIP ViT with 32 px images of
+// 8 px patches (16 patches + CLS).
+av::VisualRwkv tiny_model(uint64_t seed = 7) {
+    auto w = aviary::init_weights(aviary::init_config(4, 64, 6, 256), seed);
+    torch::manual_seed(seed);
+    for (auto& t : w)  // the official init zeroes several matrices; make every weight matter
+        if (t.tensor.is_floating_point()) t.tensor = t.tensor + 0.05 * torch::randn_like(t.tensor);
+    av::ClipVisionConfig vc;
+    vc.hidden = 32;
+    vc.heads = 2;
+    vc.intermediate = 64;
+    vc.layers = 2;
+    vc.patch = 8;
+    vc.image_size = 32;
+    return av::VisualRwkv::from_parts(aviary::Model::from_tensors(w), av::ClipVision::create(vc, seed + 1),
+                                      torch::randn({64, 32}) * 0.2);
+}
+
+}  // namespace
+
+TEST(VisionPrompt, TokensMatchTheOfficialTokenizerTurnByTurn) {
+    std::ifstream f(fixture("vision/prompt_cases.json"));
+    auto j = nlohmann::json::parse(f);
+    auto codec = av::make_text_codec("world");
+    EXPECT_EQ(codec.encode("Assistant:"), (std::vector<int32_t>{5585, 41693, 59}));  // spec A.5
+    EXPECT_EQ(codec.encode("\n\n"), (std::vector<int32_t>{261}));
+    for (const auto& c : j["cases"]) {
+        SCOPED_TRACE(c["name"].get<std::string>());
+        std::vector<av::Turn> turns;
+        for (const auto& t : c["turns"]) turns.push_back({t["from"], t["value"]});
+        auto p = av::build_prompt(turns, av::parse_image_position(c["position"]), codec, c["open_assistant"]);
+        const auto want_ids = c["ids"].get<std::vector<int32_t>>();
+        const auto want_sup = c["supervised"].get<std::vector<int>>();
+        ASSERT_EQ(p.ids.size(), want_ids.size());
+        for (size_t i = 0; i < want_ids.size(); ++i) {
+            EXPECT_EQ(p.ids[i], want_ids[i]) << "token " << i;
+            EXPECT_EQ(int(p.supervised[i]), want_sup[i]) << "supervision of token " << i;
+        }
+        EXPECT_EQ(p.image_at, c["image_at"].get<int64_t>());
+    }
+    // the inference prompt helper is the open single-question case
+    auto q = av::question_prompt("How many circles are there?", av::ImagePosition::Middle, codec);
+    EXPECT_EQ(q.ids, j["cases"][5]["ids"].get<std::vector<int32_t>>());
+    EXPECT_NE(error_of([&] { av::build_prompt({{"human", "<image> <image>"}}, av::ImagePosition::First, codec, true); })
+                  .find("2 <image> tags"),
+              std::string::npos);
+}
+
+TEST(VisionFlip, OddBlocksSeeThePatchRowsReversed) {
+    // x (1, 8, 1) = 0..7, patch rows [2, 6): odd layers get 0 1 5 4 3 2 6 7 (before and after the block), even
+    // layers the input unchanged
+    at::Tensor x = torch::arange(8, torch::kFloat).view({1, 8, 1});
+    auto hook = av::odd_block_flip(2, 4);
+    const std::vector<float> flipped = {0, 1, 5, 4, 3, 2, 6, 7};
+    for (int layer : {0, 1, 2, 3})
+        for (bool after : {false, true}) {
+            at::Tensor y = hook(layer, x, after).flatten();
+            for (int i = 0; i < 8; ++i)
+                EXPECT_EQ(y[i].item<float>(), layer % 2 ? flipped[i] : float(i)) << "layer " << layer << " row " << i;
+        }
+    // the hook restores the order after the block: applying it twice is the identity
+    EXPECT_TRUE(hook(1, hook(1, x, false), true).equal(x));
+}
+
+TEST(VisionFlip, ForwardUsesTheFlipOnThePatchSpanOnly) {
+    auto m = tiny_model();
+    torch::NoGradGuard ng;
+    auto before = torch::tensor({{85, 115, 101, 114, 58, 32}}, torch::kInt64);  // "User: "
+    auto after = torch::tensor({{10, 81, 63, 10, 10}}, torch::kInt64);
+    at::Tensor rows = torch::randn({1, m.image_rows(), 64});
+    aviary::State s1 = m.rwkv().new_state(1);
+    at::Tensor got = m.forward(before, rows, after, s1, true);
+    at::Tensor x = torch::cat({m.rwkv().embed(before), rows, m.rwkv().embed(after)}, 1);
+    // reference: flip by hand with an explicit index permutation on odd layers
+    auto manual = [&](int layer, const at::Tensor& h, bool) {
+        if (layer % 2 == 0) return h;
+        std::vector<int64_t> idx(h.size(1));
+        std::iota(idx.begin(), idx.end(), 0);
+        std::reverse(idx.begin() + 6, idx.begin() + 6 + 16);  // 16 patches after 6 text tokens; CLS stays
+        return h.index_select(1, torch::tensor(idx, torch::kInt64));
+    };
+    aviary::State s2 = m.rwkv().new_state(1);
+    at::Tensor want = m.rwkv().forward_embeddings(x, s2, true, manual);
+    EXPECT_TRUE(aviary::test::rel_close(got, want, 1e-6));
+    // and the flip matters: without it the logits after the image differ
+    aviary::State s3 = m.rwkv().new_state(1);
+    at::Tensor plain = m.rwkv().forward_embeddings(x, s3, true);
+    EXPECT_GT((plain.slice(1, 22) - got.slice(1, 22)).abs().max().item<double>(), 1e-3);
+}
+
+TEST(VisionAnswer, PrefillThenRecurrentEqualsFullRecompute) {
+    // evaluate.py re-runs the whole flipped forward for every new token; prefill + RNN steps must agree (spec A.4.6)
+    auto m = tiny_model(11);
+    auto codec = av::make_text_codec("byte");
+    torch::manual_seed(3);
+    at::Tensor px = torch::randn({3, 32, 32});
+    av::AnswerOptions o;
+    o.max_tokens = 6;
+    auto r = av::answer_question(m, codec, px, "What colour is it?", o);
+    ASSERT_GE(r.tokens, 1);
+    torch::NoGradGuard ng;
+    auto p = av::question_prompt("What colour is it?", av::ImagePosition::Middle, codec);
+    std::vector<int64_t> ids(p.ids.begin(), p.ids.end());
+    at::Tensor rows = m.encode_image(px.unsqueeze(0));
+    std::vector<int32_t> got;
+    for (int k = 0; k < r.tokens; ++k) {
+        auto t = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+        aviary::State s = m.rwkv().new_state(1);
+        at::Tensor logits = m.forward(t.slice(1, 0, p.image_at), rows, t.slice(1, p.image_at), s, false);
+        const int64_t next = logits.argmax(-1).item<int64_t>();
+        ids.push_back(next);
+        got.push_back(int32_t(next));
+    }
+    EXPECT_EQ(got, r.ids);
+}
+
+TEST(VisionLoad, TextOnlyModelsAndMissingParts) {
+    const auto dir = scratch("vision_load");
+    auto m = tiny_model();
+    const std::string text_only = (dir / "rwkv.safetensors").string();
+    aviary::write_safetensors(text_only, m.rwkv().state_dict());
+    std::string e = error_of([&] { av::VisualRwkv::load(text_only); });
+    EXPECT_NE(e.find("is a text-only model"), std::string::npos) << e;
+    // RWKV + separate CLIP without a projector anywhere
+    e = error_of([&] { av::VisualRwkv::load(text_only, fixture("vision/clip_tiny/model.safetensors")); });
+    EXPECT_NE(e.find("no projector 'proj.weight'"), std::string::npos) << e;
+    // with a projector file of the wrong width
+    const std::string proj = (dir / "proj.safetensors").string();
+    aviary::write_safetensors(proj, {{"proj.weight", torch::zeros({64, 31})}});
+    e = error_of([&] { av::VisualRwkv::load(text_only, fixture("vision/clip_tiny/model.safetensors"), proj); });
+    EXPECT_NE(e.find("expected (64, 32)"), std::string::npos) << e;
+    // the good three-file combination, and the one-file round trip, give the same logits
+    aviary::write_safetensors(proj, {{"proj.weight", torch::randn({64, 32})}});
+    auto three = av::VisualRwkv::load(text_only, fixture("vision/clip_tiny/model.safetensors"), proj);
+    const std::string one = (dir / "visual.safetensors").string();
+    three.save(one);
+    auto back = av::VisualRwkv::load(one);
+    torch::NoGradGuard ng;
+    at::Tensor px = torch::randn({1, 3, 32, 32});
+    EXPECT_TRUE(back.encode_image(px).equal(three.encode_image(px)));
+}
+
+TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {
+    const auto dir = scratch("vision_train");
+    // three samples on the fixture images (CLIP input 32 px), one text-only
+    const std::string data = (dir / "data.json").string();
+    std::ofstream(data) << R"([
+      {"id": "a", "image": "scene_rgb.png", "conversations": [{"from": "human", "value": "<image>\nColour?"},
+                                                            {"from": "gpt", "value": "red"}]},
+      {"id": "b", "image": "scene_grey.png", "conversations": [{"from": "human", "value": "What is it?\n<image>"},
+                                                             {"from": "gpt", "value": "a grey scene"}]},
+      {"id": "c", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}])";
+    auto samples = av::read_llava(data);
+    ASSERT_EQ(samples.size(), 3u);
+    auto codec = av::make_text_codec("byte");
+    for (int stage : {1, 2}) {
+        SCOPED_TRACE("stage " + std::to_string(stage));
+        auto m = tiny_model(21);
+        std::map<std::string, at::Tensor> before;
+        for (auto& t : m.state_dict()) before[t.name] = t.tensor.detach().clone();
+        auto c = av::stage_defaults(stage);
+        c.train.steps = 2;
+        c.train.batch = 3;
+        c.train.lr = 1e-2;  // large enough that every trained tensor visibly moves in two steps
+        c.train.lr_final = 1e-2;
+        c.image_folder = fixture("vision");
+        c.out_dir = (dir / ("out" + std::to_string(stage))).string();
+        auto summary = av::train_vision(m, codec, samples, c);
+        ASSERT_EQ(summary.losses.size(), 2u);
+        EXPECT_TRUE(std::isfinite(summary.losses[0]) && summary.losses[0] > 0);
+        int changed = 0;
+        for (auto& t : m.state_dict()) {
+            const bool same = t.tensor.detach().equal(before[t.name]);
+            const bool trains = stage == 1 ? t.name == "proj.weight"
+                                           : (t.name.rfind("vit.", 0) != 0 && t.name != "rwkv.emb.weight");
+            if (!trains) EXPECT_TRUE(same) << t.name << " changed in stage " << stage;
+            changed += !same;
+        }
+        if (stage == 1) EXPECT_EQ(changed, 1);
+        else EXPECT_GT(changed, 20);
+        EXPECT_TRUE(fs::exists(summary.final_model));
+        EXPECT_TRUE(fs::exists(fs::path(c.out_dir) / "feature_cache.safetensors"));
+    }
+}

@@ -1,0 +1,82 @@
+// VisualRWKV training on LLaVA-format data with the shared Trainer (spec A.6–A.8): stage 1 trains only `proj`
+// (CLIP and RWKV frozen; lr 1e-3 → 1e-5 cosine, image first), stage 2 trains RWKV + proj (CLIP and the embedding
+// frozen; lr 2e-5 constant, image middle); loss only on assistant answers (+ their "\n\n"), per-sample mean then
+// batch mean, L2Wrap. Frozen-CLIP features are cached on disk so that stages 1 and 2 never run CLIP twice.
+// Stage 0 (not in VisualRWKV) trains everything, CLIP included, for models built from scratch (the demo).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "aviary/core/trainer.h"
+#include "aviary/vision/image.h"
+#include "aviary/vision/prompt.h"
+#include "aviary/vision/visual_rwkv.h"
+
+namespace aviary::vision {
+
+// One LLaVA item: {"id", "image" (optional, relative to the image folder), "conversations": [{"from", "value"}]}.
+struct LlavaSample {
+    std::string id;
+    std::string image;  // empty: text-only
+    std::vector<Turn> turns;
+};
+// Reads a LLaVA JSON list (or JSONL, one item per line); errors name the file and item.
+std::vector<LlavaSample> read_llava(const std::string& path);
+
+// CLIP features (P + 1, C), VisualRWKV order, of every image a data set names, computed once with the frozen CLIP
+// and kept in `path` (safetensors keyed by the image's relative path, with a fingerprint of the CLIP weights and
+// the preprocessing; a stale or foreign cache is rebuilt). on_progress(done, total) may return false to cancel.
+class FeatureCache {
+public:
+    static FeatureCache build(const std::string& path, const ClipVision& vit, const std::vector<LlavaSample>& data,
+                              const std::string& image_folder,
+                              const std::function<bool(int64_t, int64_t)>& on_progress = {});
+    const at::Tensor& get(const std::string& image) const;  // error when absent
+    int64_t size() const { return int64_t(features_.size()); }
+    bool loaded_from_disk() const { return loaded_; }
+
+private:
+    std::map<std::string, at::Tensor> features_;
+    bool loaded_ = false;
+};
+
+struct VisionTrainConfig {
+    int stage = 1;  // 0 (everything, from scratch), 1 (proj), 2 (RWKV + proj)
+    TrainOptions train;
+    ImagePosition position = ImagePosition::First;
+    std::string image_folder;
+    std::string out_dir;  // model.safetensors, train_log.jsonl, feature_cache.safetensors
+    std::string feature_cache;  // default OUT/feature_cache.safetensors (stages 1 and 2)
+    Metadata metadata;          // written into model.safetensors (e.g. tokenizer)
+};
+// The published defaults of a stage (spec A.7): lr, lr_final, warmup 0, ctx_len, image position, what trains.
+VisionTrainConfig stage_defaults(int stage);
+
+struct VisionTrainProgress {
+    int64_t step = 0, total = 0;
+    double loss = 0, lr = 0, elapsed_s = 0;
+    std::string phase;  // "features" while the cache is built, then "train"
+};
+struct VisionTrainSummary {
+    std::vector<double> losses;
+    std::string final_model;
+    int64_t trainable_params = 0;
+    std::vector<std::string> trained;  // names of the trained tensors
+    bool stopped = false;
+};
+
+// One micro-batch loss (exposed for tests): samples [first, first + count) of `data` in the given order.
+at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+                             const std::vector<int64_t>& indices, const VisionTrainConfig& config,
+                             const FeatureCache* cache, bool l2wrap);
+
+VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+                                const VisionTrainConfig& config,
+                                const std::function<bool(const VisionTrainProgress&)>& on_progress = {});
+
+}  // namespace aviary::vision

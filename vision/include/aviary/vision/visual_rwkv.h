@@ -1,0 +1,91 @@
+// VisualRWKV-6 (spec A.2–A.4, A.9, A.10; VisualRWKV v6.0 src/model.py): CLIP features (patches then CLS) →
+// bias-free `proj` into the RWKV width → inserted among the text embeddings; block 0's ln0 normalises the image
+// rows with the text; every odd block sees the patch rows in reverse order (bidirectional_forward); answers are
+// prefilled once with the flip and then decoded recurrently (greedy, stop at "\n\n", as evaluate.py).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aviary/core/checkpoint.h"
+#include "aviary/core/model.h"
+#include "aviary/vision/clip_vit.h"
+#include "aviary/vision/prompt.h"
+
+namespace aviary::vision {
+
+// Reverses rows [begin, begin + count) of x (B, T, D) along time around every odd block: the hook for
+// Model::forward_embeddings (count ≤ 1 or begin < 0: no-op).
+Model::BlockHook odd_block_flip(int64_t begin, int64_t count);
+
+class VisualRwkv {
+public:
+    VisualRwkv();
+    ~VisualRwkv();
+    VisualRwkv(VisualRwkv&&) noexcept;
+    VisualRwkv& operator=(VisualRwkv&&) noexcept;
+
+    // From one file with `rwkv.` / `vit.` / `proj.` prefixes (official VisualRWKV checkpoints, bf16 .pth, and
+    // Aviary's own), or a plain RWKV file plus `clip_path` (a CLIP file: HF, full CLIPModel or OpenAI keys; or
+    // the official `*_visual.pth` with vit.* + proj.weight) and, when proj.weight is in neither, `proj_path`.
+    // A text-only model without a vision tower or projector is an error that says what to pass.
+    static VisualRwkv load(const std::string& model_path, const std::string& clip_path = "",
+                           const std::string& proj_path = "", const ModelOptions& options = {});
+    static VisualRwkv from_parts(Model rwkv, ClipVision vit, at::Tensor proj);
+
+    Model& rwkv();
+    ClipVision& vit();
+    at::Tensor& proj();  // (n_embd, vit hidden), fp32
+    const Model& rwkv() const;
+    const ClipVision& vit() const;
+
+    int64_t image_size() const;  // CLIP input size
+    int64_t image_rows() const;  // patches + CLS
+    int64_t patch_rows() const;  // patches (the flipped span)
+
+    // Projected image rows (B, P + 1, n_embd) from CLIP features (B, P + 1, vit hidden) in VisualRWKV order.
+    at::Tensor project(const at::Tensor& features) const;
+    // CLIP forward (frozen unless vit().train(true)) + projection: pixels (B, 3, S, S) -> (B, P + 1, n_embd).
+    at::Tensor encode_image(const at::Tensor& pixels) const;
+
+    // The RWKV over [text ids before | image rows | text ids after] (rows (B, P + 1, D) or undefined for a text-only
+    // prompt), with the odd-block flip of the patch rows; logits (B, T, V) or of the last position (B, V).
+    at::Tensor forward(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
+                       State& state, bool all_logits);
+
+    // State dict in the official layout: rwkv.*, vit.vision_model.*, proj.weight.
+    TensorList state_dict() const;
+    // Writes that state dict as safetensors (atomic), with metadata (e.g. "tokenizer": "byte").
+    void save(const std::string& path, const Metadata& metadata = {}) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+struct AnswerOptions {
+    int max_tokens = 128;
+    ImagePosition position = ImagePosition::Middle;
+};
+struct AnswerResult {
+    std::string text;  // without the "\n\n" stop
+    int tokens = 0;
+    std::vector<int32_t> ids;  // the generated tokens (stop sequence included)
+    std::string stop_reason;  // "stop_sequence", "end_of_text", "max_tokens", "stopped"
+};
+// Greedy answer to one question about preprocessed pixels (3, S, S) (spec A.10): the prompt
+// "User: {q}\n<image>\n{q}\n\nAssistant:" (middle) prefilled with the flip, then RNN steps; text streamed through
+// on_text as complete UTF-8.
+AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at::Tensor& pixels,
+                             const std::string& question, const AnswerOptions& options = {},
+                             const std::function<void(const std::string&)>& on_text = {},
+                             const std::function<bool()>& should_stop = {});
+
+// The shipped demo model: $AVIARY_VISION_MODEL, the installed share/aviary/models/, then assets/models/ of the source
+// tree (vision-*.safetensors); an error naming the places when none is found.
+std::string default_model_path();
+
+}  // namespace aviary::vision

@@ -1,0 +1,334 @@
+// VisualRWKV training stages on the shared Trainer (spec A.6 loss, A.7 stages and defaults, A.8 LLaVA data):
+// left-padded text before the image (id 0, no loss), image rows, text after; shifted cross-entropy on supervised
+// tokens, per-sample mean then batch mean, L2Wrap; a feature cache of the frozen CLIP for stages 1 and 2.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "aviary/core/error.h"
+#include "aviary/vision/vision_train.h"
+
+namespace aviary::vision {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::vector<LlavaSample> read_llava(const std::string& path) {
+    std::error_code ec;
+    AVIARY_CHECK(fs::exists(path, ec) && !fs::is_directory(path, ec), "LLaVA data '", path, "' does not exist");
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string text = ss.str();
+    std::vector<json> items;
+    const auto first = text.find_first_not_of(" \t\r\n");
+    AVIARY_CHECK(first != std::string::npos, "LLaVA data '", path, "' is empty");
+    try {
+        if (text[first] == '[') {
+            for (auto& j : json::parse(text)) items.push_back(j);
+        } else {
+            std::istringstream lines(text);
+            for (std::string line; std::getline(lines, line);)
+                if (line.find_first_not_of(" \t\r") != std::string::npos) items.push_back(json::parse(line));
+        }
+    } catch (const json::exception& e) {
+        AVIARY_FAIL("LLaVA data '", path, "' is not valid JSON/JSONL: ", e.what());
+    }
+    std::vector<LlavaSample> out;
+    for (size_t i = 0; i < items.size(); ++i) {
+        const auto& j = items[i];
+        try {
+            LlavaSample s;
+            if (j.contains("id")) s.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
+            if (j.contains("image") && !j["image"].is_null()) s.image = j["image"].get<std::string>();
+            for (const auto& t : j.at("conversations"))
+                s.turns.push_back({t.at("from").get<std::string>(), t.at("value").get<std::string>()});
+            AVIARY_CHECK(!s.turns.empty(), "no turns");
+            out.push_back(std::move(s));
+        } catch (const json::exception& e) {
+            AVIARY_FAIL("LLaVA data '", path, "' item ", i, ": expected {\"image\": …, \"conversations\": [{\"from\", "
+                        "\"value\"}, …]} (", e.what(), ")");
+        }
+    }
+    AVIARY_CHECK(!out.empty(), "LLaVA data '", path, "' holds no items");
+    return out;
+}
+
+namespace {
+
+std::string fingerprint(const ClipVision& vit) {
+    torch::NoGradGuard ng;
+    double s = 0, s2 = 0;
+    for (const auto& t : vit.state_dict()) {
+        s += t.tensor.to(at::kDouble).sum().item<double>();
+        s2 += t.tensor.to(at::kDouble).abs().sum().item<double>();
+    }
+    std::ostringstream os;
+    os.precision(17);
+    os << vit.config().image_size << "/" << vit.config().hidden << "/" << vit.config().layers << "/" << s << "/" << s2;
+    return os.str();
+}
+
+std::string image_path(const std::string& folder, const std::string& image) {
+    return folder.empty() ? image : (fs::path(folder) / image).string();
+}
+
+}  // namespace
+
+FeatureCache FeatureCache::build(const std::string& path, const ClipVision& vit, const std::vector<LlavaSample>& data,
+                                 const std::string& image_folder,
+                                 const std::function<bool(int64_t, int64_t)>& on_progress) {
+    std::vector<std::string> images;
+    for (const auto& s : data)
+        if (!s.image.empty()) images.push_back(s.image);
+    std::sort(images.begin(), images.end());
+    images.erase(std::unique(images.begin(), images.end()), images.end());
+    const std::string fp = fingerprint(vit);
+    FeatureCache c;
+    std::error_code ec;
+    if (!path.empty() && fs::exists(path, ec)) {
+        Metadata meta;
+        TensorList t = read_safetensors(path, &meta);
+        if (meta["clip_fingerprint"] == fp) {
+            for (auto& x : t) c.features_[x.name] = x.tensor;
+            bool all = true;
+            for (const auto& im : images) all = all && c.features_.count(im);
+            if (all) {
+                c.loaded_ = true;
+                return c;
+            }
+        }
+        c.features_.clear();
+    }
+    ClipPreprocess pre;
+    pre.size = vit.config().image_size;
+    torch::NoGradGuard ng;
+    constexpr int64_t kBatch = 16;
+    for (size_t i = 0; i < images.size(); i += kBatch) {
+        std::vector<at::Tensor> px;
+        const size_t end = std::min(images.size(), i + kBatch);
+        for (size_t k = i; k < end; ++k) px.push_back(load_clip_image(image_path(image_folder, images[k]), pre));
+        at::Tensor f = vit.features(torch::stack(px));  // (b, P + 1, C)
+        for (size_t k = i; k < end; ++k) c.features_[images[k]] = f[int64_t(k - i)].clone();
+        if (on_progress && !on_progress(int64_t(end), int64_t(images.size()))) AVIARY_FAIL("cancelled");
+    }
+    if (!path.empty()) {
+        TensorList out;
+        for (auto& [k, v] : c.features_) out.push_back({k, v});
+        write_safetensors(path, out, {{"clip_fingerprint", fp}, {"image_folder", image_folder}});
+    }
+    return c;
+}
+
+const at::Tensor& FeatureCache::get(const std::string& image) const {
+    auto it = features_.find(image);
+    AVIARY_CHECK(it != features_.end(), "no cached CLIP features for image '", image, "'");
+    return it->second;
+}
+
+VisionTrainConfig stage_defaults(int stage) {
+    VisionTrainConfig c;
+    c.stage = stage;
+    c.train.warmup = 0;
+    c.train.weight_decay = 0;
+    c.train.grad_clip = 1.0;
+    c.train.beta1 = 0.9;
+    c.train.beta2 = 0.99;
+    c.train.adam_eps = 1e-8;
+    if (stage == 1) {  // scripts/train/*_pretrain.sh: proj only, 1e-3 -> 1e-5 cosine, ctx 1024, image first
+        c.train.lr = 1e-3;
+        c.train.lr_final = 1e-5;
+        c.train.ctx_len = 1024;
+        c.position = ImagePosition::First;
+    } else if (stage == 2) {  // *_finetune.sh: RWKV + proj, 2e-5 constant, ctx 2048, image middle
+        c.train.lr = 2e-5;
+        c.train.lr_final = 2e-5;
+        c.train.ctx_len = 2048;
+        c.position = ImagePosition::Middle;
+    } else {
+        AVIARY_CHECK(stage == 0, "unknown training stage ", stage, " (expected 0, 1 or 2)");
+        c.train.lr = 1e-3;  // from scratch (Aviary's demo): everything trains
+        c.train.lr_final = 1e-4;
+        c.train.warmup = 20;
+        c.train.ctx_len = 1024;
+        c.position = ImagePosition::Middle;
+    }
+    return c;
+}
+
+at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+                             const std::vector<int64_t>& indices, const VisionTrainConfig& config,
+                             const FeatureCache* cache, bool use_l2wrap) {
+    const int64_t B = int64_t(indices.size());
+    AVIARY_CHECK(B >= 1, "empty batch");
+    const int64_t I = model.image_rows(), V = model.rwkv().config().vocab_size;
+    std::vector<PromptTokens> prompts;
+    int64_t p_max = 0, a_max = 0;
+    for (int64_t i : indices) {
+        AVIARY_CHECK(i >= 0 && i < int64_t(data.size()), "sample index ", i, " out of range");
+        PromptTokens p = build_prompt(data[i].turns, config.position, codec, /*open_assistant=*/false);
+        AVIARY_CHECK(data[i].image.empty() == (p.image_at < 0), "sample '", data[i].id, "': ",
+                     data[i].image.empty() ? "<image> in a sample without an image" : "an image but no <image> tag");
+        if (p.image_at < 0) p.image_at = 0;  // text-only: zero image rows before the text (spec A.4.3)
+        for (int32_t id : p.ids) AVIARY_CHECK(id < V, "token ", id, " of sample '", data[i].id,
+                                               "' is outside the model's vocabulary of ", V);
+        p_max = std::max(p_max, p.image_at);
+        a_max = std::max(a_max, int64_t(p.ids.size()) - p.image_at);
+        prompts.push_back(std::move(p));
+    }
+    // keep the window within ctx_len (the text after the image is cut)
+    a_max = std::min(a_max, config.train.ctx_len - p_max - I);
+    AVIARY_CHECK(a_max >= 1, "ctx_len ", config.train.ctx_len, " cannot hold ", p_max, " text tokens, ", I,
+                 " image rows and an answer");
+    const int64_t T = p_max + I + a_max;
+    auto before = torch::zeros({B, std::max<int64_t>(p_max, 1)}, torch::kInt64);
+    auto after = torch::zeros({B, a_max}, torch::kInt64);
+    auto labels = torch::full({B, T}, -100, torch::kInt64);
+    auto lab = labels.accessor<int64_t, 2>();
+    for (int64_t b = 0; b < B; ++b) {
+        const auto& p = prompts[b];
+        for (int64_t k = 0; k < p.image_at; ++k) before[b][p_max - p.image_at + k] = p.ids[k];  // left pad with 0
+        for (int64_t k = p.image_at; k < int64_t(p.ids.size()) && k - p.image_at < a_max; ++k) {
+            after[b][k - p.image_at] = p.ids[k];
+            if (p.supervised[k]) lab[b][p_max + I + k - p.image_at] = p.ids[k];
+        }
+    }
+    if (p_max == 0) before = at::Tensor();
+    // image rows (B, I, D): cached frozen features (stages 1, 2) or a live CLIP forward (stage 0)
+    std::vector<at::Tensor> feats;
+    ClipPreprocess pre;
+    pre.size = model.image_size();
+    const int64_t C = model.vit().config().hidden;
+    for (int64_t i : indices) {
+        const auto& s = data[i];
+        if (s.image.empty()) feats.push_back(at::Tensor());
+        else if (cache) feats.push_back(cache->get(s.image));
+        else feats.push_back(load_clip_image(image_path(config.image_folder, s.image), pre));
+    }
+    at::Tensor rows;
+    if (cache) {
+        for (auto& f : feats)
+            if (!f.defined()) f = torch::zeros({I, C});
+        rows = model.project(torch::stack(feats));
+    } else {
+        for (auto& f : feats)
+            if (!f.defined()) f = torch::zeros({3, pre.size, pre.size});
+        rows = model.encode_image(torch::stack(feats));
+    }
+    // text-only samples: image rows overwritten with zeros
+    auto keep = torch::ones({B, 1, 1});
+    bool any_text_only = false;
+    for (int64_t b = 0; b < B; ++b)
+        if (data[indices[b]].image.empty()) {
+            keep[b] = 0.0;
+            any_text_only = true;
+        }
+    if (any_text_only) rows = rows * keep;
+    State state = model.rwkv().new_state(B);
+    at::Tensor logits = model.forward(before, rows, after, state, /*all_logits=*/true);  // (B, T, V)
+    // shifted CE: logits[:, :-1] vs labels[:, 1:]; per-sample mean over valid tokens, then mean over samples
+    at::Tensor tgt = labels.slice(1, 1);
+    at::Tensor valid = tgt.ne(-100);
+    at::Tensor ce = at::cross_entropy_loss(logits.slice(1, 0, T - 1).reshape({-1, V}), tgt.reshape({-1}).clamp_min(0),
+                                           {}, at::Reduction::None)
+                        .view({B, T - 1});
+    at::Tensor n = valid.sum(1);
+    at::Tensor per = (ce * valid).sum(1) / n.clamp_min(1);
+    at::Tensor has = n.gt(0);
+    at::Tensor loss = has.any().item<bool>() ? per.masked_select(has).mean() : (logits.sum() * 0.0);
+    return use_l2wrap ? l2wrap(loss, logits) : loss;
+}
+
+VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+                                const VisionTrainConfig& config,
+                                const std::function<bool(const VisionTrainProgress&)>& on_progress) {
+    AVIARY_CHECK(config.stage >= 0 && config.stage <= 2, "unknown training stage ", config.stage);
+    AVIARY_CHECK(!config.out_dir.empty(), "training needs an output directory");
+    fs::create_directories(config.out_dir);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    std::unique_ptr<FeatureCache> cache;
+    if (config.stage >= 1) {
+        const std::string cp =
+            config.feature_cache.empty() ? (fs::path(config.out_dir) / "feature_cache.safetensors").string()
+                                         : config.feature_cache;
+        cache = std::make_unique<FeatureCache>(FeatureCache::build(
+            cp, model.vit(), data, config.image_folder, [&](int64_t done, int64_t total) {
+                VisionTrainProgress p;
+                p.phase = "features";
+                p.step = done;
+                p.total = total;
+                p.elapsed_s = elapsed();
+                return on_progress ? on_progress(p) : true;
+            }));
+    }
+    TrainOptions o = config.train;
+    if (config.stage == 1) o.train_only = {"proj.*"};                        // CLIP and RWKV frozen
+    if (config.stage == 2) o.freeze.insert(o.freeze.end(), {"vit.*", "rwkv.emb.*"});  // CLIP and emb frozen
+    model.rwkv().train(true);
+    model.vit().train(config.stage == 0);
+    model.proj().set_requires_grad(true);
+    VisionTrainSummary summary;
+    {
+        Trainer trainer(model.state_dict(), o);
+        for (const auto& t : trainer.trainable()) {
+            summary.trained.push_back(t.name);
+            summary.trainable_params += t.tensor.numel();
+        }
+        std::ofstream log(fs::path(config.out_dir) / "train_log.jsonl", std::ios::app);
+        std::mt19937_64 rng(o.seed);
+        std::vector<int64_t> order;
+        int64_t cursor = 0;
+        auto next_batch = [&] {
+            std::vector<int64_t> idx;
+            for (int64_t b = 0; b < o.batch; ++b) {
+                if (cursor % int64_t(data.size()) == 0) {  // a new epoch: a fresh seeded permutation
+                    order.resize(data.size());
+                    std::iota(order.begin(), order.end(), 0);
+                    std::shuffle(order.begin(), order.end(), rng);
+                }
+                idx.push_back(order[cursor % int64_t(data.size())]);
+                ++cursor;
+            }
+            return idx;
+        };
+        for (int64_t s = 0; s < o.steps; ++s) {
+            StepResult r = trainer.step([&](int64_t) {
+                return vision_batch_loss(model, codec, data, next_batch(), config, cache.get(), o.l2wrap);
+            });
+            summary.losses.push_back(r.loss);
+            log << json{{"stage", config.stage}, {"step", s + 1}, {"loss", r.loss}, {"lr", r.lr},
+                        {"grad_norm", r.grad_norm}, {"elapsed_s", elapsed()}}
+                       .dump()
+                << "\n";
+            log.flush();
+            VisionTrainProgress p;
+            p.phase = "train";
+            p.step = s + 1;
+            p.total = o.steps;
+            p.loss = r.loss;
+            p.lr = r.lr;
+            p.elapsed_s = elapsed();
+            if (on_progress && !on_progress(p)) {
+                summary.stopped = true;
+                break;
+            }
+        }
+    }
+    model.rwkv().train(false);
+    model.vit().train(false);
+    model.proj().set_requires_grad(false);
+    summary.final_model = (fs::path(config.out_dir) / "model.safetensors").string();
+    Metadata meta = config.metadata;
+    meta["stage"] = std::to_string(config.stage);
+    model.save(summary.final_model, meta);
+    return summary;
+}
+
+}  // namespace aviary::vision

@@ -1,0 +1,236 @@
+// VisualRWKV-6 model: loading (one prefixed file or RWKV + CLIP + projector files, spec A.9), the projection, the
+// odd-block patch flip (v6.0 model.py bidirectional_forward, spec A.4), and greedy answers with a single prefill
+// followed by recurrent decoding (spec A.4.6, A.10).
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "aviary/core/error.h"
+#include "aviary/core/generator.h"
+#include "aviary/vision/visual_rwkv.h"
+
+namespace aviary::vision {
+
+namespace fs = std::filesystem;
+
+Model::BlockHook odd_block_flip(int64_t begin, int64_t count) {
+    return [begin, count](int layer, const at::Tensor& x, bool /*after_block*/) -> at::Tensor {
+        if (layer % 2 == 0 || count <= 1 || begin < 0) return x;
+        // x[:, begin:begin+count] = x[:, begin:begin+count].flip(1), before the block and again after it
+        AVIARY_CHECK(begin + count <= x.size(1), "image patch rows [", begin, ", ", begin + count,
+                     ") lie outside the sequence of ", x.size(1));
+        return at::cat({x.slice(1, 0, begin), x.slice(1, begin, begin + count).flip({1}), x.slice(1, begin + count)}, 1);
+    };
+}
+
+struct VisualRwkv::Impl {
+    Model rwkv;
+    ClipVision vit;
+    at::Tensor proj;  // (n_embd, vit hidden)
+};
+
+VisualRwkv::VisualRwkv() : impl_(std::make_unique<Impl>()) {}
+VisualRwkv::~VisualRwkv() = default;
+VisualRwkv::VisualRwkv(VisualRwkv&&) noexcept = default;
+VisualRwkv& VisualRwkv::operator=(VisualRwkv&&) noexcept = default;
+
+namespace {
+
+bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+// RWKV keys of a file: those under "rwkv." (prefix removed) or, when there are none, the plain RWKV names.
+TensorList rwkv_part(const TensorList& t) {
+    TensorList out;
+    for (const auto& x : t)
+        if (starts_with(x.name, "rwkv.")) out.push_back({x.name.substr(5), x.tensor});
+    if (!out.empty()) return out;
+    for (const auto& x : t)
+        if (starts_with(x.name, "emb.") || starts_with(x.name, "blocks.") || starts_with(x.name, "ln_out.") ||
+            starts_with(x.name, "head."))
+            out.push_back(x);
+    return out;
+}
+
+int64_t heads_from(const Metadata& m) {
+    auto it = m.find("clip_heads");
+    return it == m.end() ? 0 : std::stoll(it->second);
+}
+
+}  // namespace
+
+VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& clip_path, const std::string& proj_path,
+                            const ModelOptions& options) {
+    Metadata meta;
+    TensorList t = read_checkpoint(model_path, &meta);
+    TensorList rw = rwkv_part(t);
+    AVIARY_CHECK(!rw.empty(), "'", model_path, "' holds no RWKV weights (expected emb.weight, blocks.* … or the same "
+                              "under 'rwkv.')");
+    VisualRwkv m;
+    m.impl_->rwkv = Model::from_tensors(rw, options);
+    TensorList clip_tensors;
+    if (!clip_path.empty()) {
+        Metadata clip_meta;
+        clip_tensors = read_checkpoint(clip_path, &clip_meta);
+        AVIARY_CHECK(ClipVision::contains_vision_tower(clip_tensors), "'", clip_path,
+                     "' holds no CLIP vision tower (expected keys 'vision_model.…', 'vit.vision_model.…' or 'visual.…')");
+        m.impl_->vit = ClipVision::load(clip_path, heads_from(clip_meta));
+    } else {
+        AVIARY_CHECK(ClipVision::contains_vision_tower(t), "'", model_path,
+                     "' is a text-only model (no CLIP vision tower 'vit.*'); pass --clip with the vision weights "
+                     "(a CLIP file or a VisualRWKV *_visual.pth)");
+        m.impl_->vit = ClipVision::from_tensors(t, heads_from(meta));
+    }
+    const at::Tensor* proj = find_tensor(t, "proj.weight");
+    if (!proj) proj = find_tensor(clip_tensors, "proj.weight");
+    TensorList proj_tensors;
+    if (!proj && !proj_path.empty()) {
+        proj_tensors = read_checkpoint(proj_path);
+        proj = find_tensor(proj_tensors, "proj.weight");
+        if (!proj && proj_tensors.size() == 1) proj = &proj_tensors[0].tensor;
+        AVIARY_CHECK(proj, "'", proj_path, "' holds no 'proj.weight'");
+    }
+    AVIARY_CHECK(proj, "no projector 'proj.weight' in '", model_path, "'", clip_path.empty() ? "" : " or '",
+                 clip_path, clip_path.empty() ? "" : "'", "; pass --proj with the projector weights");
+    const int64_t D = m.impl_->rwkv.config().n_embd, C = m.impl_->vit.config().hidden;
+    AVIARY_CHECK(proj->dim() == 2 && proj->size(0) == D && proj->size(1) == C, "proj.weight has shape ", proj->sizes(),
+                 ", expected (", D, ", ", C, ") for RWKV width ", D, " and CLIP width ", C);
+    m.impl_->proj = proj->to(at::kFloat).contiguous().clone();
+    return m;
+}
+
+VisualRwkv VisualRwkv::from_parts(Model rwkv, ClipVision vit, at::Tensor proj) {
+    AVIARY_CHECK(proj.dim() == 2 && proj.size(0) == rwkv.config().n_embd && proj.size(1) == vit.config().hidden,
+                 "proj has shape ", proj.sizes(), ", expected (", rwkv.config().n_embd, ", ", vit.config().hidden, ")");
+    VisualRwkv m;
+    m.impl_->rwkv = std::move(rwkv);
+    m.impl_->vit = std::move(vit);
+    m.impl_->proj = proj.to(at::kFloat).contiguous();
+    return m;
+}
+
+Model& VisualRwkv::rwkv() { return impl_->rwkv; }
+ClipVision& VisualRwkv::vit() { return impl_->vit; }
+at::Tensor& VisualRwkv::proj() { return impl_->proj; }
+const Model& VisualRwkv::rwkv() const { return impl_->rwkv; }
+const ClipVision& VisualRwkv::vit() const { return impl_->vit; }
+int64_t VisualRwkv::image_size() const { return impl_->vit.config().image_size; }
+int64_t VisualRwkv::image_rows() const { return impl_->vit.config().tokens(); }
+int64_t VisualRwkv::patch_rows() const { return impl_->vit.config().tokens() - 1; }
+
+at::Tensor VisualRwkv::project(const at::Tensor& features) const {
+    // proj: Linear(C -> D, bias=False), y = f · Wᵀ                       // (B, P + 1, D)
+    return at::linear(features.to(at::kFloat), impl_->proj);
+}
+
+at::Tensor VisualRwkv::encode_image(const at::Tensor& pixels) const { return project(impl_->vit.features(pixels)); }
+
+at::Tensor VisualRwkv::forward(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
+                               State& state, bool all_logits) {
+    std::vector<at::Tensor> parts;
+    int64_t begin = 0;
+    if (ids_before.defined() && ids_before.numel() > 0) {
+        parts.push_back(impl_->rwkv.embed(ids_before));
+        begin = ids_before.size(1);
+    }
+    if (rows.defined()) {
+        AVIARY_CHECK(rows.dim() == 3 && rows.size(1) == image_rows() && rows.size(2) == impl_->rwkv.config().n_embd,
+                     "image rows must be (B, ", image_rows(), ", ", impl_->rwkv.config().n_embd, "), got ",
+                     rows.sizes());
+        parts.push_back(rows.to(at::kFloat));
+    }
+    if (ids_after.defined() && ids_after.numel() > 0) parts.push_back(impl_->rwkv.embed(ids_after));
+    AVIARY_CHECK(!parts.empty(), "empty VisualRWKV input");
+    at::Tensor x = parts.size() == 1 ? parts[0] : at::cat(parts, 1);  // (B, T, D), ln0 applied inside block 0
+    if (!rows.defined()) return impl_->rwkv.forward_embeddings(x, state, all_logits);
+    return impl_->rwkv.forward_embeddings(x, state, all_logits, odd_block_flip(begin, patch_rows()));
+}
+
+TensorList VisualRwkv::state_dict() const {
+    TensorList out;
+    for (auto& t : impl_->rwkv.state_dict()) out.push_back({"rwkv." + t.name, t.tensor});
+    for (auto& t : impl_->vit.state_dict()) out.push_back({"vit." + t.name, t.tensor});
+    out.push_back({"proj.weight", impl_->proj});
+    return out;
+}
+
+void VisualRwkv::save(const std::string& path, const Metadata& metadata) const {
+    TensorList out;
+    for (auto& t : state_dict()) out.push_back({t.name, t.tensor.detach().to(at::kCPU).contiguous()});
+    Metadata m = metadata;
+    m["clip_heads"] = std::to_string(impl_->vit.config().heads);
+    m["format"] = "visualrwkv-6";
+    write_safetensors(path, out, m);
+}
+
+AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at::Tensor& pixels,
+                             const std::string& question, const AnswerOptions& options,
+                             const std::function<void(const std::string&)>& on_text,
+                             const std::function<bool()>& should_stop) {
+    AVIARY_CHECK(!question.empty(), "the question is empty");
+    AVIARY_CHECK(pixels.dim() == 3 && pixels.size(0) == 3, "pixels must be (3, S, S)");
+    const int64_t V = model.rwkv().config().vocab_size;
+    AVIARY_CHECK(codec.vocab_size <= V || codec.kind == "world", "the ", codec.kind, " tokenizer needs ",
+                 codec.vocab_size, " ids; the model has ", V);
+    PromptTokens p = question_prompt(question, options.position, codec);
+    for (int32_t id : p.ids) AVIARY_CHECK(id < V, "prompt token ", id, " is outside the model's vocabulary of ", V);
+    auto ids = torch::tensor(std::vector<int64_t>(p.ids.begin(), p.ids.end()), torch::kInt64).unsqueeze(0);
+    torch::NoGradGuard no_grad;
+    at::Tensor rows = model.encode_image(pixels.unsqueeze(0));
+    State state = model.rwkv().new_state(1);
+    at::Tensor logits =
+        model.forward(ids.slice(1, 0, p.image_at), rows, ids.slice(1, p.image_at), state, /*all_logits=*/false);
+    TextStream stream({"\n\n"});
+    AnswerResult r;
+    r.stop_reason = "max_tokens";
+    auto emit = [&](const std::string& piece) {
+        if (piece.empty()) return;
+        r.text += piece;
+        if (on_text) on_text(piece);
+    };
+    for (int i = 0; i < options.max_tokens; ++i) {
+        if (should_stop && should_stop()) {
+            r.stop_reason = "stopped";
+            break;
+        }
+        const int32_t id = int32_t(logits.view({-1}).argmax().item<int64_t>());  // greedy, as evaluate.py
+        if (id == 0) {
+            r.stop_reason = "end_of_text";
+            break;
+        }
+        ++r.tokens;
+        r.ids.push_back(id);
+        emit(stream.push(codec.token_bytes(id)));
+        if (stream.stopped()) {
+            r.stop_reason = "stop_sequence";
+            break;
+        }
+        logits = model.rwkv().step(torch::tensor({int64_t(id)}, torch::kInt64), state);
+    }
+    if (!stream.stopped()) emit(stream.finish());
+    return r;
+}
+
+std::string default_model_path() {
+    if (const char* env = std::getenv("AVIARY_VISION_MODEL"); env && *env) {
+        AVIARY_CHECK(fs::exists(env), "AVIARY_VISION_MODEL names '", env, "', which does not exist");
+        return env;
+    }
+    const std::string dirs[] = {std::string(AVIARY_INSTALL_DATADIR) + "/models",
+                                std::string(AVIARY_SOURCE_DIR) + "/assets/models"};
+    for (const auto& d : dirs) {
+        std::error_code ec;
+        if (!fs::is_directory(d, ec)) continue;
+        std::vector<std::string> found;
+        for (const auto& e : fs::directory_iterator(d, ec)) {
+            const std::string n = e.path().filename().string();
+            if (n.rfind("vision-", 0) == 0 && e.path().extension() == ".safetensors") found.push_back(e.path().string());
+        }
+        std::sort(found.begin(), found.end());
+        if (!found.empty()) return found.front();
+    }
+    AVIARY_FAIL("cannot find the shipped vision model assets/models/vision-*.safetensors (looked in "
+                "$AVIARY_VISION_MODEL, ", dirs[0], ", ", dirs[1], "); pass --model");
+}
+
+}  // namespace aviary::vision
