@@ -104,6 +104,7 @@ void register_train(CLI::App& app, Runner& run) {
         double lora_alpha = 0;
         bool train_state = false;
         int nproc = 1;
+        std::string ablate;
     };
     auto a = std::make_shared<Args>();
     add_model_options(sub, a->model);
@@ -151,6 +152,10 @@ void register_train(CLI::App& app, Runner& run) {
                     "Data-parallel over N local worker processes (c10d; global "
                     "batch = N x --batch)")
         ->check(CLI::PositiveNumber);
+    sub->add_option("--ablate", a->ablate,
+                    "Finch ablations of the paper's Table 19 (with --model init:…,6): dd-token-shift (static token "
+                    "shift: time_maa_w1/w2 held at zero/init), dd-decay (static decay: time_decay_w1/w2), or both, "
+                    "comma-separated");
     sub->add_option("--dist-backend", a->dist_backend, "c10d backend of multi-process training: auto, gloo, nccl")
         ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
     sub->callback([&run, a] {
@@ -207,6 +212,22 @@ void register_train(CLI::App& app, Runner& run) {
             Model model;
             ModelOptions mo;
             mo.device = a->model.device;
+            // Ablations freeze the data-dependent LoRAs of Finch at their official init (the down-projection w1 is
+            // zero there, so tanh(x·w1)·w2 = 0 and the token shift / decay stay static for the whole run).
+            std::vector<std::string> ablate_globs;
+            for (const auto& item : split_patterns(a->ablate)) {
+                if (item == "dd-token-shift")
+                    ablate_globs.insert(ablate_globs.end(), {"blocks.*.att.time_maa_w1", "blocks.*.att.time_maa_w2"});
+                else if (item == "dd-decay")
+                    ablate_globs.insert(ablate_globs.end(), {"blocks.*.att.time_decay_w1", "blocks.*.att.time_decay_w2"});
+                else
+                    throw UsageError("--ablate: unknown ablation '" + item + "' (expected dd-token-shift, dd-decay)");
+            }
+            if (!ablate_globs.empty()) {
+                if (!parse_init_spec(a->model.model, L, D, version) || version != 6)
+                    throw UsageError("--ablate needs a Finch model trained from scratch: --model init:N_LAYER,N_EMBD,6");
+                a->train.freeze.insert(a->train.freeze.end(), ablate_globs.begin(), ablate_globs.end());
+            }
             if (parse_init_spec(a->model.model, L, D, version)) {
                 model =
                     Model::from_tensors(init_weights(init_config(L, D, version, enc.vocab_size), a->train.seed), mo);

@@ -3,8 +3,11 @@
 // outputs, the JSONL log, a SIGKILL during training followed by --resume giving
 // the same final weights as an uninterrupted run, and one-line errors with exit
 // codes 1/2 on bad input.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "aviary/core/checkpoint.h"
+#include "aviary/core/model_init.h"
 #include "common/cli_run.h"
 #include <signal.h>
 #include <sys/wait.h>
@@ -149,4 +152,34 @@ TEST(CliTrain, BadInputIsOneErrorLine) {
                           1, "another model");
     expect_one_error_line(
         run("train text --data " + corpus() + " --out " + run_dir.string() + " --steps 2" + kTrainArgs), 2, "--resume");
+}
+
+// Finch ablations (issue 10, the paper's Table 19): --ablate freezes exactly the data-dependent LoRAs at their
+// official init (w1 = 0, so the token shift / decay are static), and every other matrix still trains.
+TEST(CliTrain, AblationsFreezeExactlyTheDataDependentLoras) {
+    const fs::path out = tmp_dir() / "ablate";
+    Result r = run("train text -q --tokenizer byte --model init:2,64,6 --ablate dd-token-shift --ctx-len 16 --batch 2 "
+                   "--steps 3 --lr 1e-2 --warmup 0 --threads 1 --data " + corpus() + " --out " + out.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto trained = aviary::read_checkpoint((out / "model.safetensors").string());
+    const auto init = aviary::init_weights(aviary::init_config(2, 64, 6, 256), 42);  // --seed default 42
+    for (const auto& nt : init) {
+        const at::Tensor* t = aviary::find_tensor(trained, nt.name);
+        ASSERT_NE(t, nullptr) << nt.name;
+        const bool ablated =
+            nt.name.find("time_maa_w1") != std::string::npos || nt.name.find("time_maa_w2") != std::string::npos;
+        const bool same = at::equal(t->to(at::kFloat), nt.tensor);
+        if (ablated) {
+            EXPECT_TRUE(same) << nt.name << " must stay at its init";
+            if (nt.name.find("time_maa_w1") != std::string::npos) EXPECT_EQ(t->abs().max().item<float>(), 0.f);
+        } else if (nt.name.find("time_decay_w1") != std::string::npos || nt.name.find(".att.value.") != std::string::npos) {
+            EXPECT_FALSE(same) << nt.name << " must still train";
+        }
+    }
+    expect_one_error_line(run("train text -q --tokenizer byte --model init:2,64,5 --ablate dd-decay --steps 1 --data " +
+                              corpus() + " --out " + (tmp_dir() / "ablate5").string()),
+                          2, "Finch");
+    expect_one_error_line(run("train text -q --tokenizer byte --model init:2,64,6 --ablate gate --steps 1 --data " +
+                              corpus() + " --out " + (tmp_dir() / "ablate6").string()),
+                          2, "unknown ablation");
 }
