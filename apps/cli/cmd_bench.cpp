@@ -99,7 +99,7 @@ void register_bench(CLI::App& app, Runner& run) {
         ModelArgs model;
         std::string shape;
         int version = 6, prompt = 512, decode_tokens = 32, decode_batch = 8;
-        bool json = false;
+        bool json = false, libtorch_decode = false;
     };
     auto a = std::make_shared<Args>();
     add_model_options(sub, a->model, /*required=*/false);
@@ -111,6 +111,8 @@ void register_bench(CLI::App& app, Runner& run) {
     sub->add_option("--decode-batch", a->decode_batch, "Sequences decoded together for the batched figure")
         ->check(CLI::Range(1, 4096));
     sub->add_flag("--json", a->json, "End with one JSON line");
+    sub->add_flag("--libtorch-decode", a->libtorch_decode,
+                  "Decode with plain Model::step (LibTorch op by op) instead of the CPU decode engine, for comparison");
     sub->callback([&run, a] {
         run = [a] {
             if (a->model.model.empty() == a->shape.empty())
@@ -134,7 +136,9 @@ void register_bench(CLI::App& app, Runner& run) {
                               : load_model(a->model);
             const ModelConfig& c = model.config();
             const std::string what = a->shape.empty() ? a->model.model : ("shape " + a->shape);
-            std::shared_ptr<CpuEngine> engine = cuda ? nullptr : shared_cpu_engine(model);
+            std::shared_ptr<CpuEngine> engine = cuda || a->libtorch_decode ? nullptr : shared_cpu_engine(model);
+            if (a->libtorch_decode && a->model.dtype == "int8")
+                throw UsageError("--libtorch-decode has no int8 path (int8 is the CPU decode engine's format)");
             const std::string dtype = engine ? engine->dtype() : opt.dtype;
             const int threads = engine ? engine->threads() : thread_count();
             std::fprintf(stderr, "bench: %s, RWKV-%s L%d D%d V%d, %s weights, %d threads, %s%s%s\n", what.c_str(),
@@ -163,7 +167,7 @@ void register_bench(CLI::App& app, Runner& run) {
             // Greedy decode through Decoder (on CUDA: one graph replay per step; the argmax stays on the device).
             bool graph = false;
             auto time_decode = [&](int64_t batch) {
-                Decoder decoder(model, batch);
+                Decoder decoder(model, batch, /*use_graph=*/!a->libtorch_decode);
                 graph = decoder.uses_graph();
                 at::Tensor tok = at::randint(1, c.vocab_size, {batch}, gen, at::kLong);
                 for (int i = 0; i < 3; ++i) decoder.step(tok);  // warm-up (and the graph capture)
