@@ -22,6 +22,7 @@
 #include "aviary/music/music.h"
 #include "aviary/music/music_train.h"
 #include "cli_common.h"
+#include "position_loss_output.h"
 #include "progress_bar.h"
 
 namespace fs = std::filesystem;
@@ -330,9 +331,6 @@ void register_music(CLI::App& app, Runner& run) {
             std::vector<std::string> tunes;
             for (auto& t : music::read_music_corpus(l->data)) tunes.push_back(std::move(t.abc));
             if (l->max_tunes > 0 && int64_t(tunes.size()) > l->max_tunes) tunes.resize(size_t(l->max_tunes));
-            std::vector<std::vector<double>> curves;
-            std::vector<std::string> labels;
-            nlohmann::json res = nlohmann::json::array();
             std::vector<music::PositionLoss> raw;
             for (const auto& m : l->models) {
                 AVIARY_CHECK(fs::exists(m), "model '", m, "' does not exist");
@@ -341,40 +339,10 @@ void register_music(CLI::App& app, Runner& run) {
                 ma.threads = l->threads;
                 Model model = load_model(ma);
                 raw.push_back(music::loss_by_position(model, tunes, l->max_len));
-                curves.push_back(music::gaussian_smooth(raw.back().mean, l->sigma));
-                char lab[64];
-                std::snprintf(lab, sizeof lab, " (%.3f)", raw.back().mean_loss);
-                labels.push_back(fs::path(m).stem().string() + lab);
-                res.push_back({{"model", m}, {"mean_loss", raw.back().mean_loss}, {"tunes", raw.back().tunes}});
             }
-            std::string csv = "position";
-            for (size_t k = 0; k < curves.size(); ++k)
-                csv += ",loss_" + std::to_string(k) + ",smoothed_" + std::to_string(k);
-            csv += ",count\n";
-            size_t n = 0;
-            for (auto& c : curves) n = std::max(n, c.size());
-            for (size_t t = 0; t < n; ++t) {
-                csv += std::to_string(t);
-                int64_t cnt = 0;
-                for (size_t k = 0; k < curves.size(); ++k) {
-                    char buf[64];
-                    if (t < curves[k].size()) {
-                        std::snprintf(buf, sizeof buf, ",%.6f,%.6f", raw[k].mean[t], curves[k][t]);
-                        cnt = std::max(cnt, raw[k].count[t]);
-                    } else {
-                        std::snprintf(buf, sizeof buf, ",,");
-                    }
-                    csv += buf;
-                }
-                csv += "," + std::to_string(cnt) + "\n";
-            }
-            write_file_atomic(l->out + ".csv", csv);
-            music::plot_curves_png(l->out + ".png", curves, labels, "ABC loss by byte position", "byte position",
-                                   "loss (nats)");
-            nlohmann::json j;
-            j["models"] = res;
-            j["csv"] = l->out + ".csv";
-            j["png"] = l->out + ".png";
+            nlohmann::json j = write_position_loss_outputs(l->out, l->models, raw, l->sigma,
+                                                           "ABC loss by byte position", "byte position");
+            for (size_t k = 0; k < raw.size(); ++k) j["models"][k]["tunes"] = raw[k].tunes;
             std::printf("%s\n", j.dump().c_str());
             return 0;
         };

@@ -59,3 +59,44 @@ TEST(CliResearch, BadListsAreUsageErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliResearch, LossByPositionOnTextOverlaysModels) {
+    const fs::path dir = tmp_dir() / "lbp";
+    fs::create_directories(dir / "docs");
+    for (int i = 0; i < 3; ++i)
+        std::ofstream(dir / "docs" / ("d" + std::to_string(i) + ".txt")) << std::string(20 + 10 * i, char('a' + i));
+    // two tiny byte models from one training step each (different seeds)
+    for (int s = 1; s <= 2; ++s) {
+        auto r = run_cli("train text -q --tokenizer byte --model init:2,64," + std::to_string(4 + s) +
+                             " --ctx-len 8 --batch 1 --steps 1 --threads 1 --data " + (dir / "docs").string() +
+                             " --out " + (dir / ("m" + std::to_string(s))).string(),
+                         "", tmp_dir());
+        ASSERT_EQ(r.code, 0) << r.err;
+    }
+    auto r = run_cli("eval loss-by-position --tokenizer byte --max-len 64 --sigma 2 --threads 1 -m " +
+                         (dir / "m1" / "model.safetensors").string() + " -m " + (dir / "m2" / "model.safetensors").string() +
+                         " --data " + (dir / "docs").string() + " --out " + (dir / "lbp").string(),
+                     "", tmp_dir());
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["documents"], 3);
+    ASSERT_EQ(j["models"].size(), 2u);
+    EXPECT_GT(j["models"][0]["mean_loss"].get<double>(), 0.0);
+    std::istringstream csv(slurp(dir / "lbp.csv"));
+    std::string line;
+    std::getline(csv, line);
+    EXPECT_EQ(line, "position,loss_0,smoothed_0,loss_1,smoothed_1,count");
+    int rows = 0;
+    while (std::getline(csv, line)) ++rows;
+    EXPECT_EQ(rows, 39);  // the longest document has 40 bytes: 39 predictions
+    EXPECT_TRUE(fs::exists(dir / "lbp.png"));
+    expect_one_error_line(run_cli("eval loss-by-position --tokenizer byte -m " + (dir / "m1" / "model.safetensors").string() +
+                                      " --min-len 1000 --data " + (dir / "docs").string() + " --out " +
+                                      (dir / "x").string(),
+                                  "", tmp_dir()),
+                          1, "no document");
+}
+
+}  // namespace

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "aviary/core/loss_by_position.h"
+
 namespace aviary {
 class Model;
 }
@@ -42,17 +44,10 @@ TuneResult generate_tune(Model& model, const std::string& prompt, const TuneOpti
 // Loss by byte position (paper's music figure): for each framed tune (BOS + bytes + EOS), the cross-entropy
 // of predicting byte t+1 from bytes ≤ t, accumulated per position t and averaged over the tunes long enough
 // to reach it. Tunes are cut at max_len bytes.
-struct PositionLoss {
-    std::vector<double> mean;    // (max position) average loss at each position
-    std::vector<int64_t> count;  // tunes contributing at each position
-    double mean_loss = 0;        // average over all predicted bytes
-    int64_t tunes = 0;
-};
+using aviary::PositionLoss;
 PositionLoss loss_by_position(Model& model, const std::vector<std::string>& tunes_abc, int64_t max_len,
                               const std::function<bool(int64_t, int64_t)>& on_progress = {});
-// Gaussian smoothing with standard deviation sigma (in positions); sigma <= 0 returns the input. The
-// window is renormalised at the edges.
-std::vector<double> gaussian_smooth(const std::vector<double>& values, double sigma);
+using aviary::gaussian_smooth;  // core/loss_by_position.h
 // Writes a PNG line plot (OpenCV) of several curves with a legend; throws aviary::Error on write failure.
 void plot_curves_png(const std::string& path, const std::vector<std::vector<double>>& curves,
                      const std::vector<std::string>& labels, const std::string& title, const std::string& x_label,
