@@ -251,6 +251,35 @@ TEST(CpuEngineMusic, Int8KeepsTop1OnTheMusicValidationSet) {
     }
 }
 
+// `aviary convert --dtype int8` files: loading dequantises them, and the int8 engine re-derives exactly the stored
+// codes, so it decodes the same logits as the int8 engine on the original fp32 model. Broken files are errors.
+TEST(CpuEngineInt8File, StoredCodesRoundTripThroughTheEngine) {
+    const aviary::TensorList w = random_tensors(6);
+    const aviary::TensorList q = aviary::quantize_checkpoint_int8(w);
+    ASSERT_TRUE(aviary::is_int8_checkpoint(q));
+    EXPECT_FALSE(aviary::is_int8_checkpoint(w));
+    int int8_matrices = 0;
+    for (const auto& nt : q) int8_matrices += nt.tensor.scalar_type() == at::kChar;
+    EXPECT_EQ(int8_matrices, 2 + 8 * 2);  // emb, head, 8 matrices in each of 2 layers
+    EXPECT_EQ(aviary::find_tensor(q, "blocks.0.att.time_maa_w1")->scalar_type(), at::kFloat);  // LoRAs stay fp32
+    Model original = Model::from_tensors(w), loaded = Model::from_tensors(aviary::dequantize_checkpoint_int8(q));
+    CpuEngineOptions eo;
+    eo.dtype = "int8";
+    CpuEngine a(original, eo), b(loaded, eo);
+    State sa = original.new_state(2), sb = loaded.new_state(2);
+    at::Tensor tok = at::tensor({7, 123}, at::kLong);
+    for (int t = 0; t < 4; ++t) {
+        const at::Tensor la = a.step(tok, sa), lb = b.step(tok, sb);
+        ASSERT_TRUE(rel_close(lb, la, 1e-6)) << "step " << t;
+        tok = la.argmax(-1);
+    }
+    aviary::TensorList missing;
+    for (const auto& nt : q)
+        if (nt.name != "head.weight.int8_scale") missing.push_back(nt);
+    EXPECT_THROW(aviary::dequantize_checkpoint_int8(missing), aviary::Error);
+    EXPECT_THROW(aviary::quantize_checkpoint_int8(q), aviary::Error);  // already int8
+}
+
 TEST(CpuEngineErrors, BadTokensStatesAndModelsAreErrors) {
     Model model = random_model(6);
     CpuEngine engine(model);

@@ -1,16 +1,18 @@
 // Tests of the CPU decode engine's matrix-vector kernels (core/src/matvec_*.cpp) and int8 quantisation
-// (core/src/quantize_int8.cpp): every kernel set this CPU runs (scalar reference, AVX2, AVX-512) against a float64
+// (core/src/quantize_int8.cpp) and worker pool (core/src/cpu_engine_pool.cpp): every kernel set this CPU runs (scalar reference, AVX2, AVX-512) against a float64
 // dot product computed here, for fp32, bf16 and int8 weights, odd shapes (tails, batches not a multiple of 8) and
 // row sub-ranges (outputs outside the range must stay untouched); bf16 rounding against c10::BFloat16.
 #include <ATen/ATen.h>
 #include <c10/util/BFloat16.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
+#include "aviary/core/cpu_engine_pool.h"
 #include "aviary/core/error.h"
 
 using namespace aviary::cpu;
@@ -158,4 +160,24 @@ TEST(CpuEngineKernels, UnknownOrUnsupportedSetIsAnError) {
     EXPECT_THROW(kernels_named("avx1024"), aviary::Error);
     if (!kernels_avx512()) EXPECT_THROW(kernels_named("avx512"), aviary::Error);
     EXPECT_STREQ(kernels_named("scalar").name, "scalar");
+}
+
+// The worker pool runs every chunk of every job exactly once, with any chunk count, job after job (a late worker
+// must never run a chunk of a finished job), and a pool of one thread runs inline.
+TEST(CpuEngineKernels, ThreadPoolRunsEveryChunkExactlyOnce) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        EXPECT_EQ(pool.size(), threads);
+        std::mt19937 rng(threads);
+        for (int job = 0; job < 3000; ++job) {
+            const int n = 1 + static_cast<int>(rng() % 40);
+            std::vector<std::atomic<int>> hits(n);
+            for (auto& h : hits) h.store(0);
+            pool.run(n, [&](int c) { hits[c].fetch_add(1); });
+            for (int c = 0; c < n; ++c) ASSERT_EQ(hits[c].load(), 1) << "threads " << threads << " job " << job;
+        }
+        int ran = 0;
+        pool.run(0, [&](int) { ++ran; });
+        EXPECT_EQ(ran, 0);
+    }
 }
