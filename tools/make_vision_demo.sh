@@ -22,8 +22,10 @@ RWKV=${RWKV:-3,64,256}
 VIT=${VIT:-2,64,8,64}
 [ -f "$DATA/train.json" ] || python3 "$ROOT/tools/make_vision_scenes.py" --out "$DATA" --train 4000 --test 300 --size 64 --seed 1
 mkdir -p "$OUT"
-"$AVIARY" train vision --stage 0 --new-rwkv "$RWKV" --new-vit "$VIT" --data "$DATA/train.json" --image-folder "$DATA" \
-  --out "$OUT/stage0" --steps "$STEPS0" --batch "$BATCH" --lr "$LR0" --lr-final "$LRF0" --warmup 20 --position "$POS" --threads "$THREADS"
+# INIT=model.safetensors continues stage 0 from an earlier run instead of fresh weights
+if [ -n "${INIT:-}" ]; then FROM=(--model "$INIT"); else FROM=(--new-rwkv "$RWKV" --new-vit "$VIT"); fi
+"$AVIARY" train vision --stage 0 "${FROM[@]}" --data "$DATA/train.json" --image-folder "$DATA" \
+  --out "$OUT/stage0" --steps "$STEPS0" --batch "$BATCH" --lr "$LR0" --lr-final "$LRF0" --warmup "${WARMUP0:-20}" --position "$POS" --threads "$THREADS"
 "$AVIARY" train vision --stage 1 --model "$OUT/stage0/model.safetensors" --data "$DATA/train.json" \
   --image-folder "$DATA" --out "$OUT/stage1" --steps "$STEPS1" --batch "$BATCH" --position "$POS" --threads "$THREADS"
 "$AVIARY" train vision --stage 2 --model "$OUT/stage1/model.safetensors" --data "$DATA/train.json" \
@@ -45,6 +47,7 @@ for a in ev["answers"]:
     by[k][0] += a["answer"].strip().lower().rstrip(".") == a["reference"].strip().lower()
 recipe = {"data": "tools/make_vision_scenes.py --train 4000 --test 300 --size 64 --seed 1",
           "rwkv": "RWKV-6 L,D,V = $RWKV (byte tokenizer)", "vit": "CLIP-style ViT L,D,patch,image = $VIT",
+          "init": "${INIT:-fresh}",
           "stages": [{"stage": 0, "steps": $STEPS0, "batch": $BATCH, "lr": "$LR0 -> $LRF0 cosine, warmup 20", "position": "$POS",
                       "trains": "everything"},
                      {"stage": 1, "steps": $STEPS1, "batch": $BATCH, "lr": "1e-3 -> 1e-5 cosine (published)",

@@ -52,8 +52,17 @@ vision::VisualRwkv load_visual(const VisionModelArgs& a) {
     return vision::VisualRwkv::load(path, a.clip, a.proj);
 }
 
+// --position when given, else the position the model was trained with (its metadata), else middle (v6 eval).
+vision::ImagePosition position_for(const std::string& given, const vision::VisualRwkv& m) {
+    if (!given.empty()) return vision::parse_image_position(given);
+    auto it = m.metadata().find("image_position");
+    return vision::parse_image_position(it != m.metadata().end() ? it->second : "middle");
+}
+
 vision::TextCodec codec_for(const VisionModelArgs& a, const vision::VisualRwkv& m) {
     if (!a.tokenizer.empty()) return vision::make_text_codec(a.tokenizer, a.vocab);
+    if (auto it = m.metadata().find("tokenizer"); it != m.metadata().end())
+        return vision::make_text_codec(it->second, a.vocab);
     return vision::text_codec_for_vocab(m.rwkv().config().vocab_size, a.vocab);
 }
 
@@ -71,7 +80,7 @@ void register_vision(CLI::App& app, Runner& run) {
         auto* sub = app.add_subcommand("vqa", "Answer a question about an image with a VisualRWKV model (streams)");
         struct Args {
             VisionModelArgs m;
-            std::string image, question, position = "middle";
+            std::string image, question, position;
             int max_tokens = 128;
         };
         auto a = std::make_shared<Args>();
@@ -80,7 +89,7 @@ void register_vision(CLI::App& app, Runner& run) {
         sub->add_option("--image", a->image, "Image file (any format OpenCV reads)")->required();
         sub->add_option("--question,-q", a->question, "The question")->required();
         sub->add_option("--max-tokens", a->max_tokens, "Longest answer")->check(CLI::Range(1, 4096));
-        sub->add_option("--position", a->position, "Image place in the prompt: first | middle | last")
+        sub->add_option("--position", a->position, "Image place in the prompt: first | middle | last (default: the model's training position, else middle)")
             ->check(CLI::IsMember({"first", "middle", "last"}));
         sub->callback([a, &run] {
             run = [a] {
@@ -91,7 +100,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 at::Tensor px = image_for(model, a->image);
                 vision::AnswerOptions o;
                 o.max_tokens = a->max_tokens;
-                o.position = vision::parse_image_position(a->position);
+                o.position = position_for(a->position, model);
                 vision::answer_question(model, codec, px, a->question, o, [](const std::string& piece) {
                     std::fwrite(piece.data(), 1, piece.size(), stdout);
                     std::fflush(stdout);
@@ -229,7 +238,7 @@ void register_vision(CLI::App& app, Runner& run) {
                                               "model");
         struct Args {
             VisionModelArgs m;
-            std::string data, images, out, position = "middle";
+            std::string data, images, out, position;
             int64_t limit = 0;
             int max_tokens = 16;
             bool quiet = false;
@@ -241,7 +250,7 @@ void register_vision(CLI::App& app, Runner& run) {
         sub->add_option("--out,-o", a->out, "Write every answer and the scores here (JSON)");
         sub->add_option("--limit", a->limit, "Score only the first N questions");
         sub->add_option("--max-tokens", a->max_tokens, "Longest answer")->check(CLI::Range(1, 4096));
-        sub->add_option("--position", a->position, "first | middle | last")
+        sub->add_option("--position", a->position, "first | middle | last (default: as for vqa)")
             ->check(CLI::IsMember({"first", "middle", "last"}));
         sub->add_flag("--quiet", a->quiet, "No progress on stderr");
         sub->callback([a, &run] {
@@ -254,7 +263,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 auto codec = codec_for(a->m, model);
                 vision::AnswerOptions o;
                 o.max_tokens = a->max_tokens;
-                o.position = vision::parse_image_position(a->position);
+                o.position = position_for(a->position, model);
                 std::vector<std::string> preds, refs;
                 nlohmann::json answers = nlohmann::json::array();
                 ProgressBar bar(!a->quiet);

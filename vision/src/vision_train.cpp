@@ -327,6 +327,9 @@ VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const
     summary.final_model = (fs::path(config.out_dir) / "model.safetensors").string();
     Metadata meta = config.metadata;
     meta["stage"] = std::to_string(config.stage);
+    meta["image_position"] = config.position == ImagePosition::First    ? "first"
+                             : config.position == ImagePosition::Last ? "last"
+                                                                      : "middle";
     model.save(summary.final_model, meta);
     return summary;
 }

@@ -28,6 +28,7 @@ struct VisualRwkv::Impl {
     Model rwkv;
     ClipVision vit;
     at::Tensor proj;  // (n_embd, vit hidden)
+    Metadata metadata;
 };
 
 VisualRwkv::VisualRwkv() : impl_(std::make_unique<Impl>()) {}
@@ -67,6 +68,7 @@ VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& cl
     AVIARY_CHECK(!rw.empty(), "'", model_path, "' holds no RWKV weights (expected emb.weight, blocks.* … or the same "
                               "under 'rwkv.')");
     VisualRwkv m;
+    m.impl_->metadata = meta;
     m.impl_->rwkv = Model::from_tensors(rw, options);
     TensorList clip_tensors;
     if (!clip_path.empty()) {
@@ -114,6 +116,7 @@ ClipVision& VisualRwkv::vit() { return impl_->vit; }
 at::Tensor& VisualRwkv::proj() { return impl_->proj; }
 const Model& VisualRwkv::rwkv() const { return impl_->rwkv; }
 const ClipVision& VisualRwkv::vit() const { return impl_->vit; }
+const Metadata& VisualRwkv::metadata() const { return impl_->metadata; }
 int64_t VisualRwkv::image_size() const { return impl_->vit.config().image_size; }
 int64_t VisualRwkv::image_rows() const { return impl_->vit.config().tokens(); }
 int64_t VisualRwkv::patch_rows() const { return impl_->vit.config().tokens() - 1; }
@@ -183,7 +186,9 @@ AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at
     TextStream stream({"\n\n"});
     AnswerResult r;
     r.stop_reason = "max_tokens";
-    auto emit = [&](const std::string& piece) {
+    auto emit = [&](std::string piece) {
+        // the answer is stripped, as evaluate.py does: leading blanks ("Assistant: …") are not emitted
+        if (r.text.empty()) piece.erase(0, piece.find_first_not_of(" \t"));
         if (piece.empty()) return;
         r.text += piece;
         if (on_text) on_text(piece);

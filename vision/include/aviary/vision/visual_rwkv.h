@@ -42,6 +42,9 @@ public:
     const Model& rwkv() const;
     const ClipVision& vit() const;
 
+    // Metadata of the loaded file ("tokenizer", "image_position" written by train_vision; empty for other files).
+    const Metadata& metadata() const;
+
     int64_t image_size() const;  // CLIP input size
     int64_t image_rows() const;  // patches + CLS
     int64_t patch_rows() const;  // patches (the flipped span)
