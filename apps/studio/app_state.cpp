@@ -81,6 +81,9 @@ void AppState::register_fields() {
         {"chat.session", &chat.session_path},
         {"image.path", &image.path_input},
         {"image.question", &image.question},
+        {"image.model", &settings.vision.model},
+        {"image.clip", &settings.vision.clip},
+        {"image.proj", &settings.vision.proj},
         {"audio.path", &audio.path_input},
         {"music.meter", &settings.music.meter},
         {"music.key", &settings.music.key},
@@ -116,7 +119,8 @@ void AppState::register_fields() {
 }
 
 bool AppState::panels_idle() const {
-    return !chat.generating && !music.generating && !music.rendering && !image.asking && !audio.tagging &&
+    return !chat.generating && !music.generating && !music.rendering && !image.asking && !image.model_loading &&
+           !audio.tagging &&
            !training.running && main_queue.empty();
 }
 
@@ -170,6 +174,12 @@ void startup_commands(AppState& app) {
         app.add_error(Channel::Chat, e.what());
     }
     if (!chat_model.empty()) app.worker->load_chat_model(chat_model, app.settings.chat.tokenizer, app.settings.chat.vocab);
+    std::string vision_model = app.settings.vision.model;
+    if (vision_model.empty()) vision_model = app.worker->vision_default_model();
+    if (!vision_model.empty()) {
+        app.image.model_loading = true;
+        app.worker->load_vision_model(vision_model, app.settings.vision.clip, app.settings.vision.proj);
+    }
     app.worker->demo_image();
     app.worker->demo_audio();
     // The training panel starts on the shipped model's training log.

@@ -61,7 +61,7 @@ struct ImageState {
     std::string path_input, description, question = "What is in this picture?", answer, status;
     std::shared_ptr<const ImageRGBA> image, crop;
     Texture tex, crop_tex;
-    bool fit = true, asking = false;
+    bool fit = true, asking = false, model_loading = false;
     float zoom = 1;
     float pan_x = 0, pan_y = 0;  // image pixel at the view's top-left
 };

@@ -1,26 +1,154 @@
-// The Image QA / Audio backends of this build (backends.h). The vision and audio modules have no model API
-// yet (their public headers only report module_status), so the panels get preview-only backends.
+// The Image QA / Audio backends of this build (backends.h). Vision: aviary::vision when the module is built
+// (image decoding with EXIF orientation, CLIP preprocessing, VisualRWKV answers streamed token by token), else a
+// preview with OpenCV. Audio: the audio module has no model API the studio can call yet, so tagging reports
+// "not available in this build".
 #include "backends.h"
+
+#include <mutex>
+#include <optional>
 
 #include "aviary/core/error.h"
 #include "media.h"
 
+#ifdef AVIARY_HAVE_VISION
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "aviary/vision/image.h"
+#include "aviary/vision/prompt.h"
+#include "aviary/vision/visual_rwkv.h"
+#endif
+
 namespace aviary::studio {
 
+ImageRGBA VisionBackend::decode(const std::string& path) const { return load_image_rgba(path); }
+
+std::string VisionBackend::load(const std::string&, const std::string&, const std::string&) {
+    AVIARY_FAIL("VQA model not available in this build (the studio was built without the vision module)");
+}
+
 namespace {
+
 class PreviewVisionBackend : public VisionBackend {
 public:
     bool available() const override { return false; }
     std::string status() const override {
-        return "VQA model not available in this build (the vision module has no model API yet): the image view "
-               "and the CLIP-style 224x224 preprocessing preview work; questions cannot be answered.";
+        return "VQA model not available in this build (built without the vision module): the image view and a "
+               "CLIP-style 224x224 preprocessing preview work; questions cannot be answered.";
     }
     ImageRGBA preprocess(const ImageRGBA& image) const override { return clip_preview_crop(image, 224); }
-    void answer(const ImageRGBA&, const std::string&, const std::function<void(const std::string&)>&,
+    void answer(const ImageRGBA&, const std::string&, int, const std::function<void(const std::string&)>&,
                 const std::function<bool()>&) override {
-        AVIARY_FAIL("VQA model not available in this build (the vision module has no model API yet)");
+        AVIARY_FAIL("VQA model not available in this build (built without the vision module)");
     }
 };
+
+#ifdef AVIARY_HAVE_VISION
+// RGBA8 -> RGB uint8 tensor (H, W, 3).
+at::Tensor rgb_tensor(const ImageRGBA& image) {
+    at::Tensor rgba = at::from_blob(const_cast<uint8_t*>(image.rgba.data()), {image.height, image.width, 4}, at::kByte);
+    return rgba.slice(2, 0, 3).contiguous();
+}
+
+ImageRGBA rgba_from_rgb(const at::Tensor& rgb_in) {
+    const at::Tensor rgb = rgb_in.contiguous();  // (H, W, 3) uint8
+    ImageRGBA out;
+    out.height = int(rgb.size(0)), out.width = int(rgb.size(1));
+    out.rgba.resize(size_t(out.width) * out.height * 4);
+    const uint8_t* p = rgb.data_ptr<uint8_t>();
+    for (size_t i = 0; i < size_t(out.width) * out.height; ++i) {
+        out.rgba[4 * i] = p[3 * i], out.rgba[4 * i + 1] = p[3 * i + 1], out.rgba[4 * i + 2] = p[3 * i + 2];
+        out.rgba[4 * i + 3] = 255;
+    }
+    return out;
+}
+
+// One value of a safetensors file's "__metadata__" (read from the header alone: 8-byte little-endian length, then
+// JSON); "" for other files or a missing key.
+std::string safetensors_metadata_value(const std::string& path, const std::string& key) {
+    std::ifstream f(path, std::ios::binary);
+    uint64_t n = 0;
+    if (!f.read(reinterpret_cast<char*>(&n), 8) || n == 0 || n > (100u << 20)) return "";
+    std::string header(size_t(n), '\0');
+    if (!f.read(header.data(), std::streamsize(n))) return "";
+    try {
+        const nlohmann::json j = nlohmann::json::parse(header);
+        if (j.contains("__metadata__") && j["__metadata__"].contains(key) && j["__metadata__"][key].is_string())
+            return j["__metadata__"][key].get<std::string>();
+    } catch (const std::exception&) {
+    }
+    return "";
+}
+
+class ModuleVisionBackend : public VisionBackend {
+public:
+    bool available() const override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return !description_.empty();
+    }
+    std::string status() const override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!description_.empty()) return "VisualRWKV: " + description_ + " (greedy answers, stop at a blank line)";
+        return "No VQA model loaded: give a VisualRWKV checkpoint above (one file with rwkv./vit./proj. keys, or an "
+               "RWKV file plus CLIP and projector files). The preview shows CLIP preprocessing at 224 px.";
+    }
+    ImageRGBA decode(const std::string& path) const override { return rgba_from_rgb(vision::load_image(path)); }
+    ImageRGBA preprocess(const ImageRGBA& image) const override {
+        vision::ClipPreprocess o;
+        o.size = model_ ? model_->image_size() : 224;
+        const at::Tensor px = vision::clip_preprocess(rgb_tensor(image), o);  // (3, S, S) normalised
+        // Back to 8-bit codes for display: c = (x·std + mean)·255.
+        const at::Tensor mean = at::tensor({o.mean[0], o.mean[1], o.mean[2]}, at::kDouble).view({3, 1, 1});
+        const at::Tensor std = at::tensor({o.std[0], o.std[1], o.std[2]}, at::kDouble).view({3, 1, 1});
+        const at::Tensor codes = ((px.to(at::kDouble) * std + mean) * 255).round().clamp(0, 255).to(at::kByte);
+        return rgba_from_rgb(codes.permute({1, 2, 0}));
+    }
+    std::string load(const std::string& model_path, const std::string& clip_path, const std::string& proj_path) override {
+        vision::VisualRwkv m = vision::VisualRwkv::load(model_path, clip_path, proj_path);
+        image_position_ = safetensors_metadata_value(model_path, "image_position");
+        codec_ = vision::text_codec_for_vocab(m.rwkv().config().vocab_size);
+        model_.emplace(std::move(m));
+        const ModelConfig& c = model_->rwkv().config();
+        std::string desc = model_path.substr(model_path.find_last_of('/') + 1) + " (RWKV v" + c.version_string() +
+                           ", " + std::to_string(c.n_layer) + " layers, D " + std::to_string(c.n_embd) + ", " +
+                           codec_.kind + " tokenizer; CLIP " + std::to_string(model_->image_size()) + " px, " +
+                           std::to_string(model_->image_rows()) + " image rows)";
+        std::lock_guard<std::mutex> lock(mutex_);
+        description_ = desc;
+        return desc;
+    }
+    std::string default_model() const override {
+        try {
+            return vision::default_model_path();
+        } catch (const std::exception&) {
+            return "";
+        }
+    }
+    void answer(const ImageRGBA& image, const std::string& question, int max_tokens,
+                const std::function<void(const std::string&)>& on_text, const std::function<bool()>& should_stop) override {
+        AVIARY_CHECK(model_, "no VQA model loaded: load a VisualRWKV checkpoint first");
+        vision::ClipPreprocess o;
+        o.size = model_->image_size();
+        const at::Tensor px = vision::clip_preprocess(rgb_tensor(image), o);
+        vision::AnswerOptions ao;
+        ao.max_tokens = max_tokens;
+        // The image's place in the prompt: the one the model was trained with (its metadata), else middle — as
+        // `aviary vqa` does.
+        ao.position = vision::parse_image_position(image_position_.empty() ? "middle" : image_position_);
+        vision::answer_question(*model_, codec_, px, question, ao, on_text, should_stop);
+    }
+
+private:
+    std::optional<vision::VisualRwkv> model_;  // worker thread only
+    std::string image_position_;
+    vision::TextCodec codec_;
+    mutable std::mutex mutex_;
+    std::string description_;  // guarded: status() is read by the UI thread
+};
+#endif
 
 class PreviewAudioBackend : public AudioBackend {
 public:
@@ -33,9 +161,16 @@ public:
         AVIARY_FAIL("audio tagging model not available in this build (the audio module has no model API yet)");
     }
 };
+
 }  // namespace
 
-std::unique_ptr<VisionBackend> make_vision_backend() { return std::make_unique<PreviewVisionBackend>(); }
+std::unique_ptr<VisionBackend> make_vision_backend() {
+#ifdef AVIARY_HAVE_VISION
+    return std::make_unique<ModuleVisionBackend>();
+#else
+    return std::make_unique<PreviewVisionBackend>();
+#endif
+}
 std::unique_ptr<AudioBackend> make_audio_backend() { return std::make_unique<PreviewAudioBackend>(); }
 
 }  // namespace aviary::studio

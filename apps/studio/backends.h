@@ -1,7 +1,7 @@
 // What the Image QA and Audio panels need from a model, behind small interfaces the worker owns, so the
-// panels work (viewing, preprocessing preview, spectrogram) while the vision/audio modules are not in the
-// build, and say so instead of pretending. The worker picks the module-backed implementation when
-// aviary::vision / aviary::audio provide one (see studio_worker.cpp).
+// panels work (viewing, preprocessing preview, spectrogram) whatever the build holds, and say what is missing
+// instead of pretending. With the vision module in the build (AVIARY_HAVE_VISION) the image backend decodes and
+// preprocesses with aviary::vision (CLIP preprocessing with HF parity) and answers with VisualRWKV.
 #pragma once
 #include <functional>
 #include <memory>
@@ -16,12 +16,19 @@ namespace aviary::studio {
 class VisionBackend {
 public:
     virtual ~VisionBackend() = default;
-    virtual bool available() const = 0;
-    virtual std::string status() const = 0;  // shown in the panel, e.g. why no model is available
-    // The model's input image (what the model "sees").
+    virtual bool available() const = 0;  // a model is loaded and can answer
+    // Shown in the panel: what is loaded, or why questions cannot be answered. Safe to call from the UI thread.
+    virtual std::string status() const = 0;
+    // Decodes an image file for display and for the model (throws aviary::Error naming the file).
+    virtual ImageRGBA decode(const std::string& path) const;
+    // The model's input image (what the model "sees"), as RGBA for display.
     virtual ImageRGBA preprocess(const ImageRGBA& image) const = 0;
-    // Streams the answer to a question about the image; throws aviary::Error when unavailable.
-    virtual void answer(const ImageRGBA& image, const std::string& question,
+    // Loads a model; returns a description. The default: not available in this build.
+    virtual std::string load(const std::string& model_path, const std::string& clip_path, const std::string& proj_path);
+    // The shipped demo model, or "" when there is none.
+    virtual std::string default_model() const { return ""; }
+    // Streams the answer to a question about the image; throws aviary::Error when no model is loaded.
+    virtual void answer(const ImageRGBA& image, const std::string& question, int max_tokens,
                         const std::function<void(const std::string&)>& on_text,
                         const std::function<bool()>& should_stop) = 0;
 };
@@ -35,8 +42,6 @@ public:
     virtual std::vector<std::pair<std::string, float>> tag(const std::vector<float>& samples, int sample_rate) = 0;
 };
 
-// The backends of this build: without the vision/audio model code they preview the CLIP-style crop and
-// report "model not available in this build".
 std::unique_ptr<VisionBackend> make_vision_backend();
 std::unique_ptr<AudioBackend> make_audio_backend();
 

@@ -16,9 +16,13 @@ namespace aviary::studio {
 void image_on_event(AppState& app, const Event& e) {
     ImageState& s = app.image;
     switch (e.kind) {
+        case EventKind::ModelLoaded: s.model_loading = false; break;
         case EventKind::ImageReady:
-            s.image = e.image, s.crop = e.image2, s.description = e.text;
-            s.fit = true, s.zoom = 1, s.pan_x = 0, s.pan_y = 0, s.answer.clear();
+            if (e.image != s.image) {  // a new picture (not just a new preview of the same one)
+                s.description = e.text;
+                s.fit = true, s.zoom = 1, s.pan_x = 0, s.pan_y = 0, s.answer.clear();
+            }
+            s.image = e.image, s.crop = e.image2;
             app.main_queue.post([&app, img = e.image, crop = e.image2] {
                 texture_upload(app.image.tex, *img);
                 if (crop) texture_upload(app.image.crop_tex, *crop);
@@ -26,9 +30,10 @@ void image_on_event(AppState& app, const Event& e) {
             break;
         case EventKind::Text: s.answer += e.text; break;
         case EventKind::Done:
-        case EventKind::Error: s.asking = false; break;
+        case EventKind::Error: s.asking = false, s.model_loading = false; break;
         case EventKind::JobFinished:
             if (e.text == "ask") s.asking = false;
+            if (e.text == "load VQA model") s.model_loading = false;
             break;
         default: break;
     }
@@ -111,20 +116,39 @@ void draw_image_panel(AppState& app) {
     image_view(app, view_h);
     ImGui::SameLine();
     ImGui::BeginChild("##crop", ImVec2(0, view_h), true);
-    ImGui::TextUnformatted("Model input (224 x 224)");
+    if (s.crop)
+        ImGui::Text("Model input (%d x %d)", s.crop->width, s.crop->height);
+    else
+        ImGui::TextUnformatted("Model input");
     help_marker("What the model sees: the shorter side resized to 224 (bicubic), then the centre 224x224 crop "
                 "(CLIP preprocessing). Researchers debug preprocessing more than models.");
     if (s.crop_tex.id) ImGui::Image((ImTextureID)(intptr_t)s.crop_tex.id, ImVec2(224, 224));
+    ImGui::Separator();
+    ImGui::TextUnformatted("VQA model (VisualRWKV)");
+    VisionSettings& vs = app.settings.vision;
+    ImGui::SetNextItemWidth(-1);
+    ImGui::InputTextWithHint("##vmodel", "model .pth/.safetensors", &vs.model);
+    ImGui::SetNextItemWidth(-1);
+    ImGui::InputTextWithHint("##vclip", "CLIP file (if separate)", &vs.clip);
+    ImGui::SetNextItemWidth(-1);
+    ImGui::InputTextWithHint("##vproj", "projector file (if separate)", &vs.proj);
+    if (studio_button(app, s.model_loading ? "Loading...##vqa" : "Load VQA model", !s.model_loading && !vs.model.empty())) {
+        s.model_loading = true;
+        app.worker->load_vision_model(vs.model, vs.clip, vs.proj);
+    }
     ImGui::EndChild();
 
     ImGui::TextWrapped("%s", app.worker->vision_status().c_str());
+    ImGui::SetNextItemWidth(120);
+    ImGui::SliderInt("max tokens##vqa", &app.settings.vision.max_tokens, 1, 256);
+    ImGui::SameLine();
     ImGui::SetNextItemWidth(-200);
     ImGui::InputText("##question", &s.question);
     ImGui::SameLine();
-    if (studio_button(app, "Ask", !s.asking && s.image != nullptr)) {
+    if (studio_button(app, "Ask", !s.asking && !s.model_loading && s.image != nullptr)) {
         s.answer.clear();
         s.asking = true;
-        app.worker->ask_image(s.question, 64);
+        app.worker->ask_image(s.question, app.settings.vision.max_tokens);
     }
     ImGui::SameLine();
     if (studio_button(app, "Stop##ask", s.asking)) app.worker->stop();

@@ -47,6 +47,8 @@ std::string settings_to_json(const Settings& s) {
                   {"length", m.length},     {"control_codes", m.control_codes},
                   {"temperature", m.temperature}, {"top_p", m.top_p}, {"top_k", m.top_k},
                   {"max_bytes", m.max_bytes}, {"seed", m.seed}};
+    j["vision"] = {{"model", s.vision.model}, {"clip", s.vision.clip}, {"proj", s.vision.proj},
+                   {"max_tokens", s.vision.max_tokens}};
     const TrainSettings& t = s.train;
     j["train"] = {{"model", t.model},   {"data", t.data},         {"out", t.out},       {"tokenizer", t.tokenizer},
                   {"steps", t.steps},   {"ctx_len", t.ctx_len},   {"batch", t.batch},   {"warmup", t.warmup},
@@ -146,6 +148,13 @@ Settings settings_from_json(const std::string& text, const std::string& source) 
         get(m, "top_k", s.music.top_k, source);
         get(m, "max_bytes", s.music.max_bytes, source);
         get(m, "seed", s.music.seed, source);
+    }
+    if (j.contains("vision") && j["vision"].is_object()) {
+        const json& v = j["vision"];
+        get(v, "model", s.vision.model, source);
+        get(v, "clip", s.vision.clip, source);
+        get(v, "proj", s.vision.proj, source);
+        get(v, "max_tokens", s.vision.max_tokens, source);
     }
     if (j.contains("train") && j["train"].is_object()) read_train(j["train"], s.train, source);
     get(j, "aviary_path", s.aviary_path, source);

@@ -28,6 +28,11 @@ struct MusicSettings {
     uint64_t seed = 42;
 };
 
+struct VisionSettings {
+    std::string model, clip, proj;  // VisualRWKV checkpoint ("" = the shipped demo model when there is one)
+    int max_tokens = 64;
+};
+
 struct TrainSettings {
     std::string model = "init:2,64,5";  // init:L,D,VERSION or a checkpoint
     std::string data;                   // "" = data/music/validation.jsonl of the source tree when present
@@ -41,6 +46,7 @@ struct TrainSettings {
 struct Settings {
     ChatSettings chat;
     MusicSettings music;
+    VisionSettings vision;
     TrainSettings train;
     std::string aviary_path;  // the `aviary` CLI used for training runs ("" = beside aviary-studio, then $PATH)
     int threads = 1;          // LibTorch threads of the worker (1 leaves a core for the UI)

@@ -288,9 +288,27 @@ void StudioWorker::music_render(const std::string& abc_text, MusicOutput what, c
 }
 
 // ---------------------------------------------------------------- image
+void StudioWorker::load_vision_model(const std::string& model_path, const std::string& clip_path,
+                                     const std::string& proj_path) {
+    post("load VQA model", Channel::Image, [=] {
+        emit(EventKind::Log, Channel::Image, "loading VQA model '" + model_path + "'");
+        const std::string desc = vision_->load(model_path, clip_path, proj_path);
+        emit(EventKind::ModelLoaded, Channel::Image, desc);
+        if (image_) {  // the preview now shows this model's input size
+            Event e;
+            e.kind = EventKind::ImageReady, e.channel = Channel::Image, e.text = "(re-preprocessed for the model)";
+            e.image = image_;
+            e.image2 = std::make_shared<ImageRGBA>(vision_->preprocess(*image_));
+            events_.push(std::move(e));
+        }
+    });
+}
+
+std::string StudioWorker::vision_default_model() const { return vision_->default_model(); }
+
 void StudioWorker::open_image(const std::string& path) {
     post("open image", Channel::Image, [=] {
-        auto img = std::make_shared<ImageRGBA>(load_image_rgba(path));
+        auto img = std::make_shared<ImageRGBA>(vision_->decode(path));
         Event e;
         e.kind = EventKind::ImageReady, e.channel = Channel::Image;
         e.text = path + " (" + std::to_string(img->width) + "x" + std::to_string(img->height) + ")";
@@ -318,8 +336,7 @@ void StudioWorker::ask_image(const std::string& question, int max_tokens) {
     post("ask", Channel::Image, [=] {
         AVIARY_CHECK(image_, "open an image first");
         AVIARY_CHECK(!question.empty(), "the question is empty");
-        (void)max_tokens;
-        vision_->answer(*image_, question, [&](const std::string& piece) { emit(EventKind::Text, Channel::Image, piece); },
+        vision_->answer(*image_, question, max_tokens, [&](const std::string& piece) { emit(EventKind::Text, Channel::Image, piece); },
                         [this] { return should_stop(); });
         emit(EventKind::Done, Channel::Image, should_stop() ? "stopped" : "done");
     });

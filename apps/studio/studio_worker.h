@@ -62,6 +62,10 @@ public:
     // abc_text as generated; out_path: the file to write (Midi, Wav; "" = a temporary) — Sheet renders a PNG.
     void music_render(const std::string& abc_text, MusicOutput what, const std::string& out_path = "");
 
+    // A VisualRWKV checkpoint (clip/proj: "" when the model file holds them); ModelLoaded on the Image channel.
+    void load_vision_model(const std::string& model_path, const std::string& clip_path = "",
+                           const std::string& proj_path = "");
+    std::string vision_default_model() const;
     void open_image(const std::string& path);
     void demo_image();
     void ask_image(const std::string& question, int max_tokens);

@@ -25,6 +25,11 @@
 #include "common/cli_run.h"
 #include "media.h"
 #include "studio_worker.h"
+#ifdef AVIARY_HAVE_VISION
+#include "aviary/vision/image.h"
+#include "aviary/vision/prompt.h"
+#include "aviary/vision/visual_rwkv.h"
+#endif
 
 using namespace aviary;
 using namespace aviary::studio;
@@ -356,5 +361,63 @@ TEST(StudioWorker, ImagesDecodeAndCropTheCentre) {
     const auto errors = of_kind(ev, EventKind::Error);
     ASSERT_EQ(errors.size(), 2u) << errors_of(ev);
     EXPECT_NE(errors[0].text.find("not_an_image.png"), std::string::npos) << errors[0].text;
+#ifdef AVIARY_HAVE_VISION
+    EXPECT_NE(errors[1].text.find("no VQA model loaded"), std::string::npos) << errors[1].text;
+#else
     EXPECT_NE(errors[1].text.find("not available in this build"), std::string::npos) << errors[1].text;
+#endif
 }
+
+#ifdef AVIARY_HAVE_VISION
+// With the vision module: a small random VisualRWKV (RWKV-6 L2 D64 byte vocabulary, CLIP ViT of 32 px images in
+// 8 px patches) answers through the worker exactly as vision::answer_question does when called directly, and the
+// preview is the model's 32 px input.
+TEST(StudioWorker, VqaAnswersThroughTheVisionModule) {
+    const fs::path dir = aviary::test::scratch_dir("studio_vqa");
+    auto w8 = init_weights(init_config(2, 64, 6, 256), 5);
+    at::manual_seed(5);
+    for (auto& t : w8)  // the official init zeroes several matrices; make every weight matter
+        if (t.tensor.is_floating_point()) t.tensor = t.tensor + 0.05 * at::randn_like(t.tensor);
+    vision::ClipVisionConfig vc;
+    vc.hidden = 32, vc.heads = 2, vc.intermediate = 64, vc.layers = 2, vc.patch = 8, vc.image_size = 32;
+    const std::string model_path = (dir / "tiny-vqa.safetensors").string();
+    vision::VisualRwkv::from_parts(Model::from_tensors(w8), vision::ClipVision::create(vc, 6), at::randn({64, 32}) * 0.2)
+        .save(model_path, {{"tokenizer", "byte"}});
+    cv::Mat bgr(48, 64, CV_8UC3);
+    cv::randu(bgr, 0, 256);
+    const std::string png = (dir / "img.png").string();
+    ASSERT_TRUE(cv::imwrite(png, bgr));
+
+    StudioWorker w(1);
+    w.load_vision_model(model_path);
+    w.open_image(png);
+    w.ask_image("what is it?", 16);
+    const auto ev = wait_idle(w);
+    ASSERT_EQ(errors_of(ev), "");
+    ASSERT_EQ(of_kind(ev, EventKind::ModelLoaded).size(), 1u);
+    EXPECT_TRUE(w.vision_status().find("VisualRWKV") != std::string::npos) << w.vision_status();
+    const auto ready = of_kind(ev, EventKind::ImageReady);
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_EQ(ready[0].image2->width, 32);
+    EXPECT_EQ(ready[0].image2->height, 32);
+
+    vision::VisualRwkv ref_model = vision::VisualRwkv::load(model_path);
+    const vision::TextCodec codec = vision::text_codec_for_vocab(256);
+    vision::ClipPreprocess o;
+    o.size = 32;
+    const at::Tensor px = vision::clip_preprocess(vision::load_image(png), o);
+    vision::AnswerOptions ao;
+    ao.max_tokens = 16;
+    const vision::AnswerResult ref = vision::answer_question(ref_model, codec, px, "what is it?", ao);
+    EXPECT_EQ(text_of(ev, Channel::Image), ref.text);
+    EXPECT_GT(ref.tokens, 0);
+    // The preview is the model input: the normalised pixels mapped back to 8-bit codes.
+    const at::Tensor codes = ((px.to(at::kDouble) * at::tensor({o.std[0], o.std[1], o.std[2]}, at::kDouble).view({3, 1, 1}) +
+                               at::tensor({o.mean[0], o.mean[1], o.mean[2]}, at::kDouble).view({3, 1, 1})) * 255)
+                                 .round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
+    int mismatches = 0;
+    for (int i = 0; i < 32 * 32; ++i)
+        for (int c = 0; c < 3; ++c) mismatches += ready[0].image2->rgba[size_t(i) * 4 + c] != codes.data_ptr<uint8_t>()[i * 3 + c];
+    EXPECT_EQ(mismatches, 0);
+}
+#endif
