@@ -78,6 +78,7 @@ AudioRwkvConfig AudioRwkvConfig::from_json(const std::string& text) {
 namespace {
 
 using torch::indexing::Slice;
+constexpr double kHeadBiasInit = -4.0;
 
 struct SpatialMixImpl : torch::nn::Module {  // VRWKV6 "att"
     int64_t C, H, N, L, Ld;
@@ -212,6 +213,10 @@ struct NetImpl : torch::nn::Module {
         register_module("blocks", blocks);
         ln_out = register_module("ln_out", torch::nn::LayerNorm(torch::nn::LayerNormOptions({D})));
         head = register_module("head", torch::nn::Linear(D, c.n_classes));
+        // Prior-probability bias (σ(−4) ≈ 0.018): tags are rare, so the first steps need not spend themselves on
+        // pushing the ~500 absent classes down (a common detection/tagging initialisation; not from the paper).
+        torch::NoGradGuard g;
+        head->bias.fill_(kHeadBiasInit);
     }
     torch::Tensor normalise(const torch::Tensor& logmel) {  // (B, F, M): BatchNorm over the M mel bins
         AVIARY_CHECK(logmel.dim() == 3 && logmel.size(2) == c.n_mels, "AudioRWKV: expected log-mel (B, frames, ",
