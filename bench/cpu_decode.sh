@@ -49,7 +49,7 @@ done
 
 jq -r -s '
   def f1: (. * 10 | round / 10 | tostring);
-  "| shape | version | weights | threads | kernels | prefill 512 tok/s | decode b1 tok/s | decode b8 tok/s (total) | MB/token | read GB/s | floor tok/s | b1 / floor | load before |",
+  "| shape | version | weights | threads | kernels | prefill tok/s | decode b1 tok/s | decode b8 tok/s (total) | MB/token | read GB/s | floor tok/s | b1 / floor | load before |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_tok_s|f1) | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(.loadavg_before) |")
 ' "$RESULTS" | tee "$OUT/table.md"

@@ -32,14 +32,14 @@ constexpr float kGroupNormEps = 64e-5f;  // = eps 1e-5 on x / head_size_divisor 
 
 // What a matrix-vector task does with each dot product s of row r, batch item b.
 enum class Epilogue {
-    kStore,    // y = s
-    kTanh,     // y = tanh(s)                       (LoRA down-projections)
-    kSilu,     // y = s·σ(s)                        (gate)
-    kReluSq,   // y = max(s, 0)²                    (channel-mix key)
-    kSigmoid,  // y = σ(s)                          (channel-mix receptance)
-    kDecay,    // y = exp(−exp(bias[r] + s))        (v6 dynamic decay)
-    kAddTo,    // dst += s                          (residual add of att.output)
-    kAddMulTo, // dst += mul·s                      (residual add of σ(r)·(W_v κ))
+    kStore,     // y = s
+    kTanh,      // y = tanh(s)                       (LoRA down-projections)
+    kSilu,      // y = s·σ(s)                        (gate)
+    kReluSq,    // y = max(s, 0)²                    (channel-mix key)
+    kSigmoid,   // y = σ(s)                          (channel-mix receptance)
+    kDecay,     // y = exp(−exp(bias[r] + s))        (v6 dynamic decay)
+    kAddTo,     // dst += s                          (residual add of att.output)
+    kAddMulTo,  // dst += mul·s                      (residual add of σ(r)·(W_v κ))
 };
 
 struct Task {
@@ -54,7 +54,9 @@ struct Task {
     const float* mul = nullptr;   // kAddMulTo, same stride as y
 };
 
-inline float sigmoid(float s) { return 1.0f / (1.0f + std::exp(-s)); }
+inline float sigmoid(float s) {
+    return 1.0f / (1.0f + std::exp(-s));
+}
 
 // LayerNorm over n values: (x − mean)/sqrt(var + eps)·w + b, biased variance (PyTorch's).
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, float* out) {
@@ -79,11 +81,11 @@ struct Layer {
     // v6: m_c = time_maa_c (+ the LoRA δ_c at run time; §2.4).
     std::vector<float> m_x, m_w, m_k, m_v, m_r, m_g;
     std::vector<float> ffn_m_k, ffn_m_r;
-    std::vector<float> decay;       // v5: exp(−exp(time_decay)) (A); v6: time_decay (A), the static part of w_raw
-    std::vector<float> u;           // time_faaaa (A)
-    MatView maa_w1t;                // v6: (5·Lm, D) = time_maa_w1ᵀ
-    MatView maa_w2t[5];             // v6: (D, Lm) = time_maa_w2[c]ᵀ, c in w, k, v, r, g
-    MatView decay_w1t, decay_w2t;   // v6: (Ld, D), (A, Ld)
+    std::vector<float> decay;      // v5: exp(−exp(time_decay)) (A); v6: time_decay (A), the static part of w_raw
+    std::vector<float> u;          // time_faaaa (A)
+    MatView maa_w1t;               // v6: (5·Lm, D) = time_maa_w1ᵀ
+    MatView maa_w2t[5];            // v6: (D, Lm) = time_maa_w2[c]ᵀ, c in w, k, v, r, g
+    MatView decay_w1t, decay_w2t;  // v6: (Ld, D), (A, Ld)
     MatView att_r, att_k, att_v, att_g, att_o, ffn_k, ffn_r, ffn_v;
 };
 
@@ -227,13 +229,17 @@ struct CpuEngine::Impl {
     void embedding_row(int64_t token, float* out) const {
         const int64_t D = emb.cols, off = token * D;
         switch (emb.type) {
-        case WeightType::F32: std::copy_n(static_cast<const float*>(emb.data) + off, D, out); break;
-        case WeightType::BF16:
-            for (int64_t i = 0; i < D; ++i) out[i] = cpu::bf16_to_fp32(static_cast<const uint16_t*>(emb.data)[off + i]);
-            break;
-        case WeightType::I8:
-            for (int64_t i = 0; i < D; ++i) out[i] = static_cast<const int8_t*>(emb.data)[off + i] * emb.scale[token];
-            break;
+            case WeightType::F32:
+                std::copy_n(static_cast<const float*>(emb.data) + off, D, out);
+                break;
+            case WeightType::BF16:
+                for (int64_t i = 0; i < D; ++i)
+                    out[i] = cpu::bf16_to_fp32(static_cast<const uint16_t*>(emb.data)[off + i]);
+                break;
+            case WeightType::I8:
+                for (int64_t i = 0; i < D; ++i)
+                    out[i] = static_cast<const int8_t*>(emb.data)[off + i] * emb.scale[token];
+                break;
         }
     }
 
@@ -255,36 +261,37 @@ struct CpuEngine::Impl {
         for (int64_t b = 0; b < batch; ++b) {
             float* y = t.y + b * t.y_stride;
             switch (t.epilogue) {
-            case Epilogue::kStore: break;
-            case Epilogue::kTanh:
-                for (int64_t i = r0; i < r1; ++i) y[i] = std::tanh(y[i]);
-                break;
-            case Epilogue::kSilu:
-                for (int64_t i = r0; i < r1; ++i) y[i] = y[i] * sigmoid(y[i]);
-                break;
-            case Epilogue::kReluSq:
-                for (int64_t i = r0; i < r1; ++i) {
-                    const float s = y[i] > 0 ? y[i] : 0.0f;
-                    y[i] = s * s;
+                case Epilogue::kStore:
+                    break;
+                case Epilogue::kTanh:
+                    for (int64_t i = r0; i < r1; ++i) y[i] = std::tanh(y[i]);
+                    break;
+                case Epilogue::kSilu:
+                    for (int64_t i = r0; i < r1; ++i) y[i] = y[i] * sigmoid(y[i]);
+                    break;
+                case Epilogue::kReluSq:
+                    for (int64_t i = r0; i < r1; ++i) {
+                        const float s = y[i] > 0 ? y[i] : 0.0f;
+                        y[i] = s * s;
+                    }
+                    break;
+                case Epilogue::kSigmoid:
+                    for (int64_t i = r0; i < r1; ++i) y[i] = sigmoid(y[i]);
+                    break;
+                case Epilogue::kDecay:
+                    for (int64_t i = r0; i < r1; ++i) y[i] = std::exp(-std::exp(t.bias[i] + y[i]));
+                    break;
+                case Epilogue::kAddTo: {
+                    float* dst = t.dst + b * t.y_stride;
+                    for (int64_t i = r0; i < r1; ++i) dst[i] += y[i];
+                    break;
                 }
-                break;
-            case Epilogue::kSigmoid:
-                for (int64_t i = r0; i < r1; ++i) y[i] = sigmoid(y[i]);
-                break;
-            case Epilogue::kDecay:
-                for (int64_t i = r0; i < r1; ++i) y[i] = std::exp(-std::exp(t.bias[i] + y[i]));
-                break;
-            case Epilogue::kAddTo: {
-                float* dst = t.dst + b * t.y_stride;
-                for (int64_t i = r0; i < r1; ++i) dst[i] += y[i];
-                break;
-            }
-            case Epilogue::kAddMulTo: {
-                float* dst = t.dst + b * t.y_stride;
-                const float* mul = t.mul + b * t.y_stride;
-                for (int64_t i = r0; i < r1; ++i) dst[i] += mul[i] * y[i];
-                break;
-            }
+                case Epilogue::kAddMulTo: {
+                    float* dst = t.dst + b * t.y_stride;
+                    const float* mul = t.mul + b * t.y_stride;
+                    for (int64_t i = r0; i < r1; ++i) dst[i] += mul[i] * y[i];
+                    break;
+                }
             }
         }
     }
@@ -494,7 +501,8 @@ struct CpuEngine::Impl {
         }
         for (int l = 0; l < cfg.n_layer; ++l) layer(l, state);
         // logits = head · LN_out(x)
-        for (int64_t b = 0; b < B; ++b) layer_norm(x.data() + b * D, ln_out_w.data(), ln_out_b.data(), D, a.data() + b * D);
+        for (int64_t b = 0; b < B; ++b)
+            layer_norm(x.data() + b * D, ln_out_w.data(), ln_out_b.data(), D, a.data() + b * D);
         run({{&head, a.data(), D, logits, cfg.vocab_size}});
     }
 };
@@ -541,11 +549,21 @@ void CpuEngine::step(const int64_t* tokens, int64_t batch, State& state, float* 
     impl_->step(tokens, batch, state, logits);
 }
 
-const std::string& CpuEngine::dtype() const { return impl_->dtype; }
-const char* CpuEngine::kernel_name() const { return impl_->kernels->name; }
-int CpuEngine::threads() const { return impl_->pool->size(); }
-double CpuEngine::weight_bytes_per_token() const { return impl_->bytes_per_token; }
-const ModelConfig& CpuEngine::config() const { return impl_->cfg; }
+const std::string& CpuEngine::dtype() const {
+    return impl_->dtype;
+}
+const char* CpuEngine::kernel_name() const {
+    return impl_->kernels->name;
+}
+int CpuEngine::threads() const {
+    return impl_->pool->size();
+}
+double CpuEngine::weight_bytes_per_token() const {
+    return impl_->bytes_per_token;
+}
+const ModelConfig& CpuEngine::config() const {
+    return impl_->cfg;
+}
 
 namespace {
 std::mutex g_engine_mutex;
@@ -611,9 +629,8 @@ std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model) {
     uint64_t versions = 0;
     for (const auto& nt : sd) versions += nt.tensor._version();
     const bool same = g_cached.engine && g_cached.model == &model && g_cached.identity.is_same(id) &&
-                      g_cached.versions == versions &&
-                      g_cached.options.dtype == o.dtype && g_cached.options.threads == o.threads &&
-                      g_cached.options.kernels == o.kernels;
+                      g_cached.versions == versions && g_cached.options.dtype == o.dtype &&
+                      g_cached.options.threads == o.threads && g_cached.options.kernels == o.kernels;
     if (!same) {
         g_cached = CachedEngine{};  // frees the previous engine first (an int8 0.4B engine is ~0.5 GB)
         g_cached.engine = std::make_shared<CpuEngine>(model, o);

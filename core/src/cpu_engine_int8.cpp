@@ -69,8 +69,8 @@ TensorList dequantize_checkpoint_int8(const TensorList& tensors) {
         AVIARY_CHECK(it != scales.end(), "int8 checkpoint: '", nt.name, "' is int8 but '", nt.name, kScaleSuffix,
                      "' is missing");
         AVIARY_CHECK(nt.tensor.dim() == 2 && it->second.dim() == 1 && it->second.size(0) == nt.tensor.size(0),
-                     "int8 checkpoint: '", nt.name, kScaleSuffix, "' has shape ", it->second.sizes(),
-                     ", expected (", nt.tensor.size(0), ") for the matrix of shape ", nt.tensor.sizes());
+                     "int8 checkpoint: '", nt.name, kScaleSuffix, "' has shape ", it->second.sizes(), ", expected (",
+                     nt.tensor.size(0), ") for the matrix of shape ", nt.tensor.sizes());
         out.push_back({nt.name, nt.tensor.to(at::kFloat) * it->second.to(at::kFloat).unsqueeze(1)});
     }
     return out;

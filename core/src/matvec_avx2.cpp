@@ -8,11 +8,15 @@
 #include "matvec_simd_body.cpp"
 
 namespace aviary::cpu {
-const KernelSet* simd_kernels_avx2() { return avx2::kernel_set(); }
+const KernelSet* simd_kernels_avx2() {
+    return avx2::kernel_set();
+}
 }  // namespace aviary::cpu
 #else
 #include "aviary/core/cpu_engine_kernels.h"
 namespace aviary::cpu {
-const KernelSet* simd_kernels_avx2() { return nullptr; }
+const KernelSet* simd_kernels_avx2() {
+    return nullptr;
+}
 }  // namespace aviary::cpu
 #endif

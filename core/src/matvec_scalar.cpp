@@ -34,9 +34,12 @@ namespace {
 float weight_at(const MatView& w, int64_t r, int64_t c) {
     const int64_t i = r * w.cols + c;
     switch (w.type) {
-    case WeightType::F32: return static_cast<const float*>(w.data)[i];
-    case WeightType::BF16: return bf16_to_fp32(static_cast<const uint16_t*>(w.data)[i]);
-    case WeightType::I8: return static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
+        case WeightType::F32:
+            return static_cast<const float*>(w.data)[i];
+        case WeightType::BF16:
+            return bf16_to_fp32(static_cast<const uint16_t*>(w.data)[i]);
+        case WeightType::I8:
+            return static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
     }
     return 0;
 }

@@ -26,7 +26,9 @@ using VecI32 = int32_t __attribute__((vector_size(AVIARY_VEC_BYTES)));
 // Unaligned, aliasing views of memory for the loads.
 using VecFMem = float __attribute__((vector_size(AVIARY_VEC_BYTES), aligned(4), may_alias));
 
-inline VecF load_x(const float* p) { return *reinterpret_cast<const VecFMem*>(p); }
+inline VecF load_x(const float* p) {
+    return *reinterpret_cast<const VecFMem*>(p);
+}
 
 template <WeightType T>
 inline VecF load_w(const void* base, int64_t i) {
@@ -36,9 +38,11 @@ inline VecF load_w(const void* base, int64_t i) {
         // bf16 bits in the high half of an fp32 word: zero-extending load (vpmovzxwd), shift left by 16
         const uint16_t* p = static_cast<const uint16_t*>(base) + i;
 #if AVIARY_VEC_BYTES == 64
-        const VecU32 wide = reinterpret_cast<VecU32>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+        const VecU32 wide =
+            reinterpret_cast<VecU32>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
 #else
-        const VecU32 wide = reinterpret_cast<VecU32>(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+        const VecU32 wide =
+            reinterpret_cast<VecU32>(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 #endif
         return reinterpret_cast<VecF>(wide << 16);
     } else {
@@ -46,9 +50,11 @@ inline VecF load_w(const void* base, int64_t i) {
         // __builtin_convertvector from a narrow int8 vector, so this one step uses the intrinsic.
         const int8_t* p = static_cast<const int8_t*>(base) + i;
 #if AVIARY_VEC_BYTES == 64
-        const VecI32 wide = reinterpret_cast<VecI32>(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+        const VecI32 wide =
+            reinterpret_cast<VecI32>(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 #else
-        const VecI32 wide = reinterpret_cast<VecI32>(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+        const VecI32 wide =
+            reinterpret_cast<VecI32>(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 #endif
         return __builtin_convertvector(wide, VecF);
     }
@@ -146,25 +152,43 @@ void matvec_typed(const MatView& w, const float* x, int64_t xs, int64_t batch, f
             const float* xb = x + b0 * xs;
             float* yb = y + b0 * ys;
             switch (nb) {
-            case 1: matvec_batch1<T>(w, xb, yb, rb, re); break;
-            case 2: matvec_rows_nb<T, 2>(w, xb, xs, yb, ys, rb, re); break;
-            case 3: matvec_rows_nb<T, 3>(w, xb, xs, yb, ys, rb, re); break;
-            case 4: matvec_rows_nb<T, 4>(w, xb, xs, yb, ys, rb, re); break;
-            case 5: matvec_rows_nb<T, 5>(w, xb, xs, yb, ys, rb, re); break;
-            case 6: matvec_rows_nb<T, 6>(w, xb, xs, yb, ys, rb, re); break;
-            case 7: matvec_rows_nb<T, 7>(w, xb, xs, yb, ys, rb, re); break;
-            default: matvec_rows_nb<T, 8>(w, xb, xs, yb, ys, rb, re); break;
+                case 1:
+                    matvec_batch1<T>(w, xb, yb, rb, re);
+                    break;
+                case 2:
+                    matvec_rows_nb<T, 2>(w, xb, xs, yb, ys, rb, re);
+                    break;
+                case 3:
+                    matvec_rows_nb<T, 3>(w, xb, xs, yb, ys, rb, re);
+                    break;
+                case 4:
+                    matvec_rows_nb<T, 4>(w, xb, xs, yb, ys, rb, re);
+                    break;
+                case 5:
+                    matvec_rows_nb<T, 5>(w, xb, xs, yb, ys, rb, re);
+                    break;
+                case 6:
+                    matvec_rows_nb<T, 6>(w, xb, xs, yb, ys, rb, re);
+                    break;
+                case 7:
+                    matvec_rows_nb<T, 7>(w, xb, xs, yb, ys, rb, re);
+                    break;
+                default:
+                    matvec_rows_nb<T, 8>(w, xb, xs, yb, ys, rb, re);
+                    break;
             }
         }
     }
 }
 
-void matvec(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0,
-            int64_t r1) {
+void matvec(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0, int64_t r1) {
     switch (w.type) {
-    case WeightType::F32: return matvec_typed<WeightType::F32>(w, x, xs, batch, y, ys, r0, r1);
-    case WeightType::BF16: return matvec_typed<WeightType::BF16>(w, x, xs, batch, y, ys, r0, r1);
-    case WeightType::I8: return matvec_typed<WeightType::I8>(w, x, xs, batch, y, ys, r0, r1);
+        case WeightType::F32:
+            return matvec_typed<WeightType::F32>(w, x, xs, batch, y, ys, r0, r1);
+        case WeightType::BF16:
+            return matvec_typed<WeightType::BF16>(w, x, xs, batch, y, ys, r0, r1);
+        case WeightType::I8:
+            return matvec_typed<WeightType::I8>(w, x, xs, batch, y, ys, r0, r1);
     }
 }
 

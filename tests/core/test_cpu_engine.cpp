@@ -126,9 +126,8 @@ TEST_P(CpuEngineVersion, Fp32MatchesModelStep) {
                 for (int64_t t = 0; t < steps.size(0); ++t) {
                     const at::Tensor want = model.step(steps[t], ref);
                     const at::Tensor have = engine.step(steps[t], got);
-                    const std::string what = "v" + std::to_string(version) + " batch " + std::to_string(batch) +
-                                             " " + ks + " threads " + std::to_string(threads) + " step " +
-                                             std::to_string(t);
+                    const std::string what = "v" + std::to_string(version) + " batch " + std::to_string(batch) + " " +
+                                             ks + " threads " + std::to_string(threads) + " step " + std::to_string(t);
                     ASSERT_TRUE(rel_close(have, want, 1e-5)) << what;
                 }
                 expect_states_close(got, ref, 1e-5, ks);
@@ -163,8 +162,8 @@ TEST_P(CpuEngineVersion, Bf16AndInt8ComputeTheModelOfTheirRoundedWeights) {
     Model model = Model::from_tensors(w);
     aviary::TensorList rounded_bf16;
     for (const auto& nt : w)
-        rounded_bf16.push_back({nt.name, aviary::is_engine_matrix(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat)
-                                                                           : nt.tensor});
+        rounded_bf16.push_back(
+            {nt.name, aviary::is_engine_matrix(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
     const aviary::TensorList rounded_int8 = aviary::dequantize_checkpoint_int8(aviary::quantize_checkpoint_int8(w));
     const int64_t V = model.config().vocab_size;
     for (const std::string dtype : {"bf16", "int8"}) {
@@ -244,9 +243,10 @@ TEST(CpuEngineMusic, Int8KeepsTop1OnTheMusicValidationSet) {
             for (int64_t s = 0; s < streams; ++s) tok[s] = tokens[s * steps + t];
             agree.add(engine.step(tok, got), ref_engine.step(tok, ref));
         }
-        std::printf("[ info ] music model %s vs fp32 on %lld validation tokens: max rel error %.3g, top-1 agreement "
-                    "%.2f%%\n",
-                    dtype.c_str(), static_cast<long long>(agree.total), agree.max_rel, 100 * agree.rate());
+        std::printf(
+            "[ info ] music model %s vs fp32 on %lld validation tokens: max rel error %.3g, top-1 agreement "
+            "%.2f%%\n",
+            dtype.c_str(), static_cast<long long>(agree.total), agree.max_rel, 100 * agree.rate());
         EXPECT_GE(agree.rate(), 0.99) << dtype;
     }
 }

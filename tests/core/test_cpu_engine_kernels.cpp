@@ -1,7 +1,8 @@
 // Tests of the CPU decode engine's matrix-vector kernels (core/src/matvec_*.cpp) and int8 quantisation
-// (core/src/quantize_int8.cpp) and worker pool (core/src/cpu_engine_pool.cpp): every kernel set this CPU runs (scalar reference, AVX2, AVX-512) against a float64
-// dot product computed here, for fp32, bf16 and int8 weights, odd shapes (tails, batches not a multiple of 8) and
-// row sub-ranges (outputs outside the range must stay untouched); bf16 rounding against c10::BFloat16.
+// (core/src/quantize_int8.cpp) and worker pool (core/src/cpu_engine_pool.cpp): every kernel set this CPU runs (scalar
+// reference, AVX2, AVX-512) against a float64 dot product computed here, for fp32, bf16 and int8 weights, odd shapes
+// (tails, batches not a multiple of 8) and row sub-ranges (outputs outside the range must stay untouched); bf16
+// rounding against c10::BFloat16.
 #include <ATen/ATen.h>
 #include <c10/util/BFloat16.h>
 #include <gtest/gtest.h>
@@ -27,8 +28,8 @@ std::vector<const KernelSet*> available_sets() {
 }
 
 struct Weights {
-    std::vector<float> f32;       // the fp32 values the reference uses
-    std::vector<uint16_t> bf16;   // bf16 bits
+    std::vector<float> f32;      // the fp32 values the reference uses
+    std::vector<uint16_t> bf16;  // bf16 bits
     std::vector<int8_t> i8;
     std::vector<float> scale;
 };
@@ -75,9 +76,10 @@ TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
                                 }
                                 double ref = 0, mag = 0;
                                 for (int64_t c = 0; c < cols; ++c) {
-                                    const double wv = type == WeightType::F32    ? w[r * cols + c]
-                                                      : type == WeightType::BF16 ? bf16_to_fp32(W.bf16[r * cols + c])
-                                                                                 : double(W.i8[r * cols + c]) * W.scale[r];
+                                    const double wv = type == WeightType::F32 ? w[r * cols + c]
+                                                      : type == WeightType::BF16
+                                                          ? bf16_to_fp32(W.bf16[r * cols + c])
+                                                          : double(W.i8[r * cols + c]) * W.scale[r];
                                     ref += wv * x[b * xs + c];
                                     mag += std::fabs(wv * x[b * xs + c]);
                                 }
@@ -85,8 +87,8 @@ TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
                                 const double err = std::fabs(got - ref) / (mag + 1e-30);
                                 worst = std::max(worst, err);
                                 ASSERT_LE(err, 1e-5) << set->name << " type " << int(type) << " rows " << rows
-                                                     << " cols " << cols << " batch " << batch << " b " << b
-                                                     << " r " << r << ": got " << got << " expected " << ref;
+                                                     << " cols " << cols << " batch " << batch << " b " << b << " r "
+                                                     << r << ": got " << got << " expected " << ref;
                             }
                         }
                     }

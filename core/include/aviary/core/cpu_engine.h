@@ -45,10 +45,10 @@ public:
     // The same on raw memory: logits (B, V) row-major.
     void step(const int64_t* tokens, int64_t batch, State& state, float* logits);
 
-    const std::string& dtype() const;         // "fp32", "bf16" or "int8"
-    const char* kernel_name() const;          // "scalar", "avx2" or "avx512"
+    const std::string& dtype() const;  // "fp32", "bf16" or "int8"
+    const char* kernel_name() const;   // "scalar", "avx2" or "avx512"
     int threads() const;
-    double weight_bytes_per_token() const;    // bytes of weights one step reads (matrices, LoRAs, one emb row)
+    double weight_bytes_per_token() const;  // bytes of weights one step reads (matrices, LoRAs, one emb row)
     const ModelConfig& config() const;
 
 private:

@@ -21,8 +21,8 @@ struct MatView {
 
 // For every batch item b < batch and row r in [row_begin, row_end):
 //   y[b·y_stride + r] = Σ_c W[r][c] · x[b·x_stride + c]
-using MatvecFn = void (*)(const MatView& w, const float* x, int64_t x_stride, int64_t batch, float* y,
-                          int64_t y_stride, int64_t row_begin, int64_t row_end);
+using MatvecFn = void (*)(const MatView& w, const float* x, int64_t x_stride, int64_t batch, float* y, int64_t y_stride,
+                          int64_t row_begin, int64_t row_end);
 
 struct KernelSet {
     const char* name = "";  // "scalar", "avx2", "avx512"
