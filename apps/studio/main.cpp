@@ -189,12 +189,21 @@ int run(const Args& args) {
         int extra_frames = 3;
         while (!glfwWindowShouldClose(window)) {
             const bool active = runner || worker.busy() || !app.panels_idle() || extra_frames > 0;
-            if (glfwGetWindowAttrib(window, GLFW_ICONIFIED))
+            if (glfwGetWindowAttrib(window, GLFW_ICONIFIED)) {
                 glfwWaitEvents();
-            else if (active)
+            } else if (active) {
                 glfwPollEvents();
-            else
-                glfwWaitEventsTimeout(app.training.running ? 0.25 : 1.0), extra_frames = 3;
+            } else {
+                // Sleep until input, a worker event (glfwPostEmptyEvent) or the timeout. A wake-up before the
+                // timeout is an event: render it and a few frames after (popups, hover; ocornut/imgui#3220). A
+                // timeout with nothing to follow renders nothing.
+                const double timeout = app.training.running ? 0.25 : 1.0, t_wait = glfwGetTime();
+                glfwWaitEventsTimeout(timeout);
+                if (glfwGetTime() - t_wait < timeout * 0.95)
+                    extra_frames = 3;
+                else if (!app.training.running && app.dropped.empty() && worker.events().size() == 0)
+                    continue;
+            }
             const auto t0 = std::chrono::steady_clock::now();
             const double now = glfwGetTime();
             app.main_queue.run_all();

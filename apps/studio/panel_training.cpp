@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -128,6 +129,10 @@ void training_poll(AppState& app, double now) {
         const int code = t.proc.exit_code();
         if (code == 0) {
             t.status = t.stopping ? "stopped (checkpoint saved)" : "finished";
+            app.add_log(Channel::Training, "info", "training " + t.status);
+        } else if (t.stopping && code == 128 + SIGINT) {
+            // Stopped while still starting up, before the trainer took over SIGINT: nothing to save yet.
+            t.status = "stopped before the first step";
             app.add_log(Channel::Training, "info", "training " + t.status);
         } else {
             t.status = "failed (exit " + std::to_string(code) + ")";

@@ -1,8 +1,8 @@
 // Smoke test of aviary-studio under Xvfb (label gui): a script drives every panel through the scripted mode
-// (`--script FILE --screenshot-dir DIR`) — chat generation and Stop, the test pattern at 1:1, the demo sound,
-// a generated tune with its sheet music, a short training run — and each screenshot must exist, have the
-// window's size and be non-trivial (more distinct colours than a blank window, per panel, and not one flat colour). A bad script exits 1 with an
-// "error: script line N" line. Skips only when xvfb-run is not installed.
+// (`--script FILE --screenshot-dir DIR`) — chat generation, the test pattern at 1:1, the demo sound, a generated
+// tune with its sheet music, a training run started and stopped (SIGINT: checkpoint) — and each screenshot must
+// exist, have the window's size and be non-trivial (more distinct colours than a blank window, per panel, and not
+// one flat colour). A bad script exits 1 with an "error: script line N" line. Skips only when xvfb-run is missing.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -71,8 +71,10 @@ wait-idle 30
 expect-no-error
 screenshot music.png
 panel training
-set training.steps 8
+set training.steps 400
 click Start
+wait-frames 240
+click Stop
 wait-idle 60
 expect-no-error
 screenshot training.png
@@ -107,6 +109,21 @@ quit
         cv::meanStdDev(m, mean, stddev);
         EXPECT_GT(stddev[0] + stddev[1] + stddev[2], 10.0) << png << " is nearly uniform";
     }
+    // The training run was stopped early: its JSONL log has fewer than the 400 steps asked for, and when any step
+    // was logged, the trainer wrote a checkpoint on SIGINT.
+    const fs::path runs = dir / "cache" / "aviary" / "studio-runs";
+    ASSERT_TRUE(fs::exists(runs));
+    int n_runs = 0;
+    for (const auto& run : fs::directory_iterator(runs)) {
+        ++n_runs;
+        std::ifstream log(run.path() / "train_log.jsonl");
+        int64_t lines = 0;
+        for (std::string l; std::getline(log, l);) lines += !l.empty();
+        EXPECT_LT(lines, 400) << run.path();
+        if (lines > 0) EXPECT_TRUE(fs::exists(run.path() / "checkpoints")) << run.path();
+        std::printf("training run stopped after %lld logged steps\n", static_cast<long long>(lines));
+    }
+    EXPECT_EQ(n_runs, 1);
     // The settings were saved on exit, atomically, under the test's XDG_CONFIG_HOME.
     EXPECT_TRUE(fs::exists(dir / "config" / "aviary" / "studio.json"));
 }
