@@ -48,7 +48,7 @@ for a in ev["answers"]:
 recipe = {"data": "tools/make_vision_scenes.py --train 4000 --test 300 --size 64 --seed 1",
           "rwkv": "RWKV-6 L,D,V = $RWKV (byte tokenizer)", "vit": "CLIP-style ViT L,D,patch,image = $VIT",
           "init": "${INIT:-fresh}",
-          "stages": [{"stage": 0, "steps": $STEPS0, "batch": $BATCH, "lr": "$LR0 -> $LRF0 cosine, warmup 20", "position": "$POS",
+          "stages": [{"stage": 0, "steps": $STEPS0, "batch": $BATCH, "lr": "$LR0 -> $LRF0 cosine, warmup ${WARMUP0:-20}", "position": "$POS",
                       "trains": "everything"},
                      {"stage": 1, "steps": $STEPS1, "batch": $BATCH, "lr": "1e-3 -> 1e-5 cosine (published)",
                       "position": "$POS", "trains": "proj"},
