@@ -85,6 +85,7 @@ void AppState::register_fields() {
         {"image.clip", &settings.vision.clip},
         {"image.proj", &settings.vision.proj},
         {"audio.path", &audio.path_input},
+        {"audio.model", &settings.audio_model},
         {"music.meter", &settings.music.meter},
         {"music.key", &settings.music.key},
         {"music.length", &settings.music.length},
@@ -120,7 +121,7 @@ void AppState::register_fields() {
 
 bool AppState::panels_idle() const {
     return !chat.generating && !music.generating && !music.rendering && !image.asking && !image.model_loading &&
-           !audio.tagging &&
+           !audio.tagging && !audio.model_loading &&
            !training.running && main_queue.empty();
 }
 
@@ -179,6 +180,12 @@ void startup_commands(AppState& app) {
     if (!vision_model.empty()) {
         app.image.model_loading = true;
         app.worker->load_vision_model(vision_model, app.settings.vision.clip, app.settings.vision.proj);
+    }
+    std::string audio_model = app.settings.audio_model;
+    if (audio_model.empty()) audio_model = app.worker->audio_default_model();
+    if (!audio_model.empty()) {
+        app.audio.model_loading = true;
+        app.worker->load_audio_model(audio_model);
     }
     app.worker->demo_image();
     app.worker->demo_audio();

@@ -72,7 +72,7 @@ struct AudioState {
     Texture spec_tex;
     std::vector<std::pair<std::string, float>> tags;
     float threshold = 0.3f;
-    bool tagging = false;
+    bool tagging = false, model_loading = false;
 };
 
 struct MusicState {

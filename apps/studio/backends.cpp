@@ -1,14 +1,25 @@
 // The Image QA / Audio backends of this build (backends.h). Vision: aviary::vision when the module is built
 // (image decoding with EXIF orientation, CLIP preprocessing, VisualRWKV answers streamed token by token), else a
-// preview with OpenCV. Audio: the audio module has no model API the studio can call yet, so tagging reports
+// preview with OpenCV. Audio: aviary::audio's tag_file with an AudioRWKV model when the module is built, else
 // "not available in this build".
 #include "backends.h"
 
+#include <cstdio>
 #include <mutex>
 #include <optional>
 
 #include "aviary/core/error.h"
 #include "media.h"
+
+#ifdef AVIARY_HAVE_AUDIO
+#include <sndfile.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "aviary/audio/audio_rwkv.h"
+#include "aviary/audio/tagger.h"
+#endif
 
 #ifdef AVIARY_HAVE_VISION
 #include <ATen/ATen.h>
@@ -154,13 +165,79 @@ class PreviewAudioBackend : public AudioBackend {
 public:
     bool available() const override { return false; }
     std::string status() const override {
-        return "Tagging model not available in this build (the audio module has no model API yet): waveform and "
-               "log-mel spectrogram work; tags cannot be computed.";
+        return "Tagging model not available in this build (built without the audio module): waveform and log-mel "
+               "spectrogram work; tags cannot be computed.";
     }
-    std::vector<std::pair<std::string, float>> tag(const std::vector<float>&, int) override {
-        AVIARY_FAIL("audio tagging model not available in this build (the audio module has no model API yet)");
+    std::vector<std::pair<std::string, float>> tag(const std::string&, const std::vector<float>&, int) override {
+        AVIARY_FAIL("audio tagging model not available in this build (built without the audio module)");
     }
 };
+
+#ifdef AVIARY_HAVE_AUDIO
+class ModuleAudioBackend : public AudioBackend {
+public:
+    bool available() const override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return !description_.empty();
+    }
+    std::string status() const override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!description_.empty()) return "AudioRWKV: " + description_;
+        return "No tagging model loaded: give an AudioRWKV .safetensors above (aviary train audio writes one). "
+               "Waveform and spectrogram work without it.";
+    }
+    std::string load(const std::string& model_path) override {
+        audio::AudioRwkv m = audio::AudioRwkv::load(model_path);
+        const audio::AudioRwkvConfig& c = m.config();
+        char buf[160];
+        std::snprintf(buf, sizeof buf, " (%lld layers, D %lld, %lld classes, %d Hz, %.1f s clips)",
+                      static_cast<long long>(c.n_layer), static_cast<long long>(c.n_embd),
+                      static_cast<long long>(c.n_classes), c.sample_rate, c.clip_seconds);
+        const std::string desc = model_path.substr(model_path.find_last_of('/') + 1) + buf;
+        model_.emplace(std::move(m));
+        std::lock_guard<std::mutex> lock(mutex_);
+        description_ = desc;
+        return desc;
+    }
+    std::string default_model() const override {
+        try {
+            return audio::default_model_path();
+        } catch (const std::exception&) {
+            return "";
+        }
+    }
+    std::vector<std::pair<std::string, float>> tag(const std::string& source_path, const std::vector<float>& samples,
+                                                   int sample_rate) override {
+        AVIARY_CHECK(model_, "no tagging model loaded: load an AudioRWKV model first");
+        std::string path = source_path;
+        if (path.empty()) {  // a sound without a file (the demo): through a temporary WAV, as the CLI would read it
+            path = (std::filesystem::temp_directory_path() / ("aviary-studio-tag-" + std::to_string(::getpid()) + ".wav")).string();
+            SF_INFO info{};
+            info.samplerate = sample_rate, info.channels = 1, info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+            SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+            AVIARY_CHECK(f, "cannot write the temporary sound '", path, "'");
+            sf_writef_float(f, samples.data(), sf_count_t(samples.size()));
+            sf_close(f);
+        }
+        std::vector<audio::Tag> tags;
+        try {
+            tags = audio::tag_file(*model_, path, 0);
+        } catch (...) {
+            if (source_path.empty()) std::filesystem::remove(path);
+            throw;
+        }
+        if (source_path.empty()) std::filesystem::remove(path);
+        std::vector<std::pair<std::string, float>> out;
+        for (const auto& t : tags) out.emplace_back(t.name, float(t.score));
+        return out;
+    }
+
+private:
+    std::optional<audio::AudioRwkv> model_;  // worker thread only
+    mutable std::mutex mutex_;
+    std::string description_;
+};
+#endif
 
 }  // namespace
 
@@ -171,6 +248,16 @@ std::unique_ptr<VisionBackend> make_vision_backend() {
     return std::make_unique<PreviewVisionBackend>();
 #endif
 }
-std::unique_ptr<AudioBackend> make_audio_backend() { return std::make_unique<PreviewAudioBackend>(); }
+std::unique_ptr<AudioBackend> make_audio_backend() {
+#ifdef AVIARY_HAVE_AUDIO
+    return std::make_unique<ModuleAudioBackend>();
+#else
+    return std::make_unique<PreviewAudioBackend>();
+#endif
+}
+
+std::string AudioBackend::load(const std::string&) {
+    AVIARY_FAIL("audio tagging model not available in this build (the studio was built without the audio module)");
+}
 
 }  // namespace aviary::studio

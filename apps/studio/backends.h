@@ -1,7 +1,8 @@
 // What the Image QA and Audio panels need from a model, behind small interfaces the worker owns, so the
 // panels work (viewing, preprocessing preview, spectrogram) whatever the build holds, and say what is missing
 // instead of pretending. With the vision module in the build (AVIARY_HAVE_VISION) the image backend decodes and
-// preprocesses with aviary::vision (CLIP preprocessing with HF parity) and answers with VisualRWKV.
+// preprocesses with aviary::vision (CLIP preprocessing with HF parity) and answers with VisualRWKV; with the audio
+// module (AVIARY_HAVE_AUDIO) tags come from an AudioRWKV model through audio::tag_file.
 #pragma once
 #include <functional>
 #include <memory>
@@ -37,9 +38,14 @@ class AudioBackend {
 public:
     virtual ~AudioBackend() = default;
     virtual bool available() const = 0;
-    virtual std::string status() const = 0;
-    // (label, score) for every class, any order; throws aviary::Error when unavailable.
-    virtual std::vector<std::pair<std::string, float>> tag(const std::vector<float>& samples, int sample_rate) = 0;
+    virtual std::string status() const = 0;  // safe to call from the UI thread
+    // Loads a tagging model; returns a description. The default: not available in this build.
+    virtual std::string load(const std::string& model_path);
+    virtual std::string default_model() const { return ""; }
+    // (label, score) for every class, any order, of the sound in `source_path` (a file) or, when that is empty,
+    // of `samples` at `sample_rate`; throws aviary::Error when no model is loaded.
+    virtual std::vector<std::pair<std::string, float>> tag(const std::string& source_path,
+                                                           const std::vector<float>& samples, int sample_rate) = 0;
 };
 
 std::unique_ptr<VisionBackend> make_vision_backend();

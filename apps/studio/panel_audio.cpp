@@ -22,9 +22,11 @@ void audio_on_event(AppState& app, const Event& e) {
             app.main_queue.post([&app, clip = e.audio] { texture_upload(app.audio.spec_tex, clip->spectrogram_rgba); });
             break;
         case EventKind::Tags: s.tags = e.tags, s.tagging = false; break;
-        case EventKind::Error: s.tagging = false; break;
+        case EventKind::ModelLoaded: s.model_loading = false; break;
+        case EventKind::Error: s.tagging = false, s.model_loading = false; break;
         case EventKind::JobFinished:
             if (e.text == "tag") s.tagging = false;
+            if (e.text == "load tagging model") s.model_loading = false;
             break;
         default: break;
     }
@@ -105,14 +107,21 @@ void draw_audio_panel(AppState& app) {
     ImGui::SameLine();
     ImGui::BeginChild("##tags", ImVec2(0, 0), true);
     ImGui::TextUnformatted("Tags");
-    if (studio_button(app, "Tag", !s.tagging)) {
+    ImGui::SetNextItemWidth(-1);
+    ImGui::InputTextWithHint("##amodel", "AudioRWKV model .safetensors", &app.settings.audio_model);
+    if (studio_button(app, s.model_loading ? "Loading...##tagm" : "Load tagging model",
+                      !s.model_loading && !app.settings.audio_model.empty())) {
+        s.model_loading = true;
+        app.worker->load_audio_model(app.settings.audio_model);
+    }
+    if (studio_button(app, "Tag", !s.tagging && !s.model_loading)) {
         s.tagging = true;
         app.worker->tag_audio();
     }
     ImGui::SetNextItemWidth(180);
     ImGui::SliderFloat("threshold", &s.threshold, 0.f, 1.f, "%.2f");
     help_marker("Tags scoring below the threshold are greyed out.");
-    if (s.tags.empty()) ImGui::TextWrapped("%s", app.worker->audio_status().c_str());
+    ImGui::TextWrapped("%s", app.worker->audio_status().c_str());
     for (const auto& [label, score] : s.tags) {
         const bool on = score >= s.threshold;
         if (!on) ImGui::PushStyleVar(ImGuiStyleVar_Alpha, 0.4f);

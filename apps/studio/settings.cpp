@@ -57,6 +57,7 @@ std::string settings_to_json(const Settings& s) {
     j["threads"] = s.threads;
     j["last_image"] = s.last_image;
     j["last_audio"] = s.last_audio;
+    j["audio_model"] = s.audio_model;
     return j.dump(2) + "\n";
 }
 
@@ -161,6 +162,7 @@ Settings settings_from_json(const std::string& text, const std::string& source) 
     get(j, "threads", s.threads, source);
     get(j, "last_image", s.last_image, source);
     get(j, "last_audio", s.last_audio, source);
+    get(j, "audio_model", s.audio_model, source);
     return s;
 }
 

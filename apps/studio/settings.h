@@ -51,6 +51,7 @@ struct Settings {
     std::string aviary_path;  // the `aviary` CLI used for training runs ("" = beside aviary-studio, then $PATH)
     int threads = 1;          // LibTorch threads of the worker (1 leaves a core for the UI)
     std::string last_image, last_audio;
+    std::string audio_model;  // AudioRWKV tagging model ("" = the shipped demo model when there is one)
 };
 
 std::string default_settings_path();

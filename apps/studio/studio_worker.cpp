@@ -343,6 +343,15 @@ void StudioWorker::ask_image(const std::string& question, int max_tokens) {
 }
 
 // ---------------------------------------------------------------- audio
+void StudioWorker::load_audio_model(const std::string& model_path) {
+    post("load tagging model", Channel::Audio, [=] {
+        emit(EventKind::Log, Channel::Audio, "loading tagging model '" + model_path + "'");
+        emit(EventKind::ModelLoaded, Channel::Audio, audio_->load(model_path));
+    });
+}
+
+std::string StudioWorker::audio_default_model() const { return audio_->default_model(); }
+
 void StudioWorker::open_audio(const std::string& path) {
     post("open sound", Channel::Audio, [=] {
         std::vector<float> samples;
@@ -356,6 +365,7 @@ void StudioWorker::open_audio(const std::string& path) {
         e.text = path + buf;
         e.audio = clip;
         clip_ = clip;
+        clip_path_ = path;
         events_.push(std::move(e));
     });
 }
@@ -371,6 +381,7 @@ void StudioWorker::demo_audio() {
         e.text = "demo: chirp 200 Hz - 4 kHz, then 440 + 1320 Hz (4.00 s, 16000 Hz)";
         e.audio = clip;
         clip_ = clip;
+        clip_path_.clear();
         events_.push(std::move(e));
     });
 }
@@ -378,7 +389,7 @@ void StudioWorker::demo_audio() {
 void StudioWorker::tag_audio() {
     post("tag", Channel::Audio, [=] {
         AVIARY_CHECK(clip_, "open a sound first");
-        auto tags = audio_->tag(clip_->samples, clip_->sample_rate);
+        auto tags = audio_->tag(clip_path_, clip_->samples, clip_->sample_rate);
         std::sort(tags.begin(), tags.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
         Event e;
         e.kind = EventKind::Tags, e.channel = Channel::Audio, e.tags = std::move(tags);

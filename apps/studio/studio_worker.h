@@ -69,6 +69,8 @@ public:
     void open_image(const std::string& path);
     void demo_image();
     void ask_image(const std::string& question, int max_tokens);
+    void load_audio_model(const std::string& model_path);  // ModelLoaded on the Audio channel
+    std::string audio_default_model() const;
     void open_audio(const std::string& path);
     void demo_audio();
     void tag_audio();
@@ -121,6 +123,7 @@ private:
     std::unique_ptr<AudioBackend> audio_;
     std::shared_ptr<const ImageRGBA> image_;
     std::shared_ptr<const AudioClip> clip_;
+    std::string clip_path_;  // the file of clip_ ("" for the demo sound)
     std::string scratch_dir_;
 
     std::thread thread_;  // last: starts after every member exists

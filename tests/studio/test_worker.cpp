@@ -25,6 +25,12 @@
 #include "common/cli_run.h"
 #include "media.h"
 #include "studio_worker.h"
+#ifdef AVIARY_HAVE_AUDIO
+#include <sndfile.h>
+
+#include "aviary/audio/audio_rwkv.h"
+#include "aviary/audio/tagger.h"
+#endif
 #ifdef AVIARY_HAVE_VISION
 #include "aviary/vision/image.h"
 #include "aviary/vision/prompt.h"
@@ -419,5 +425,55 @@ TEST(StudioWorker, VqaAnswersThroughTheVisionModule) {
     for (int i = 0; i < 32 * 32; ++i)
         for (int c = 0; c < 3; ++c) mismatches += ready[0].image2->rgba[size_t(i) * 4 + c] != codes.data_ptr<uint8_t>()[i * 3 + c];
     EXPECT_EQ(mismatches, 0);
+}
+#endif
+
+#ifdef AVIARY_HAVE_AUDIO
+// With the audio module: a small random AudioRWKV tags an opened sound through the worker with the scores of
+// audio::tag_file called directly, sorted highest first; the demo sound (no file) is tagged too.
+TEST(StudioWorker, TagsThroughTheAudioModule) {
+    const fs::path dir = aviary::test::scratch_dir("studio_tags");
+    audio::AudioRwkvConfig c = audio::AudioRwkvConfig::tiny(1.0);
+    c.n_embd = 64, c.n_layer = 2, c.n_head = 1, c.n_classes = 5, c.lora_mix = 8, c.lora_decay = 8;
+    std::vector<audio::ClassLabel> labels;
+    for (int i = 0; i < 5; ++i) labels.push_back({"/m/" + std::to_string(i), "class " + std::to_string(i)});
+    const std::string model_path = (dir / "tiny-tagger.safetensors").string();
+    audio::AudioRwkv(c, labels, 3).save(model_path);
+    // A sound file: the demo chirp written as 16 kHz float WAV through the worker's own reader's format.
+    std::vector<float> samples;
+    int sr = 0;
+    demo_chirp(samples, sr);
+    const std::string wav = (dir / "chirp.wav").string();
+    {
+        SF_INFO info{};
+        info.samplerate = sr, info.channels = 1, info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+        SNDFILE* f = sf_open(wav.c_str(), SFM_WRITE, &info);
+        ASSERT_TRUE(f);
+        sf_writef_float(f, samples.data(), sf_count_t(samples.size()));
+        sf_close(f);
+    }
+    StudioWorker w(1);
+    w.tag_audio();  // no sound yet
+    w.load_audio_model(model_path);
+    w.open_audio(wav);
+    w.tag_audio();
+    w.demo_audio();
+    w.tag_audio();
+    const auto ev = wait_idle(w);
+    const auto errors = of_kind(ev, EventKind::Error);
+    ASSERT_EQ(errors.size(), 1u) << errors_of(ev);
+    EXPECT_NE(errors[0].text.find("open a sound first"), std::string::npos);
+    const auto tags = of_kind(ev, EventKind::Tags);
+    ASSERT_EQ(tags.size(), 2u);
+    audio::AudioRwkv ref_model = audio::AudioRwkv::load(model_path);
+    const auto ref = audio::tag_file(ref_model, wav, 0);
+    for (const auto& t : tags) {  // the file and the demo sound (same samples) give the same tags
+        ASSERT_EQ(t.tags.size(), ref.size());
+        for (size_t i = 0; i < ref.size(); ++i) {
+            EXPECT_EQ(t.tags[i].first, ref[i].name) << "rank " << i;
+            EXPECT_NEAR(t.tags[i].second, ref[i].score, 1e-6) << "rank " << i;
+            if (i > 0) EXPECT_GE(t.tags[i - 1].second, t.tags[i].second);
+        }
+    }
 }
 #endif
