@@ -20,7 +20,7 @@ LIMIT=${LIMIT:-600}
 THREADS=${THREADS:-1}
 RWKV=${RWKV:-3,64,256}
 VIT=${VIT:-2,64,8,64}
-[ -f "$DATA/train.json" ] || python3 "$ROOT/tools/make_vision_scenes.py" --out "$DATA" --train 4000 --test 300 --size 64 --seed 1
+[ -f "$DATA/train.json" ] || ${PYTHON:-/usr/bin/python3} "$ROOT/tools/make_vision_scenes.py" --out "$DATA" --train 4000 --test 300 --size 64 --seed 1
 mkdir -p "$OUT"
 # INIT=model.safetensors continues stage 0 from an earlier run instead of fresh weights
 if [ -n "${INIT:-}" ]; then FROM=(--model "$INIT"); else FROM=(--new-rwkv "$RWKV" --new-vit "$VIT"); fi

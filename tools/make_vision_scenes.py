@@ -10,7 +10,7 @@ background. Questions (one LLaVA item per question, several per image):
   "Is the circle large or small?"           -> large | small                  (shape appears once)
   "Is there a red square?"                  -> yes | no                       (POPE-style)
 Writes OUT/images/*.png, OUT/train.json and OUT/test.json (LLaVA format), OUT/test_vqa.jsonl (aviary eval vqa).
-Usage: python3 tools/make_vision_scenes.py --out data/vision_scenes --train 3000 --test 300 --size 64 --seed 1
+Usage (Debian python3 with python3-opencv): /usr/bin/python3 tools/make_vision_scenes.py --out data/vision_scenes --train 3000 --test 300 --size 64 --seed 1
 """
 import argparse
 import json
