@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 
+#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
 #include "aviary/core/sampler.h"
@@ -46,6 +47,10 @@ TuneResult generate_tune(Model& model, const std::string& prompt, const TuneOpti
     State state = model.new_state(1);
     auto tokens = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).unsqueeze(0);
     at::Tensor logits = model.forward(tokens, state, /*all_logits=*/false).to(torch::kCPU, torch::kFloat32);
+    // Byte by byte through the shared decoder: the CPU decode engine (or a CUDA graph on the GPU), Model::step
+    // where neither applies (RWKV-4, LoRA).
+    Decoder decoder(model, 1);
+    decoder.load_state(state);
     std::mt19937_64 rng(options.seed);
     TuneResult r;
     r.stop_reason = "max_bytes";
@@ -66,7 +71,7 @@ TuneResult generate_tune(Model& model, const std::string& prompt, const TuneOpti
             r.generated += piece;
             if (on_text) on_text(piece);
         }
-        logits = model.step(torch::tensor({int64_t(next)}, torch::kInt64), state).to(torch::kCPU, torch::kFloat32);
+        logits = decoder.step(torch::tensor({int64_t(next)}, torch::kInt64)).to(torch::kCPU, torch::kFloat32);
     }
     r.text = decode_abc(std::vector<int32_t>(ids.begin(), ids.end())) + r.generated;
     return r;
