@@ -32,20 +32,27 @@ bool MainQueue::empty() const {
 
 const char* panel_name(Panel p) {
     switch (p) {
-        case Panel::Chat: return "chat";
-        case Panel::Image: return "image";
-        case Panel::Audio: return "audio";
-        case Panel::Music: return "music";
-        case Panel::Training: return "training";
-        case Panel::Log: return "log";
-        case Panel::Settings: return "settings";
+        case Panel::Chat:
+            return "chat";
+        case Panel::Image:
+            return "image";
+        case Panel::Audio:
+            return "audio";
+        case Panel::Music:
+            return "music";
+        case Panel::Training:
+            return "training";
+        case Panel::Log:
+            return "log";
+        case Panel::Settings:
+            return "settings";
     }
     return "?";
 }
 
 bool panel_from_name(const std::string& name, Panel& out) {
-    for (Panel p : {Panel::Chat, Panel::Image, Panel::Audio, Panel::Music, Panel::Training, Panel::Log,
-                    Panel::Settings})
+    for (Panel p :
+         {Panel::Chat, Panel::Image, Panel::Audio, Panel::Music, Panel::Training, Panel::Log, Panel::Settings})
         if (name == panel_name(p)) {
             out = p;
             return true;
@@ -121,8 +128,7 @@ void AppState::register_fields() {
 
 bool AppState::panels_idle() const {
     return !chat.generating && !music.generating && !music.rendering && !image.asking && !image.model_loading &&
-           !audio.tagging && !audio.model_loading &&
-           !training.running && main_queue.empty();
+           !audio.tagging && !audio.model_loading && !training.running && main_queue.empty();
 }
 
 void open_path_in_panel(AppState& app, const std::string& path) {
@@ -153,17 +159,33 @@ void open_path_in_panel(AppState& app, const std::string& path) {
 
 void handle_event(AppState& app, const Event& e) {
     switch (e.kind) {
-        case EventKind::Log: app.add_log(e.channel, "info", e.text); break;
-        case EventKind::Error: app.add_error(e.channel, e.text); break;
-        case EventKind::JobStarted: app.add_log(e.channel, "debug", "started: " + e.text); break;
-        default: break;
+        case EventKind::Log:
+            app.add_log(e.channel, "info", e.text);
+            break;
+        case EventKind::Error:
+            app.add_error(e.channel, e.text);
+            break;
+        case EventKind::JobStarted:
+            app.add_log(e.channel, "debug", "started: " + e.text);
+            break;
+        default:
+            break;
     }
     switch (e.channel) {
-        case Channel::Chat: chat_on_event(app, e); break;
-        case Channel::Music: music_on_event(app, e); break;
-        case Channel::Image: image_on_event(app, e); break;
-        case Channel::Audio: audio_on_event(app, e); break;
-        default: break;
+        case Channel::Chat:
+            chat_on_event(app, e);
+            break;
+        case Channel::Music:
+            music_on_event(app, e);
+            break;
+        case Channel::Image:
+            image_on_event(app, e);
+            break;
+        case Channel::Audio:
+            audio_on_event(app, e);
+            break;
+        default:
+            break;
     }
 }
 
@@ -174,7 +196,8 @@ void startup_commands(AppState& app) {
     } catch (const std::exception& e) {
         app.add_error(Channel::Chat, e.what());
     }
-    if (!chat_model.empty()) app.worker->load_chat_model(chat_model, app.settings.chat.tokenizer, app.settings.chat.vocab);
+    if (!chat_model.empty())
+        app.worker->load_chat_model(chat_model, app.settings.chat.tokenizer, app.settings.chat.vocab);
     std::string vision_model = app.settings.vision.model;
     if (vision_model.empty()) vision_model = app.worker->vision_default_model();
     if (!vision_model.empty()) {
@@ -192,7 +215,8 @@ void startup_commands(AppState& app) {
     // The training panel starts on the shipped model's training log.
     if (app.training.log_path.empty()) {
         try {
-            const fs::path shipped = fs::path(music::default_model_path()).replace_extension("").string() + ".train_log.jsonl";
+            const fs::path shipped =
+                fs::path(music::default_model_path()).replace_extension("").string() + ".train_log.jsonl";
             if (fs::exists(shipped)) app.training.log_path = shipped.string();
         } catch (const std::exception&) {
         }

@@ -52,7 +52,7 @@ struct ChatState {
     std::vector<ChatBranch> branches{{"main", {}}};
     int active = 0;
     bool generating = false, stopping = false, model_loaded = false, auto_scroll = true;
-    std::string model_desc = "loading...", stop_reason, session_path;
+    std::string model_desc = "loading...", loaded_desc, stop_reason, session_path;
     double tokens_per_s = 0, state_bytes = 0;
     int64_t tokens = 0;
 };

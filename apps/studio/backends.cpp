@@ -35,7 +35,9 @@
 
 namespace aviary::studio {
 
-ImageRGBA VisionBackend::decode(const std::string& path) const { return load_image_rgba(path); }
+ImageRGBA VisionBackend::decode(const std::string& path) const {
+    return load_image_rgba(path);
+}
 
 std::string VisionBackend::load(const std::string&, const std::string&, const std::string&) {
     AVIARY_FAIL("VQA model not available in this build (the studio was built without the vision module)");
@@ -117,7 +119,8 @@ public:
         const at::Tensor codes = ((px.to(at::kDouble) * std + mean) * 255).round().clamp(0, 255).to(at::kByte);
         return rgba_from_rgb(codes.permute({1, 2, 0}));
     }
-    std::string load(const std::string& model_path, const std::string& clip_path, const std::string& proj_path) override {
+    std::string load(const std::string& model_path, const std::string& clip_path,
+                     const std::string& proj_path) override {
         vision::VisualRwkv m = vision::VisualRwkv::load(model_path, clip_path, proj_path);
         image_position_ = safetensors_metadata_value(model_path, "image_position");
         codec_ = vision::text_codec_for_vocab(m.rwkv().config().vocab_size);
@@ -139,7 +142,8 @@ public:
         }
     }
     void answer(const ImageRGBA& image, const std::string& question, int max_tokens,
-                const std::function<void(const std::string&)>& on_text, const std::function<bool()>& should_stop) override {
+                const std::function<void(const std::string&)>& on_text,
+                const std::function<bool()>& should_stop) override {
         AVIARY_CHECK(model_, "no VQA model loaded: load a VisualRWKV checkpoint first");
         vision::ClipPreprocess o;
         o.size = model_->image_size();
@@ -211,7 +215,9 @@ public:
         AVIARY_CHECK(model_, "no tagging model loaded: load an AudioRWKV model first");
         std::string path = source_path;
         if (path.empty()) {  // a sound without a file (the demo): through a temporary WAV, as the CLI would read it
-            path = (std::filesystem::temp_directory_path() / ("aviary-studio-tag-" + std::to_string(::getpid()) + ".wav")).string();
+            path =
+                (std::filesystem::temp_directory_path() / ("aviary-studio-tag-" + std::to_string(::getpid()) + ".wav"))
+                    .string();
             SF_INFO info{};
             info.samplerate = sample_rate, info.channels = 1, info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
             SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);

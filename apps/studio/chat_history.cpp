@@ -24,9 +24,9 @@ std::vector<ChatMessage> history_from_json(const std::string& text) {
     AVIARY_CHECK(j.is_array(), "chat history: expected a JSON array");
     std::vector<ChatMessage> out;
     for (const auto& m : j) {
-        AVIARY_CHECK(m.is_object() && m.contains("role") && m["role"].is_string() && m.contains("text") &&
-                         m["text"].is_string(),
-                     "chat history: each entry needs string \"role\" and \"text\"");
+        AVIARY_CHECK(
+            m.is_object() && m.contains("role") && m["role"].is_string() && m.contains("text") && m["text"].is_string(),
+            "chat history: each entry needs string \"role\" and \"text\"");
         out.push_back({m["role"].get<std::string>(), m["text"].get<std::string>()});
     }
     return out;

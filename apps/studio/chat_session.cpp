@@ -46,13 +46,14 @@ ChatSession::ChatSession() : impl_(std::make_unique<Impl>()) {}
 ChatSession::~ChatSession() = default;
 
 void ChatSession::load(const std::string& model_path, const std::string& tokenizer, const std::string& vocab_path) {
-    AVIARY_CHECK(tokenizer == "byte" || tokenizer == "world", "tokenizer must be 'byte' or 'world', got '",
-                 tokenizer, "'");
+    AVIARY_CHECK(tokenizer == "byte" || tokenizer == "world", "tokenizer must be 'byte' or 'world', got '", tokenizer,
+                 "'");
     auto next = std::make_unique<Impl>();
     next->model.emplace(Model::load(model_path));
     const ModelConfig& cfg = next->model->config();
     if (tokenizer == "world") {
-        next->world.emplace(WorldTokenizer::load(vocab_path.empty() ? WorldTokenizer::default_vocab_path() : vocab_path));
+        next->world.emplace(
+            WorldTokenizer::load(vocab_path.empty() ? WorldTokenizer::default_vocab_path() : vocab_path));
         AVIARY_CHECK(cfg.vocab_size >= next->world->vocab_size(), "model '", model_path, "' has ", cfg.vocab_size,
                      " tokens but the World vocabulary needs ", next->world->vocab_size(),
                      ": choose the byte tokenizer for byte-level models");
@@ -69,9 +70,15 @@ void ChatSession::load(const std::string& model_path, const std::string& tokeniz
     impl_ = std::move(next);  // the old model is kept until the new one loaded
 }
 
-bool ChatSession::loaded() const { return impl_->model.has_value(); }
-const std::string& ChatSession::model_path() const { return impl_->path; }
-const std::string& ChatSession::tokenizer_kind() const { return impl_->tokenizer_kind; }
+bool ChatSession::loaded() const {
+    return impl_->model.has_value();
+}
+const std::string& ChatSession::model_path() const {
+    return impl_->path;
+}
+const std::string& ChatSession::tokenizer_kind() const {
+    return impl_->tokenizer_kind;
+}
 
 std::string ChatSession::describe() const {
     if (!loaded()) return "no model";
@@ -148,7 +155,9 @@ void ChatSession::take_snapshot() {
     impl_->snapshot = impl_->state.clone();
     impl_->has_snapshot = true;
 }
-bool ChatSession::has_snapshot() const { return impl_->has_snapshot; }
+bool ChatSession::has_snapshot() const {
+    return impl_->has_snapshot;
+}
 void ChatSession::restore_snapshot() {
     AVIARY_CHECK(impl_->has_snapshot, "nothing to regenerate: no answer has been generated yet");
     impl_->state = impl_->snapshot.clone();
@@ -158,9 +167,15 @@ void ChatSession::reset() {
     impl_->state = impl_->model->new_state(1);
     impl_->has_snapshot = false;
 }
-size_t ChatSession::state_bytes() const { return loaded() ? impl_->state.bytes() : 0; }
-const State& ChatSession::state() const { return impl_->state; }
-const State& ChatSession::snapshot() const { return impl_->snapshot; }
+size_t ChatSession::state_bytes() const {
+    return loaded() ? impl_->state.bytes() : 0;
+}
+const State& ChatSession::state() const {
+    return impl_->state;
+}
+const State& ChatSession::snapshot() const {
+    return impl_->snapshot;
+}
 
 int ChatSession::branch() {
     AVIARY_CHECK(loaded(), "no chat model is loaded");
@@ -178,8 +193,12 @@ void ChatSession::switch_branch(int index) {
     m.active = index;
     m.has_snapshot = false;
 }
-int ChatSession::branch_count() const { return int(impl_->branches.size()); }
-int ChatSession::active_branch() const { return impl_->active; }
+int ChatSession::branch_count() const {
+    return int(impl_->branches.size());
+}
+int ChatSession::active_branch() const {
+    return impl_->active;
+}
 
 void ChatSession::save_session(const std::string& path, const std::string& history_json) const {
     AVIARY_CHECK(loaded(), "no chat model is loaded: nothing to save");

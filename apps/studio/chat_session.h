@@ -41,10 +41,10 @@ public:
                             const std::function<void(const std::string&, const ChatStreamStats&)>& on_text,
                             const std::function<bool()>& should_stop);
 
-    void take_snapshot();         // the state before an answer
+    void take_snapshot();  // the state before an answer
     bool has_snapshot() const;
-    void restore_snapshot();      // state = copy of the snapshot
-    void reset();                 // a fresh state (and no snapshot)
+    void restore_snapshot();  // state = copy of the snapshot
+    void reset();             // a fresh state (and no snapshot)
     size_t state_bytes() const;
     const State& state() const;
     const State& snapshot() const;

@@ -18,9 +18,9 @@ public:
 
     // argv[0] is a path or a name looked up on $PATH; stdout and stderr are appended to log_path ("" = /dev/null).
     void start(const std::vector<std::string>& argv, const std::string& log_path);
-    bool running();            // reaps the child when it has exited
-    void interrupt();          // SIGINT
-    void terminate();          // SIGTERM
+    bool running();                               // reaps the child when it has exited
+    void interrupt();                             // SIGINT
+    void terminate();                             // SIGTERM
     int exit_code() const { return exit_code_; }  // after it ended: the code, 128+signal, or -1
     pid_t pid() const { return pid_; }
 

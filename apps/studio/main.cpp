@@ -47,9 +47,12 @@ Args parse_args(int argc, char** argv) {
             if (i + 1 >= argc) throw aviary::UsageError(arg + " needs a value");
             return argv[++i];
         };
-        if (arg == "--script") a.script = value();
-        else if (arg == "--screenshot-dir") a.screenshot_dir = value();
-        else if (arg == "--settings") a.settings = value();
+        if (arg == "--script")
+            a.script = value();
+        else if (arg == "--screenshot-dir")
+            a.screenshot_dir = value();
+        else if (arg == "--settings")
+            a.settings = value();
         else if (arg == "--size") {
             const std::string v = value();
             if (std::sscanf(v.c_str(), "%dx%d", &a.width, &a.height) != 2 || a.width < 320 || a.height < 240 ||
@@ -123,13 +126,27 @@ void draw_ui(AppState& app) {
     ImGui::BeginChild("##main", ImVec2(0, -ImGui::GetFrameHeightWithSpacing() - 4));
     draw_banners(app);
     switch (app.panel) {
-        case Panel::Chat: draw_chat_panel(app); break;
-        case Panel::Image: draw_image_panel(app); break;
-        case Panel::Audio: draw_audio_panel(app); break;
-        case Panel::Music: draw_music_panel(app); break;
-        case Panel::Training: draw_training_panel(app); break;
-        case Panel::Log: draw_log_panel(app); break;
-        case Panel::Settings: draw_settings_panel(app); break;
+        case Panel::Chat:
+            draw_chat_panel(app);
+            break;
+        case Panel::Image:
+            draw_image_panel(app);
+            break;
+        case Panel::Audio:
+            draw_audio_panel(app);
+            break;
+        case Panel::Music:
+            draw_music_panel(app);
+            break;
+        case Panel::Training:
+            draw_training_panel(app);
+            break;
+        case Panel::Log:
+            draw_log_panel(app);
+            break;
+        case Panel::Settings:
+            draw_settings_panel(app);
+            break;
     }
     ImGui::EndChild();
     draw_status_bar(app);
@@ -229,8 +246,8 @@ int run(const Args& args) {
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             ++app.frames;
             if (runner && ms > 50)
-                std::fprintf(stderr, "slow frame %lld: %.1f ms (panel %s, worker %s)\n", static_cast<long long>(app.frames),
-                             ms, panel_name(app.panel), busy ? "busy" : "idle");
+                std::fprintf(stderr, "slow frame %lld: %.1f ms (panel %s, worker %s)\n",
+                             static_cast<long long>(app.frames), ms, panel_name(app.panel), busy ? "busy" : "idle");
             if (busy) {
                 ++app.frames_busy;
                 app.frame_ms_sum_busy += ms;
@@ -241,7 +258,8 @@ int run(const Args& args) {
             if (extra_frames > 0) --extra_frames;
             if (runner) {  // no vsync under Xvfb: keep the scripted loop near 60 fps instead of spinning
                 const auto spent = std::chrono::steady_clock::now() - t0;
-                if (spent < std::chrono::milliseconds(16)) std::this_thread::sleep_for(std::chrono::milliseconds(16) - spent);
+                if (spent < std::chrono::milliseconds(16))
+                    std::this_thread::sleep_for(std::chrono::milliseconds(16) - spent);
             }
         }
         if (app.training.running) app.training.proc.interrupt();
@@ -265,8 +283,9 @@ int run(const Args& args) {
     ImGui::DestroyContext();
     glfwDestroyWindow(window);
     if (runner) {
-        std::fprintf(stderr, "script: %zu screenshot(s), %lld frames; while the worker was busy: %lld frames, "
-                             "mean %.1f ms, max %.1f ms per frame\n",
+        std::fprintf(stderr,
+                     "script: %zu screenshot(s), %lld frames; while the worker was busy: %lld frames, "
+                     "mean %.1f ms, max %.1f ms per frame\n",
                      runner->screenshots().size(), static_cast<long long>(app.frames),
                      static_cast<long long>(app.frames_busy),
                      app.frames_busy ? app.frame_ms_sum_busy / double(app.frames_busy) : 0.0, app.frame_ms_max_busy);

@@ -20,7 +20,8 @@ ImageRGBA from_mat_rgba(const cv::Mat& rgba) {
     out.width = rgba.cols, out.height = rgba.rows;
     out.rgba.resize(size_t(rgba.cols) * rgba.rows * 4);
     for (int y = 0; y < rgba.rows; ++y)
-        std::copy(rgba.ptr<uint8_t>(y), rgba.ptr<uint8_t>(y) + rgba.cols * 4, out.rgba.data() + size_t(y) * rgba.cols * 4);
+        std::copy(rgba.ptr<uint8_t>(y), rgba.ptr<uint8_t>(y) + rgba.cols * 4,
+                  out.rgba.data() + size_t(y) * rgba.cols * 4);
     return out;
 }
 }  // namespace

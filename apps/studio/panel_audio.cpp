@@ -21,14 +21,21 @@ void audio_on_event(AppState& app, const Event& e) {
             s.clip = e.audio, s.description = e.text, s.tags.clear();
             app.main_queue.post([&app, clip = e.audio] { texture_upload(app.audio.spec_tex, clip->spectrogram_rgba); });
             break;
-        case EventKind::Tags: s.tags = e.tags, s.tagging = false; break;
-        case EventKind::ModelLoaded: s.model_loading = false; break;
-        case EventKind::Error: s.tagging = false, s.model_loading = false; break;
+        case EventKind::Tags:
+            s.tags = e.tags, s.tagging = false;
+            break;
+        case EventKind::ModelLoaded:
+            s.model_loading = false;
+            break;
+        case EventKind::Error:
+            s.tagging = false, s.model_loading = false;
+            break;
         case EventKind::JobFinished:
             if (e.text == "tag") s.tagging = false;
             if (e.text == "load tagging model") s.model_loading = false;
             break;
-        default: break;
+        default:
+            break;
     }
 }
 
@@ -64,8 +71,8 @@ void spectrogram_view(const AudioState& s, ImVec2 size) {
         const ImVec2 m = ImGui::GetIO().MousePos;
         const int frame = std::clamp(int((m.x - p0.x) / avail.x * sp.n_frames), 0, sp.n_frames - 1);
         const int mel = std::clamp(sp.n_mels - 1 - int((m.y - p0.y) / avail.y * sp.n_mels), 0, sp.n_mels - 1);
-        ImGui::SetTooltip("%.3f s\n%.0f Hz (mel band %d)\n%.1f dB", frame * sp.hop_seconds, sp.band_hz[size_t(mel)], mel,
-                          double(sp.at(frame, mel)));
+        ImGui::SetTooltip("%.3f s\n%.0f Hz (mel band %d)\n%.1f dB", frame * sp.hop_seconds, sp.band_hz[size_t(mel)],
+                          mel, double(sp.at(frame, mel)));
     }
     ImGui::EndChild();
 }
@@ -95,9 +102,11 @@ void draw_audio_panel(AppState& app) {
     ImGui::TextUnformatted("Waveform");
     waveform(*s.clip, ImVec2(w - 90, 120));
     const Spectrogram& sp = s.clip->spectrogram;
-    ImGui::Text("Log-mel spectrogram: %d bands x %d frames, hop %.1f ms", sp.n_mels, sp.n_frames, sp.hop_seconds * 1000);
-    help_marker("Periodic Hann window, |FFT|^2, HTK mel filters, 10*log10 with an 80 dB floor (torchaudio "
-                "MelSpectrogram + AmplitudeToDB defaults). Hover for time, frequency and level.");
+    ImGui::Text("Log-mel spectrogram: %d bands x %d frames, hop %.1f ms", sp.n_mels, sp.n_frames,
+                sp.hop_seconds * 1000);
+    help_marker(
+        "Periodic Hann window, |FFT|^2, HTK mel filters, 10*log10 with an 80 dB floor (torchaudio "
+        "MelSpectrogram + AmplitudeToDB defaults). Hover for time, frequency and level.");
     const float spec_h = ImGui::GetContentRegionAvail().y - 4;
     spectrogram_view(s, ImVec2(w - 90, spec_h));
     ImGui::SameLine();

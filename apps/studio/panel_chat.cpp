@@ -18,14 +18,16 @@ GenerateOptions generate_options(const AppState& app) {
     o.sampler = app.settings.chat.sampler;
     return o;
 }
-ChatBranch& active_branch(AppState& app) { return app.chat.branches[size_t(app.chat.active)]; }
+ChatBranch& active_branch(AppState& app) {
+    return app.chat.branches[size_t(app.chat.active)];
+}
 }  // namespace
 
 void chat_on_event(AppState& app, const Event& e) {
     ChatState& c = app.chat;
     switch (e.kind) {
         case EventKind::ModelLoaded:
-            c.model_desc = e.text, c.model_loaded = true, c.state_bytes = e.a;
+            c.model_desc = c.loaded_desc = e.text, c.model_loaded = true, c.state_bytes = e.a;
             break;
         case EventKind::Text: {
             auto& msgs = active_branch(app).messages;
@@ -33,7 +35,9 @@ void chat_on_event(AppState& app, const Event& e) {
             msgs.back().text += e.text;
             break;
         }
-        case EventKind::Stats: c.tokens_per_s = e.a, c.state_bytes = e.b, c.tokens = e.n; break;
+        case EventKind::Stats:
+            c.tokens_per_s = e.a, c.state_bytes = e.b, c.tokens = e.n;
+            break;
         case EventKind::Done:
             c.generating = false, c.stopping = false, c.stop_reason = e.text;
             {
@@ -63,11 +67,17 @@ void chat_on_event(AppState& app, const Event& e) {
                 app.add_error(Channel::Chat, ex.what());
             }
             break;
-        case EventKind::Error: c.generating = false, c.stopping = false; break;
+        case EventKind::Error:
+            c.generating = false, c.stopping = false;
+            if (e.text.rfind("load chat model", 0) == 0)  // the worker keeps the previous model on failure
+                c.model_desc =
+                    c.model_loaded ? c.loaded_desc + " (the new model failed to load)" : "no model (loading failed)";
+            break;
         case EventKind::JobFinished:
             if (e.text == "chat" || e.text == "regenerate") c.generating = false, c.stopping = false;
             break;
-        default: break;
+        default:
+            break;
     }
 }
 
@@ -78,29 +88,58 @@ void draw_chat_panel(AppState& app) {
         ImGui::SameLine();
         ImGui::TextDisabled("(?)");
         if (ImGui::IsItemHovered())
-            ImGui::SetTooltip("No text chat model is shipped: the default is the shipped byte-level ABC music model,\n"
-                              "so it continues text as ABC notation. Pick any RWKV .pth/.safetensors in Settings\n"
-                              "(World tokenizer for World models) or drop one on the window.");
-        ImGui::TextColored(ImVec4(0.95f, 0.8f, 0.4f, 1),
-                           "Shipped byte-level ABC model with the byte tokenizer: it continues text as music notation.");
+            ImGui::SetTooltip(
+                "No text chat model is shipped: the default is the shipped byte-level ABC music model,\n"
+                "so it continues text as ABC notation. Pick any RWKV .pth/.safetensors in Settings\n"
+                "(World tokenizer for World models) or drop one on the window.");
+        ImGui::TextColored(
+            ImVec4(0.95f, 0.8f, 0.4f, 1),
+            "Shipped byte-level ABC model with the byte tokenizer: it continues text as music notation.");
     }
+    // model picker (also in Settings, or drop a .pth/.safetensors on the window)
+    ChatSettings& cs = app.settings.chat;
+    if (c.generating) ImGui::BeginDisabled();
+    ImGui::SetNextItemWidth(420);
+    ImGui::InputTextWithHint("##chatmodel", "(shipped) music-eagle-L4-D256.safetensors", &cs.model);
+    ImGui::SameLine();
+    int tok = cs.tokenizer == "world" ? 1 : 0;
+    ImGui::SetNextItemWidth(90);
+    if (ImGui::Combo("##chattok", &tok, "byte\0world\0")) cs.tokenizer = tok ? "world" : "byte";
+    if (c.generating) ImGui::EndDisabled();
+    ImGui::SameLine();
+    if (studio_button(app, "Load model", !c.generating)) {
+        try {
+            const std::string path = cs.model.empty() ? music::default_model_path() : cs.model;
+            c.model_desc = "loading...";
+            app.worker->load_chat_model(path, cs.tokenizer, cs.vocab);
+        } catch (const std::exception& e) {
+            app.add_error(Channel::Chat, e.what());
+        }
+    }
+    help_marker(
+        "Any RWKV-5.2/6 .pth or .safetensors; the World tokenizer for World models, byte for byte-level "
+        "models such as the shipped ABC model. Empty path: the shipped model.");
     // branches
     ImGui::SetNextItemWidth(160);
     if (ImGui::BeginCombo("branch", c.branches[size_t(c.active)].name.c_str())) {
         for (int i = 0; i < int(c.branches.size()); ++i)
-            if (ImGui::Selectable(c.branches[size_t(i)].name.c_str(), i == c.active) && i != c.active && !c.generating) {
+            if (ImGui::Selectable(c.branches[size_t(i)].name.c_str(), i == c.active) && i != c.active &&
+                !c.generating) {
                 c.active = i;
                 app.worker->chat_switch_branch(i);  // UI branch i is the worker's branch i
             }
         ImGui::EndCombo();
     }
-    help_marker("Branch stores a copy of the current state and history; switching restores that state "
-                "(RWKV's state is a fixed-size tensor, so a copy is cheap).");
+    help_marker(
+        "Branch stores a copy of the current state and history; switching restores that state "
+        "(RWKV's state is a fixed-size tensor, so a copy is cheap).");
 
     const float knobs_w = 330;
     ImGui::BeginChild("##chat_left", ImVec2(-knobs_w, 0));
     const float input_h = 90;
-    ImGui::BeginChild("##history", ImVec2(0, -input_h - ImGui::GetFrameHeightWithSpacing() * 2 - 2 * ImGui::GetStyle().ItemSpacing.y), true);
+    ImGui::BeginChild(
+        "##history", ImVec2(0, -input_h - ImGui::GetFrameHeightWithSpacing() * 2 - 2 * ImGui::GetStyle().ItemSpacing.y),
+        true);
     ImGui::PushTextWrapPos(0);
     int i = 0;
     for (const auto& m : c.branches[size_t(c.active)].messages) {
@@ -166,8 +205,9 @@ void draw_chat_panel(AppState& app) {
     if (c.generating) ImGui::BeginDisabled();
     ImGui::Checkbox("chat format", &app.settings.chat.chat_format);
     if (c.generating) ImGui::EndDisabled();
-    help_marker("Wrap each message as \"User: ...\\n\\nAssistant:\" and stop at \"\\n\\nUser:\" (for World chat "
-                "models). Off: the text is continued as is.");
+    help_marker(
+        "Wrap each message as \"User: ...\\n\\nAssistant:\" and stop at \"\\n\\nUser:\" (for World chat "
+        "models). Off: the text is continued as is.");
     ImGui::Separator();
     const SamplerOptions& so = app.settings.chat.sampler;
     ImGui::TextDisabled("effective: T=%.2f top_p=%.2f top_k=%d seed=%llu", so.temperature, so.top_p, so.top_k,

@@ -16,7 +16,9 @@ namespace aviary::studio {
 void image_on_event(AppState& app, const Event& e) {
     ImageState& s = app.image;
     switch (e.kind) {
-        case EventKind::ModelLoaded: s.model_loading = false; break;
+        case EventKind::ModelLoaded:
+            s.model_loading = false;
+            break;
         case EventKind::ImageReady:
             if (e.image != s.image) {  // a new picture (not just a new preview of the same one)
                 s.description = e.text;
@@ -28,14 +30,19 @@ void image_on_event(AppState& app, const Event& e) {
                 if (crop) texture_upload(app.image.crop_tex, *crop);
             });
             break;
-        case EventKind::Text: s.answer += e.text; break;
+        case EventKind::Text:
+            s.answer += e.text;
+            break;
         case EventKind::Done:
-        case EventKind::Error: s.asking = false, s.model_loading = false; break;
+        case EventKind::Error:
+            s.asking = false, s.model_loading = false;
+            break;
         case EventKind::JobFinished:
             if (e.text == "ask") s.asking = false;
             if (e.text == "load VQA model") s.model_loading = false;
             break;
-        default: break;
+        default:
+            break;
     }
 }
 
@@ -43,7 +50,8 @@ namespace {
 // The image view: returns nothing; draws into a child of the remaining width and `height`.
 void image_view(AppState& app, float height) {
     ImageState& s = app.image;
-    ImGui::BeginChild("##imageview", ImVec2(-250, height), true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    ImGui::BeginChild("##imageview", ImVec2(-250, height), true,
+                      ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
     const ImVec2 p0 = ImGui::GetCursorScreenPos();
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     if (!s.image || s.tex.id == 0) {
@@ -120,8 +128,9 @@ void draw_image_panel(AppState& app) {
         ImGui::Text("Model input (%d x %d)", s.crop->width, s.crop->height);
     else
         ImGui::TextUnformatted("Model input");
-    help_marker("What the model sees: the shorter side resized to 224 (bicubic), then the centre 224x224 crop "
-                "(CLIP preprocessing). Researchers debug preprocessing more than models.");
+    help_marker(
+        "What the model sees: the shorter side resized to 224 (bicubic), then the centre 224x224 crop "
+        "(CLIP preprocessing). Researchers debug preprocessing more than models.");
     if (s.crop_tex.id) ImGui::Image((ImTextureID)(intptr_t)s.crop_tex.id, ImVec2(224, 224));
     ImGui::Separator();
     ImGui::TextUnformatted("VQA model (VisualRWKV)");
@@ -132,7 +141,8 @@ void draw_image_panel(AppState& app) {
     ImGui::InputTextWithHint("##vclip", "CLIP file (if separate)", &vs.clip);
     ImGui::SetNextItemWidth(-1);
     ImGui::InputTextWithHint("##vproj", "projector file (if separate)", &vs.proj);
-    if (studio_button(app, s.model_loading ? "Loading...##vqa" : "Load VQA model", !s.model_loading && !vs.model.empty())) {
+    if (studio_button(app, s.model_loading ? "Loading...##vqa" : "Load VQA model",
+                      !s.model_loading && !vs.model.empty())) {
         s.model_loading = true;
         app.worker->load_vision_model(vs.model, vs.clip, vs.proj);
     }

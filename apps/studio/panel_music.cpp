@@ -17,12 +17,16 @@ namespace aviary::studio {
 void music_on_event(AppState& app, const Event& e) {
     MusicState& s = app.music;
     switch (e.kind) {
-        case EventKind::ModelLoaded: s.model_desc = e.text; break;
+        case EventKind::ModelLoaded:
+            s.model_desc = e.text;
+            break;
         case EventKind::Text:
             s.abc += e.text;
             s.check_dirty = true;
             break;
-        case EventKind::Stats: s.bytes_per_s = e.a, s.bytes = e.n; break;
+        case EventKind::Stats:
+            s.bytes_per_s = e.a, s.bytes = e.n;
+            break;
         case EventKind::Done:
             s.generating = false, s.stopping = false, s.stop_reason = e.text;
             s.check = music::check_abc(music::to_abc_file_text(s.abc));
@@ -44,7 +48,8 @@ void music_on_event(AppState& app, const Event& e) {
             if (e.text == "render sheet" || e.text == "export MIDI" || e.text == "export WAV" || e.text == "play")
                 s.rendering = false;
             break;
-        default: break;
+        default:
+            break;
     }
 }
 
@@ -78,8 +83,9 @@ void draw_music_panel(AppState& app) {
     ImGui::InputText("unit (L:)", &ms.length);
     help_marker("Unit note length, e.g. 1/8.");
     ImGui::InputTextMultiline("control codes", &ms.control_codes, ImVec2(150, 40));
-    help_marker("Optional IrishMAN/TunesFormer control codes written after X:, e.g. S:2 (sections) and B:8 (bars), "
-                "one per line. The shipped model was trained without them.");
+    help_marker(
+        "Optional IrishMAN/TunesFormer control codes written after X:, e.g. S:2 (sections) and B:8 (bars), "
+        "one per line. The shipped model was trained without them.");
     int seed = int(ms.seed);
     if (ImGui::InputInt("seed", &seed)) ms.seed = uint64_t(std::max(0, seed));
     ImGui::SliderInt("max bytes", &ms.max_bytes, 64, 4096);
@@ -117,8 +123,10 @@ void draw_music_panel(AppState& app) {
         s.rendering = true;
         app.worker->music_render(s.abc, MusicOutput::Sheet);
     }
-    if (!tools().abcm2ps) missing("abcm2ps missing (apt install abcm2ps)");
-    else if (!tools().rsvg) missing("rsvg-convert missing (apt install librsvg2-bin)");
+    if (!tools().abcm2ps)
+        missing("abcm2ps missing (apt install abcm2ps)");
+    else if (!tools().rsvg)
+        missing("rsvg-convert missing (apt install librsvg2-bin)");
     ImGui::SetNextItemWidth(200);
     ImGui::InputTextWithHint("##midi", "tune.mid", &s.midi_path);
     ImGui::SameLine();
@@ -141,8 +149,10 @@ void draw_music_panel(AppState& app) {
     }
     ImGui::SameLine();
     if (studio_button(app, "Stop playback", s.rendering)) app.worker->stop();
-    if (!tools().fluidsynth) missing("fluidsynth missing (apt install fluidsynth)");
-    else if (!tools().soundfont) missing("soundfont missing (apt install fluid-soundfont-gm)");
+    if (!tools().fluidsynth)
+        missing("fluidsynth missing (apt install fluidsynth)");
+    else if (!tools().soundfont)
+        missing("soundfont missing (apt install fluid-soundfont-gm)");
     if (!s.message.empty()) ImGui::TextWrapped("%s", s.message.c_str());
     ImGui::EndChild();
 

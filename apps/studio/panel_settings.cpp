@@ -22,7 +22,7 @@ void draw_settings_panel(AppState& app) {
     ImGui::InputTextWithHint("World vocabulary", "(default) rwkv_vocab_v20230424.txt", &s.chat.vocab);
     help_marker("Used with the World tokenizer. Empty: $AVIARY_VOCAB, the installed copy, then assets/vocab.");
     if (studio_button(app, "Load chat model", !app.chat.generating)) {
-        app.chat.model_desc = "loading...", app.chat.model_loaded = false;
+        app.chat.model_desc = "loading...";
         std::string path = s.chat.model;
         try {
             if (path.empty()) path = music::default_model_path();
@@ -39,8 +39,9 @@ void draw_settings_panel(AppState& app) {
     ImGui::InputTextWithHint("aviary CLI", "(default) beside aviary-studio, then $PATH", &s.aviary_path);
     help_marker("The `aviary` command the Training panel runs (`aviary train text ...`).");
     ImGui::SliderInt("worker threads", &s.threads, 1, 16);
-    help_marker("LibTorch threads of the model worker; applies at the next start. 1 leaves a core for the UI on "
-                "small machines.");
+    help_marker(
+        "LibTorch threads of the model worker; applies at the next start. 1 leaves a core for the UI on "
+        "small machines.");
     ImGui::PopItemWidth();
     ImGui::Separator();
     if (studio_button(app, "Save settings")) {

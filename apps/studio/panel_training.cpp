@@ -29,7 +29,8 @@ std::string aviary_cli(const AppState& app) {
     std::error_code ec;
     const fs::path self = fs::read_symlink("/proc/self/exe", ec);
     if (!ec) {
-        for (const fs::path& cand : {self.parent_path() / "aviary", self.parent_path().parent_path() / "cli" / "aviary"})
+        for (const fs::path& cand :
+             {self.parent_path() / "aviary", self.parent_path().parent_path() / "cli" / "aviary"})
             if (fs::exists(cand)) return cand.string();
     }
 #ifdef AVIARY_CLI_BUILD_PATH
@@ -61,7 +62,9 @@ std::string write_demo_corpus(const fs::path& run_dir) {
 std::string default_out() {
     const char* xdg = std::getenv("XDG_CACHE_HOME");
     const char* home = std::getenv("HOME");
-    const fs::path base = xdg && *xdg ? fs::path(xdg) : home && *home ? fs::path(home) / ".cache" : fs::temp_directory_path();
+    const fs::path base = xdg && *xdg     ? fs::path(xdg)
+                          : home && *home ? fs::path(home) / ".cache"
+                                          : fs::temp_directory_path();
     return (base / "aviary" / "studio-runs").string();
 }
 
@@ -91,17 +94,41 @@ void training_start(AppState& app) {
     const std::time_t now = std::time(nullptr);
     std::strftime(stamp, sizeof stamp, "run-%Y%m%d-%H%M%S", std::localtime(&now));
     fs::path run_dir = fs::path(ts.out.empty() ? default_out() : ts.out) / stamp;
-    for (int i = 2; fs::exists(run_dir); ++i) run_dir = run_dir.parent_path() / (std::string(stamp) + "-" + std::to_string(i));
+    for (int i = 2; fs::exists(run_dir); ++i)
+        run_dir = run_dir.parent_path() / (std::string(stamp) + "-" + std::to_string(i));
     fs::create_directories(run_dir);
     t.run_log_path = (run_dir / "aviary.log").string();
     const std::string data = ts.data.empty() ? write_demo_corpus(run_dir) : ts.data;
-    if (ts.data.empty()) app.add_log(Channel::Training, "info", "no data path: training on a synthetic ABC corpus " + data);
-    std::vector<std::string> argv = {aviary_cli(app), "train", "text", "--model", ts.model, "--tokenizer", ts.tokenizer,
-                                     "--data", data, "--out", run_dir.string(), "--steps", std::to_string(ts.steps),
-                                     "--ctx-len", std::to_string(ts.ctx_len), "--batch", std::to_string(ts.batch),
-                                     "--lr", std::to_string(ts.lr), "--lr-final", std::to_string(ts.lr_final),
-                                     "--warmup", std::to_string(ts.warmup), "--threads", std::to_string(ts.threads),
-                                     "--save-every", std::to_string(ts.save_every), "--quiet"};
+    if (ts.data.empty())
+        app.add_log(Channel::Training, "info", "no data path: training on a synthetic ABC corpus " + data);
+    std::vector<std::string> argv = {aviary_cli(app),
+                                     "train",
+                                     "text",
+                                     "--model",
+                                     ts.model,
+                                     "--tokenizer",
+                                     ts.tokenizer,
+                                     "--data",
+                                     data,
+                                     "--out",
+                                     run_dir.string(),
+                                     "--steps",
+                                     std::to_string(ts.steps),
+                                     "--ctx-len",
+                                     std::to_string(ts.ctx_len),
+                                     "--batch",
+                                     std::to_string(ts.batch),
+                                     "--lr",
+                                     std::to_string(ts.lr),
+                                     "--lr-final",
+                                     std::to_string(ts.lr_final),
+                                     "--warmup",
+                                     std::to_string(ts.warmup),
+                                     "--threads",
+                                     std::to_string(ts.threads),
+                                     "--save-every",
+                                     std::to_string(ts.save_every),
+                                     "--quiet"};
     std::string cmd;
     for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
     app.add_log(Channel::Training, "info", "starting: " + cmd);
@@ -136,8 +163,8 @@ void training_poll(AppState& app, double now) {
             app.add_log(Channel::Training, "info", "training " + t.status);
         } else {
             t.status = "failed (exit " + std::to_string(code) + ")";
-            app.add_error(Channel::Training, "training failed (exit " + std::to_string(code) + "): " +
-                                                 last_line_of(t.run_log_path));
+            app.add_error(Channel::Training,
+                          "training failed (exit " + std::to_string(code) + "): " + last_line_of(t.run_log_path));
         }
         t.stopping = false;
     }
@@ -151,11 +178,13 @@ void draw_training_panel(AppState& app) {
     if (t.running) ImGui::BeginDisabled();
     ImGui::PushItemWidth(170);
     ImGui::InputText("model", &ts.model);
-    help_marker("init:N_LAYER,N_EMBD,VERSION trains from the official init (e.g. init:2,64,5); a .pth/.safetensors "
-                "path fine-tunes it.");
+    help_marker(
+        "init:N_LAYER,N_EMBD,VERSION trains from the official init (e.g. init:2,64,5); a .pth/.safetensors "
+        "path fine-tunes it.");
     ImGui::InputTextWithHint("data", "(synthetic ABC exercises)", &ts.data);
-    help_marker("binidx prefix, .jsonl ({\"text\": ...} per line), text file or directory. Empty: a synthetic "
-                "corpus of ABC scale exercises written into the run directory.");
+    help_marker(
+        "binidx prefix, .jsonl ({\"text\": ...} per line), text file or directory. Empty: a synthetic "
+        "corpus of ABC scale exercises written into the run directory.");
     ImGui::InputTextWithHint("out", "~/.cache/aviary/studio-runs", &ts.out);
     help_marker("Each run writes a new run-YYYYmmdd-HHMMSS directory here (checkpoints, train_log.jsonl, model).");
     int tok = ts.tokenizer == "world" ? 1 : 0;

@@ -15,7 +15,8 @@ AxisRange data_range(const std::vector<double>& values, double pad_fraction, boo
         lo = std::min(lo, u), hi = std::max(hi, u);
     }
     if (!(lo <= hi)) return {0, 1};
-    if (hi == lo) return log_scale ? AxisRange{lo - std::log10(2.0), hi + std::log10(2.0)} : AxisRange{lo - 0.5, hi + 0.5};
+    if (hi == lo)
+        return log_scale ? AxisRange{lo - std::log10(2.0), hi + std::log10(2.0)} : AxisRange{lo - 0.5, hi + 0.5};
     const double pad = (hi - lo) * pad_fraction;
     return {lo - pad, hi + pad};
 }
@@ -45,7 +46,8 @@ std::vector<double> nice_ticks(double lo, double hi, int max_ticks) {
     return ticks;
 }
 
-void min_max_columns(const float* samples, size_t n, int n_columns, std::vector<float>& mins, std::vector<float>& maxs) {
+void min_max_columns(const float* samples, size_t n, int n_columns, std::vector<float>& mins,
+                     std::vector<float>& maxs) {
     mins.assign(std::max(0, n_columns), 0.f);
     maxs.assign(std::max(0, n_columns), 0.f);
     if (n == 0 || n_columns <= 0) return;

@@ -18,7 +18,8 @@ ScriptRunner::ScriptRunner(std::vector<ScriptCommand> commands, std::string scre
 void ScriptRunner::fail(const ScriptCommand& c, const std::string& what) {
     finished_ = true;
     exit_code_ = 1;
-    error_ = "script line " + std::to_string(c.line) + " (" + c.verb + (c.rest.empty() ? "" : " " + c.rest) + "): " + what;
+    error_ =
+        "script line " + std::to_string(c.line) + " (" + c.verb + (c.rest.empty() ? "" : " " + c.rest) + "): " + what;
 }
 
 void ScriptRunner::before_frame(AppState& app, double now) {
@@ -48,7 +49,8 @@ void ScriptRunner::before_frame(AppState& app, double now) {
                 if (frames_left_-- > 0) return;
                 break;
             }
-            case Wait::None: break;
+            case Wait::None:
+                break;
         }
         wait_ = Wait::None;
     }

@@ -14,7 +14,7 @@ namespace aviary::studio {
 class ScriptRunner {
 public:
     ScriptRunner(std::vector<ScriptCommand> commands, std::string screenshot_dir);
-    void before_frame(AppState& app, double now);              // runs commands until one has to wait
+    void before_frame(AppState& app, double now);                   // runs commands until one has to wait
     void after_render(AppState& app, int fb_width, int fb_height);  // takes a requested screenshot
     bool finished() const { return finished_; }
     int exit_code() const { return exit_code_; }

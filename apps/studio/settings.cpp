@@ -43,16 +43,25 @@ std::string settings_to_json(const Settings& s) {
                  {"seed", so.seed},
                  {"max_tokens", s.chat.max_tokens}};
     const MusicSettings& m = s.music;
-    j["music"] = {{"model", m.model},       {"meter", m.meter},       {"key", m.key},
-                  {"length", m.length},     {"control_codes", m.control_codes},
-                  {"temperature", m.temperature}, {"top_p", m.top_p}, {"top_k", m.top_k},
-                  {"max_bytes", m.max_bytes}, {"seed", m.seed}};
-    j["vision"] = {{"model", s.vision.model}, {"clip", s.vision.clip}, {"proj", s.vision.proj},
+    j["music"] = {{"model", m.model},
+                  {"meter", m.meter},
+                  {"key", m.key},
+                  {"length", m.length},
+                  {"control_codes", m.control_codes},
+                  {"temperature", m.temperature},
+                  {"top_p", m.top_p},
+                  {"top_k", m.top_k},
+                  {"max_bytes", m.max_bytes},
+                  {"seed", m.seed}};
+    j["vision"] = {{"model", s.vision.model},
+                   {"clip", s.vision.clip},
+                   {"proj", s.vision.proj},
                    {"max_tokens", s.vision.max_tokens}};
     const TrainSettings& t = s.train;
-    j["train"] = {{"model", t.model},   {"data", t.data},         {"out", t.out},       {"tokenizer", t.tokenizer},
-                  {"steps", t.steps},   {"ctx_len", t.ctx_len},   {"batch", t.batch},   {"warmup", t.warmup},
-                  {"save_every", t.save_every}, {"lr", t.lr},    {"lr_final", t.lr_final}, {"threads", t.threads}};
+    j["train"] = {
+        {"model", t.model},           {"data", t.data},       {"out", t.out},           {"tokenizer", t.tokenizer},
+        {"steps", t.steps},           {"ctx_len", t.ctx_len}, {"batch", t.batch},       {"warmup", t.warmup},
+        {"save_every", t.save_every}, {"lr", t.lr},           {"lr_final", t.lr_final}, {"threads", t.threads}};
     j["aviary_path"] = s.aviary_path;
     j["threads"] = s.threads;
     j["last_image"] = s.last_image;

@@ -11,11 +11,11 @@
 namespace aviary::studio {
 
 struct ChatSettings {
-    std::string model;             // "" = the shipped byte model (music::default_model_path)
+    std::string model;               // "" = the shipped byte model (music::default_model_path)
     std::string tokenizer = "byte";  // "byte" or "world"
-    std::string vocab;             // World vocabulary ("" = WorldTokenizer::default_vocab_path)
-    bool chat_format = false;      // wrap turns as "User: …\n\nAssistant:" (for World chat models)
-    SamplerOptions sampler;        // ChatRWKV PIPELINE_ARGS defaults
+    std::string vocab;               // World vocabulary ("" = WorldTokenizer::default_vocab_path)
+    bool chat_format = false;        // wrap turns as "User: …\n\nAssistant:" (for World chat models)
+    SamplerOptions sampler;          // ChatRWKV PIPELINE_ARGS defaults
     int max_tokens = 200;
 };
 

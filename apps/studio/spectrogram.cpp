@@ -107,7 +107,8 @@ Spectrogram log_mel_spectrogram(const std::vector<float>& samples, int sample_ra
     s.max_db = float(max_db);
     s.min_db = min_db;
     const double m_min = hz_to_mel_htk(o.f_min), m_max = hz_to_mel_htk(f_max);
-    for (int m = 0; m < o.n_mels; ++m) s.band_hz.push_back(mel_to_hz_htk(m_min + (m_max - m_min) * (m + 1) / (o.n_mels + 1)));
+    for (int m = 0; m < o.n_mels; ++m)
+        s.band_hz.push_back(mel_to_hz_htk(m_min + (m_max - m_min) * (m + 1) / (o.n_mels + 1)));
     return s;
 }
 

@@ -5,12 +5,18 @@ namespace aviary::studio {
 
 const char* channel_name(Channel c) {
     switch (c) {
-        case Channel::App: return "app";
-        case Channel::Chat: return "chat";
-        case Channel::Music: return "music";
-        case Channel::Image: return "image";
-        case Channel::Audio: return "audio";
-        case Channel::Training: return "training";
+        case Channel::App:
+            return "app";
+        case Channel::Chat:
+            return "chat";
+        case Channel::Music:
+            return "music";
+        case Channel::Image:
+            return "image";
+        case Channel::Audio:
+            return "audio";
+        case Channel::Training:
+            return "training";
     }
     return "?";
 }

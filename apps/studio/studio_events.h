@@ -18,24 +18,24 @@ enum class Channel { App, Chat, Music, Image, Audio, Training };
 const char* channel_name(Channel c);
 
 enum class EventKind {
-    Log,            // text: a line for the log panel
-    Error,          // text: one line for an error banner (every exception in a job becomes one)
-    JobStarted,     // text: the job's name
-    JobFinished,    // text: the job's name
-    ModelLoaded,    // text: description of the model; a = state size in bytes
-    Text,           // text: a streamed piece (chat answer, ABC bytes, VQA answer)
-    Stats,          // a = tokens/s, b = state bytes, n = tokens generated so far
-    Done,           // text: stop reason ("max_tokens", "end_of_text", "stopped", …); n = tokens
-    Regenerate,     // chat: the last answer is dropped (the state was restored from the snapshot)
-    Branched,       // chat: n = index of the new branch
-    BranchSwitched, // chat: n = index of the branch now active
-    SessionSaved,   // text: path
-    SessionLoaded,  // text: the history (JSON) stored in the session file
-    ImageReady,     // image: the picture; image2: the preprocessed crop; text: description
-    SheetReady,     // image: rendered sheet music; text: PNG path
-    AudioReady,     // audio: the clip, waveform and spectrogram; text: description
-    Tags,           // tags: (label, score) sorted by score
-    Message,        // text: a notice for the panel (e.g. "model not available in this build")
+    Log,             // text: a line for the log panel
+    Error,           // text: one line for an error banner (every exception in a job becomes one)
+    JobStarted,      // text: the job's name
+    JobFinished,     // text: the job's name
+    ModelLoaded,     // text: description of the model; a = state size in bytes
+    Text,            // text: a streamed piece (chat answer, ABC bytes, VQA answer)
+    Stats,           // a = tokens/s, b = state bytes, n = tokens generated so far
+    Done,            // text: stop reason ("max_tokens", "end_of_text", "stopped", …); n = tokens
+    Regenerate,      // chat: the last answer is dropped (the state was restored from the snapshot)
+    Branched,        // chat: n = index of the new branch
+    BranchSwitched,  // chat: n = index of the branch now active
+    SessionSaved,    // text: path
+    SessionLoaded,   // text: the history (JSON) stored in the session file
+    ImageReady,      // image: the picture; image2: the preprocessed crop; text: description
+    SheetReady,      // image: rendered sheet music; text: PNG path
+    AudioReady,      // audio: the clip, waveform and spectrogram; text: description
+    Tags,            // tags: (label, score) sorted by score
+    Message,         // text: a notice for the panel (e.g. "model not available in this build")
 };
 
 struct ImageRGBA {
@@ -45,9 +45,9 @@ struct ImageRGBA {
 
 struct AudioClip {
     int sample_rate = 0;
-    std::vector<float> samples;  // mono, [-1, 1]
-    Spectrogram spectrogram;     // log-mel in dB
-    ImageRGBA spectrogram_rgba;  // colour-mapped, (n_mels rows, top = highest band) x (frames)
+    std::vector<float> samples;      // mono, [-1, 1]
+    Spectrogram spectrogram;         // log-mel in dB
+    ImageRGBA spectrogram_rgba;      // colour-mapped, (n_mels rows, top = highest band) x (frames)
     double db_low = 0, db_high = 0;  // range the colour map spans
 };
 

@@ -22,7 +22,9 @@ namespace aviary::studio {
 namespace fs = std::filesystem;
 
 StudioWorker::StudioWorker(int threads)
-    : threads_(threads), chat_(std::make_unique<ChatSession>()), vision_(make_vision_backend()),
+    : threads_(threads),
+      chat_(std::make_unique<ChatSession>()),
+      vision_(make_vision_backend()),
       audio_(make_audio_backend()) {
     scratch_dir_ = (fs::temp_directory_path() / ("aviary-studio-" + std::to_string(::getpid()))).string();
     thread_ = std::thread([this] { loop(); });
@@ -55,9 +57,13 @@ void StudioWorker::stop() {
     stop_up_to_ = next_seq_ - 1;
 }
 
-bool StudioWorker::busy() const { return pending_.load() > 0; }
+bool StudioWorker::busy() const {
+    return pending_.load() > 0;
+}
 
-bool StudioWorker::should_stop() const { return current_seq_.load() <= stop_up_to_.load(); }
+bool StudioWorker::should_stop() const {
+    return current_seq_.load() <= stop_up_to_.load();
+}
 
 void StudioWorker::emit(EventKind kind, Channel channel, std::string text, double a, double b, int64_t n) {
     Event e;
@@ -245,8 +251,8 @@ void StudioWorker::music_render(const std::string& abc_text, MusicOutput what, c
             AVIARY_CHECK(!find_program("rsvg-convert").empty(),
                          "rsvg-convert not found: install the Debian package librsvg2-bin to render sheet music");
             fs::remove(png);
-            const int code = run_program({"rsvg-convert", "-b", "white", "-z", "1.5", "-o", png, svg},
-                                         scratch_file("rsvg.log"));
+            const int code =
+                run_program({"rsvg-convert", "-b", "white", "-z", "1.5", "-o", png, svg}, scratch_file("rsvg.log"));
             AVIARY_CHECK(code == 0 && fs::exists(png), "rsvg-convert failed (exit ", code, ") on '", svg, "'");
             Event e;
             e.kind = EventKind::SheetReady, e.channel = Channel::Music, e.text = png;
@@ -271,8 +277,10 @@ void StudioWorker::music_render(const std::string& abc_text, MusicOutput what, c
         std::string player;
         for (const char* p : {"pw-play", "paplay", "aplay"})
             if (player.empty() && !find_program(p).empty()) player = p;
-        AVIARY_CHECK(!player.empty(), "no audio player found (pw-play, paplay or aplay: Debian pipewire-bin, "
-                                      "pulseaudio-utils or alsa-utils); the WAV is at '", wav, "'");
+        AVIARY_CHECK(!player.empty(),
+                     "no audio player found (pw-play, paplay or aplay: Debian pipewire-bin, "
+                     "pulseaudio-utils or alsa-utils); the WAV is at '",
+                     wav, "'");
         emit(EventKind::Message, Channel::Music, "playing with " + player);
         ChildProcess proc;
         proc.start({player, wav}, scratch_file("player.log"));
@@ -304,7 +312,9 @@ void StudioWorker::load_vision_model(const std::string& model_path, const std::s
     });
 }
 
-std::string StudioWorker::vision_default_model() const { return vision_->default_model(); }
+std::string StudioWorker::vision_default_model() const {
+    return vision_->default_model();
+}
 
 void StudioWorker::open_image(const std::string& path) {
     post("open image", Channel::Image, [=] {
@@ -336,8 +346,10 @@ void StudioWorker::ask_image(const std::string& question, int max_tokens) {
     post("ask", Channel::Image, [=] {
         AVIARY_CHECK(image_, "open an image first");
         AVIARY_CHECK(!question.empty(), "the question is empty");
-        vision_->answer(*image_, question, max_tokens, [&](const std::string& piece) { emit(EventKind::Text, Channel::Image, piece); },
-                        [this] { return should_stop(); });
+        vision_->answer(
+            *image_, question, max_tokens,
+            [&](const std::string& piece) { emit(EventKind::Text, Channel::Image, piece); },
+            [this] { return should_stop(); });
         emit(EventKind::Done, Channel::Image, should_stop() ? "stopped" : "done");
     });
 }
@@ -350,7 +362,9 @@ void StudioWorker::load_audio_model(const std::string& model_path) {
     });
 }
 
-std::string StudioWorker::audio_default_model() const { return audio_->default_model(); }
+std::string StudioWorker::audio_default_model() const {
+    return audio_->default_model();
+}
 
 void StudioWorker::open_audio(const std::string& path) {
     post("open sound", Channel::Audio, [=] {
@@ -397,7 +411,11 @@ void StudioWorker::tag_audio() {
     });
 }
 
-std::string StudioWorker::vision_status() const { return vision_->status(); }
-std::string StudioWorker::audio_status() const { return audio_->status(); }
+std::string StudioWorker::vision_status() const {
+    return vision_->status();
+}
+std::string StudioWorker::audio_status() const {
+    return audio_->status();
+}
 
 }  // namespace aviary::studio

@@ -20,9 +20,9 @@ std::optional<TrainLogPoint> parse_train_log_line(const std::string& line, int64
     } catch (const std::exception&) {
         AVIARY_FAIL("train log line ", line_number, ": not JSON: '", line.substr(0, 60), "'");
     }
-    AVIARY_CHECK(j.is_object() && j.contains("step") && j["step"].is_number() && j.contains("loss") &&
-                     j["loss"].is_number(),
-                 "train log line ", line_number, ": expected an object with numeric \"step\" and \"loss\"");
+    AVIARY_CHECK(
+        j.is_object() && j.contains("step") && j["step"].is_number() && j.contains("loss") && j["loss"].is_number(),
+        "train log line ", line_number, ": expected an object with numeric \"step\" and \"loss\"");
     auto num = [&](const char* key) { return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0; };
     TrainLogPoint p;
     p.step = j["step"].get<int64_t>();

@@ -148,15 +148,18 @@ bool sampling_knobs(SamplerOptions& o, int& max_tokens, bool busy) {
     if (busy) ImGui::BeginDisabled();
     ImGui::PushItemWidth(160);
     changed |= ImGui::SliderFloat("temperature", &o.temperature, 0.0f, 2.0f, "%.2f", ImGuiSliderFlags_AlwaysClamp);
-    help_marker("Probabilities are raised to 1/temperature after the top-p/top-k cut (ChatRWKV order). "
-                "0 = greedy. Default 1.0.");
+    help_marker(
+        "Probabilities are raised to 1/temperature after the top-p/top-k cut (ChatRWKV order). "
+        "0 = greedy. Default 1.0.");
     changed |= ImGui::SliderFloat("top_p", &o.top_p, 0.0f, 1.0f, "%.2f", ImGuiSliderFlags_AlwaysClamp);
     help_marker("Keep the most likely tokens whose probabilities add up to top_p (ties kept). Default 0.85.");
     changed |= ImGui::SliderInt("top_k", &o.top_k, 0, 100, "%d", ImGuiSliderFlags_AlwaysClamp);
     help_marker("Keep only the k most likely tokens; 0 = off. Default 0.");
-    changed |= ImGui::SliderFloat("alpha_presence", &o.presence_penalty, 0.0f, 2.0f, "%.2f", ImGuiSliderFlags_AlwaysClamp);
+    changed |=
+        ImGui::SliderFloat("alpha_presence", &o.presence_penalty, 0.0f, 2.0f, "%.2f", ImGuiSliderFlags_AlwaysClamp);
     help_marker("Subtracted once from the logit of every token already generated. Default 0.2.");
-    changed |= ImGui::SliderFloat("alpha_frequency", &o.frequency_penalty, 0.0f, 2.0f, "%.2f", ImGuiSliderFlags_AlwaysClamp);
+    changed |=
+        ImGui::SliderFloat("alpha_frequency", &o.frequency_penalty, 0.0f, 2.0f, "%.2f", ImGuiSliderFlags_AlwaysClamp);
     help_marker("Subtracted per (decayed) occurrence of a generated token. Default 0.2.");
     changed |= ImGui::SliderFloat("alpha_decay", &o.penalty_decay, 0.9f, 1.0f, "%.3f", ImGuiSliderFlags_AlwaysClamp);
     help_marker("Occurrence counts are multiplied by this after every token. Default 0.996.");

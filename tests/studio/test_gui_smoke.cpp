@@ -19,7 +19,9 @@ using aviary::test::slurp;
 
 namespace {
 
-bool have_xvfb() { return std::system("command -v xvfb-run >/dev/null 2>&1 && command -v Xvfb >/dev/null 2>&1") == 0; }
+bool have_xvfb() {
+    return std::system("command -v xvfb-run >/dev/null 2>&1 && command -v Xvfb >/dev/null 2>&1") == 0;
+}
 
 struct StudioRun {
     int code = -1;
@@ -32,9 +34,9 @@ StudioRun run_studio(const fs::path& dir, const std::string& script) {
     // Own config/cache dirs: the test never touches the user's settings. `timeout` bounds a hung X server.
     const std::string cmd = "cd " + dir.string() + " && XDG_CONFIG_HOME=" + (dir / "config").string() +
                             " XDG_CACHE_HOME=" + (dir / "cache").string() +
-                            " timeout 110 xvfb-run -a -s '-screen 0 1280x800x24' " + AVIARY_STUDIO_PATH +
-                            " --script " + script_path.string() + " --screenshot-dir " + (dir / "shots").string() +
-                            " >/dev/null 2>" + err.string();
+                            " timeout 110 xvfb-run -a -s '-screen 0 1280x800x24' " + AVIARY_STUDIO_PATH + " --script " +
+                            script_path.string() + " --screenshot-dir " + (dir / "shots").string() + " >/dev/null 2>" +
+                            err.string();
     const int status = std::system(cmd.c_str());
     StudioRun r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -88,8 +90,8 @@ quit
     ASSERT_EQ(r.code, 0) << r.err;
     // Distinct colours each screenshot must exceed. ImGui's default font is not antialiased, so text-only panels
     // have a dozen or so (a blank window has 1-3); the image, spectrogram, sheet music and plots have many more.
-    const std::pair<const char*, size_t> expected[] = {{"chat", 8},   {"image", 200},   {"audio", 100}, {"music", 100},
-                                                       {"training", 100}, {"log", 8}, {"settings", 8}};
+    const std::pair<const char*, size_t> expected[] = {
+        {"chat", 8}, {"image", 200}, {"audio", 100}, {"music", 100}, {"training", 100}, {"log", 8}, {"settings", 8}};
     for (const auto& [name, min_colours] : expected) {
         const fs::path png = dir / "shots" / (std::string(name) + ".png");
         ASSERT_TRUE(fs::exists(png)) << png;

@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 
 TEST(StudioTrainLog, ParsesTrainerLine) {
     const auto p = parse_train_log_line(
-        R"({"elapsed":3.78,"grad_norm":628.3,"loss":5.6143,"lr":0.0004,"step":1,"tokens":2048,"tokens_per_s":541.5})", 1);
+        R"({"elapsed":3.78,"grad_norm":628.3,"loss":5.6143,"lr":0.0004,"step":1,"tokens":2048,"tokens_per_s":541.5})",
+        1);
     ASSERT_TRUE(p);
     EXPECT_EQ(p->step, 1);
     EXPECT_DOUBLE_EQ(p->loss, 5.6143);
@@ -34,7 +35,7 @@ TEST(StudioTrainLog, BadLinesNameTheLine) {
     } catch (const aviary::Error& e) {
         EXPECT_NE(std::string(e.what()).find("line 17"), std::string::npos) << e.what();
     }
-    EXPECT_THROW(parse_train_log_line(R"({"step": 3})", 4), aviary::Error);       // no loss
+    EXPECT_THROW(parse_train_log_line(R"({"step": 3})", 4), aviary::Error);  // no loss
     EXPECT_THROW(parse_train_log_line(R"({"step": "3", "loss": 1})", 4), aviary::Error);
     EXPECT_THROW(parse_train_log_line("[1, 2]", 4), aviary::Error);
 }
@@ -46,14 +47,19 @@ TEST(StudioTrainLog, FollowsAGrowingFile) {
     EXPECT_TRUE(r.poll().empty());  // no file yet
     {
         std::ofstream f(path);
-        f << R"({"step":1,"loss":5.0,"lr":1e-3,"elapsed":1.0})" << "\n" << R"({"step":2,"loss":4.)";  // partial
+        f << R"({"step":1,"loss":5.0,"lr":1e-3,"elapsed":1.0})"
+          << "\n"
+          << R"({"step":2,"loss":4.)";  // partial
     }
     auto pts = r.poll();
     ASSERT_EQ(pts.size(), 1u);
     EXPECT_EQ(pts[0].step, 1);
     {
         std::ofstream f(path, std::ios::app);
-        f << R"(5,"lr":1e-3,"elapsed":2.0})" << "\n" << R"({"step":3,"loss":4.0,"lr":9e-4,"elapsed":3.0})" << "\n";
+        f << R"(5,"lr":1e-3,"elapsed":2.0})"
+          << "\n"
+          << R"({"step":3,"loss":4.0,"lr":9e-4,"elapsed":3.0})"
+          << "\n";
     }
     pts = r.poll();
     ASSERT_EQ(pts.size(), 2u);
@@ -64,7 +70,8 @@ TEST(StudioTrainLog, FollowsAGrowingFile) {
     EXPECT_TRUE(r.poll().empty());
     {
         std::ofstream f(path, std::ios::trunc);  // a new run
-        f << R"({"step":1,"loss":6.0})" << "\n";
+        f << R"({"step":1,"loss":6.0})"
+          << "\n";
     }
     pts = r.poll();
     EXPECT_TRUE(r.restarted());

@@ -43,8 +43,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string shipped_model() { return std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L4-D256.safetensors"; }
-std::string world_vocab() { return WorldTokenizer::default_vocab_path(); }
+std::string shipped_model() {
+    return std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L4-D256.safetensors";
+}
+std::string world_vocab() {
+    return WorldTokenizer::default_vocab_path();
+}
 const char* kTunePrompt = "X:1\nT:Test\nM:6/8\nL:1/8\nK:D\n";
 
 // Polls until the worker is idle (all its events drained), collecting events.
@@ -324,8 +328,8 @@ TEST(StudioWorker, DemoSoundSpectrogramPeaksAtItsTones) {
     };
     // Chirp f(t) = 200·20^(t/2.5) Hz: 663 Hz at 1.0 s, 2.0 kHz at 1.9 s; then the 440 Hz tone dominates.
     // Mel bands are ~60-200 Hz apart here: the peak band's centre is within 12 %.
-    for (auto [t, hz] : {std::pair{1.0, 200 * std::pow(20.0, 0.4)}, std::pair{1.9, 200 * std::pow(20.0, 0.76)},
-                         std::pair{3.2, 440.0}})
+    for (auto [t, hz] :
+         {std::pair{1.0, 200 * std::pow(20.0, 0.4)}, std::pair{1.9, 200 * std::pow(20.0, 0.76)}, std::pair{3.2, 440.0}})
         EXPECT_NEAR(peak_hz(t), hz, hz * 0.12) << "at " << t << " s";
 }
 
@@ -362,7 +366,8 @@ TEST(StudioWorker, ImagesDecodeAndCropTheCentre) {
     for (int y = 0; y < 224; ++y)
         for (int x = 0; x < 224; ++x)
             for (int ch = 0; ch < 4; ++ch)
-                mismatches += crop.rgba[(size_t(y) * 224 + x) * 4 + ch] != img.rgba[(size_t(y) * 448 + x + 112) * 4 + ch];
+                mismatches +=
+                    crop.rgba[(size_t(y) * 224 + x) * 4 + ch] != img.rgba[(size_t(y) * 448 + x + 112) * 4 + ch];
     EXPECT_EQ(mismatches, 0);
     const auto errors = of_kind(ev, EventKind::Error);
     ASSERT_EQ(errors.size(), 2u) << errors_of(ev);
@@ -387,7 +392,8 @@ TEST(StudioWorker, VqaAnswersThroughTheVisionModule) {
     vision::ClipVisionConfig vc;
     vc.hidden = 32, vc.heads = 2, vc.intermediate = 64, vc.layers = 2, vc.patch = 8, vc.image_size = 32;
     const std::string model_path = (dir / "tiny-vqa.safetensors").string();
-    vision::VisualRwkv::from_parts(Model::from_tensors(w8), vision::ClipVision::create(vc, 6), at::randn({64, 32}) * 0.2)
+    vision::VisualRwkv::from_parts(Model::from_tensors(w8), vision::ClipVision::create(vc, 6),
+                                   at::randn({64, 32}) * 0.2)
         .save(model_path, {{"tokenizer", "byte"}});
     cv::Mat bgr(48, 64, CV_8UC3);
     cv::randu(bgr, 0, 256);
@@ -418,12 +424,19 @@ TEST(StudioWorker, VqaAnswersThroughTheVisionModule) {
     EXPECT_EQ(text_of(ev, Channel::Image), ref.text);
     EXPECT_GT(ref.tokens, 0);
     // The preview is the model input: the normalised pixels mapped back to 8-bit codes.
-    const at::Tensor codes = ((px.to(at::kDouble) * at::tensor({o.std[0], o.std[1], o.std[2]}, at::kDouble).view({3, 1, 1}) +
-                               at::tensor({o.mean[0], o.mean[1], o.mean[2]}, at::kDouble).view({3, 1, 1})) * 255)
-                                 .round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
+    const at::Tensor codes =
+        ((px.to(at::kDouble) * at::tensor({o.std[0], o.std[1], o.std[2]}, at::kDouble).view({3, 1, 1}) +
+          at::tensor({o.mean[0], o.mean[1], o.mean[2]}, at::kDouble).view({3, 1, 1})) *
+         255)
+            .round()
+            .clamp(0, 255)
+            .to(at::kByte)
+            .permute({1, 2, 0})
+            .contiguous();
     int mismatches = 0;
     for (int i = 0; i < 32 * 32; ++i)
-        for (int c = 0; c < 3; ++c) mismatches += ready[0].image2->rgba[size_t(i) * 4 + c] != codes.data_ptr<uint8_t>()[i * 3 + c];
+        for (int c = 0; c < 3; ++c)
+            mismatches += ready[0].image2->rgba[size_t(i) * 4 + c] != codes.data_ptr<uint8_t>()[i * 3 + c];
     EXPECT_EQ(mismatches, 0);
 }
 #endif
