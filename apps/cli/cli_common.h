@@ -9,6 +9,7 @@
 
 #include "aviary/core/model.h"
 #include "aviary/core/tokenizer.h"
+#include "aviary/core/trainer.h"
 
 namespace aviary::cli {
 
@@ -42,6 +43,11 @@ Model load_model(const ModelArgs& args);
 // Adds --vocab; load_tokenizer falls back to WorldTokenizer::default_vocab_path().
 void add_vocab_option(CLI::App* sub, std::string& vocab);
 WorldTokenizer load_tokenizer(const std::string& vocab);
+
+// The shared token-LM trainer with a progress bar on stderr (when show_progress) and Ctrl-C handled as "save a
+// checkpoint and stop" (cmd_train.cpp); mean_tokens_per_s (optional) gets the average throughput.
+TrainSummary train_language_model_with_progress(Model& model, const TokenSource& data, const LmTrainConfig& config,
+                                                bool show_progress, double* mean_tokens_per_s = nullptr);
 
 // Parses "1,5,77" into ids; throws UsageError naming the bad piece.
 std::vector<int64_t> parse_token_list(const std::string& text);

@@ -4,7 +4,6 @@
 // `aviary eval music-loss --model M [--model M2 …] --data D --out PREFIX`: loss by byte position (CSV + PNG).
 // `aviary train music --data D --config C.json --out DIR`: trains a byte-level ABC model (music_train.h).
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +22,6 @@
 #include "aviary/music/music_train.h"
 #include "cli_common.h"
 #include "position_loss_output.h"
-#include "progress_bar.h"
 
 namespace fs = std::filesystem;
 
@@ -37,9 +35,6 @@ void write_text(const fs::path& p, const std::string& text) {
     AVIARY_CHECK(f.good(), "cannot write '", p.string(), "'");
 }
 
-
-volatile std::sig_atomic_t g_music_interrupted = 0;
-void on_music_sigint(int) { g_music_interrupted = 1; }
 
 // `aviary train music`: the shared token-LM trainer on framed tunes, configured by one JSON file; the run
 // folder gets config.json (every setting), checkpoints/, train_log.jsonl, model.safetensors and summary.json
@@ -115,29 +110,7 @@ void register_train_music(CLI::App& app, Runner& run) {
             cfg.resume = a->resume;
             cfg.save_every = c.save_every;
             cfg.keep_last = c.keep_last;
-            ProgressBar bar(!a->quiet);
-            TrainCallbacks cb;
-            cb.on_progress = [&](const TrainProgress& p) {
-                char text[160];
-                std::snprintf(text, sizeof text, "step %lld/%lld loss %.4f lr %.2e %.0f tok/s",
-                              static_cast<long long>(p.step), static_cast<long long>(p.total), p.loss, p.lr,
-                              p.tokens_per_s);
-                bar.update(double(p.step), double(p.total), text);
-                return true;
-            };
-            g_music_interrupted = 0;
-            auto previous = std::signal(SIGINT, on_music_sigint);
-            cb.should_stop = [] { return g_music_interrupted != 0; };
-            TrainSummary s;
-            try {
-                s = train_language_model(model, *train_src, cfg, cb);
-            } catch (...) {
-                std::signal(SIGINT, previous);
-                bar.finish();
-                throw;
-            }
-            std::signal(SIGINT, previous);
-            bar.finish();
+            TrainSummary s = train_language_model_with_progress(model, *train_src, cfg, !a->quiet);
             nlohmann::json j;
             j["start_step"] = s.start_step;
             j["end_step"] = s.end_step;

@@ -88,6 +88,37 @@ void parse_lora_spec(const std::string& spec, LoraOptions& o) {
 
 }  // namespace
 
+TrainSummary train_language_model_with_progress(Model& model, const TokenSource& data, const LmTrainConfig& config,
+                                                bool show_progress, double* mean_tokens_per_s) {
+    ProgressBar bar(show_progress);
+    double tok_s_sum = 0;
+    int64_t n = 0;
+    TrainCallbacks cb;
+    cb.on_progress = [&](const TrainProgress& p) {
+        tok_s_sum += p.tokens_per_s, ++n;
+        char text[160];
+        std::snprintf(text, sizeof text, "step %lld/%lld loss %.4f lr %.2e %.0f tok/s", static_cast<long long>(p.step),
+                      static_cast<long long>(p.total), p.loss, p.lr, p.tokens_per_s);
+        bar.update(double(p.step), double(p.total), text);
+        return true;
+    };
+    g_interrupted = 0;
+    auto previous = std::signal(SIGINT, on_sigint);
+    cb.should_stop = [] { return g_interrupted != 0; };
+    TrainSummary s;
+    try {
+        s = train_language_model(model, data, config, cb);
+    } catch (...) {
+        std::signal(SIGINT, previous);
+        bar.finish();
+        throw;
+    }
+    std::signal(SIGINT, previous);
+    bar.finish();
+    if (mean_tokens_per_s) *mean_tokens_per_s = n > 0 ? tok_s_sum / double(n) : 0.0;
+    return s;
+}
+
 void register_train(CLI::App& app, Runner& run) {
     auto* tr = app.add_subcommand("train", "Train a model");
     tr->require_subcommand(1);
@@ -244,38 +275,14 @@ void register_train(CLI::App& app, Runner& run) {
             cfg.resume = a->resume;
             cfg.save_every = a->save_every;
             cfg.keep_last = a->keep_last;
-            ProgressBar bar(!a->quiet && writer);
-            double tok_s_avg = 0;
-            int64_t n = 0;
-            TrainCallbacks cb;
-            cb.on_progress = [&](const TrainProgress& p) {
-                tok_s_avg += p.tokens_per_s, ++n;
-                char text[160];
-                std::snprintf(text, sizeof text, "step %lld/%lld loss %.4f lr %.2e %.0f tok/s",
-                              static_cast<long long>(p.step), static_cast<long long>(p.total), p.loss, p.lr,
-                              p.tokens_per_s);
-                bar.update(double(p.step), double(p.total), text);
-                return true;
-            };
-            g_interrupted = 0;
-            auto previous = std::signal(SIGINT, on_sigint);
-            cb.should_stop = [] { return g_interrupted != 0; };
-            TrainSummary s;
-            try {
-                s = train_language_model(model, *data, cfg, cb);
-            } catch (...) {
-                std::signal(SIGINT, previous);
-                bar.finish();
-                throw;
-            }
-            std::signal(SIGINT, previous);
-            bar.finish();
+            double mean_tok_s = 0;
+            TrainSummary s = train_language_model_with_progress(model, *data, cfg, !a->quiet && writer, &mean_tok_s);
             if (!writer) return 0;  // rank 0 reports for the group
             nlohmann::json j;
             j["start_step"] = s.start_step;
             j["end_step"] = s.end_step;
             j["final_loss"] = s.losses.empty() ? 0.0 : s.losses.back();
-            j["tokens_per_s"] = n > 0 ? tok_s_avg / double(n) : 0.0;
+            j["tokens_per_s"] = mean_tok_s;
             j["stopped"] = s.stopped;
             j["model"] = s.final_model;
             j["checkpoint"] = latest_train_checkpoint(a->out);
