@@ -217,15 +217,12 @@ TEST_P(CpuEngineVersion, Bf16AndInt8StayCloseToFp32) {
 
 INSTANTIATE_TEST_SUITE_P(Versions, CpuEngineVersion, ::testing::Values(5, 6));
 
-// The shipped music model (Eagle L4 D256, trained here) on the music validation set (data/music/validation.*,
+// The shipped music model (Eagle L4 D256, trained here) on the music validation set (tests/fixtures/music/,
 // made by tools/make_music_corpus.py): int8 keeps top-1 agreement with fp32 >= 99%, bf16 too. The fp32 reference
 // is the fp32 engine (checked against Model::step above), decoding 8 streams of the set together.
 TEST(CpuEngineMusic, Int8KeepsTop1OnTheMusicValidationSet) {
     const std::string model_path = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L4-D256.safetensors";
-    const std::string val = std::string(AVIARY_SOURCE_DIR) + "/data/music/validation";
-    if (!std::filesystem::exists(val + ".bin"))
-        GTEST_SKIP() << "no music validation set: run tools/make_music_corpus.py and "
-                        "`aviary data` to build data/music/validation.{bin,idx}";
+    const std::string val = std::string(AVIARY_FIXTURES_DIR) + "/music/validation";  // tests/fixtures/music/README.md
     Model model = Model::load(model_path);
     auto source = aviary::open_binidx(val);
     const int64_t streams = 8, steps = std::min<int64_t>(source->size() / streams, 1500);
