@@ -43,7 +43,7 @@ void register_train_music(CLI::App& app, Runner& run) {
     CLI::App* tr = app.get_subcommand("train");
     auto* sub = tr->add_subcommand("music", "Train a byte-level ABC music model from a JSON config");
     struct Args {
-        std::string data, config, out;
+        std::string data, config, out, validation, device = "cpu";
         bool resume = false, quiet = false;
         int threads = 0;
         int64_t steps = 0;
@@ -57,8 +57,12 @@ void register_train_music(CLI::App& app, Runner& run) {
         ->required();
     sub->add_option("--out", a->out, "Run folder (config.json, checkpoints/, train_log.jsonl, model.safetensors)")
         ->required();
+    sub->add_option("--validation", a->validation,
+                    "Validation tunes in a separate corpus (same formats as --data) instead of a split of --data");
     sub->add_option("--steps", a->steps, "Override the config's steps")->check(CLI::PositiveNumber);
     sub->add_option("--threads", a->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    sub->add_option("--device", a->device, "cpu or cuda (a CUDA build of LibTorch)")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
     sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in --out");
     sub->add_flag("--quiet,-q", a->quiet, "No progress bar");
     sub->callback([&run, a] {
@@ -80,10 +84,14 @@ void register_train_music(CLI::App& app, Runner& run) {
             AVIARY_CHECK(!kept.empty(), "'", a->data, "': every tune is longer than max_tune_bytes ",
                          c.max_tune_bytes);
             std::vector<music::Tune> train, validation;
-            if (c.validation_fraction > 0 && kept.size() > 1)
-                music::split_train_validation(kept, c.validation_fraction, c.split_seed, train, validation);
-            else
+            if (!a->validation.empty()) {
                 train = kept;
+                validation = music::read_music_corpus(a->validation);
+            } else if (c.validation_fraction > 0 && kept.size() > 1) {
+                music::split_train_validation(kept, c.validation_fraction, c.split_seed, train, validation);
+            } else {
+                train = kept;
+            }
             auto train_src = make_memory_source(music::frame_tunes_as_tokens(train), a->data + " (train)");
             AVIARY_CHECK(train_src->size() > c.ctx_len, "'", a->data, "': the training tunes hold ",
                          train_src->size(), " bytes, fewer than ctx_len + 1 = ", c.ctx_len + 1);
@@ -93,8 +101,10 @@ void register_train_music(CLI::App& app, Runner& run) {
                          train.size(), static_cast<long long>(train_src->size()), validation.size(),
                          static_cast<long long>(dropped), static_cast<long long>(c.max_tune_bytes));
             set_thread_count(a->threads);
+            ModelOptions mo;
+            mo.device = a->device;
             Model model = Model::from_tensors(
-                init_weights(init_config(int(c.n_layer), int(c.n_embd), c.version, 256), c.seed), ModelOptions{});
+                init_weights(init_config(int(c.n_layer), int(c.n_embd), c.version, 256), c.seed), mo);
             LmTrainConfig cfg;
             cfg.train.ctx_len = c.ctx_len;
             cfg.train.batch = c.batch;
@@ -119,6 +129,7 @@ void register_train_music(CLI::App& app, Runner& run) {
             j["train_tunes"] = train.size();
             j["validation_tunes"] = validation.size();
             j["dropped_tunes"] = dropped;
+            j["device"] = a->device;
             if (!validation.empty()) {
                 auto val_src = make_memory_source(music::frame_tunes_as_tokens(validation), a->data + " (validation)");
                 if (val_src->size() > c.ctx_len) {

@@ -1,10 +1,14 @@
 // `aviary research mqar`: the paper's associative-recall experiment (Figure 4) at small scale — RWKV-4, Eagle and
 // Finch trained on MQAR (core/research_mqar.h) for every (architecture, width, sequence length), written to a
 // self-describing result folder: config.json, results.csv, runs.jsonl (loss curves), one PNG per length.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "aviary/core/atomic_file.h"
@@ -39,6 +43,68 @@ std::vector<int64_t> parse_int_list(const std::string& text, const char* option)
     return out;
 }
 
+// One PNG per sequence length: accuracy by model width, one curve per architecture (acc[seq][arch][dim]; NaN =
+// no result). Without OpenCV in the build, a warning.
+void plot_mqar(const std::string& out_dir, const std::vector<int64_t>& archs, const std::vector<int64_t>& dims,
+               const std::vector<int64_t>& seqs, const std::vector<std::vector<std::vector<double>>>& acc,
+               nlohmann::json& out) {
+#ifdef AVIARY_HAVE_MUSIC
+    std::vector<std::string> width_ticks, labels;
+    for (auto d : dims) width_ticks.push_back(std::to_string(d));
+    for (auto v : archs) labels.push_back(v == 4 ? "RWKV-4" : v == 5 ? "Eagle (RWKV-5)" : "Finch (RWKV-6)");
+    for (size_t si = 0; si < seqs.size(); ++si) {
+        const std::string png = (fs::path(out_dir) / ("mqar_seq" + std::to_string(seqs[si]) + ".png")).string();
+        try {
+            music::plot_curves_png(png, acc[si], labels, "MQAR accuracy, sequence length " + std::to_string(seqs[si]),
+                                   "model width (n_embd)", "accuracy", width_ticks);
+            out["plots"].push_back(png);
+        } catch (const Error& e) {
+            std::fprintf(stderr, "warning: %s\n", e.what());
+        }
+    }
+#else
+    std::fprintf(stderr, "warning: this build has no plotting (the music module with OpenCV); the CSV is written\n");
+#endif
+}
+
+// --plot-only: the grid and accuracies of an existing results.csv (arch,dim,seq,pairs,accuracy,…).
+void replot_mqar(const std::string& out_dir, nlohmann::json& out) {
+    const std::string path = (fs::path(out_dir) / "results.csv").string();
+    std::ifstream f(path);
+    AVIARY_CHECK(f.good(), "cannot read '", path, "' (expected the results.csv of an earlier `research mqar`)");
+    std::string line;
+    std::getline(f, line);
+    AVIARY_CHECK(line.rfind("arch,dim,seq,pairs,accuracy", 0) == 0, "'", path, "' is not an MQAR results.csv");
+    std::vector<std::array<double, 4>> rows;  // arch, dim, seq, accuracy
+    while (std::getline(f, line)) {
+        if (line.empty()) continue;
+        std::stringstream ss(line);
+        std::string cell;
+        std::vector<double> v;
+        while (std::getline(ss, cell, ',')) {
+            try {
+                v.push_back(std::stod(cell));
+            } catch (const std::exception&) {
+                AVIARY_FAIL("'", path, "': bad number '", cell, "' in row '", line, "'");
+            }
+        }
+        AVIARY_CHECK(v.size() >= 5, "'", path, "': row '", line, "' has fewer than 5 columns");
+        rows.push_back({v[0], v[1], v[2], v[4]});
+    }
+    AVIARY_CHECK(!rows.empty(), "'", path, "' has no results");
+    std::set<int64_t> a_set, d_set, s_set;
+    for (const auto& r : rows) a_set.insert(int64_t(r[0])), d_set.insert(int64_t(r[1])), s_set.insert(int64_t(r[2]));
+    const std::vector<int64_t> archs(a_set.begin(), a_set.end()), dims(d_set.begin(), d_set.end()),
+        seqs(s_set.begin(), s_set.end());
+    std::vector<std::vector<std::vector<double>>> acc(
+        seqs.size(), std::vector<std::vector<double>>(archs.size(), std::vector<double>(dims.size(), std::nan(""))));
+    auto index = [](const std::vector<int64_t>& v, double x) {
+        return size_t(std::find(v.begin(), v.end(), int64_t(x)) - v.begin());
+    };
+    for (const auto& r : rows) acc[index(seqs, r[2])][index(archs, r[0])][index(dims, r[1])] = r[3];
+    plot_mqar(out_dir, archs, dims, seqs, acc, out);
+}
+
 }  // namespace
 
 void register_research(CLI::App& app, Runner& run) {
@@ -46,12 +112,12 @@ void register_research(CLI::App& app, Runner& run) {
     rs->require_subcommand(1);
     auto* sub = rs->add_subcommand("mqar", "Multi-query associative recall: accuracy by architecture, width, length");
     struct Args {
-        std::string arch = "4,5,6", dims = "64,128,256", seq = "64,128,256,512", out = "results/mqar";
+        std::string arch = "4,5,6", dims = "64,128,256", seq = "64,128,256,512", out = "results/mqar", device = "cpu";
         int64_t layers = 2, steps = 400, batch = 32, vocab = 512, pairs = 0, eval_rows = 256;
         double lr = 1e-3;
         uint64_t seed = 1;
         int threads = 0;
-        bool quiet = false;
+        bool quiet = false, plot_only = false;
     };
     auto a = std::make_shared<Args>();
     sub->add_option("--arch", a->arch, "RWKV versions: 4 (RWKV-4), 5 (Eagle), 6 (Finch), comma-separated");
@@ -67,10 +133,19 @@ void register_research(CLI::App& app, Runner& run) {
     sub->add_option("--eval-rows", a->eval_rows, "Held-out sequences per run")->check(CLI::PositiveNumber);
     sub->add_option("--seed", a->seed, "Seed of init and data");
     sub->add_option("--threads", a->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    sub->add_option("--device", a->device, "cpu or cuda (a CUDA build of LibTorch)")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
     sub->add_option("--out,-o", a->out, "Result folder");
     sub->add_flag("--quiet,-q", a->quiet, "No progress lines");
+    sub->add_flag("--plot-only", a->plot_only, "Only redraw the PNGs from --out's results.csv (no training)");
     sub->callback([&run, a] {
         run = [a] {
+            if (a->plot_only) {
+                nlohmann::json out = {{"out", a->out}};
+                replot_mqar(a->out, out);
+                std::printf("%s\n", out.dump().c_str());
+                return 0;
+            }
             const auto archs = parse_int_list(a->arch, "--arch");
             const auto dims = parse_int_list(a->dims, "--dims");
             const auto seqs = parse_int_list(a->seq, "--seq");
@@ -84,6 +159,7 @@ void register_research(CLI::App& app, Runner& run) {
                                   {"seq", seqs},            {"layers", a->layers},    {"steps", a->steps},
                                   {"batch", a->batch},      {"lr", a->lr},            {"vocab", a->vocab},
                                   {"pairs", a->pairs},      {"eval_rows", a->eval_rows}, {"seed", a->seed},
+                                  {"device", a->device},
                                   {"note", "small-scale reproduction of the paper's Figure 4 (MQAR); pairs 0 = seq/16"}};
             write_file_atomic((fs::path(a->out) / "config.json").string(), cfg.dump(2) + "\n");
             std::string csv = "arch,dim,seq,pairs,accuracy,final_loss,params,seconds\n";
@@ -108,6 +184,7 @@ void register_research(CLI::App& app, Runner& run) {
                         o.lr = a->lr;
                         o.eval_rows = a->eval_rows;
                         o.seed = a->seed;
+                        o.device = a->device;
                         ++done;
                         auto progress = [&](int64_t s, int64_t n, double loss) {
                             if (!a->quiet && (s % 50 == 0 || s == n))
@@ -134,18 +211,7 @@ void register_research(CLI::App& app, Runner& run) {
                         write_file_atomic((fs::path(a->out) / "runs.jsonl").string(), runs);
                     }
             nlohmann::json out = {{"out", a->out}, {"results", (fs::path(a->out) / "results.csv").string()}};
-#ifdef AVIARY_HAVE_MUSIC
-            std::string dims_text;
-            for (size_t i = 0; i < dims.size(); ++i) dims_text += (i ? ", " : "") + std::to_string(dims[i]);
-            for (size_t si = 0; si < seqs.size(); ++si) {
-                std::vector<std::string> labels;
-                for (auto v : archs) labels.push_back(v == 4 ? "RWKV-4" : v == 5 ? "Eagle (RWKV-5)" : "Finch (RWKV-6)");
-                const std::string png = (fs::path(a->out) / ("mqar_seq" + std::to_string(seqs[si]) + ".png")).string();
-                music::plot_curves_png(png, acc[si], labels, "MQAR accuracy, sequence length " + std::to_string(seqs[si]),
-                                       "model width index (" + dims_text + ")", "accuracy");
-                out["plots"].push_back(png);
-            }
-#endif
+            plot_mqar(a->out, archs, dims, seqs, acc, out);
             std::printf("%s\n", out.dump().c_str());
             return 0;
         };

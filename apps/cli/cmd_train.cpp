@@ -103,17 +103,22 @@ TrainSummary train_language_model_with_progress(Model& model, const TokenSource&
         return true;
     };
     g_interrupted = 0;
+    // Ctrl-C or SIGTERM (a batch system's time limit, `timeout`): the current step finishes, then a checkpoint
+    // and the model are saved.
     auto previous = std::signal(SIGINT, on_sigint);
+    auto previous_term = std::signal(SIGTERM, on_sigint);
     cb.should_stop = [] { return g_interrupted != 0; };
     TrainSummary s;
     try {
         s = train_language_model(model, data, config, cb);
     } catch (...) {
         std::signal(SIGINT, previous);
+        std::signal(SIGTERM, previous_term);
         bar.finish();
         throw;
     }
     std::signal(SIGINT, previous);
+    std::signal(SIGTERM, previous_term);
     bar.finish();
     if (mean_tokens_per_s) *mean_tokens_per_s = n > 0 ? tok_s_sum / double(n) : 0.0;
     return s;

@@ -118,10 +118,11 @@ void register_vision(CLI::App& app, Runner& run) {
             VisionModelArgs m;
             int stage = 1;
             std::string data, images, out, position, cache, new_rwkv, new_vit;
-            int64_t steps = 100, batch = 0, ctx_len = 0, grad_accum = 1, warmup = -1;
+            int64_t steps = 100, batch = 0, ctx_len = 0, grad_accum = 1, warmup = -1, save_every = 0;
             double lr = 0, lr_final = -1;
             uint64_t seed = 42;
-            bool quiet = false;
+            int keep_last = 2;
+            bool quiet = false, resume = false;
         };
         auto a = std::make_shared<Args>();
         add_vision_model_options(sub, a->m, "VisualRWKV weights to start from (stage 1/2; stage 0 may start fresh "
@@ -144,9 +145,16 @@ void register_vision(CLI::App& app, Runner& run) {
         sub->add_option("--new-rwkv", a->new_rwkv, "Stage 0 from scratch: RWKV-6 'LAYERS,WIDTH,VOCAB' (e.g. 2,128,256)");
         sub->add_option("--new-vit", a->new_vit, "Stage 0 from scratch: ViT 'LAYERS,WIDTH,PATCH,IMAGE' (e.g. 3,128,8,64)");
         sub->add_option("--seed", a->seed, "Seed (data order, fresh weights)");
+        sub->add_option("--save-every", a->save_every, "Checkpoint every N steps (0: only when stopped and at the end)")
+            ->check(CLI::NonNegativeNumber);
+        sub->add_option("--keep-last", a->keep_last, "Checkpoints kept besides the best")->check(CLI::PositiveNumber);
+        sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in --out (same data order)");
         sub->add_flag("--quiet", a->quiet, "No progress on stderr");
         sub->callback([a, &run] {
             run = [a] {
+                if (!latest_train_checkpoint(a->out).empty() && !a->resume)
+                    throw UsageError("'" + a->out +
+                                     "' already holds checkpoints: add --resume to continue, or choose another --out");
                 auto ints = [](const std::string& s, size_t n, const char* what) {
                     std::vector<int64_t> v;
                     std::stringstream ss(s);
@@ -202,6 +210,9 @@ void register_vision(CLI::App& app, Runner& run) {
                 c.out_dir = a->out;
                 c.feature_cache = a->cache;
                 c.metadata["tokenizer"] = codec.kind;
+                c.save_every = a->save_every;
+                c.keep_last = a->keep_last;
+                c.resume = a->resume;
                 ProgressBar bar(!a->quiet);
                 std::string phase;
                 std::signal(SIGINT, on_vision_signal);
@@ -224,7 +235,11 @@ void register_vision(CLI::App& app, Runner& run) {
                 std::signal(SIGINT, SIG_DFL);
                 std::signal(SIGTERM, SIG_DFL);
                 bar.finish();
-                if (summary.stopped) std::fprintf(stderr, "interrupted after %zu steps; the model is saved\n", summary.losses.size());
+                if (summary.start_step > 0)
+                    std::fprintf(stderr, "resumed at step %lld\n", static_cast<long long>(summary.start_step));
+                if (summary.stopped)
+                    std::fprintf(stderr, "interrupted after %zu steps; a checkpoint and the model are saved (--resume "
+                                         "continues)\n", summary.losses.size());
                 std::fprintf(stderr, "stage %d: trained %lld parameters in %zu tensors; final loss %.4f; wrote %s\n",
                              a->stage, (long long)summary.trainable_params, summary.trained.size(),
                              summary.losses.empty() ? 0.0 : summary.losses.back(), summary.final_model.c_str());

@@ -100,7 +100,7 @@ void draw_chat_panel(AppState& app) {
     ChatSettings& cs = app.settings.chat;
     if (c.generating) ImGui::BeginDisabled();
     ImGui::SetNextItemWidth(420);
-    ImGui::InputTextWithHint("##chatmodel", "(shipped) music-eagle-L4-D256.safetensors", &cs.model);
+    ImGui::InputTextWithHint("##chatmodel", "(shipped) music-eagle-L6-D256.safetensors", &cs.model);
     ImGui::SameLine();
     int tok = cs.tokenizer == "world" ? 1 : 0;
     ImGui::SetNextItemWidth(90);

@@ -14,7 +14,7 @@ void draw_settings_panel(AppState& app) {
     ImGui::Separator();
     ImGui::TextUnformatted("Chat model");
     ImGui::PushItemWidth(520);
-    ImGui::InputTextWithHint("chat model", "(shipped) assets/models/music-eagle-L4-D256.safetensors", &s.chat.model);
+    ImGui::InputTextWithHint("chat model", "(shipped) assets/models/music-eagle-L6-D256.safetensors", &s.chat.model);
     help_marker("Any official RWKV-5.2/6 .pth or .safetensors. Empty: the shipped byte-level ABC model.");
     int tok = s.chat.tokenizer == "world" ? 1 : 0;
     if (ImGui::Combo("tokenizer", &tok, "byte (one id per byte: ABC models)\0world (RWKV World vocabulary)\0"))
@@ -33,7 +33,7 @@ void draw_settings_panel(AppState& app) {
     }
     ImGui::Separator();
     ImGui::TextUnformatted("Music model");
-    ImGui::InputTextWithHint("music model", "(shipped) music-eagle-L4-D256.safetensors", &s.music.model);
+    ImGui::InputTextWithHint("music model", "(shipped) music-eagle-L6-D256.safetensors", &s.music.model);
     help_marker("A byte-level ABC model (.pth or .safetensors); loaded on the next Generate.");
     ImGui::Separator();
     ImGui::InputTextWithHint("aviary CLI", "(default) beside aviary-studio, then $PATH", &s.aviary_path);

@@ -82,14 +82,14 @@ void save_checkpoint(const std::string& out_dir, const AudioRwkv& model, const T
     const fs::path root = fs::path(out_dir) / "checkpoints";
     fs::create_directories(root);
     const fs::path tmp = root / (".tmp-" + step_dir_name(step)), final_dir = root / step_dir_name(step);
-    fs::remove_all(tmp);
+    remove_tree(tmp.string());
     fs::create_directories(tmp);
     model.save((tmp / "model.safetensors").string());  // a complete model file: `aviary tag --model` takes it
     write_safetensors((tmp / "optimizer.safetensors").string(), trainer.optimizer_state());
     nlohmann::json j = {{"step", step}, {"loss", loss}, {"elapsed_s", elapsed}};
     write_file_atomic((tmp / "trainer.json").string(), j.dump(1));  // last: marks the directory complete
     fsync_directory(tmp.string());
-    fs::remove_all(final_dir);
+    remove_tree(final_dir.string());
     fs::rename(tmp, final_dir);
     fsync_directory(root.string());
     // keep the newest two
@@ -97,7 +97,7 @@ void save_checkpoint(const std::string& out_dir, const AudioRwkv& model, const T
     for (const auto& e : fs::directory_iterator(root))
         if (e.is_directory() && e.path().filename().string().rfind("step-", 0) == 0) dirs.push_back(e.path());
     std::sort(dirs.begin(), dirs.end());
-    for (size_t i = 0; i + 2 < dirs.size(); ++i) fs::remove_all(dirs[i]);
+    for (size_t i = 0; i + 2 < dirs.size(); ++i) remove_tree(dirs[i].string());
 }
 
 std::string latest_checkpoint(const std::string& out_dir) {

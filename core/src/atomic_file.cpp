@@ -3,6 +3,8 @@
 #include "aviary/core/atomic_file.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,6 +76,23 @@ void fsync_directory(const std::string& dir) {
         ::fsync(dfd);
         ::close(dfd);
     }
+}
+
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+    return ::remove(path) == 0 || errno == ENOENT ? 0 : -1;  // files, links, and directories once emptied
+}
+}  // namespace
+
+void remove_tree(const std::string& path) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) {
+        AVIARY_CHECK(errno == ENOENT, "cannot remove '", path, "': ", std::strerror(errno));
+        return;
+    }
+    // Depth first (contents before their directory), never following symbolic links.
+    if (::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        AVIARY_FAIL("cannot remove '", path, "': ", std::strerror(errno));
 }
 
 }  // namespace aviary

@@ -66,8 +66,10 @@ MqarBatch make_mqar_batch(const MqarOptions& o, int64_t batch, uint64_t seed, in
 MqarRunResult run_mqar(const MqarRunOptions& o, const std::function<bool(int64_t, int64_t, double)>& on_progress) {
     AVIARY_CHECK(o.steps >= 1 && o.batch >= 1 && o.eval_rows >= 1, "MQAR run needs steps, batch, eval_rows >= 1");
     const auto t0 = std::chrono::steady_clock::now();
+    ModelOptions mo;
+    mo.device = o.device;
     Model model = Model::from_tensors(
-        init_weights(init_config(int(o.n_layer), int(o.n_embd), o.version, int(o.task.vocab)), o.seed));
+        init_weights(init_config(int(o.n_layer), int(o.n_embd), o.version, int(o.task.vocab)), o.seed), mo);
     model.train(true);
     TrainOptions to;
     to.steps = o.steps;
@@ -101,7 +103,7 @@ MqarRunResult run_mqar(const MqarRunOptions& o, const std::function<bool(int64_t
         MqarBatch b = make_mqar_batch(o.task, nb, eval_seed, done);
         State state = model.new_state(nb);
         at::Tensor pred = model.forward(b.inputs, state, true).argmax(-1);
-        at::Tensor hit = (pred == b.targets).to(at::kFloat) * b.mask;
+        at::Tensor hit = (pred.cpu() == b.targets).to(at::kFloat) * b.mask;
         correct += int64_t(hit.sum().item<double>() + 0.5);
         total += int64_t(b.mask.sum().item<double>() + 0.5);
     }

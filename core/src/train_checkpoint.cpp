@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "aviary/core/trainer.h"
 
@@ -101,17 +103,22 @@ void set_checkpoint_failure_for_testing(int files) {
 
 void save_train_checkpoint(const std::string& out_dir, const Model& model, const Trainer& trainer,
                            const CheckpointInfo& info, int keep_last) {
+    save_train_checkpoint(out_dir, model.state_dict(), model.config().to_json(), trainer, info, keep_last);
+}
+
+void save_train_checkpoint(const std::string& out_dir, const TensorList& weights, const std::string& model_json,
+                           const Trainer& trainer, const CheckpointInfo& info, int keep_last) {
     const fs::path root = fs::path(out_dir) / "checkpoints";
     fs::create_directories(root);
     // Leftovers of an interrupted save are never read; clear them.
     for (const auto& e : fs::directory_iterator(root))
-        if (e.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(e.path());
+        if (e.path().filename().string().rfind(".tmp-", 0) == 0) remove_tree(e.path().string());
     const fs::path final_dir = root / step_name(info.step);
     const fs::path tmp = root / (".tmp-" + step_name(info.step) + "-" + std::to_string(::getpid()));
     fs::create_directories(tmp);
     int files = 0;
     try {
-        write_safetensors((tmp / "model.safetensors").string(), model.state_dict(), {{"format", "pt"}});
+        write_safetensors((tmp / "model.safetensors").string(), weights, {{"format", "pt"}});
         file_written(files);
         TensorList opt = trainer.optimizer_state();
         opt.push_back({"rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state()});
@@ -124,16 +131,18 @@ void save_train_checkpoint(const std::string& out_dir, const Model& model, const
         j["data_position"] = info.data_position;
         j["loss"] = info.loss;
         j["elapsed_s"] = info.elapsed_s;
-        j["model"] = nlohmann::json::parse(model.config().to_json());
+        j["model"] = nlohmann::json::parse(model_json);
         write_text_synced(tmp / "trainer.json", j.dump(2) + "\n");
         file_written(files);
         fsync_path(tmp, true);
-        if (fs::exists(final_dir)) fs::remove_all(final_dir);  // same step saved again (e.g. stop at the end)
+        remove_tree(final_dir.string());  // same step saved again (e.g. stop at the end)
         fs::rename(tmp, final_dir);
         fsync_path(root, true);
     } catch (...) {
-        std::error_code ec;
-        fs::remove_all(tmp, ec);
+        try {
+            remove_tree(tmp.string());
+        } catch (const std::exception&) {  // the original error matters more
+        }
         throw;
     }
     // Rotation: the newest keep_last plus the lowest-loss one.
@@ -144,7 +153,7 @@ void save_train_checkpoint(const std::string& out_dir, const Model& model, const
     for (size_t i = 1; i < all.size(); ++i)
         if (all[i].loss < all[best].loss) best = i;
     for (size_t i = 0; i + size_t(keep_last) < all.size(); ++i)
-        if (i != best) fs::remove_all(all[i].path);
+        if (i != best) remove_tree(all[i].path.string());
     fsync_path(root, true);
 }
 
@@ -154,6 +163,10 @@ std::string latest_train_checkpoint(const std::string& out_dir) {
 }
 
 CheckpointInfo load_train_checkpoint(const std::string& dir, Model& model, Trainer& trainer) {
+    return load_train_checkpoint(dir, model.state_dict(), trainer);
+}
+
+CheckpointInfo load_train_checkpoint(const std::string& dir, const TensorList& weights, Trainer& trainer) {
     const fs::path d(dir);
     const fs::path meta = d / "trainer.json";
     AVIARY_CHECK(fs::is_regular_file(meta), "'", dir, "' is not a complete training checkpoint (no trainer.json)");
@@ -163,12 +176,12 @@ CheckpointInfo load_train_checkpoint(const std::string& dir, Model& model, Train
                  "' is not an Aviary training checkpoint");
     // Weights: same names and shapes as the model, or a clear error.
     TensorList saved = read_safetensors((d / "model.safetensors").string());
-    TensorList params = model.state_dict();
+    const TensorList& params = weights;
     AVIARY_CHECK(saved.size() == params.size(), "checkpoint '", dir, "' is from another model: it has ", saved.size(),
                  " tensors, this model has ", params.size(), " (n_layer/n_embd/version/vocab differ?)");
     {
-        c10::NoGradGuard no_grad;
-        for (auto& p : params) {
+        at::NoGradGuard no_grad;
+        for (const auto& p : params) {
             const at::Tensor* t = find_tensor(saved, p.name);
             AVIARY_CHECK(t != nullptr, "checkpoint '", dir, "' is from another model: it lacks '", p.name, "'");
             AVIARY_CHECK(t->sizes() == p.tensor.sizes(), "checkpoint '", dir, "' is from another model: '", p.name,

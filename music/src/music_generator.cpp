@@ -21,7 +21,7 @@ const char* module_status() {
 }
 
 std::string default_model_path() {
-    static const char* kName = "music-eagle-L4-D256.safetensors";
+    static const char* kName = "music-eagle-L6-D256.safetensors";
     if (const char* env = std::getenv("AVIARY_MUSIC_MODEL"); env && *env) {
         AVIARY_CHECK(std::filesystem::exists(env), "AVIARY_MUSIC_MODEL names '", env, "', which does not exist");
         return env;

@@ -185,4 +185,20 @@ TEST(CliMusic, TrainMusicFromAbcWithAConfig) {
     expect_one_error_line(run("train music -q --data " + (tmp_dir() / "nope.abc").string() + " --config " +
                               cfg.string() + " --out " + (tmp_dir() / "bad_run").string()),
                           1, "does not exist");
+    // --validation: a separate validation corpus replaces the split (every tune of --data trains).
+    const fs::path held_out = tmp_dir() / "held_out.abc";
+    std::ofstream(held_out) << "X:1\nT:Held out\nM:6/8\nL:1/8\nK:G\n|:gbd' bag|fdc cde|gbd' bag|f2g g2:|\n\n"
+                       << "X:2\nT:Second\nM:6/8\nL:1/8\nK:G\n|:GBd BAG|FAc AFD|GBd BAG|F2G G2:|\n";
+    const fs::path out2 = tmp_dir() / "train_music_val";
+    r = run("train music -q --threads 1 --data " + data.string() + " --validation " + held_out.string() + " --config " +
+            cfg.string() + " --out " + out2.string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    summary = nlohmann::json::parse(slurp(out2 / "summary.json"));
+    EXPECT_EQ(summary["train_tunes"], 12);
+    EXPECT_EQ(summary["validation_tunes"], 2);
+    EXPECT_EQ(summary["device"], "cpu");
+    expect_one_error_line(run("train music -q --data " + data.string() + " --validation " +
+                              (tmp_dir() / "nope_val.abc").string() + " --config " + cfg.string() + " --out " +
+                              (tmp_dir() / "bad_run2").string()),
+                          1, "does not exist");
 }

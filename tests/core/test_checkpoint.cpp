@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "aviary/core/atomic_file.h"
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/error.h"
 // Internal writer options (forced zip64) and its CRC-32, which the PthWriter tests reach into.
@@ -819,3 +820,34 @@ TEST(CheckpointFind, FindsByName) {
 }
 
 }  // namespace
+
+// remove_tree (atomic_file.h): nested directories and files go, a symbolic link is removed without touching its
+// target, a missing path is fine, and a path that cannot be removed is an aviary::Error.
+TEST(RemoveTree, NestedDirectoriesLinksAndMissingPaths) {
+    const fs::path root = fs::temp_directory_path() / ("aviary_remove_tree_" + std::to_string(::getpid()));
+    const fs::path outside = root.string() + "_outside";
+    fs::remove_all(root);
+    fs::remove_all(outside);
+    fs::create_directories(root / "a" / "b" / "c");
+    fs::create_directories(outside);
+    std::ofstream(root / "top.txt") << "x";
+    std::ofstream(root / "a" / "b" / "c" / "deep.bin") << "yy";
+    std::ofstream(outside / "keep.txt") << "keep";
+    fs::create_directory_symlink(outside, root / "a" / "link");
+    aviary::remove_tree((root / "a").string());
+    EXPECT_FALSE(fs::exists(root / "a"));
+    EXPECT_TRUE(fs::exists(root / "top.txt"));
+    EXPECT_TRUE(fs::exists(outside / "keep.txt")) << "the link's target must survive";
+    aviary::remove_tree((root / "top.txt").string());  // a plain file
+    EXPECT_FALSE(fs::exists(root / "top.txt"));
+    EXPECT_NO_THROW(aviary::remove_tree((root / "missing").string()));
+    aviary::remove_tree(root.string());
+    EXPECT_FALSE(fs::exists(root));
+    if (::geteuid() != 0) {  // root may delete anything
+        fs::create_directories(outside / "locked" / "inner");
+        fs::permissions(outside / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+        EXPECT_THROW(aviary::remove_tree((outside / "locked" / "inner").string()), aviary::Error);
+        fs::permissions(outside / "locked", fs::perms::owner_all);
+    }
+    fs::remove_all(outside);
+}

@@ -221,7 +221,7 @@ INSTANTIATE_TEST_SUITE_P(Versions, CpuEngineVersion, ::testing::Values(5, 6));
 // made by tools/make_music_corpus.py): int8 keeps top-1 agreement with fp32 >= 99%, bf16 too. The fp32 reference
 // is the fp32 engine (checked against Model::step above), decoding 8 streams of the set together.
 TEST(CpuEngineMusic, Int8KeepsTop1OnTheMusicValidationSet) {
-    const std::string model_path = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L4-D256.safetensors";
+    const std::string model_path = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L6-D256.safetensors";
     const std::string val = std::string(AVIARY_FIXTURES_DIR) + "/music/validation";  // tests/fixtures/music/README.md
     Model model = Model::load(model_path);
     auto source = aviary::open_binidx(val);

@@ -357,15 +357,21 @@ TEST(MusicPlot, WritesAPng) {
 
 TEST(MusicTrain, ShippedConfigsParseAndDifferOnlyInVersion) {
     const std::string dir = std::string(AVIARY_SOURCE_DIR) + "/assets/configs/";
-    MusicTrainConfig eagle = read_music_train_config(dir + "music-eagle-L4-D256.json");
-    MusicTrainConfig finch = read_music_train_config(dir + "music-finch-L4-D256.json");
-    EXPECT_EQ(eagle.version, 5);
-    EXPECT_EQ(finch.version, 6);
-    finch.version = 5;
-    EXPECT_EQ(music_train_config_json(eagle), music_train_config_json(finch));
-    // The written form reads back to the same settings.
-    EXPECT_EQ(music_train_config_json(parse_music_train_config(music_train_config_json(eagle))),
-              music_train_config_json(eagle));
+    for (const std::string shape : {"L4-D256", "L6-D256"}) {  // the CPU recipe and the GPU recipe
+        MusicTrainConfig eagle = read_music_train_config(dir + "music-eagle-" + shape + ".json");
+        MusicTrainConfig finch = read_music_train_config(dir + "music-finch-" + shape + ".json");
+        EXPECT_EQ(eagle.version, 5);
+        EXPECT_EQ(finch.version, 6);
+        finch.version = 5;
+        EXPECT_EQ(music_train_config_json(eagle), music_train_config_json(finch)) << shape;
+        // The written form reads back to the same settings.
+        EXPECT_EQ(music_train_config_json(parse_music_train_config(music_train_config_json(eagle))),
+                  music_train_config_json(eagle));
+    }
+    const MusicTrainConfig gpu = read_music_train_config(dir + "music-eagle-L6-D256.json");
+    EXPECT_EQ(gpu.n_layer, 6);
+    EXPECT_EQ(gpu.ctx_len, 1024);
+    EXPECT_EQ(gpu.validation_fraction, 0.0);  // validation comes from --validation
 }
 
 TEST(MusicTrain, ConfigErrorsNameTheKey) {

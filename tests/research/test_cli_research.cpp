@@ -47,6 +47,30 @@ TEST(CliResearch, MqarGridWritesAResultFolder) {
     EXPECT_TRUE(fs::exists(out / "mqar_seq32.png"));
 }
 
+// --plot-only redraws the PNGs of a results.csv (e.g. one merged from several device processes) without training;
+// a missing or foreign CSV is a one-line error.
+TEST(CliResearch, PlotOnlyRedrawsFromTheCsv) {
+    const fs::path out = tmp_dir() / "replot";
+    fs::create_directories(out);
+    std::ofstream(out / "results.csv") << "arch,dim,seq,pairs,accuracy,final_loss,params,seconds\n"
+                                          "4,64,64,4,0.47,1.08,116352,108.3\n6,64,64,4,1.0,0.0006,182528,108.7\n"
+                                          "6,128,64,4,1.0,0.0003,578048,101.5\n6,64,128,8,0.30,2.1,182528,108.0\n";
+    auto r = run_cli("research mqar --plot-only --out " + out.string(), "", tmp_dir());
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["plots"].size(), 2u);  // one per sequence length found in the CSV
+    EXPECT_TRUE(fs::exists(out / "mqar_seq64.png"));
+    EXPECT_TRUE(fs::exists(out / "mqar_seq128.png"));
+    EXPECT_FALSE(fs::exists(out / "config.json"));  // nothing was trained or rewritten
+    expect_one_error_line(run_cli("research mqar --plot-only --out " + (tmp_dir() / "none").string(), "", tmp_dir()),
+                          1, "results.csv");
+    const fs::path bad = tmp_dir() / "bad_csv";
+    fs::create_directories(bad);
+    std::ofstream(bad / "results.csv") << "step,loss\n1,2\n";
+    expect_one_error_line(run_cli("research mqar --plot-only --out " + bad.string(), "", tmp_dir()), 1,
+                          "not an MQAR results.csv");
+}
+
 TEST(CliResearch, BadListsAreUsageErrors) {
     expect_one_error_line(run_cli("research mqar --arch 3 --out " + (tmp_dir() / "x").string(), "", tmp_dir()), 2,
                           "--arch");

@@ -44,7 +44,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string shipped_model() {
-    return std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L4-D256.safetensors";
+    return std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L6-D256.safetensors";
 }
 std::string world_vocab() {
     return WorldTokenizer::default_vocab_path();

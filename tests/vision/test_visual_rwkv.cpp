@@ -217,3 +217,67 @@ TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {
         EXPECT_TRUE(fs::exists(fs::path(c.out_dir) / "feature_cache.safetensors"));
     }
 }
+
+// Checkpoints of train_vision: stopping after step 2 and resuming from the checkpoint gives bit for bit the weights
+// of an uninterrupted 4-step run (same data order, optimizer state and RNG), and the log holds steps 1–4 once.
+TEST(VisionTrain, StopAndResumeIsBitExact) {
+    const auto dir = scratch("vision_resume");
+    const std::string data = (dir / "data.json").string();
+    std::ofstream(data) << R"([
+      {"id": "a", "image": "scene_rgb.png", "conversations": [{"from": "human", "value": "<image>\nColour?"},
+                                                            {"from": "gpt", "value": "red"}]},
+      {"id": "b", "image": "scene_grey.png", "conversations": [{"from": "human", "value": "What is it?\n<image>"},
+                                                             {"from": "gpt", "value": "a grey scene"}]},
+      {"id": "c", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}])";
+    auto samples = av::read_llava(data);
+    auto codec = av::make_text_codec("byte");
+    auto config = [&](const std::string& out) {
+        auto c = av::stage_defaults(2);
+        c.train.steps = 4;
+        c.train.batch = 2;  // 3 samples: the epochs' permutations straddle the stop
+        c.train.lr = 1e-2;
+        c.train.lr_final = 1e-3;
+        c.image_folder = fixture("vision");
+        c.out_dir = (dir / out).string();
+        c.save_every = 1;
+        return c;
+    };
+    auto straight = tiny_model(5);
+    av::train_vision(straight, codec, samples, config("straight"));
+
+    auto first = tiny_model(5);
+    auto s1 = av::train_vision(first, codec, samples, config("resumed"),
+                               [](const av::VisionTrainProgress& p) { return p.phase != "train" || p.step < 2; });
+    EXPECT_TRUE(s1.stopped);
+    ASSERT_EQ(s1.losses.size(), 2u);
+    ASSERT_FALSE(aviary::latest_train_checkpoint((dir / "resumed").string()).empty());
+    auto second = tiny_model(5);  // fresh weights: everything must come from the checkpoint
+    auto c2 = config("resumed");
+    c2.resume = true;
+    auto s2 = av::train_vision(second, codec, samples, c2);
+    EXPECT_EQ(s2.start_step, 2);
+    ASSERT_EQ(s2.losses.size(), 2u);
+    auto a = straight.state_dict(), b = second.state_dict();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].tensor.equal(b[i].tensor)) << a[i].name;
+    std::ifstream log(dir / "resumed" / "train_log.jsonl");
+    std::vector<int64_t> steps;
+    for (std::string l; std::getline(log, l);) steps.push_back(nlohmann::json::parse(l)["step"].get<int64_t>());
+    EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4}));
+    // A checkpoint of another model (here: 2 RWKV layers instead of 4) is refused, naming the difference.
+    av::ClipVisionConfig vc;
+    vc.hidden = 32;
+    vc.heads = 2;
+    vc.intermediate = 64;
+    vc.layers = 2;
+    vc.patch = 8;
+    vc.image_size = 32;
+    auto shallower = av::VisualRwkv::from_parts(
+        aviary::Model::from_tensors(aviary::init_weights(aviary::init_config(2, 64, 6, 256), 1)),
+        av::ClipVision::create(vc, 2), torch::randn({64, 32}) * 0.2);
+    auto c3 = config("resumed");
+    c3.resume = true;
+    c3.train.steps = 6;
+    EXPECT_NE(error_of([&] { av::train_vision(shallower, codec, samples, c3); }).find("another model"),
+              std::string::npos);
+}

@@ -281,6 +281,19 @@ VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const
             summary.trained.push_back(t.name);
             summary.trainable_params += t.tensor.numel();
         }
+        const std::string model_json =
+            json{{"kind", "visual-rwkv"}, {"stage", config.stage}, {"tensors", model.state_dict().size()}}.dump();
+        double elapsed0 = 0, last_loss = 0;
+        if (config.resume) {
+            const std::string ck = latest_train_checkpoint(config.out_dir);
+            if (!ck.empty()) {
+                const CheckpointInfo info = load_train_checkpoint(ck, model.state_dict(), trainer);
+                summary.start_step = info.step;
+                elapsed0 = info.elapsed_s;
+                last_loss = info.loss;
+            }
+        }
+        auto total_elapsed = [&] { return elapsed0 + elapsed(); };
         std::ofstream log(fs::path(config.out_dir) / "train_log.jsonl", std::ios::app);
         std::mt19937_64 rng(o.seed);
         std::vector<int64_t> order;
@@ -298,28 +311,42 @@ VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const
             }
             return idx;
         };
-        for (int64_t s = 0; s < o.steps; ++s) {
+        for (int64_t s = 0; s < summary.start_step; ++s) next_batch();  // a resumed run sees the same order
+        auto save = [&](int64_t step) {
+            CheckpointInfo info;
+            info.step = step;
+            info.data_position = cursor;
+            info.loss = last_loss;
+            info.elapsed_s = total_elapsed();
+            save_train_checkpoint(config.out_dir, model.state_dict(), model_json, trainer, info, config.keep_last);
+        };
+        int64_t s = summary.start_step;
+        while (s < o.steps) {
             StepResult r = trainer.step([&](int64_t) {
                 return vision_batch_loss(model, codec, data, next_batch(), config, cache.get(), o.l2wrap);
             });
+            ++s;
+            last_loss = r.loss;
             summary.losses.push_back(r.loss);
-            log << json{{"stage", config.stage}, {"step", s + 1}, {"loss", r.loss}, {"lr", r.lr},
-                        {"grad_norm", r.grad_norm}, {"elapsed_s", elapsed()}}
+            log << json{{"stage", config.stage}, {"step", s}, {"loss", r.loss}, {"lr", r.lr},
+                        {"grad_norm", r.grad_norm}, {"elapsed_s", total_elapsed()}}
                        .dump()
                 << "\n";
             log.flush();
             VisionTrainProgress p;
             p.phase = "train";
-            p.step = s + 1;
+            p.step = s;
             p.total = o.steps;
             p.loss = r.loss;
             p.lr = r.lr;
-            p.elapsed_s = elapsed();
+            p.elapsed_s = total_elapsed();
             if (on_progress && !on_progress(p)) {
                 summary.stopped = true;
                 break;
             }
+            if (config.save_every > 0 && s % config.save_every == 0 && s < o.steps) save(s);
         }
+        if (s > summary.start_step || summary.stopped) save(s);  // on stop and at the end
     }
     model.rwkv().train(false);
     model.vit().train(false);

@@ -34,4 +34,11 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // fsyncs a directory so that a rename inside it is durable (best effort: some filesystems refuse).
 void fsync_directory(const std::string& dir);
 
+// Removes a file or a directory tree (symbolic links are removed, not followed); a missing path is not an error.
+// Throws aviary::Error naming the path that could not be removed. POSIX nftw rather than
+// std::filesystem::remove_all: PyTorch 2.x wheels export their own statically linked copies of libstdc++'s
+// std::filesystem internals (pytorch/pytorch#133437), and remove_all crashed (SIGSEGV at address 0) in a build
+// against such a LibTorch.
+void remove_tree(const std::string& path);
+
 }  // namespace aviary

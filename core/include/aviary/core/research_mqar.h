@@ -39,6 +39,7 @@ struct MqarRunOptions {
     double lr = 1e-3;
     int64_t eval_rows = 256; // held-out rows (another seed)
     uint64_t seed = 1;
+    std::string device = "cpu";  // "cpu" or "cuda"
 };
 struct MqarRunResult {
     double accuracy = 0;     // exact value predictions (arg-max) over all queries of the held-out rows

@@ -20,7 +20,7 @@ namespace aviary::music {
 const char* module_status();
 
 // The shipped Eagle ABC model: $AVIARY_MUSIC_MODEL, else <prefix>/share/aviary/models/, else the source
-// tree's assets/models/ (music-eagle-L4-D256.safetensors). Throws aviary::Error naming the places looked at.
+// tree's assets/models/ (music-eagle-L6-D256.safetensors). Throws aviary::Error naming the places looked at.
 std::string default_model_path();
 
 struct TuneOptions {
@@ -48,9 +48,11 @@ using aviary::PositionLoss;
 PositionLoss loss_by_position(Model& model, const std::vector<std::string>& tunes_abc, int64_t max_len,
                               const std::function<bool(int64_t, int64_t)>& on_progress = {});
 using aviary::gaussian_smooth;  // core/loss_by_position.h
-// Writes a PNG line plot (OpenCV) of several curves with a legend; throws aviary::Error on write failure.
+// Writes a PNG line plot (OpenCV) of several curves with a legend; throws aviary::Error on write failure. The x
+// axis is the point index, with numeric ticks; `x_ticks` (one label per point) makes it categorical instead:
+// every point gets its label and a marker (e.g. model widths).
 void plot_curves_png(const std::string& path, const std::vector<std::vector<double>>& curves,
                      const std::vector<std::string>& labels, const std::string& title, const std::string& x_label,
-                     const std::string& y_label);
+                     const std::string& y_label, const std::vector<std::string>& x_ticks = {});
 
 }  // namespace aviary::music

@@ -11,8 +11,8 @@
 
 namespace aviary::music {
 
-// Every key of the JSON config; defaults are the recipe of the shipped model
-// (assets/models/music-eagle-L4-D256.recipe.json).
+// Every key of the JSON config; defaults are the CPU recipe assets/configs/music-eagle-L4-D256.json (the shipped
+// model, assets/models/music-eagle-L6-D256.recipe.json, was trained on a GPU with music-eagle-L6-D256.json).
 struct MusicTrainConfig {
     int version = 5;           // 5 (Eagle, x052) or 6 (Finch, x060)
     int64_t n_layer = 4;

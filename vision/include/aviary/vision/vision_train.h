@@ -53,6 +53,11 @@ struct VisionTrainConfig {
     std::string out_dir;  // model.safetensors, train_log.jsonl, feature_cache.safetensors
     std::string feature_cache;  // default OUT/feature_cache.safetensors (stages 1 and 2)
     Metadata metadata;          // written into model.safetensors (e.g. tokenizer)
+    // Checkpoints OUT/checkpoints/step-N (core/trainer.h: weights, optimizer, RNG; atomic), every save_every steps
+    // (0: only when stopped and at the end); resume continues the newest exactly (same data order).
+    int64_t save_every = 0;
+    int keep_last = 2;
+    bool resume = false;
 };
 // The published defaults of a stage (spec A.7): lr, lr_final, warmup 0, ctx_len, image position, what trains.
 VisionTrainConfig stage_defaults(int stage);
@@ -63,7 +68,8 @@ struct VisionTrainProgress {
     std::string phase;  // "features" while the cache is built, then "train"
 };
 struct VisionTrainSummary {
-    std::vector<double> losses;
+    int64_t start_step = 0;      // > 0 when resumed
+    std::vector<double> losses;  // this invocation's steps
     std::string final_model;
     int64_t trainable_params = 0;
     std::vector<std::string> trained;  // names of the trained tensors
