@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string_view>
+#include <vector>
 
+#include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "aviary/music/music.h"
 
@@ -77,13 +80,16 @@ void plot_curves_png(const std::string& path, const std::vector<std::vector<doub
         const std::string label = c < labels.size() ? labels[c] : "model " + std::to_string(c + 1);
         cv::putText(img, label.substr(0, 32), {W - right - 222, ly}, font, 0.45, black, 1, cv::LINE_AA);
     }
+    // Encoded in memory, then written atomically: an interrupted run never leaves a partial PNG.
+    std::vector<unsigned char> png;
     bool ok = false;
     try {
-        ok = cv::imwrite(path, img);
+        ok = cv::imencode(".png", img, png);
     } catch (const cv::Exception& e) {
-        AVIARY_FAIL("cannot write plot '", path, "': ", e.what());
+        AVIARY_FAIL("cannot encode plot '", path, "': ", e.what());
     }
-    AVIARY_CHECK(ok, "cannot write plot '", path, "'");
+    AVIARY_CHECK(ok, "cannot encode plot '", path, "'");
+    write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
 #endif

@@ -349,6 +349,12 @@ TEST(MusicPlot, WritesAPng) {
     char sig[4] = {};
     f.read(sig, 4);
     EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+    // Written atomically: nothing but the PNG is left beside it (no temporary file).
+    for (const auto& e : std::filesystem::directory_iterator(scratch()))
+        EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+    // Categorical x axis (one label per point, e.g. model widths) also draws.
+    plot_curves_png(p, {{0.4, 0.9, 1.0}}, {"finch"}, "t", "width", "accuracy", {"64", "128", "256"});
+    EXPECT_GT(std::filesystem::file_size(p), 100u);
     EXPECT_THROW(plot_curves_png((scratch() / "no" / "dir" / "p.png").string(), {{1, 2}}, {"a"}, "", "", ""),
                  aviary::Error);
 }
