@@ -10,6 +10,7 @@
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/model_init.h"
+#include "aviary/core/trainer.h"
 #include "common/cli_run.h"
 
 namespace fs = std::filesystem;
@@ -67,6 +68,17 @@ TEST(CliVision, StageOneTrainsOnlyTheProjectorAndEvalScores) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i)
         EXPECT_EQ(a[i].tensor.equal(b[i].tensor), a[i].name != "proj.weight") << a[i].name;
+    // The run left a checkpoint: the same --out again needs --resume (one-line usage error), and --resume at the
+    // end of the schedule trains nothing more.
+    EXPECT_FALSE(aviary::latest_train_checkpoint(out.string()).empty());
+    expect_one_error_line(
+        run("train vision --stage 1 --model " + tiny_model() + " --data " + data_file() + " --image-folder " +
+            fx("") + " --out " + out.string() + " --steps 2 --batch 2 --quiet"),
+        2, "--resume");
+    r = run("train vision --stage 1 --model " + tiny_model() + " --data " + data_file() + " --image-folder " + fx("") +
+            " --out " + out.string() + " --steps 2 --batch 2 --quiet --resume");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("resumed at step 2"), std::string::npos) << r.err;
     // eval vqa: JSONL questions, image paths relative to --image-folder
     const auto q = tmp() / "q.jsonl";
     std::ofstream(q) << "{\"question_id\": 1, \"image\": \"scene_rgb.png\", \"question\": \"Is it red?\", \"answer\": \"yes\"}\n"

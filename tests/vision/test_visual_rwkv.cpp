@@ -51,6 +51,18 @@ av::VisualRwkv tiny_model(uint64_t seed = 7) {
                                       torch::randn({64, 32}) * 0.2);
 }
 
+// Three LLaVA samples on the fixture images (CLIP input 32 px), one of them text-only, written to DIR/data.json.
+std::vector<av::LlavaSample> three_samples(const fs::path& dir) {
+    const std::string data = (dir / "data.json").string();
+    std::ofstream(data) << R"([
+      {"id": "a", "image": "scene_rgb.png", "conversations": [{"from": "human", "value": "<image>\nColour?"},
+                                                            {"from": "gpt", "value": "red"}]},
+      {"id": "b", "image": "scene_grey.png", "conversations": [{"from": "human", "value": "What is it?\n<image>"},
+                                                             {"from": "gpt", "value": "a grey scene"}]},
+      {"id": "c", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}])";
+    return av::read_llava(data);
+}
+
 }  // namespace
 
 TEST(VisionPrompt, TokensMatchTheOfficialTokenizerTurnByTurn) {
@@ -177,15 +189,7 @@ TEST(VisionLoad, TextOnlyModelsAndMissingParts) {
 
 TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {
     const auto dir = scratch("vision_train");
-    // three samples on the fixture images (CLIP input 32 px), one text-only
-    const std::string data = (dir / "data.json").string();
-    std::ofstream(data) << R"([
-      {"id": "a", "image": "scene_rgb.png", "conversations": [{"from": "human", "value": "<image>\nColour?"},
-                                                            {"from": "gpt", "value": "red"}]},
-      {"id": "b", "image": "scene_grey.png", "conversations": [{"from": "human", "value": "What is it?\n<image>"},
-                                                             {"from": "gpt", "value": "a grey scene"}]},
-      {"id": "c", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}])";
-    auto samples = av::read_llava(data);
+    auto samples = three_samples(dir);
     ASSERT_EQ(samples.size(), 3u);
     auto codec = av::make_text_codec("byte");
     for (int stage : {1, 2}) {
@@ -222,14 +226,7 @@ TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {
 // of an uninterrupted 4-step run (same data order, optimizer state and RNG), and the log holds steps 1–4 once.
 TEST(VisionTrain, StopAndResumeIsBitExact) {
     const auto dir = scratch("vision_resume");
-    const std::string data = (dir / "data.json").string();
-    std::ofstream(data) << R"([
-      {"id": "a", "image": "scene_rgb.png", "conversations": [{"from": "human", "value": "<image>\nColour?"},
-                                                            {"from": "gpt", "value": "red"}]},
-      {"id": "b", "image": "scene_grey.png", "conversations": [{"from": "human", "value": "What is it?\n<image>"},
-                                                             {"from": "gpt", "value": "a grey scene"}]},
-      {"id": "c", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}])";
-    auto samples = av::read_llava(data);
+    auto samples = three_samples(dir);
     auto codec = av::make_text_codec("byte");
     auto config = [&](const std::string& out) {
         auto c = av::stage_defaults(2);
