@@ -67,6 +67,7 @@ void register_train_music(CLI::App& app, Runner& run) {
     sub->add_flag("--quiet,-q", a->quiet, "No progress bar");
     sub->callback([&run, a] {
         run = [a] {
+            check_device(a->device);  // before anything is written
             music::MusicTrainConfig c = music::read_music_train_config(a->config);
             if (a->steps > 0) c.steps = a->steps;
             if (!latest_train_checkpoint(a->out).empty() && !a->resume)

@@ -13,6 +13,7 @@
 
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
+#include "aviary/core/model.h"
 #include "aviary/core/research_mqar.h"
 #include "aviary/core/threads.h"
 #include "cli_common.h"
@@ -153,6 +154,7 @@ void register_research(CLI::App& app, Runner& run) {
                 if (v < 4 || v > 6) throw UsageError("--arch: version " + std::to_string(v) + " (expected 4, 5 or 6)");
             for (auto d : dims)
                 if (d % 64 != 0) throw UsageError("--dims: " + std::to_string(d) + " is not a multiple of 64");
+            check_device(a->device);  // before anything is written
             set_thread_count(a->threads);
             fs::create_directories(a->out);
             nlohmann::json cfg = {{"experiment", "mqar"},   {"arch", archs},          {"dims", dims},

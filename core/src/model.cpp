@@ -302,19 +302,21 @@ Model Model::load(const std::string& path, const ModelOptions& options) {
     return from_tensors(read_checkpoint(path), options);
 }
 
+void check_device(const std::string& device) {
+    AVIARY_CHECK(device == "cpu" || device == "cuda", "unknown device '", device, "' (expected cpu or cuda)");
+    if (device == "cuda")
+        AVIARY_CHECK(torch::cuda::is_available(), "--device cuda was asked for, but this build has no CUDA LibTorch "
+                                                  "or no GPU is visible");
+}
+
 Model Model::from_tensors(const TensorList& tensors, const ModelOptions& options) {
     AVIARY_CHECK(options.dtype == "fp32" || options.dtype == "bf16", "unknown weight dtype '", options.dtype,
                  "' (expected fp32 or bf16)");
-    AVIARY_CHECK(options.device == "cpu" || options.device == "cuda", "unknown device '", options.device,
-                 "' (expected cpu or cuda)");
+    check_device(options.device);
     Model m;
     m.impl_->config = infer_config(tensors);
     m.impl_->options = options;
-    if (options.device == "cuda") {
-        AVIARY_CHECK(torch::cuda::is_available(), "--device cuda was asked for, but this build has no CUDA LibTorch "
-                                                  "or no GPU is visible");
-        m.impl_->device = torch::Device(torch::kCUDA);
-    }
+    if (options.device == "cuda") m.impl_->device = torch::Device(torch::kCUDA);
     m.impl_->net = Rwkv(m.impl_->config);
     torch::NoGradGuard no_grad;
     auto params = m.impl_->net->named_parameters(/*recurse=*/true);

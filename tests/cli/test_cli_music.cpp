@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/cli_run.h"
+#include "common/device.h"
 
 namespace fs = std::filesystem;
 
@@ -201,4 +202,12 @@ TEST(CliMusic, TrainMusicFromAbcWithAConfig) {
                               (tmp_dir() / "nope_val.abc").string() + " --config " + cfg.string() + " --out " +
                               (tmp_dir() / "bad_run2").string()),
                           1, "does not exist");
+    // --device cuda without a CUDA LibTorch/GPU: one line, and nothing written (the device is checked first).
+    if (!aviary::test::cuda_usable()) {
+        const fs::path cuda_out = tmp_dir() / "cuda_run";
+        expect_one_error_line(run("train music -q --device cuda --data " + data.string() + " --config " +
+                                  cfg.string() + " --out " + cuda_out.string()),
+                              1, "--device cuda");
+        EXPECT_FALSE(fs::exists(cuda_out));
+    }
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/cli_run.h"
+#include "common/device.h"
 
 namespace fs = std::filesystem;
 using aviary::test::expect_one_error_line;
@@ -80,6 +81,12 @@ TEST(CliResearch, BadListsAreUsageErrors) {
                           "abc");
     expect_one_error_line(run_cli("research mqar --seq 8 --pairs 4 --out " + (tmp_dir() / "x").string(), "", tmp_dir()),
                           1, "too short");
+    if (!aviary::test::cuda_usable()) {  // no CUDA: one line, and no result folder
+        expect_one_error_line(
+            run_cli("research mqar --device cuda --out " + (tmp_dir() / "cuda").string(), "", tmp_dir()), 1,
+            "--device cuda");
+        EXPECT_FALSE(fs::exists(tmp_dir() / "cuda"));
+    }
 }
 
 }  // namespace

@@ -36,6 +36,10 @@ struct ModelOptions {
     int64_t wkv_chunk = 32;
 };
 
+// Checks a device name before any work is done: "cpu", or "cuda" with a CUDA LibTorch and a visible GPU; throws
+// aviary::Error saying what is missing.
+void check_device(const std::string& device);
+
 class Model {
 public:
     Model();
