@@ -95,9 +95,10 @@ def main():
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    rng = random.Random(a.seed)
     os.makedirs(os.path.join(a.out, "images"), exist_ok=True)
     for split, count in [("train", a.train), ("test", a.test)]:
+        # one random stream per split: the held-out set does not depend on --train
+        rng = random.Random(a.seed if split == "train" else a.seed + 1_000_003)
         items, vqa = [], []
         for i in range(count):
             img, objs = draw_scene(rng, a.size)

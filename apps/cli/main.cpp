@@ -4,11 +4,22 @@
 
 #include <cstdio>
 #include <iostream>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "aviary/core/error.h"
 #include "cli_common.h"
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+    // LibTorch allocates and frees activation and gradient buffers of many MB at every training step; by default
+    // glibc serves each from a fresh mmap, so the kernel zero-fills its pages again every time (measured: half
+    // the wall time of a small `train vision` step, 12 s → 6 s for 6 steps). Keep blocks below 256 MB in the
+    // heap and return freed memory to the system only above 256 MB of slack.
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     CLI::App app{"aviary: RWKV-5 Eagle / RWKV-6 Finch toolkit (text, vision, audio, music)", "aviary"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("aviary 0.1.0"));
