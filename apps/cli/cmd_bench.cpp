@@ -149,17 +149,22 @@ void register_bench(CLI::App& app, Runner& run) {
             auto sync = [&] {
                 if (cuda) torch::cuda::synchronize();
             };
-            // Prefill: the prompt in one sequence-mode call, logits of the last position only.
+            // Prefill: the prompt in one sequence-mode call, logits of the last position only (on the CPU the engine's
+            // prefill, as generate / chat use it; --libtorch-decode: LibTorch's sequence mode).
+            auto run_prefill = [&](const at::Tensor& t, State& st) {
+                if (engine && !a->libtorch_decode) return prefill(model, t, st);
+                return model.forward(t, st, false);
+            };
             at::Tensor prompt = at::randint(1, c.vocab_size, {1, a->prompt}, gen, at::kLong);
             {
                 State warm = model.new_state(1);
-                model.forward(prompt.narrow(1, 0, std::min(a->prompt, 32)), warm, false);
+                run_prefill(prompt.narrow(1, 0, std::min(a->prompt, 32)), warm);
             }
             double prefill_best = 1e30;
             for (int rep = 0; rep < 2; ++rep) {
                 State st = model.new_state(1);
                 const double t0 = now_s();
-                model.forward(prompt, st, false);
+                run_prefill(prompt, st);
                 sync();
                 prefill_best = std::min(prefill_best, now_s() - t0);
             }

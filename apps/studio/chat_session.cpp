@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
 #include "aviary/core/sampler.h"
@@ -106,7 +107,7 @@ GenerateResult ChatSession::generate(const std::string& prompt, const GenerateOp
         const int64_t len = std::min<int64_t>(kPrefillChunk, int64_t(tokens_prompt.size() - start));
         at::Tensor chunk = at::empty({1, len}, at::kLong);  // (1, T)
         std::copy(tokens_prompt.begin() + start, tokens_prompt.begin() + start + len, chunk.data_ptr<int64_t>());
-        logits = model.forward(chunk, s.state, /*all_logits=*/false);
+        logits = aviary::prefill(model, chunk, s.state);  // the CPU engine on the CPU
     }
     result.prefill_seconds = stats.prefill_seconds = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();

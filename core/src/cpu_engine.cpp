@@ -70,6 +70,32 @@ void layer_norm(const float* x, const float* w, const float* b, int64_t n, float
     for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - m) * inv * w[i] + b[i];
 }
 
+// One token of one head (spec §2.5.1), S is [key j][value i]:
+//   y_i = Σ_j r_j·(u_j·k_j·v_i + S_ji);  S_ji ← decay_j·S_ji + k_j·v_i
+void wkv_token(int64_t N, const float* rr, const float* kk, const float* vv, const float* uu, const float* dd, float* S,
+               float* y) {
+    std::fill_n(y, N, 0.0f);
+    for (int64_t j = 0; j < N; ++j) {
+        const float rj = rr[j], kj = kk[j], ukj = uu[j] * kj, dj = dd[j];
+        float* Sj = S + j * N;
+        for (int64_t i = 0; i < N; ++i) {
+            y[i] += rj * (ukj * vv[i] + Sj[i]);
+            Sj[i] = dj * Sj[i] + kj * vv[i];
+        }
+    }
+}
+
+// GroupNorm of one head's output (eps 64e-5, spec §2.2) times the gate: y = ((y − μ)/σ·w + b) ⊙ g.
+void group_norm_gate(int64_t N, float* y, const float* gw, const float* gb, const float* gg) {
+    float mean = 0, var = 0;
+    for (int64_t i = 0; i < N; ++i) mean += y[i];
+    mean /= N;
+    for (int64_t i = 0; i < N; ++i) var += (y[i] - mean) * (y[i] - mean);
+    var /= N;
+    const float inv = 1.0f / std::sqrt(var + kGroupNormEps);
+    for (int64_t i = 0; i < N; ++i) y[i] = ((y[i] - mean) * inv * gw[i] + gb[i]) * gg[i];
+}
+
 std::vector<float> to_vector(const at::Tensor& t) {
     at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
     return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
@@ -334,29 +360,10 @@ struct CpuEngine::Impl {
         pool->run(n, [&](int chunk) {
             for (int64_t job = jobs * chunk / n; job < jobs * (chunk + 1) / n; ++job) {
                 const int64_t b = job / H, h = job % H, off = b * A + h * N;
-                const float *rr = r.data() + off, *kk = k.data() + off, *vv = v.data() + off;
-                const float* dd = decay_base + b * decay_stride + h * N;
-                const float* uu = L.u.data() + h * N;
-                float* S = S_all + (b * H + h) * N * N;
                 float* y = o.data() + off;
-                std::fill_n(y, N, 0.0f);
-                for (int64_t j = 0; j < N; ++j) {
-                    // y_i += r_j·(u_j·k_j·v_i + S_ji);  S_ji ← decay_j·S_ji + k_j·v_i
-                    const float rj = rr[j], kj = kk[j], ukj = uu[j] * kj, dj = dd[j];
-                    float* Sj = S + j * N;
-                    for (int64_t i = 0; i < N; ++i) {
-                        y[i] += rj * (ukj * vv[i] + Sj[i]);
-                        Sj[i] = dj * Sj[i] + kj * vv[i];
-                    }
-                }
-                float mean = 0, var = 0;
-                for (int64_t i = 0; i < N; ++i) mean += y[i];
-                mean /= N;
-                for (int64_t i = 0; i < N; ++i) var += (y[i] - mean) * (y[i] - mean);
-                var /= N;
-                const float inv = 1.0f / std::sqrt(var + kGroupNormEps);
-                const float *gw = L.lnx_w.data() + h * N, *gb = L.lnx_b.data() + h * N, *gg = g.data() + off;
-                for (int64_t i = 0; i < N; ++i) y[i] = ((y[i] - mean) * inv * gw[i] + gb[i]) * gg[i];
+                wkv_token(N, r.data() + off, k.data() + off, v.data() + off, L.u.data() + h * N,
+                          decay_base + b * decay_stride + h * N, S_all + (b * H + h) * N * N, y);
+                group_norm_gate(N, y, L.lnx_w.data() + h * N, L.lnx_b.data() + h * N, g.data() + off);
             }
         });
     }
@@ -444,6 +451,206 @@ struct CpuEngine::Impl {
         run({{&L.ffn_v, ffk.data(), F, tmp.data(), D, Epilogue::kAddMulTo, nullptr, x.data(), ffr.data()}});
     }
 
+    // ---- prefill (sequence mode): blocks of up to prefill_chunk tokens of one sequence ----
+    // The matrices run as GEMMs over the block's rows (sgemm through LibTorch on OpenBLAS; bf16 / int8 matrices are
+    // widened to fp32 first, one at a time), the element-wise parts are fused loops over rows, and the WKV runs
+    // token by token per head (its cost, T·H·N² per layer, is ~1 % of the GEMMs at head size 64).
+    int64_t prefill_chunk = 256;
+    int64_t prefill_rows = 0;  // rows the buffers below hold
+    std::vector<float> px, pa, pd, pm0, ph5, pdel, pdh, pxw, pxk, pxv, pxr, pxg, pr, pk, pv, pg, pdec, po, ptmp, pffk,
+        pffr, widened;
+
+    void prefill_resize(int64_t T) {
+        if (T <= prefill_rows) return;
+        prefill_rows = T;
+        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim;
+        const int64_t Lm = std::max(cfg.mix_lora_rank, 1), Ld = std::max(cfg.decay_lora_rank, 1);
+        for (auto* buf : {&px, &pa, &pd, &pm0, &pxw, &pxk, &pxv, &pxr, &pxg, &ptmp, &pffr}) buf->assign(T * D, 0.0f);
+        for (auto* buf : {&pr, &pk, &pv, &pg, &pdec, &po}) buf->assign(T * A, 0.0f);
+        ph5.assign(T * 5 * Lm, 0.0f);
+        pdel.assign(5 * T * D, 0.0f);
+        pdh.assign(T * Ld, 0.0f);
+        pffk.assign(T * F, 0.0f);
+    }
+
+    // fn(t0, t1) over [0, T) split across the pool.
+    template <class Fn>
+    void for_rows(int64_t T, Fn&& fn) {
+        const int n = chunk_count(T, 4);
+        pool->run(n, [&](int c) { fn(T * c / n, T * (c + 1) / n); });
+    }
+
+    // The matrix in fp32: its own data, or widened into `widened` (bf16 / int8).
+    const float* fp32_matrix(const MatView& w) {
+        if (w.type == WeightType::F32) return static_cast<const float*>(w.data);
+        widened.resize(size_t(w.rows * w.cols));
+        float* out = widened.data();
+        const int64_t cols = w.cols;
+        for_rows(w.rows, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                float* o = out + r * cols;
+                if (w.type == WeightType::BF16) {
+                    const uint16_t* in = static_cast<const uint16_t*>(w.data) + r * cols;
+                    for (int64_t c = 0; c < cols; ++c) o[c] = cpu::bf16_to_fp32(in[c]);
+                } else {
+                    const int8_t* in = static_cast<const int8_t*>(w.data) + r * cols;
+                    const float sc = w.scale[r];
+                    for (int64_t c = 0; c < cols; ++c) o[c] = float(in[c]) * sc;
+                }
+            }
+        });
+        return out;
+    }
+
+    // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ.
+    void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y) {
+        const float* W = fp32_matrix(w);
+        at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, w.cols}, {x_stride, 1}, at::kFloat);
+        at::Tensor wt = at::from_blob(const_cast<float*>(W), {w.rows, w.cols}, at::kFloat);
+        at::Tensor yt = at::from_blob(Y, {T, w.rows}, at::kFloat);
+        at::mm_out(yt, xt, wt.t());
+    }
+
+    // y ← f(y) element-wise over n values, in parallel.
+    template <class Fn>
+    void map(float* y, int64_t n, Fn&& f) {
+        for_rows(n, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) y[i] = f(y[i], i);
+        });
+    }
+
+    // One layer over T rows of one sequence; att_prev / ffn_prev (D) and S (H, N, N) are that sequence's state.
+    void prefill_layer(const Layer& L, int64_t T, float* att_prev, float* ffn_prev, float* S) {
+        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim, Lm = cfg.mix_lora_rank,
+                      Ld = cfg.decay_lora_rank, H = cfg.n_head, N = cfg.head_size;
+        // a = LN1(x); d_t = a_{t−1} − a_t (a_{−1} from the state)
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t)
+                layer_norm(px.data() + t * D, L.ln1_w.data(), L.ln1_b.data(), D, pa.data() + t * D);
+        });
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) {
+                const float *cur = pa.data() + t * D, *prev = t == 0 ? att_prev : cur - D;
+                float* dt = pd.data() + t * D;
+                for (int64_t i = 0; i < D; ++i) dt[i] = prev[i] - cur[i];
+            }
+        });
+        std::copy_n(pa.data() + (T - 1) * D, D, att_prev);
+        const float* dec = L.decay.data();  // v5: static per channel
+        int64_t dec_stride = 0;
+        if (cfg.version == 6) {
+            for_rows(T, [&](int64_t t0, int64_t t1) {
+                for (int64_t j = t0 * D; j < t1 * D; ++j) pm0[j] = pa[j] + pd[j] * L.m_x[j % D];
+            });
+            gemm(L.maa_w1t, pm0.data(), T, D, ph5.data());
+            map(ph5.data(), T * 5 * Lm, [](float y, int64_t) { return std::tanh(y); });
+            for (int c = 0; c < 5; ++c) gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, pdel.data() + c * T * D);
+            for_rows(T, [&](int64_t t0, int64_t t1) {
+                for (int64_t j = t0 * D; j < t1 * D; ++j) {
+                    const int64_t i = j % D;
+                    const float aj = pa[j], dj = pd[j];
+                    pxw[j] = aj + dj * (L.m_w[i] + pdel[0 * T * D + j]);
+                    pxk[j] = aj + dj * (L.m_k[i] + pdel[1 * T * D + j]);
+                    pxv[j] = aj + dj * (L.m_v[i] + pdel[2 * T * D + j]);
+                    pxr[j] = aj + dj * (L.m_r[i] + pdel[3 * T * D + j]);
+                    pxg[j] = aj + dj * (L.m_g[i] + pdel[4 * T * D + j]);
+                }
+            });
+            gemm(L.decay_w1t, pxw.data(), T, D, pdh.data());
+            map(pdh.data(), T * Ld, [](float y, int64_t) { return std::tanh(y); });
+            gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data());
+            map(pdec.data(), T * A, [&](float y, int64_t j) { return std::exp(-std::exp(L.decay[j % A] + y)); });
+            dec = pdec.data();
+            dec_stride = A;
+        } else {
+            for_rows(T, [&](int64_t t0, int64_t t1) {
+                for (int64_t j = t0 * D; j < t1 * D; ++j) {
+                    const int64_t i = j % D;
+                    pxk[j] = pa[j] + pd[j] * L.m_k[i];
+                    pxv[j] = pa[j] + pd[j] * L.m_v[i];
+                    pxr[j] = pa[j] + pd[j] * L.m_r[i];
+                    pxg[j] = pa[j] + pd[j] * L.m_g[i];
+                }
+            });
+        }
+        gemm(L.att_r, pxr.data(), T, D, pr.data());
+        gemm(L.att_k, pxk.data(), T, D, pk.data());
+        gemm(L.att_v, pxv.data(), T, D, pv.data());
+        gemm(L.att_g, pxg.data(), T, D, pg.data());
+        map(pg.data(), T * A, [](float y, int64_t) { return y * sigmoid(y); });
+        // WKV token by token, heads in parallel; then GroupNorm and the gate
+        const int n = chunk_count(H, 1);
+        pool->run(n, [&](int c) {
+            for (int64_t h = H * c / n; h < H * (c + 1) / n; ++h)
+                for (int64_t t = 0; t < T; ++t) {
+                    const int64_t off = t * A + h * N;
+                    float* y = po.data() + off;
+                    wkv_token(N, pr.data() + off, pk.data() + off, pv.data() + off, L.u.data() + h * N,
+                              dec + t * dec_stride + h * N, S + h * N * N, y);
+                    group_norm_gate(N, y, L.lnx_w.data() + h * N, L.lnx_b.data() + h * N, pg.data() + off);
+                }
+        });
+        gemm(L.att_o, po.data(), T, A, ptmp.data());
+        map(px.data(), T * D, [&](float y, int64_t j) { return y + ptmp[j]; });
+        // channel mix: b = LN2(x); x_k, x_r from b and b_{t−1}
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t)
+                layer_norm(px.data() + t * D, L.ln2_w.data(), L.ln2_b.data(), D, pa.data() + t * D);
+        });
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) {
+                const float *cur = pa.data() + t * D, *prev = t == 0 ? ffn_prev : cur - D;
+                for (int64_t i = 0; i < D; ++i) {
+                    const float di = prev[i] - cur[i];
+                    pxk[t * D + i] = cur[i] + di * L.ffn_m_k[i];
+                    pxr[t * D + i] = cur[i] + di * L.ffn_m_r[i];
+                }
+            }
+        });
+        std::copy_n(pa.data() + (T - 1) * D, D, ffn_prev);
+        gemm(L.ffn_k, pxk.data(), T, D, pffk.data());
+        map(pffk.data(), T * F, [](float y, int64_t) { return y > 0 ? y * y : 0.0f; });
+        gemm(L.ffn_r, pxr.data(), T, D, pffr.data());
+        map(pffr.data(), T * D, [](float y, int64_t) { return sigmoid(y); });
+        gemm(L.ffn_v, pffk.data(), T, F, ptmp.data());
+        map(px.data(), T * D, [&](float y, int64_t j) { return y + pffr[j] * ptmp[j]; });
+    }
+
+    // tokens (B, T) row-major -> logits of each sequence's last token (B, V).
+    void prefill(const int64_t* tokens, int64_t B, int64_t T, State& state, float* logits) {
+        AVIARY_CHECK(B >= 1 && T >= 1, "CpuEngine::prefill: needs at least one token per sequence, got shape (", B,
+                     ", ", T, ")");
+        for (int64_t i = 0; i < B * T; ++i)
+            AVIARY_CHECK(tokens[i] >= 0 && tokens[i] < cfg.vocab_size, "token id ", tokens[i],
+                         " is out of range (vocabulary size ", cfg.vocab_size, ")");
+        prepare_state(state, B);
+        const int64_t D = cfg.n_embd, H = cfg.n_head, N = cfg.head_size;
+        const int64_t chunk = std::max<int64_t>(1, prefill_chunk);
+        prefill_resize(std::min(T, chunk));
+        resize(1);
+        for (int64_t b = 0; b < B; ++b) {
+            for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+                const int64_t n = std::min(chunk, T - t0);
+                const int64_t* tok = tokens + b * T + t0;
+                for_rows(n, [&](int64_t r0, int64_t r1) {
+                    std::vector<float> row(static_cast<size_t>(D), 0.0f);
+                    for (int64_t t = r0; t < r1; ++t) {
+                        embedding_row(tok[t], row.data());
+                        layer_norm(row.data(), ln0_w.data(), ln0_b.data(), D, px.data() + t * D);
+                    }
+                });
+                for (int l = 0; l < cfg.n_layer; ++l)
+                    prefill_layer(layers[size_t(l)], n, state.att_shift[l].data_ptr<float>() + b * D,
+                                  state.ffn_shift[l].data_ptr<float>() + b * D,
+                                  state.wkv[l].data_ptr<float>() + b * H * N * N);
+                if (t0 + n == T) {
+                    layer_norm(px.data() + (n - 1) * D, ln_out_w.data(), ln_out_b.data(), D, a.data());
+                    run({{&head, a.data(), D, logits + b * cfg.vocab_size, cfg.vocab_size}});
+                }
+            }
+        }
+    }
+
     // Thread count by measurement (options.threads <= 0): the head product (the largest matrix) timed with 1..max
     // threads, best of three each; the fastest count wins. On a 2-core machine with a busy neighbour 1 thread can
     // beat 2 (a descheduled worker stalls every barrier).
@@ -517,6 +724,8 @@ CpuEngine::CpuEngine(const Model& model, const CpuEngineOptions& options) : impl
                  options.dtype, "' (expected auto, fp32, bf16 or int8)");
     m.kernels = options.kernels == "auto" ? &cpu::kernels_best() : &cpu::kernels_named(options.kernels);
     m.pool = std::make_unique<cpu::ThreadPool>(options.threads > 0 ? options.threads : 1);
+    AVIARY_CHECK(options.prefill_chunk >= 1, "CpuEngine: prefill_chunk must be >= 1, got ", options.prefill_chunk);
+    m.prefill_chunk = options.prefill_chunk;
     m.load(model);
     if (options.threads <= 0) m.choose_threads(thread_count());
 }
@@ -547,6 +756,15 @@ at::Tensor CpuEngine::step(const at::Tensor& tokens, State& state) {
 void CpuEngine::step(const int64_t* tokens, int64_t batch, State& state, float* logits) {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->step(tokens, batch, state, logits);
+}
+
+at::Tensor CpuEngine::prefill(const at::Tensor& tokens, State& state) {
+    AVIARY_CHECK(tokens.dim() == 2, "CpuEngine::prefill takes tokens of shape (B, T), got ", tokens.sizes());
+    const at::Tensor ids = tokens.to(at::kCPU, at::kLong).contiguous();
+    at::Tensor logits = at::empty({ids.size(0), impl_->cfg.vocab_size}, at::kFloat);
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->prefill(ids.data_ptr<int64_t>(), ids.size(0), ids.size(1), state, logits.data_ptr<float>());
+    return logits;
 }
 
 const std::string& CpuEngine::dtype() const {
@@ -630,7 +848,8 @@ std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model) {
     for (const auto& nt : sd) versions += nt.tensor._version();
     const bool same = g_cached.engine && g_cached.model == &model && g_cached.identity.is_same(id) &&
                       g_cached.versions == versions && g_cached.options.dtype == o.dtype &&
-                      g_cached.options.threads == o.threads && g_cached.options.kernels == o.kernels;
+                      g_cached.options.threads == o.threads && g_cached.options.kernels == o.kernels &&
+                      g_cached.options.prefill_chunk == o.prefill_chunk;
     if (!same) {
         g_cached = CachedEngine{};  // frees the previous engine first (an int8 0.4B engine is ~0.5 GB)
         g_cached.engine = std::make_shared<CpuEngine>(model, o);

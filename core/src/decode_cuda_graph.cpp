@@ -131,6 +131,12 @@ void Decoder::load_state(const State& state) {
     }
 }
 
+at::Tensor prefill(Model& model, const at::Tensor& tokens, State& state) {
+    if (model.options().device == "cpu")
+        if (auto engine = shared_cpu_engine(model)) return engine->prefill(tokens, state);
+    return model.forward(tokens, state, /*all_logits=*/false);
+}
+
 bool Decoder::uses_graph() const { return impl_->use_graph; }
 bool Decoder::uses_engine() const { return impl_->engine != nullptr; }
 int64_t Decoder::batch() const { return impl_->batch; }

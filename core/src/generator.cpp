@@ -114,7 +114,7 @@ GenerateResult generate(Model& model, const WorldTokenizer& tokenizer, State& st
         const int64_t len = std::min<int64_t>(kPrefillChunk, static_cast<int64_t>(tokens_prompt.size() - start));
         at::Tensor chunk = at::empty({1, len}, at::kLong);  // (1, T)
         std::copy(tokens_prompt.begin() + start, tokens_prompt.begin() + start + len, chunk.data_ptr<int64_t>());
-        logits = model.forward(chunk.to(device), state, /*all_logits=*/false);
+        logits = prefill(model, chunk.to(device), state);  // the CPU engine on the CPU
     }
     result.prefill_seconds = seconds_since(t0);
 

@@ -46,7 +46,7 @@ TuneResult generate_tune(Model& model, const std::string& prompt, const TuneOpti
     torch::NoGradGuard no_grad;
     State state = model.new_state(1);
     auto tokens = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kInt64).unsqueeze(0);
-    at::Tensor logits = model.forward(tokens, state, /*all_logits=*/false).to(torch::kCPU, torch::kFloat32);
+    at::Tensor logits = prefill(model, tokens, state).to(torch::kCPU, torch::kFloat32);  // CPU engine on the CPU
     // Byte by byte through the shared decoder: the CPU decode engine (or a CUDA graph on the GPU), Model::step
     // where neither applies (RWKV-4, LoRA).
     Decoder decoder(model, 1);

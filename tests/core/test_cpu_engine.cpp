@@ -314,3 +314,104 @@ TEST(CpuEngineDecoder, DecoderUsesTheEngineOnTheCpu) {
         expect_states_close(fast.state(), plain.state(), 1e-5, "decoder");
     }
 }
+
+// ---- prefill (sequence mode on the engine) ----
+
+// The engine's prefill of the golden prompts against the official package's sequence-mode logits (last position)
+// and state, in one block and in blocks of 5 tokens (the state carried across blocks), 1 and 2 threads.
+TEST(CpuEnginePrefill, MatchesTheOfficialSequenceMode) {
+    for (const std::string name : {"v5_fp32", "v6_fp32", "v6_state_bf16"}) {
+        const aviary::TensorList g = aviary::read_safetensors(fixture("golden/" + name + ".expected.safetensors"));
+        Model model = Model::load(fixture("golden/" + name + ".pth"));
+        const at::Tensor tokens = aviary::find_tensor(g, "tokens")->to(at::kLong).unsqueeze(0);
+        const at::Tensor expected = aviary::find_tensor(g, "logits_seq")->select(0, -1);
+        for (int64_t chunk : {256, 5}) {
+            for (int threads : {1, 2}) {
+                CpuEngineOptions eo;
+                eo.prefill_chunk = chunk;
+                eo.threads = threads;
+                CpuEngine engine(model, eo);
+                State state = model.new_state(1);
+                const at::Tensor logits = engine.prefill(tokens, state).squeeze(0);
+                const std::string what = name + " chunk " + std::to_string(chunk) + " threads " + std::to_string(threads);
+                EXPECT_TRUE(rel_close(logits, expected, 1e-4)) << what;
+                for (int l = 0; l < model.config().n_layer; ++l) {
+                    const std::string p = "state." + std::to_string(l) + ".";
+                    EXPECT_TRUE(rel_close(state.wkv[l].squeeze(0), *aviary::find_tensor(g, p + "wkv"), 1e-4)) << what;
+                    EXPECT_TRUE(rel_close(state.att_shift[l].squeeze(0), *aviary::find_tensor(g, p + "att_shift"), 1e-4))
+                        << what;
+                    EXPECT_TRUE(rel_close(state.ffn_shift[l].squeeze(0), *aviary::find_tensor(g, p + "ffn_shift"), 1e-4))
+                        << what;
+                }
+            }
+        }
+    }
+}
+
+// Prefill == LibTorch's sequence mode (Model::forward) on random official-like weights with strong LoRAs: batch 1
+// and 3, from a non-zero state, prompts longer than one block, fp32 (1e-5); bf16 / int8 against the fp32 model
+// of their rounded weights (as the step tests).
+TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
+    const int version = GetParam();
+    const aviary::TensorList w = random_tensors(version);
+    Model model = Model::from_tensors(w);
+    const int64_t V = model.config().vocab_size;
+    for (int64_t batch : {1, 3}) {
+        State start = model.new_state(batch);
+        model.forward(at::randint(1, V, {batch, 4}, at::detail::createCPUGenerator(2), at::kLong), start, false);
+        const at::Tensor prompt = at::randint(0, V, {batch, 37}, at::detail::createCPUGenerator(8 + batch), at::kLong);
+        State ref = start.clone();
+        const at::Tensor want = model.forward(prompt, ref, false);
+        CpuEngineOptions eo;
+        eo.prefill_chunk = 16;
+        eo.threads = 2;
+        CpuEngine engine(model, eo);
+        State got = start.clone();
+        const at::Tensor have = engine.prefill(prompt, got);
+        const std::string what = "v" + std::to_string(version) + " batch " + std::to_string(batch);
+        ASSERT_TRUE(rel_close(have, want, 1e-5)) << what;
+        expect_states_close(got, ref, 1e-5, what);
+    }
+    const aviary::TensorList rounded_int8 = aviary::dequantize_checkpoint_int8(aviary::quantize_checkpoint_int8(w));
+    aviary::TensorList rounded_bf16;
+    for (const auto& nt : w)
+        rounded_bf16.push_back(
+            {nt.name, aviary::is_engine_matrix(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
+    const at::Tensor prompt = at::randint(0, V, {2, 21}, at::detail::createCPUGenerator(4), at::kLong);
+    for (const std::string dtype : {"bf16", "int8"}) {
+        Model reference = Model::from_tensors(dtype == "bf16" ? rounded_bf16 : rounded_int8);
+        CpuEngineOptions eo;
+        eo.dtype = dtype;
+        eo.prefill_chunk = 8;
+        CpuEngine engine(model, eo);
+        State ref = reference.new_state(2), got = model.new_state(2);
+        const at::Tensor want = reference.forward(prompt, ref, false), have = engine.prefill(prompt, got);
+        ASSERT_TRUE(rel_close(have, want, 1e-5)) << dtype;
+        expect_states_close(got, ref, 1e-5, dtype);
+    }
+}
+
+// aviary::prefill (what generate, chat, the studio, the music generator and bench use) runs the engine on the CPU and
+// Model::forward for models the engine does not take (LoRA adapters); bad prompts are errors.
+TEST(CpuEnginePrefill, FreeFunctionAndErrors) {
+    Model model = random_model(6);
+    const at::Tensor prompt = at::tensor({3, 1, 4, 1, 5, 9, 2, 6}, at::kLong).view({1, 8});
+    State a = model.new_state(1), b = model.new_state(1);
+    const at::Tensor via_engine = aviary::prefill(model, prompt, a), via_model = model.forward(prompt, b, false);
+    EXPECT_TRUE(rel_close(via_engine, via_model, 1e-5));
+    EXPECT_FALSE(via_engine.requires_grad());
+    CpuEngine engine(model);
+    State s = model.new_state(1);
+    EXPECT_THROW(engine.prefill(at::tensor({1, 300}, at::kLong).view({1, 2}), s), aviary::Error);  // vocab 300
+    EXPECT_THROW(engine.prefill(at::tensor({1, 2}, at::kLong), s), aviary::Error);                 // not (B, T)
+    EXPECT_THROW(engine.prefill(at::zeros({1, 0}, at::kLong), s), aviary::Error);                  // empty
+    EXPECT_THROW(engine.prefill(at::tensor({1, 2, 3, 4}, at::kLong).view({2, 2}), s), aviary::Error);  // batch 2 vs 1
+    CpuEngineOptions eo;
+    eo.prefill_chunk = 0;
+    EXPECT_THROW(CpuEngine(model, eo), aviary::Error);
+    Model lora = random_model(6);
+    aviary::LoraOptions lo;
+    lora.add_lora(lo);
+    State c = lora.new_state(1), d = lora.new_state(1);
+    EXPECT_TRUE(rel_close(aviary::prefill(lora, prompt, c), lora.forward(prompt, d, false), 1e-6));
+}

@@ -1,4 +1,4 @@
-// The CPU decode engine: the RNN step of an Eagle (v5.2) / Finch (v6) model (spec §2.3–§2.7) without per-op
+// The CPU decode engine: the RNN step (and the sequence-mode prefill) of an Eagle (v5.2) / Finch (v6) model (spec §2.3–§2.7) without per-op
 // LibTorch overhead. Weights are laid out once for matrix-vector products (row-major (out, in); LoRAs transposed),
 // all buffers are preallocated, the element-wise parts (layer norm, token shift / ddlerp, LoRA, WKV update, group
 // norm, gate, channel mix) are fused loops, the matrix-vector products run on SIMD kernels chosen at run time
@@ -25,6 +25,8 @@ struct CpuEngineOptions {
     int threads = 0;
     // Kernel set: "auto" (best supported; $AVIARY_CPU_KERNEL overrides), "scalar", "avx2" or "avx512".
     std::string kernels = "auto";
+    // Prefill: tokens per block (the GEMMs' row count; buffers grow with it, the state carries across blocks).
+    int64_t prefill_chunk = 256;
 };
 
 class CpuEngine {
@@ -44,6 +46,11 @@ public:
     at::Tensor step(const at::Tensor& tokens, State& state);
     // The same on raw memory: logits (B, V) row-major.
     void step(const int64_t* tokens, int64_t batch, State& state, float* logits);
+    // A prompt in sequence mode (Model::forward with all_logits = false): tokens (B, T) int64 -> logits of each
+    // sequence's last token (B, V) fp32; the state is updated in place. Blocks of prefill_chunk tokens: the matrices
+    // as GEMMs over the block (sgemm; bf16 / int8 matrices widened to fp32 one at a time, so the result is the
+    // fp32 model of the rounded weights), element-wise parts fused, the WKV token by token per head.
+    at::Tensor prefill(const at::Tensor& tokens, State& state);
 
     const std::string& dtype() const;  // "fp32", "bf16" or "int8"
     const char* kernel_name() const;   // "scalar", "avx2" or "avx512"

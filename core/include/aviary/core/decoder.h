@@ -44,4 +44,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// A prompt (B, T) in sequence mode -> logits of each sequence's last token (B, V) fp32, `state` updated. On the CPU
+// (a model the engine takes: inference mode, no LoRA) this is the CPU engine's prefill (shared_cpu_engine: GEMMs
+// over blocks plus fused loops, no LibTorch op overhead; no autograd history); elsewhere Model::forward(tokens, state,
+// all_logits = false).
+at::Tensor prefill(Model& model, const at::Tensor& tokens, State& state);
+
 }  // namespace aviary
