@@ -112,7 +112,7 @@ void register_bench(CLI::App& app, Runner& run) {
         ->check(CLI::Range(1, 4096));
     sub->add_flag("--json", a->json, "End with one JSON line");
     sub->add_flag("--libtorch-decode", a->libtorch_decode,
-                  "Decode with plain Model::step (LibTorch op by op) instead of the CPU decode engine, for comparison");
+                  "Prefill with Model::forward and decode with Model::step (LibTorch op by op) instead of the CPU engine, for comparison");
     sub->callback([&run, a] {
         run = [a] {
             if (a->model.model.empty() == a->shape.empty())

@@ -1,6 +1,6 @@
-// The one WKV dispatch (wkv.h): CUDA tensors go to the CUDA op when it is compiled in; on CPU, T = 1 and
-// short sequences use the reference recurrence, longer ones the chunked matrix form (the LibTorch-op
-// paths also run on CUDA tensors when the CUDA op is not built).
+// The one WKV dispatch (wkv.h): CUDA tensors go to the CUDA op when it is compiled in; CPU tensors to the fused
+// loops of wkv_cpu.cpp; CUDA tensors without the CUDA op use the reference recurrence for short sequences and the
+// chunked matrix form for longer ones.
 #include <ATen/ATen.h>
 
 #include "aviary/core/error.h"
@@ -14,6 +14,7 @@ const char* wkv_impl_name(WkvImpl impl) {
         case WkvImpl::Reference: return "reference";
         case WkvImpl::Chunked: return "chunked";
         case WkvImpl::Cuda: return "cuda";
+        case WkvImpl::Cpu: return "cpu";
     }
     return "?";
 }
@@ -33,12 +34,15 @@ std::pair<at::Tensor, at::Tensor> wkv(const at::Tensor& r, const at::Tensor& k, 
     if (impl == WkvImpl::Auto) {
         if (r.is_cuda() && wkv_cuda_available())
             impl = WkvImpl::Cuda;
+        else if (r.device().is_cpu())
+            impl = WkvImpl::Cpu;
         else
             impl = r.size(1) < 2 * chunk ? WkvImpl::Reference : WkvImpl::Chunked;
     }
     switch (impl) {
         case WkvImpl::Reference: return wkv_reference(r, k, v, log_w, u, state);
         case WkvImpl::Chunked: return wkv_chunked(r, k, v, log_w, u, state, chunk);
+        case WkvImpl::Cpu: return wkv_cpu(r, k, v, log_w, u, state);
         case WkvImpl::Cuda:
             AVIARY_CHECK(r.is_cuda(), "wkv: the CUDA path needs CUDA tensors");
             return wkv_cuda(r, k, v, log_w, u, state);

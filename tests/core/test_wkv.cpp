@@ -120,9 +120,73 @@ TEST(WkvChunked, GradientsMatchReference) {
     for (int i = 0; i < 6; ++i) EXPECT_TRUE(rel_close(ga[i]->grad(), gb[i]->grad(), 5e-5)) << "grad " << names[i];
 }
 
+// The fused CPU loops (wkv_cpu.cpp) against the scalar double recurrence (values) and the reference's autograd
+// (every gradient): T not a multiple of the 16-token checkpoint span, batch and heads > 1, with and without an
+// initial state, log_w broadcast over B and T (the RWKV-5 case), and a gradient into the final state or none.
+TEST(WkvCpu, ValuesMatchTheScalarRecurrence) {
+    for (int64_t T : {1, 15, 16, 17, 50}) {
+        auto in = make_inputs(2, T, 3, 16, 500 + T, false);
+        auto [y, s] = aviary::wkv_cpu(in.r, in.k, in.v, in.lw, in.u, in.s0);
+        auto [y_ref, s_ref] = scalar_wkv(in);
+        EXPECT_TRUE(rel_close(y, y_ref, 1e-5)) << "T=" << T;
+        EXPECT_TRUE(rel_close(s, s_ref, 1e-5)) << "T=" << T;
+    }
+    auto in = make_inputs(1, 9, 2, 8, 8, false);
+    auto [y1, s1] = aviary::wkv_cpu(in.r, in.k, in.v, in.lw, in.u, at::Tensor());
+    in.s0 = at::zeros_like(in.s0);
+    auto [y_ref, s_ref] = scalar_wkv(in);
+    EXPECT_TRUE(rel_close(y1, y_ref, 1e-5));
+    EXPECT_TRUE(rel_close(s1, s_ref, 1e-5));
+}
+
+TEST(WkvCpu, GradientsMatchReference) {
+    struct Case {
+        int64_t T;
+        bool state, broadcast_w, grad_state_out;
+    };
+    for (const Case& c : {Case{37, true, false, true}, Case{16, false, false, true}, Case{33, true, true, false},
+                          Case{5, true, false, false}}) {
+        auto a = make_inputs(2, c.T, 2, 16, 90 + c.T, true);
+        auto b = make_inputs(2, c.T, 2, 16, 90 + c.T, true);
+        if (c.broadcast_w)
+            for (auto* in : {&a, &b}) in->lw = in->lw.detach().narrow(0, 0, 1).narrow(1, 0, 1).clone().requires_grad_();
+        auto gen = at::detail::createCPUGenerator(91);
+        at::Tensor gy = at::randn({2, c.T, 2, 16}, gen), gs = at::randn({2, 2, 16, 16}, gen);
+        auto [ya, sa] = aviary::wkv_cpu(a.r, a.k, a.v, a.lw, a.u, c.state ? a.s0 : at::Tensor());
+        auto [yb, sb] = aviary::wkv_reference(b.r, b.k, b.v, b.lw, b.u, c.state ? b.s0 : at::Tensor());
+        EXPECT_TRUE(rel_close(ya, yb, 1e-5));
+        at::Tensor la = (ya * gy).sum(), lb = (yb * gy).sum();
+        if (c.grad_state_out) {
+            la = la + (sa * gs).sum();
+            lb = lb + (sb * gs).sum();
+        }
+        la.backward();
+        lb.backward();
+        const char* names[] = {"r", "k", "v", "log_w", "u", "s0"};
+        at::Tensor* ga[] = {&a.r, &a.k, &a.v, &a.lw, &a.u, &a.s0};
+        at::Tensor* gb[] = {&b.r, &b.k, &b.v, &b.lw, &b.u, &b.s0};
+        for (int i = 0; i < (c.state ? 6 : 5); ++i) {
+            ASSERT_TRUE(ga[i]->grad().defined()) << names[i];
+            EXPECT_TRUE(rel_close(ga[i]->grad(), gb[i]->grad(), 2e-5)) << "grad " << names[i] << " T=" << c.T;
+        }
+        if (!c.state) EXPECT_FALSE(a.s0.grad().defined());
+    }
+}
+
+TEST(WkvCpu, NoGraphWithoutGradAndBadInputsAreErrors) {
+    auto in = make_inputs(1, 20, 2, 8, 4, true);
+    {
+        torch::NoGradGuard no_grad;
+        auto [y, s] = aviary::wkv_cpu(in.r, in.k, in.v, in.lw, in.u, in.s0);
+        EXPECT_FALSE(y.requires_grad());
+    }
+    EXPECT_THROW(aviary::wkv_cpu(in.r, in.k.narrow(1, 0, 5), in.v, in.lw, in.u, in.s0), aviary::Error);
+    EXPECT_THROW(aviary::wkv_cpu(in.r, in.k, in.v, in.lw, in.u, in.s0.narrow(2, 0, 4)), aviary::Error);
+}
+
 TEST(WkvDispatch, PicksAPathAndRejectsBadShapes) {
     auto in = make_inputs(1, 70, 2, 8, 3, false);
-    auto [y, s] = aviary::wkv(in.r, in.k, in.v, in.lw, in.u, in.s0);  // Auto: chunked on CPU
+    auto [y, s] = aviary::wkv(in.r, in.k, in.v, in.lw, in.u, in.s0);  // Auto: the fused loops on CPU
     auto [y_ref, s_ref] = aviary::wkv_reference(in.r, in.k, in.v, in.lw, in.u, in.s0);
     EXPECT_TRUE(rel_close(y, y_ref, 2e-5));
     EXPECT_THROW(aviary::wkv(in.r, in.k.narrow(1, 0, 5), in.v, in.lw, in.u, in.s0), aviary::Error);

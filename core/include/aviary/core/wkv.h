@@ -1,6 +1,6 @@
-// The WKV operator of Eagle/Finch (spec §2.5), one dispatch over three implementations:
-// a per-timestep reference (the oracle), a chunked CPU form (matrix form of the recurrence, §2.5.3)
-// and the CUDA kernels. All are differentiable (autograd) in r, k, v, log_w, u and the initial state.
+// The WKV operator of Eagle/Finch (spec §2.5), one dispatch over four implementations:
+// a per-timestep reference (the oracle), a chunked form (matrix form of the recurrence, §2.5.3), fused CPU loops
+// (forward and backward, the CPU default) and the CUDA kernels. All are differentiable (autograd) in r, k, v, log_w, u and the initial state.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -8,7 +8,7 @@
 
 namespace aviary {
 
-enum class WkvImpl { Auto, Reference, Chunked, Cuda };
+enum class WkvImpl { Auto, Reference, Chunked, Cuda, Cpu };
 
 const char* wkv_impl_name(WkvImpl impl);
 
@@ -29,6 +29,9 @@ std::pair<at::Tensor, at::Tensor> wkv_reference(const at::Tensor& r, const at::T
 std::pair<at::Tensor, at::Tensor> wkv_chunked(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
                                               const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
                                               int64_t chunk);
+// Fused loops per (sequence, head) on CPU tensors, with their own backward (states checkpointed every 16 tokens).
+std::pair<at::Tensor, at::Tensor> wkv_cpu(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                          const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state);
 // True when the CUDA path is compiled in and usable for these tensors (CUDA device, LibTorch with CUDA).
 bool wkv_cuda_available();
 std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
