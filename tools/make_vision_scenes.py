@@ -9,7 +9,9 @@ background. Questions (one LLaVA item per question, several per image):
   "What shape is the blue object?"          -> circle | square | triangle     (colour appears once)
   "Is the circle large or small?"           -> large | small                  (shape appears once)
   "Is there a red square?"                  -> yes | no                       (POPE-style)
-Writes OUT/images/*.png, OUT/train.json and OUT/test.json (LLaVA format), OUT/test_vqa.jsonl (aviary eval vqa).
+Writes OUT/images/*.png, OUT/train.json and OUT/test.json (LLaVA format), OUT/test_vqa.jsonl (aviary eval vqa);
+with --captions also OUT/train_captioned.json (the questions plus one caption per training image), with
+--patch-labels P also OUT/train_patches.json (per-patch labels for ViT pretraining).
 Usage (Debian python3 with python3-opencv): /usr/bin/python3 tools/make_vision_scenes.py --out data/vision_scenes --train 3000 --test 300 --size 64 --seed 1
 """
 import argparse
@@ -86,6 +88,44 @@ def questions(rng, objs):
     return qs
 
 
+def patch_labels(objs, size, patch):
+    """Per-patch labels for `aviary train vision --stage 0 --vit-pretrain` (the stand-in for CLIP pretraining):
+    the object covering most of each patch (at least 8 pixels, drawn without anti-aliasing into an id mask with the
+    scene's own geometry) gives [colour, shape, size] class ids, 0 = none; patches row-major."""
+    mask = np.zeros((size, size), np.int32)
+    for n, o in enumerate(objs, start=1):
+        x, y, r = o["x"], o["y"], o["r"]
+        if o["shape"] == "circle":
+            cv2.circle(mask, (int(round(x)), int(round(y))), int(round(r)), n, -1)
+        elif o["shape"] == "square":
+            h = r * 0.85
+            cv2.rectangle(mask, (int(round(x - h)), int(round(y - h))), (int(round(x + h)), int(round(y + h))), n, -1)
+        else:
+            pts = np.array([[x, y - r], [x - r * 0.95, y + r * 0.8], [x + r * 0.95, y + r * 0.8]], np.int32)
+            cv2.fillPoly(mask, [pts], n)
+    g = size // patch
+    out = []
+    for py in range(g):
+        for px in range(g):
+            counts = np.bincount(mask[py * patch:(py + 1) * patch, px * patch:(px + 1) * patch].ravel(),
+                                 minlength=len(objs) + 1)
+            counts[0] = 0
+            n = int(counts.argmax())
+            if counts[n] < 8:
+                out.append([0, 0, 0])
+            else:
+                o = objs[n - 1]
+                out.append([1 + list(COLOURS).index(o["colour"]), 1 + SHAPES.index(o["shape"]), 2 if o["large"] else 1])
+    return out
+
+
+def caption(objs):
+    """'Describe the picture.' -> the objects from left to right, e.g. 'a large red circle, a small blue square'.
+    Deterministic (draws no random numbers), so --captions leaves the images and questions unchanged."""
+    return ", ".join("a %s %s %s" % ("large" if o["large"] else "small", o["colour"], o["shape"])
+                     for o in sorted(objs, key=lambda o: o["x"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="data/vision_scenes")
@@ -94,17 +134,28 @@ def main():
     ap.add_argument("--per-image", type=int, default=4, help="questions per image (at most)")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--patch-labels", type=int, default=0, metavar="PATCH",
+                    help="also write OUT/train_patches.json: per-patch colour/shape/size labels for a ViT with this "
+                         "patch size (aviary train vision --stage 0 --vit-pretrain)")
+    ap.add_argument("--captions", action="store_true",
+                    help="also write OUT/train_captioned.json: the training questions plus one 'Describe the "
+                         "picture.' caption per image (dense supervision for training from scratch)")
     a = ap.parse_args()
     os.makedirs(os.path.join(a.out, "images"), exist_ok=True)
     for split, count in [("train", a.train), ("test", a.test)]:
         # one random stream per split: the held-out set does not depend on --train
         rng = random.Random(a.seed if split == "train" else a.seed + 1_000_003)
-        items, vqa = [], []
+        items, vqa, captions, patches = [], [], [], []
         for i in range(count):
             img, objs = draw_scene(rng, a.size)
             name = "images/%s_%05d.png" % (split, i)
             cv2.imwrite(os.path.join(a.out, name), img)
             qs = questions(rng, objs)
+            if a.patch_labels and split == "train":
+                patches.append({"image": name, "labels": patch_labels(objs, a.size, a.patch_labels)})
+            captions.append({"id": "%s_%05d_c" % (split, i), "image": name, "kind": "caption",
+                             "conversations": [{"from": "human", "value": "<image>\nDescribe the picture."},
+                                               {"from": "gpt", "value": caption(objs)}]})
             # favour the kinds that are rarer (left/colour/shape) over the many count questions
             rng.shuffle(qs)
             kinds_seen, chosen = set(), []
@@ -125,6 +176,16 @@ def main():
                 vqa.append({"question_id": qid, "image": name, "question": q, "answer": ans, "kind": kind})
         with open(os.path.join(a.out, split + ".json"), "w") as f:
             json.dump(items, f, indent=0)
+        if a.patch_labels and split == "train":
+            with open(os.path.join(a.out, "train_patches.json"), "w") as f:
+                json.dump({"grid": a.size // a.patch_labels,
+                           "groups": [["none"] + list(COLOURS), ["none"] + SHAPES, ["none", "small", "large"]],
+                           "items": patches}, f)
+        if a.captions and split == "train":
+            mixed = items + captions
+            random.Random(a.seed + 7).shuffle(mixed)
+            with open(os.path.join(a.out, "train_captioned.json"), "w") as f:
+                json.dump(mixed, f, indent=0)
         with open(os.path.join(a.out, split + "_vqa.jsonl"), "w") as f:
             for v in vqa:
                 f.write(json.dumps(v) + "\n")

@@ -4,6 +4,7 @@
 // and POPE-style yes/no F1. Library: aviary::vision (vision/include/aviary/vision/*.h).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -122,7 +123,7 @@ void register_vision(CLI::App& app, Runner& run) {
             double lr = 0, lr_final = -1;
             uint64_t seed = 42;
             int keep_last = 2;
-            bool quiet = false, resume = false;
+            bool quiet = false, resume = false, vit_pretrain = false, freeze_vit = false;
         };
         auto a = std::make_shared<Args>();
         add_vision_model_options(sub, a->m, "VisualRWKV weights to start from (stage 1/2; stage 0 may start fresh "
@@ -143,12 +144,16 @@ void register_vision(CLI::App& app, Runner& run) {
             ->check(CLI::IsMember({"first", "middle", "last"}));
         sub->add_option("--feature-cache", a->cache, "CLIP feature cache file (default OUT/feature_cache.safetensors)");
         sub->add_option("--new-rwkv", a->new_rwkv, "Stage 0 from scratch: RWKV-6 'LAYERS,WIDTH,VOCAB' (e.g. 2,128,256)");
-        sub->add_option("--new-vit", a->new_vit, "Stage 0 from scratch: ViT 'LAYERS,WIDTH,PATCH,IMAGE' (e.g. 3,128,8,64)");
+        sub->add_option("--new-vit", a->new_vit, "Stage 0 from scratch: ViT 'LAYERS,WIDTH,PATCH,IMAGE[,HEADS]' (e.g. 3,128,8,64; heads default WIDTH/64)");
         sub->add_option("--seed", a->seed, "Seed (data order, fresh weights)");
         sub->add_option("--save-every", a->save_every, "Checkpoint every N steps (0: only when stopped and at the end)")
             ->check(CLI::NonNegativeNumber);
         sub->add_option("--keep-last", a->keep_last, "Checkpoints kept besides the best")->check(CLI::PositiveNumber);
         sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in --out (same data order)");
+        sub->add_flag("--vit-pretrain", a->vit_pretrain,
+                      "Stage 0: pretrain only the ViT on per-patch labels (--data is a patch label JSON, see "
+                      "docs/VISION.md) — a stand-in for CLIP pretraining");
+        sub->add_flag("--freeze-vit", a->freeze_vit, "Stage 0: keep the ViT frozen (train RWKV, embedding and proj)");
         sub->add_flag("--quiet", a->quiet, "No progress on stderr");
         sub->callback([a, &run] {
             run = [a] {
@@ -176,12 +181,14 @@ void register_vision(CLI::App& app, Runner& run) {
                         throw UsageError("from scratch needs both --new-rwkv and --new-vit, and no --model");
                     set_thread_count(a->m.threads);
                     auto r = ints(a->new_rwkv, 3, "--new-rwkv");
-                    auto v = ints(a->new_vit, 4, "--new-vit");
+                    const bool with_heads = std::count(a->new_vit.begin(), a->new_vit.end(), ',') == 4;
+                    auto v = ints(a->new_vit, with_heads ? 5 : 4, "--new-vit");
                     Model rw = Model::from_tensors(init_weights(init_config(int(r[0]), int(r[1]), 6, int(r[2])), a->seed));
                     vision::ClipVisionConfig vc;
                     vc.layers = v[0];
                     vc.hidden = v[1];
-                    vc.heads = std::max<int64_t>(1, v[1] / 64);
+                    vc.heads = with_heads ? v[4] : std::max<int64_t>(1, v[1] / 64);
+                    if (vc.heads < 1) throw UsageError("--new-vit: HEADS must be at least 1");
                     vc.intermediate = 4 * v[1];
                     vc.patch = v[2];
                     vc.image_size = v[3];
@@ -194,9 +201,17 @@ void register_vision(CLI::App& app, Runner& run) {
                     if (a->m.model.empty()) throw UsageError("--model is required (or --new-rwkv/--new-vit with --stage 0)");
                     model = load_visual(a->m);
                 }
+                if ((a->vit_pretrain || a->freeze_vit) && a->stage != 0)
+                    throw UsageError("--vit-pretrain and --freeze-vit belong to --stage 0");
+                if (a->vit_pretrain && a->freeze_vit)
+                    throw UsageError("--vit-pretrain trains only the ViT: it cannot be combined with --freeze-vit");
                 auto codec = codec_for(a->m, model);
-                auto data = vision::read_llava(a->data);
+                vision::PatchLabels patches;
+                std::vector<vision::LlavaSample> data;
+                if (a->vit_pretrain) patches = vision::read_patch_labels(a->data);
+                else data = vision::read_llava(a->data);
                 vision::VisionTrainConfig c = vision::stage_defaults(a->stage);
+                c.freeze_vit = a->freeze_vit;
                 c.train.steps = a->steps;
                 c.train.batch = a->batch > 0 ? a->batch : 8;
                 c.train.grad_accum = a->grad_accum;
@@ -217,7 +232,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 std::string phase;
                 std::signal(SIGINT, on_vision_signal);
                 std::signal(SIGTERM, on_vision_signal);
-                auto summary = vision::train_vision(model, codec, data, c, [&](const vision::VisionTrainProgress& p) {
+                auto on_progress = [&](const vision::VisionTrainProgress& p) {
                     if (p.phase != phase) {
                         bar.finish();
                         bar = ProgressBar(!a->quiet);
@@ -231,7 +246,9 @@ void register_vision(CLI::App& app, Runner& run) {
                                       (long long)p.total, p.loss, p.lr);
                     bar.update(double(p.step), double(p.total), text);
                     return g_vision_interrupted == 0;
-                });
+                };
+                auto summary = a->vit_pretrain ? vision::pretrain_vit(model, patches, c, on_progress)
+                                               : vision::train_vision(model, codec, data, c, on_progress);
                 std::signal(SIGINT, SIG_DFL);
                 std::signal(SIGTERM, SIG_DFL);
                 bar.finish();
@@ -240,8 +257,8 @@ void register_vision(CLI::App& app, Runner& run) {
                 if (summary.stopped)
                     std::fprintf(stderr, "interrupted after %zu steps; a checkpoint and the model are saved (--resume "
                                          "continues)\n", summary.losses.size());
-                std::fprintf(stderr, "stage %d: trained %lld parameters in %zu tensors; final loss %.4f; wrote %s\n",
-                             a->stage, (long long)summary.trainable_params, summary.trained.size(),
+                std::fprintf(stderr, "stage %s: trained %lld parameters in %zu tensors; final loss %.4f; wrote %s\n",
+                             a->vit_pretrain ? "0 (ViT pretraining)" : std::to_string(a->stage).c_str(), (long long)summary.trainable_params, summary.trained.size(),
                              summary.losses.empty() ? 0.0 : summary.losses.back(), summary.final_model.c_str());
                 return 0;
             };

@@ -278,3 +278,75 @@ TEST(VisionTrain, StopAndResumeIsBitExact) {
     EXPECT_NE(error_of([&] { av::train_vision(shallower, codec, samples, c3); }).find("another model"),
               std::string::npos);
 }
+
+// ViT pretraining on per-patch labels (pretrain_vit): the first loss is the mean over groups of ln K (the head starts
+// near zero, so every class is equally likely: an independent value of the cross-entropy), the loss falls on a
+// learnable labelling (labels by patch position), only vit.* changes, the saved model has no head and loads; and
+// malformed label files are one-line errors naming what was expected.
+TEST(VisionTrain, VitPretrainingOnPatchLabels) {
+    const auto dir = scratch("vision_vit_pretrain");
+    const std::string path = (dir / "patches.json").string();
+    {
+        nlohmann::json items = nlohmann::json::array();
+        for (const char* image : {"scene_rgb.png", "scene_grey.png"}) {
+            nlohmann::json labels = nlohmann::json::array();
+            for (int p = 0; p < 16; ++p) labels.push_back({p % 2, (p / 4) % 3});  // column parity, row band
+            items.push_back({{"image", image}, {"labels", labels}});
+        }
+        std::ofstream(path) << nlohmann::json{{"grid", 4},
+                                              {"groups", {{"even", "odd"}, {"top", "middle", "bottom"}}},
+                                              {"items", items}}
+                                   .dump();
+    }
+    auto data = av::read_patch_labels(path);
+    ASSERT_EQ(data.images.size(), 2u);
+    auto m = tiny_model(31);
+    std::map<std::string, at::Tensor> before;
+    for (auto& t : m.state_dict()) before[t.name] = t.tensor.detach().clone();
+    auto c = av::stage_defaults(0);
+    c.train.steps = 40;
+    c.train.batch = 2;
+    c.train.lr = 1e-2;
+    c.train.lr_final = 1e-2;
+    c.train.warmup = 0;
+    c.image_folder = fixture("vision");
+    c.out_dir = (dir / "out").string();
+    auto summary = av::pretrain_vit(m, data, c);
+    ASSERT_EQ(summary.losses.size(), 40u);
+    EXPECT_NEAR(summary.losses[0], (std::log(2.0) + std::log(3.0)) / 2, 0.05);
+    EXPECT_LT(summary.losses.back(), 0.3 * summary.losses[0]);
+    for (auto& t : m.state_dict()) {
+        const bool same = t.tensor.detach().equal(before[t.name]);
+        if (t.name.rfind("vit.", 0) == 0) continue;
+        EXPECT_TRUE(same) << t.name << " changed in ViT pretraining";
+    }
+    EXPECT_FALSE(m.state_dict()[0].tensor.requires_grad());
+    auto back = av::VisualRwkv::load(summary.final_model);
+    for (auto& t : back.state_dict()) EXPECT_EQ(t.name.find("patch_head"), std::string::npos) << t.name;
+
+    auto bad = [&](const std::string& text) {
+        const std::string p = (dir / "bad.json").string();
+        std::ofstream(p) << text;
+        return error_of([&] { av::read_patch_labels(p); });
+    };
+    EXPECT_NE(bad(R"({"grid": 2, "groups": [["a", "b"]], "items": [{"image": "x.png", "labels": [[0], [1]]}]})")
+                  .find("expected 4 patch labels"),
+              std::string::npos);
+    EXPECT_NE(bad(R"({"grid": 1, "groups": [["a", "b"]], "items": [{"image": "x.png", "labels": [[2]]}]})")
+                  .find("outside group"),
+              std::string::npos);
+    EXPECT_NE(bad("{\"grid\": 1,").find("not valid JSON"), std::string::npos);
+    EXPECT_NE(bad(R"({"grid": 1, "groups": [["a", "b"]]})").find("'grid', 'groups' and 'items'"), std::string::npos);
+    EXPECT_NE(error_of([&] { av::read_patch_labels((dir / "none.json").string()); }).find("does not exist"),
+              std::string::npos);
+    // a 2×2 grid on a ViT with 4×4 patches
+    auto small = av::read_patch_labels([&] {
+        const std::string p = (dir / "grid2.json").string();
+        std::ofstream(p) << R"({"grid": 2, "groups": [["a", "b"]], "items": [{"image": "scene_rgb.png",
+                                "labels": [[0], [1], [0], [1]]}]})";
+        return p;
+    }());
+    auto c2 = c;
+    c2.out_dir = (dir / "out2").string();
+    EXPECT_NE(error_of([&] { av::pretrain_vit(m, small, c2); }).find("grid"), std::string::npos);
+}

@@ -3,6 +3,8 @@
 // tokens, per-sample mean then batch mean, L2Wrap; a feature cache of the frozen CLIP for stages 1 and 2.
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -245,6 +247,105 @@ at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const st
     return use_l2wrap ? l2wrap(loss, logits) : loss;
 }
 
+namespace {
+
+// The step loop shared by the stages and the ViT pretraining: seeded epoch permutations, the shared Trainer,
+// train_log.jsonl, checkpoints (save_every, on stop and at the end; resume restores weights, optimizer, RNG and
+// data position), and the final model.safetensors. `tensors` are what the checkpoints hold.
+VisionTrainSummary run_training(VisualRwkv& model, const TensorList& tensors, const TrainOptions& o,
+                                const VisionTrainConfig& config, const std::string& stage, int64_t n_items,
+                                const std::function<at::Tensor(const std::vector<int64_t>&)>& batch_loss,
+                                const std::function<double()>& elapsed,
+                                const std::function<bool(const VisionTrainProgress&)>& on_progress) {
+    AVIARY_CHECK(n_items >= 1, "no training items");
+    const json stage_json = stage == "vit" ? json("vit") : json(std::stoi(stage));
+    VisionTrainSummary summary;
+    {
+        Trainer trainer(tensors, o);
+        for (const auto& t : trainer.trainable()) {
+            summary.trained.push_back(t.name);
+            summary.trainable_params += t.tensor.numel();
+        }
+        const std::string model_json =
+            json{{"kind", "visual-rwkv"}, {"stage", stage_json}, {"tensors", tensors.size()}}.dump();
+        double elapsed0 = 0, last_loss = 0;
+        if (config.resume) {
+            const std::string ck = latest_train_checkpoint(config.out_dir);
+            if (!ck.empty()) {
+                const CheckpointInfo info = load_train_checkpoint(ck, tensors, trainer);
+                summary.start_step = info.step;
+                elapsed0 = info.elapsed_s;
+                last_loss = info.loss;
+            }
+        }
+        auto total_elapsed = [&] { return elapsed0 + elapsed(); };
+        std::ofstream log(fs::path(config.out_dir) / "train_log.jsonl", std::ios::app);
+        std::mt19937_64 rng(o.seed);
+        std::vector<int64_t> order;
+        int64_t cursor = 0;
+        auto next_batch = [&] {
+            std::vector<int64_t> idx;
+            for (int64_t b = 0; b < o.batch; ++b) {
+                if (cursor % n_items == 0) {  // a new epoch: a fresh seeded permutation
+                    order.resize(size_t(n_items));
+                    std::iota(order.begin(), order.end(), 0);
+                    std::shuffle(order.begin(), order.end(), rng);
+                }
+                idx.push_back(order[size_t(cursor % n_items)]);
+                ++cursor;
+            }
+            return idx;
+        };
+        for (int64_t s = 0; s < summary.start_step; ++s) next_batch();  // a resumed run sees the same order
+        auto save = [&](int64_t step) {
+            CheckpointInfo info;
+            info.step = step;
+            info.data_position = cursor;
+            info.loss = last_loss;
+            info.elapsed_s = total_elapsed();
+            save_train_checkpoint(config.out_dir, tensors, model_json, trainer, info, config.keep_last);
+        };
+        int64_t s = summary.start_step;
+        while (s < o.steps) {
+            StepResult r = trainer.step([&](int64_t) { return batch_loss(next_batch()); });
+            ++s;
+            last_loss = r.loss;
+            summary.losses.push_back(r.loss);
+            log << json{{"stage", stage_json}, {"step", s}, {"loss", r.loss}, {"lr", r.lr},
+                        {"grad_norm", r.grad_norm}, {"elapsed_s", total_elapsed()}}
+                       .dump()
+                << "\n";
+            log.flush();
+            VisionTrainProgress p;
+            p.phase = "train";
+            p.step = s;
+            p.total = o.steps;
+            p.loss = r.loss;
+            p.lr = r.lr;
+            p.elapsed_s = total_elapsed();
+            if (on_progress && !on_progress(p)) {
+                summary.stopped = true;
+                break;
+            }
+            if (config.save_every > 0 && s % config.save_every == 0 && s < o.steps) save(s);
+        }
+        if (s > summary.start_step || summary.stopped) save(s);  // on stop and at the end
+    }
+    model.rwkv().train(false);
+    model.vit().train(false);
+    model.proj().set_requires_grad(false);
+    summary.final_model = (fs::path(config.out_dir) / "model.safetensors").string();
+    Metadata meta = config.metadata;
+    meta["stage"] = stage;
+    meta["image_position"] = config.position == ImagePosition::First    ? "first"
+                             : config.position == ImagePosition::Last ? "last"
+                                                                      : "middle";
+    model.save(summary.final_model, meta);
+    return summary;
+}
+
+}  // namespace
+
 VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
                                 const VisionTrainConfig& config,
                                 const std::function<bool(const VisionTrainProgress&)>& on_progress) {
@@ -271,94 +372,120 @@ VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const
     TrainOptions o = config.train;
     if (config.stage == 1) o.train_only = {"proj.*"};                        // CLIP and RWKV frozen
     if (config.stage == 2) o.freeze.insert(o.freeze.end(), {"vit.*", "rwkv.emb.*"});  // CLIP and emb frozen
+    const bool vit_trains = config.stage == 0 && !config.freeze_vit;
+    if (config.stage == 0 && config.freeze_vit) o.freeze.push_back("vit.*");
     model.rwkv().train(true);
-    model.vit().train(config.stage == 0);
+    model.vit().train(vit_trains);
     model.proj().set_requires_grad(true);
-    VisionTrainSummary summary;
-    {
-        Trainer trainer(model.state_dict(), o);
-        for (const auto& t : trainer.trainable()) {
-            summary.trained.push_back(t.name);
-            summary.trainable_params += t.tensor.numel();
-        }
-        const std::string model_json =
-            json{{"kind", "visual-rwkv"}, {"stage", config.stage}, {"tensors", model.state_dict().size()}}.dump();
-        double elapsed0 = 0, last_loss = 0;
-        if (config.resume) {
-            const std::string ck = latest_train_checkpoint(config.out_dir);
-            if (!ck.empty()) {
-                const CheckpointInfo info = load_train_checkpoint(ck, model.state_dict(), trainer);
-                summary.start_step = info.step;
-                elapsed0 = info.elapsed_s;
-                last_loss = info.loss;
-            }
-        }
-        auto total_elapsed = [&] { return elapsed0 + elapsed(); };
-        std::ofstream log(fs::path(config.out_dir) / "train_log.jsonl", std::ios::app);
-        std::mt19937_64 rng(o.seed);
-        std::vector<int64_t> order;
-        int64_t cursor = 0;
-        auto next_batch = [&] {
-            std::vector<int64_t> idx;
-            for (int64_t b = 0; b < o.batch; ++b) {
-                if (cursor % int64_t(data.size()) == 0) {  // a new epoch: a fresh seeded permutation
-                    order.resize(data.size());
-                    std::iota(order.begin(), order.end(), 0);
-                    std::shuffle(order.begin(), order.end(), rng);
-                }
-                idx.push_back(order[cursor % int64_t(data.size())]);
-                ++cursor;
-            }
-            return idx;
-        };
-        for (int64_t s = 0; s < summary.start_step; ++s) next_batch();  // a resumed run sees the same order
-        auto save = [&](int64_t step) {
-            CheckpointInfo info;
-            info.step = step;
-            info.data_position = cursor;
-            info.loss = last_loss;
-            info.elapsed_s = total_elapsed();
-            save_train_checkpoint(config.out_dir, model.state_dict(), model_json, trainer, info, config.keep_last);
-        };
-        int64_t s = summary.start_step;
-        while (s < o.steps) {
-            StepResult r = trainer.step([&](int64_t) {
-                return vision_batch_loss(model, codec, data, next_batch(), config, cache.get(), o.l2wrap);
-            });
-            ++s;
-            last_loss = r.loss;
-            summary.losses.push_back(r.loss);
-            log << json{{"stage", config.stage}, {"step", s}, {"loss", r.loss}, {"lr", r.lr},
-                        {"grad_norm", r.grad_norm}, {"elapsed_s", total_elapsed()}}
-                       .dump()
-                << "\n";
-            log.flush();
-            VisionTrainProgress p;
-            p.phase = "train";
-            p.step = s;
-            p.total = o.steps;
-            p.loss = r.loss;
-            p.lr = r.lr;
-            p.elapsed_s = total_elapsed();
-            if (on_progress && !on_progress(p)) {
-                summary.stopped = true;
-                break;
-            }
-            if (config.save_every > 0 && s % config.save_every == 0 && s < o.steps) save(s);
-        }
-        if (s > summary.start_step || summary.stopped) save(s);  // on stop and at the end
+    return run_training(model, model.state_dict(), o, config, std::to_string(config.stage), int64_t(data.size()),
+                        [&](const std::vector<int64_t>& idx) {
+                            return vision_batch_loss(model, codec, data, idx, config, cache.get(), o.l2wrap);
+                        },
+                        elapsed, on_progress);
+}
+
+PatchLabels read_patch_labels(const std::string& path) {
+    std::error_code ec;
+    AVIARY_CHECK(fs::exists(path, ec) && !fs::is_directory(path, ec), "patch label file '", path, "' does not exist");
+    json j;
+    try {
+        j = json::parse(std::ifstream(path));
+    } catch (const json::exception& e) {
+        AVIARY_FAIL("patch label file '", path, "' is not valid JSON (", e.what(), ")");
     }
-    model.rwkv().train(false);
-    model.vit().train(false);
-    model.proj().set_requires_grad(false);
-    summary.final_model = (fs::path(config.out_dir) / "model.safetensors").string();
-    Metadata meta = config.metadata;
-    meta["stage"] = std::to_string(config.stage);
-    meta["image_position"] = config.position == ImagePosition::First    ? "first"
-                             : config.position == ImagePosition::Last ? "last"
-                                                                      : "middle";
-    model.save(summary.final_model, meta);
-    return summary;
+    PatchLabels out;
+    try {
+        AVIARY_CHECK(j.is_object() && j.contains("grid") && j.contains("groups") && j.contains("items"), "'", path,
+                     "' must be a JSON object with 'grid', 'groups' and 'items'");
+        out.grid = j["grid"].get<int64_t>();
+        AVIARY_CHECK(out.grid >= 1, "'", path, "': grid must be at least 1");
+        for (const auto& g : j["groups"]) {
+            out.groups.push_back(g.get<std::vector<std::string>>());
+            AVIARY_CHECK(out.groups.back().size() >= 2, "'", path, "': every label group needs at least 2 classes");
+        }
+        AVIARY_CHECK(!out.groups.empty(), "'", path, "' has no label groups");
+        const size_t G = out.groups.size(), P = size_t(out.grid * out.grid);
+        for (const auto& it : j["items"]) {
+            const std::string image = it.at("image").get<std::string>();
+            const auto rows = it.at("labels").get<std::vector<std::vector<int64_t>>>();
+            AVIARY_CHECK(rows.size() == P, "'", path, "', image '", image, "': expected ", P, " patch labels (grid ",
+                         out.grid, "²), got ", rows.size());
+            std::vector<int64_t> flat;
+            flat.reserve(P * G);
+            for (const auto& r : rows) {
+                AVIARY_CHECK(r.size() == G, "'", path, "', image '", image, "': every patch needs ", G, " labels");
+                for (size_t g = 0; g < G; ++g) {
+                    AVIARY_CHECK(r[g] >= 0 && r[g] < int64_t(out.groups[g].size()), "'", path, "', image '", image,
+                                 "': label ", r[g], " outside group ", g, " (", out.groups[g].size(), " classes)");
+                    flat.push_back(r[g]);
+                }
+            }
+            out.images.push_back(image);
+            out.labels.push_back(std::move(flat));
+        }
+    } catch (const json::exception& e) {
+        AVIARY_FAIL("patch label file '", path, "': ", e.what());
+    }
+    AVIARY_CHECK(!out.images.empty(), "patch label file '", path, "' has no items");
+    return out;
+}
+
+static at::Tensor patch_label_loss(VisualRwkv& model, const PatchLabels& data, const std::vector<int64_t>& indices,
+                            const std::string& image_folder, const at::Tensor& head_w, const at::Tensor& head_b) {
+    const int64_t B = int64_t(indices.size()), P = data.grid * data.grid, G = int64_t(data.groups.size());
+    AVIARY_CHECK(P == model.patch_rows(), "patch labels on a ", data.grid, "×", data.grid, " grid, but the ViT has ",
+                 model.patch_rows(), " patches");
+    ClipPreprocess pre;
+    pre.size = model.image_size();
+    std::vector<at::Tensor> px;
+    auto target = torch::empty({B, P, G}, torch::kInt64);
+    auto ta = target.accessor<int64_t, 3>();
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t i = indices[b];
+        px.push_back(load_clip_image(image_path(image_folder, data.images[i]), pre));
+        for (int64_t p = 0; p < P; ++p)
+            for (int64_t g = 0; g < G; ++g) ta[b][p][g] = data.labels[i][p * G + g];
+    }
+    at::Tensor f = model.vit().features(torch::stack(px)).slice(1, 0, P);  // (B, P, C) patches, CLS dropped
+    f = at::layer_norm(f, {f.size(-1)});
+    at::Tensor logits = at::linear(f, head_w, head_b);  // (B, P, Σ classes)
+    at::Tensor loss = torch::zeros({});
+    int64_t off = 0;
+    for (int64_t g = 0; g < G; ++g) {
+        const int64_t K = int64_t(data.groups[g].size());
+        loss = loss + at::cross_entropy_loss(logits.slice(2, off, off + K).reshape({-1, K}),
+                                             target.select(2, g).reshape({-1}));
+        off += K;
+    }
+    return loss / double(G);
+}
+
+VisionTrainSummary pretrain_vit(VisualRwkv& model, const PatchLabels& data, const VisionTrainConfig& config,
+                                const std::function<bool(const VisionTrainProgress&)>& on_progress) {
+    AVIARY_CHECK(!config.out_dir.empty(), "training needs an output directory");
+    AVIARY_CHECK(data.grid * data.grid == model.patch_rows(), "patch labels on a ", data.grid, "×", data.grid,
+                 " grid, but the ViT has ", model.patch_rows(), " patches");
+    fs::create_directories(config.out_dir);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    int64_t classes = 0;
+    for (const auto& g : data.groups) classes += int64_t(g.size());
+    const int64_t C = model.vit().config().hidden;
+    // the classification head lives only for this run (and its checkpoints); the saved model has no extra keys
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(config.train.seed + 3);
+    at::Tensor head_w = at::normal(0.0, 0.02, {classes, C}, gen).requires_grad_(true);
+    at::Tensor head_b = torch::zeros({classes}).requires_grad_(true);
+    TensorList tensors = model.state_dict();
+    tensors.push_back({"patch_head.weight", head_w});
+    tensors.push_back({"patch_head.bias", head_b});
+    TrainOptions o = config.train;
+    o.train_only = {"vit.*", "patch_head.*"};
+    model.vit().train(true);
+    return run_training(model, tensors, o, config, "vit", int64_t(data.images.size()),
+                        [&](const std::vector<int64_t>& idx) {
+                            return patch_label_loss(model, data, idx, config.image_folder, head_w, head_b);
+                        },
+                        elapsed, on_progress);
 }
 
 }  // namespace aviary::vision

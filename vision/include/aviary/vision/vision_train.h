@@ -58,6 +58,7 @@ struct VisionTrainConfig {
     int64_t save_every = 0;
     int keep_last = 2;
     bool resume = false;
+    bool freeze_vit = false;  // stage 0 only: keep the ViT as it is (e.g. after pretrain_vit)
 };
 // The published defaults of a stage (spec A.7): lr, lr_final, warmup 0, ctx_len, image position, what trains.
 VisionTrainConfig stage_defaults(int stage);
@@ -75,6 +76,22 @@ struct VisionTrainSummary {
     std::vector<std::string> trained;  // names of the trained tensors
     bool stopped = false;
 };
+
+// Per-patch labels for ViT pretraining (JSON: {"grid": g, "groups": [[class names…], …], "items": [{"image": …,
+// "labels": [[one class id per group] × g² patches, row-major]}]}); class 0 of a group is usually "none".
+struct PatchLabels {
+    int64_t grid = 0;
+    std::vector<std::vector<std::string>> groups;
+    std::vector<std::string> images;
+    std::vector<std::vector<int64_t>> labels;  // per image: g² × groups ids, patch-major
+};
+PatchLabels read_patch_labels(const std::string& path);  // errors name the file, item and what was expected
+// ViT pretraining (the demo's stand-in for CLIP pretraining, whose weights cannot be shipped): the ViT's patch rows,
+// layer-normalised, feed a linear head per label group (cross-entropy, mean over groups); only vit.* (and the head,
+// which is not saved) train. Same loop, log, checkpoints and resume as train_vision; the model keeps its RWKV and
+// projector unchanged. The metadata's "stage" is "vit".
+VisionTrainSummary pretrain_vit(VisualRwkv& model, const PatchLabels& data, const VisionTrainConfig& config,
+                                const std::function<bool(const VisionTrainProgress&)>& on_progress = {});
 
 // One micro-batch loss (exposed for tests): samples [first, first + count) of `data` in the given order.
 at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
