@@ -1,31 +1,37 @@
 #!/usr/bin/env bash
-# Builds the shipped VisualRWKV demo model (docs/VISION.md): synthetic shape scenes (tools/make_vision_scenes.py),
-# then `aviary train vision` stage 0 (ViT + proj + RWKV from scratch), stage 1 (proj only, frozen-CLIP feature cache)
-# and stage 2 (RWKV + proj, CLIP frozen), held-out `aviary eval vqa`, and copies the model, recipe and logs into
-# assets/models/. CPU only; run it niced in the background:  nice -n 10 tools/make_vision_demo.sh > demo.log 2>&1 &
+# Builds the shipped VisualRWKV demo model (docs/VISION.md): synthetic shape scenes with per-patch labels
+# (tools/make_vision_scenes.py), then `aviary train vision`: ViT pretraining on the patch labels (the stand-in for
+# CLIP pretraining), stage 0 (RWKV + embedding + proj from scratch, ViT frozen), stage 1 (proj only, frozen-CLIP
+# feature cache) and stage 2 (RWKV + proj, CLIP frozen), held-out `aviary eval vqa`, and copies the model, recipe and
+# logs into assets/models/. CPU only; run it niced in the background:  nice -n 10 tools/make_vision_demo.sh > demo.log 2>&1 &
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 AVIARY=${AVIARY:-$ROOT/build/vision/apps/cli/aviary}
 DATA=${DATA:-$ROOT/data/vision_scenes}
 OUT=${OUT:-$ROOT/data/vision_demo}
 NAME=${NAME:-vision-demo-rwkv6-L3-D64-vit-L2-D64-p8-64px}
-STEPS0=${STEPS0:-550}
+STEPSV=${STEPSV:-2000}
+STEPS0=${STEPS0:-6000}
 STEPS1=${STEPS1:-40}
 STEPS2=${STEPS2:-40}
 BATCH=${BATCH:-32}
 LR0=${LR0:-2e-3}
 LRF0=${LRF0:-2e-4}
 POS=${POS:-last}
-LIMIT=${LIMIT:-600}
+LIMIT=${LIMIT:-1200}
 THREADS=${THREADS:-1}
 RWKV=${RWKV:-3,64,256}
-VIT=${VIT:-2,64,8,64}
-[ -f "$DATA/train.json" ] || ${PYTHON:-/usr/bin/python3} "$ROOT/tools/make_vision_scenes.py" --out "$DATA" --train 4000 --test 300 --size 64 --seed 1
+VIT=${VIT:-3,64,8,64,4}
+TRAIN=${TRAIN:-30000}
+[ -f "$DATA/train_patches.json" ] || ${PYTHON:-/usr/bin/python3} "$ROOT/tools/make_vision_scenes.py" --out "$DATA" \
+  --train "$TRAIN" --test 300 --size 64 --seed 1 --patch-labels 8
 mkdir -p "$OUT"
-# INIT=model.safetensors continues stage 0 from an earlier run instead of fresh weights
-if [ -n "${INIT:-}" ]; then FROM=(--model "$INIT"); else FROM=(--new-rwkv "$RWKV" --new-vit "$VIT"); fi
-"$AVIARY" train vision --stage 0 "${FROM[@]}" --data "$DATA/train.json" --image-folder "$DATA" \
-  --out "$OUT/stage0" --steps "$STEPS0" --batch "$BATCH" --lr "$LR0" --lr-final "$LRF0" --warmup "${WARMUP0:-20}" --position "$POS" --threads "$THREADS"
+# ViT pretraining on per-patch colour/shape/size labels (fresh RWKV and proj ride along unchanged)
+"$AVIARY" train vision --stage 0 --vit-pretrain --new-rwkv "$RWKV" --new-vit "$VIT" --data "$DATA/train_patches.json" \
+  --image-folder "$DATA" --out "$OUT/vit" --steps "$STEPSV" --batch 64 --lr "$LR0" --lr-final "$LRF0" --warmup 50 \
+  --position "$POS" --threads "$THREADS"
+"$AVIARY" train vision --stage 0 --freeze-vit --model "$OUT/vit/model.safetensors" --data "$DATA/train.json" --image-folder "$DATA" \
+  --out "$OUT/stage0" --steps "$STEPS0" --batch "$BATCH" --lr "$LR0" --lr-final "$LRF0" --warmup "${WARMUP0:-50}" --position "$POS" --threads "$THREADS"
 "$AVIARY" train vision --stage 1 --model "$OUT/stage0/model.safetensors" --data "$DATA/train.json" \
   --image-folder "$DATA" --out "$OUT/stage1" --steps "$STEPS1" --batch "$BATCH" --position "$POS" --threads "$THREADS"
 "$AVIARY" train vision --stage 2 --model "$OUT/stage1/model.safetensors" --data "$DATA/train.json" \
@@ -34,7 +40,7 @@ if [ -n "${INIT:-}" ]; then FROM=(--model "$INIT"); else FROM=(--new-rwkv "$RWKV
 "$AVIARY" eval vqa --model "$OUT/stage2/model.safetensors" --data "$DATA/test_vqa.jsonl" --max-tokens 8 \
   --position "$POS" --limit "$LIMIT" --threads "$THREADS" --out "$OUT/eval_test.json"
 cp "$OUT/stage2/model.safetensors" "$ROOT/assets/models/$NAME.safetensors"
-cat "$OUT"/stage{0,1,2}/train_log.jsonl > "$ROOT/assets/models/$NAME.train_log.jsonl"
+cat "$OUT"/{vit,stage0,stage1,stage2}/train_log.jsonl > "$ROOT/assets/models/$NAME.train_log.jsonl"
 python3 - "$OUT/eval_test.json" "$ROOT/assets/models/$NAME.recipe.json" <<PY
 import json, sys, collections
 ev = json.load(open(sys.argv[1]))
@@ -45,11 +51,12 @@ by = collections.defaultdict(lambda: [0, 0])
 for a in ev["answers"]:
     k = kinds.get(str(a["id"]), "?"); by[k][1] += 1
     by[k][0] += a["answer"].strip().lower().rstrip(".") == a["reference"].strip().lower()
-recipe = {"data": "tools/make_vision_scenes.py --train 4000 --test 300 --size 64 --seed 1",
+recipe = {"data": "tools/make_vision_scenes.py --train $TRAIN --test 300 --size 64 --seed 1 --patch-labels 8",
           "rwkv": "RWKV-6 L,D,V = $RWKV (byte tokenizer)", "vit": "CLIP-style ViT L,D,patch,image = $VIT",
-          "init": "${INIT:-fresh}",
-          "stages": [{"stage": 0, "steps": $STEPS0, "batch": $BATCH, "lr": "$LR0 -> $LRF0 cosine, warmup ${WARMUP0:-20}", "position": "$POS",
-                      "trains": "everything"},
+          "stages": [{"stage": "vit", "steps": $STEPSV, "batch": 64, "lr": "$LR0 -> $LRF0 cosine, warmup 50",
+                      "trains": "ViT only, per-patch colour/shape/size cross-entropy (head not kept)"},
+                     {"stage": 0, "steps": $STEPS0, "batch": $BATCH, "lr": "$LR0 -> $LRF0 cosine, warmup ${WARMUP0:-50}", "position": "$POS",
+                      "trains": "RWKV + embedding + proj (ViT frozen)"},
                      {"stage": 1, "steps": $STEPS1, "batch": $BATCH, "lr": "1e-3 -> 1e-5 cosine (published)",
                       "position": "$POS", "trains": "proj"},
                      {"stage": 2, "steps": $STEPS2, "batch": $BATCH, "lr": "2e-5 constant (published)",

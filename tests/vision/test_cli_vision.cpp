@@ -119,4 +119,19 @@ TEST(CliVision, BadInputIsOneErrorLine) {
     expect_one_error_line(run("train vision --stage 1 --new-rwkv 2,64,256 --new-vit 1,32,8,32 --data x --out y"), 2,
                           "only with --stage 0");
     expect_one_error_line(run("eval vqa --model " + tiny_model() + " --data /nonexistent.jsonl"), 1, "does not exist");
+    // ViT pretraining: stage 0 only, not with --freeze-vit, --data must be a patch label file, HEADS must divide WIDTH
+    expect_one_error_line(run("train vision --stage 1 --vit-pretrain --model " + tiny_model() + " --data x --out " +
+                              (tmp() / "vp1").string()),
+                          2, "belong to --stage 0");
+    expect_one_error_line(run("train vision --stage 0 --vit-pretrain --freeze-vit --model " + tiny_model() +
+                              " --data x --out " + (tmp() / "vp2").string()),
+                          2, "cannot be combined");
+    const auto llava = tmp() / "llava_not_patches.json";
+    std::ofstream(llava) << R"([{"id": "a", "image": "x.png", "conversations": []}])";
+    expect_one_error_line(run("train vision --stage 0 --vit-pretrain --model " + tiny_model() + " --data " +
+                              llava.string() + " --out " + (tmp() / "vp3").string()),
+                          1, "'grid', 'groups' and 'items'");
+    expect_one_error_line(run("train vision --stage 0 --new-rwkv 2,64,256 --new-vit 1,32,8,32,5 --data " +
+                              llava.string() + " --out " + (tmp() / "vp4").string()),
+                          1, "not divisible by 5 heads");
 }
