@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 AVIARY=${AVIARY:-$ROOT/build/vision/apps/cli/aviary}
 DATA=${DATA:-$ROOT/data/vision_scenes}
 OUT=${OUT:-$ROOT/data/vision_demo}
-NAME=${NAME:-vision-demo-rwkv6-L3-D64-vit-L2-D64-p8-64px}
+NAME=${NAME:-vision-demo-rwkv6-L3-D64-vit-L3-D64h4-p8-64px}
 STEPSV=${STEPSV:-2000}
 STEPS0=${STEPS0:-6000}
 STEPS1=${STEPS1:-40}
@@ -27,10 +27,11 @@ TRAIN=${TRAIN:-30000}
   --train "$TRAIN" --test 300 --size 64 --seed 1 --patch-labels 8
 mkdir -p "$OUT"
 # ViT pretraining on per-patch colour/shape/size labels (fresh RWKV and proj ride along unchanged)
-"$AVIARY" train vision --stage 0 --vit-pretrain --new-rwkv "$RWKV" --new-vit "$VIT" --data "$DATA/train_patches.json" \
+# a stage whose OUT/<stage>/model.safetensors exists is kept (re-running continues the pipeline after it)
+[ -f "$OUT/vit/model.safetensors" ] || "$AVIARY" train vision --stage 0 --vit-pretrain --new-rwkv "$RWKV" --new-vit "$VIT" --data "$DATA/train_patches.json" \
   --image-folder "$DATA" --out "$OUT/vit" --steps "$STEPSV" --batch 64 --lr "$LR0" --lr-final "$LRF0" --warmup 50 \
   --position "$POS" --threads "$THREADS"
-"$AVIARY" train vision --stage 0 --freeze-vit --model "$OUT/vit/model.safetensors" --data "$DATA/train.json" --image-folder "$DATA" \
+[ -f "$OUT/stage0/model.safetensors" ] || "$AVIARY" train vision --stage 0 --freeze-vit --model "$OUT/vit/model.safetensors" --data "$DATA/train.json" --image-folder "$DATA" \
   --out "$OUT/stage0" --steps "$STEPS0" --batch "$BATCH" --lr "$LR0" --lr-final "$LRF0" --warmup "${WARMUP0:-50}" --position "$POS" --threads "$THREADS"
 "$AVIARY" train vision --stage 1 --model "$OUT/stage0/model.safetensors" --data "$DATA/train.json" \
   --image-folder "$DATA" --out "$OUT/stage1" --steps "$STEPS1" --batch "$BATCH" --position "$POS" --threads "$THREADS"
@@ -61,6 +62,7 @@ recipe = {"data": "tools/make_vision_scenes.py --train $TRAIN --test 300 --size 
                       "position": "$POS", "trains": "proj"},
                      {"stage": 2, "steps": $STEPS2, "batch": $BATCH, "lr": "2e-5 constant (published)",
                       "position": "$POS", "trains": "RWKV + proj (emb, CLIP frozen)"}],
+          "note": "${NOTE:-}",
           "eval": "aviary eval vqa --data test_vqa.jsonl --limit $LIMIT --position $POS --max-tokens 8",
           "held_out": {k: v for k, v in ev.items() if k != "answers"},
           "held_out_by_kind": {k: {"correct": c, "total": n, "accuracy": c / n} for k, (c, n) in sorted(by.items())}}
