@@ -36,7 +36,7 @@ int ThreadPool::claim(uint32_t generation) {
     for (;;) {
         if (static_cast<uint32_t>(t >> 32) != generation) return -1;
         const int next = static_cast<int>(t & 0xffffffffu);
-        if (next >= n_chunks_.load(std::memory_order_relaxed)) return -1;
+        if (next >= n_chunks_.load(std::memory_order_acquire)) return -1;
         if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) return next;
     }
 }
@@ -47,10 +47,14 @@ void ThreadPool::run(int n_chunks, const std::function<void(int)>& job) {
         for (int c = 0; c < n_chunks; ++c) job(c);
         return;
     }
-    job_ = &job;
-    n_chunks_.store(n_chunks, std::memory_order_relaxed);
-    done_.store(0, std::memory_order_relaxed);
     const uint32_t gen = generation_.load() + 1;
+    // Close the previous job's ticket before describing the new job: a worker late from that job may have read its
+    // ticket and then the new n_chunks_; its claim must fail rather than take a chunk of the new job before the new
+    // ticket exists (that ran one chunk twice). The release store of n_chunks_ orders the close before it.
+    ticket_.store((static_cast<uint64_t>(gen) << 32) | 0x7fffffffu);  // "all claimed"
+    job_ = &job;
+    n_chunks_.store(n_chunks, std::memory_order_release);
+    done_.store(0, std::memory_order_relaxed);
     ticket_.store(static_cast<uint64_t>(gen) << 32);  // publishes job_, n_chunks_, done_ (seq_cst)
     generation_.store(gen);
     if (sleeping_.load() > 0) {
