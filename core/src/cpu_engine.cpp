@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <initializer_list>
 #include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
@@ -269,17 +270,25 @@ struct CpuEngine::Impl {
         }
     }
 
+    // Sizes one set of per-row buffers (decode: a row per sequence; prefill: a row per token of the chunk), zeroed.
+    void size_rows(int64_t rows, std::initializer_list<std::vector<float>*> width_d,
+                   std::initializer_list<std::vector<float>*> width_a, std::vector<float>& h5_rows,
+                   std::vector<float>& delta_rows, std::vector<float>& dh_rows, std::vector<float>& ffk_rows) const {
+        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim;
+        const int64_t Lm = std::max(cfg.mix_lora_rank, 1), Ld = std::max(cfg.decay_lora_rank, 1);
+        for (auto* buf : width_d) buf->assign(rows * D, 0.0f);
+        for (auto* buf : width_a) buf->assign(rows * A, 0.0f);
+        h5_rows.assign(rows * 5 * Lm, 0.0f);
+        delta_rows.assign(5 * rows * D, 0.0f);
+        dh_rows.assign(rows * Ld, 0.0f);
+        ffk_rows.assign(rows * F, 0.0f);
+    }
+
     void resize(int64_t B) {
         if (B == batch) return;
         batch = B;
-        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim;
-        const int64_t Lm = std::max(cfg.mix_lora_rank, 1), Ld = std::max(cfg.decay_lora_rank, 1);
-        for (auto* buf : {&x, &a, &d, &m0, &xw, &xk, &xv, &xr, &xg, &tmp, &ffr}) buf->assign(B * D, 0.0f);
-        for (auto* buf : {&r, &k, &v, &g, &decay, &o}) buf->assign(B * A, 0.0f);
-        h5.assign(B * 5 * Lm, 0.0f);
-        delta.assign(5 * B * D, 0.0f);
-        dh.assign(B * Ld, 0.0f);
-        ffk.assign(B * F, 0.0f);
+        size_rows(B, {&x, &a, &d, &m0, &xw, &xk, &xv, &xr, &xg, &tmp, &ffr}, {&r, &k, &v, &g, &decay, &o}, h5, delta,
+                  dh, ffk);
     }
 
     // ---- parallel pieces ----
@@ -463,14 +472,8 @@ struct CpuEngine::Impl {
     void prefill_resize(int64_t T) {
         if (T <= prefill_rows) return;
         prefill_rows = T;
-        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim;
-        const int64_t Lm = std::max(cfg.mix_lora_rank, 1), Ld = std::max(cfg.decay_lora_rank, 1);
-        for (auto* buf : {&px, &pa, &pd, &pm0, &pxw, &pxk, &pxv, &pxr, &pxg, &ptmp, &pffr}) buf->assign(T * D, 0.0f);
-        for (auto* buf : {&pr, &pk, &pv, &pg, &pdec, &po}) buf->assign(T * A, 0.0f);
-        ph5.assign(T * 5 * Lm, 0.0f);
-        pdel.assign(5 * T * D, 0.0f);
-        pdh.assign(T * Ld, 0.0f);
-        pffk.assign(T * F, 0.0f);
+        size_rows(T, {&px, &pa, &pd, &pm0, &pxw, &pxk, &pxv, &pxr, &pxg, &ptmp, &pffr}, {&pr, &pk, &pv, &pg, &pdec, &po},
+                  ph5, pdel, pdh, pffk);
     }
 
     // fn(t0, t1) over [0, T) split across the pool.
