@@ -28,11 +28,12 @@ if [[ -z ${PY:-} ]]; then
         /usr/bin/python3 -m venv --system-site-packages "$VENV"
     fi
     PY=$VENV/bin/python
-    if ! "$PY" -c 'import rwkv' 2>/dev/null; then
-        "$PY" -m pip install --quiet "rwkv==${RWKV_PIP_VERSION:-0.8.32}"
+    if ! "$PY" -c 'import rwkv, safetensors' 2>/dev/null; then
+        "$PY" -m pip install --quiet "rwkv==${RWKV_PIP_VERSION:-0.8.32}" safetensors
     fi
 fi
-"$PY" -c 'import torch, rwkv' || { echo "compare_official.sh: $PY cannot import torch and rwkv" >&2; exit 1; }
+"$PY" -c 'import torch, rwkv, safetensors' ||
+    { echo "compare_official.sh: $PY cannot import torch, rwkv and safetensors" >&2; exit 1; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/load.txt" >&2
 V=$([[ $VERSION == 5 ]] && echo 5.2 || echo 6)

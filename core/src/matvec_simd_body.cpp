@@ -83,15 +83,40 @@ inline float row_scale(const MatView& w, int64_t r) {
     return 1.0f;
 }
 
-// Batch 1: four rows at a time share each x load.
+template <WeightType T>
+constexpr int64_t kWeightBytes = T == WeightType::F32 ? 4 : T == WeightType::BF16 ? 2 : 1;
+
+#ifndef AVIARY_PREFETCH_BYTES
+#define AVIARY_PREFETCH_BYTES 8192
+#endif
+constexpr int64_t kPrefetchBytes = AVIARY_PREFETCH_BYTES;
+
+// Batch 1: four rows at a time share each x load. The four rows are four short streams (768 int8 weights are 12
+// cache lines), too short for the hardware prefetcher to lock on to, so while the loop reads one 4-row block it
+// prefetches a later block (the first one at least kPrefetchBytes ahead), one cache line per 64 bytes consumed:
+// the whole later block is requested by the time the current one is done.
 template <WeightType T>
 void matvec_batch1(const MatView& w, const float* x, float* y, int64_t r0, int64_t r1) {
     const int64_t cols = w.cols, cv = cols - cols % kLanes;
+    constexpr int64_t eb = kWeightBytes<T>;
+    const char* const base = static_cast<const char*>(w.data);
+    const char* const pf_end = base + r1 * cols * eb;
+    const int64_t block_bytes = 4 * cols * eb;
+    const int64_t pf_ahead = block_bytes * ((kPrefetchBytes + block_bytes - 1) / block_bytes);
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         VecF a0 = {}, a1 = {}, a2 = {}, a3 = {};
         const int64_t o0 = r * cols, o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
+        const char* const pf = base + o0 * eb + pf_ahead;
         for (int64_t c = 0; c < cv; c += kLanes) {
+            // The block consumes 4·kLanes·eb bytes per step: one prefetch per cache line of it.
+            const int64_t off = 4 * eb * c;
+            if constexpr (4 * kLanes * kWeightBytes<T> >= 64) {
+                for (int64_t b = 0; b < 4 * kLanes * eb; b += 64)
+                    if (pf + off + b < pf_end) __builtin_prefetch(pf + off + b, 0, 3);
+            } else {
+                if (off % 64 == 0 && pf + off < pf_end) __builtin_prefetch(pf + off, 0, 3);
+            }
             const VecF xv = load_x(x + c);
             a0 += load_w<T>(w.data, o0 + c) * xv;
             a1 += load_w<T>(w.data, o1 + c) * xv;
