@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <initializer_list>
 #include <vector>
 
@@ -465,6 +466,7 @@ struct CpuEngine::Impl {
     // widened to fp32 first, one at a time), the element-wise parts are fused loops over rows, and the WKV runs
     // token by token per head (its cost, T·H·N² per layer, is ~1 % of the GEMMs at head size 64).
     int64_t prefill_chunk = 256;
+    SgemmRowMajorFn sgemm = blas_sgemm_row_major();  // nullptr: at::mm_out on the whole matrix instead
     int64_t prefill_rows = 0;  // rows the buffers below hold
     std::vector<float> px, pa, pd, pm0, ph5, pdel, pdh, pxw, pxk, pxv, pxr, pxg, pr, pk, pv, pg, pdec, po, ptmp, pffk,
         pffr, widened;
@@ -483,30 +485,59 @@ struct CpuEngine::Impl {
         pool->run(n, [&](int c) { fn(T * c / n, T * (c + 1) / n); });
     }
 
-    // The matrix in fp32: its own data, or widened into `widened` (bf16 / int8).
+    // Row r of a bf16 / int8 matrix widened to fp32 (inline: a plain loop the compiler vectorises).
+    static void widen_row(const MatView& w, int64_t r, float* out) {
+        const int64_t cols = w.cols;
+        if (w.type == WeightType::BF16) {
+            const uint16_t* in = static_cast<const uint16_t*>(w.data) + r * cols;
+            for (int64_t c = 0; c < cols; ++c) {
+                const uint32_t bits = uint32_t(in[c]) << 16;
+                std::memcpy(out + c, &bits, sizeof(float));
+            }
+        } else {
+            const int8_t* in = static_cast<const int8_t*>(w.data) + r * cols;
+            const float sc = w.scale[r];
+            for (int64_t c = 0; c < cols; ++c) out[c] = float(in[c]) * sc;
+        }
+    }
+
+    // Rows [r0, r1) of the matrix in fp32: its own data, or widened into the calling thread's scratch.
+    static const float* widen_rows(const MatView& w, int64_t r0, int64_t r1) {
+        const int64_t cols = w.cols;
+        if (w.type == WeightType::F32) return static_cast<const float*>(w.data) + r0 * cols;
+        thread_local std::vector<float> scratch;
+        if (scratch.size() < size_t((r1 - r0) * cols)) scratch.resize(size_t((r1 - r0) * cols));
+        for (int64_t r = r0; r < r1; ++r) widen_row(w, r, scratch.data() + (r - r0) * cols);
+        return scratch.data();
+    }
+
+    // The whole matrix in fp32: its own data, or widened into `widened` (bf16 / int8).
     const float* fp32_matrix(const MatView& w) {
         if (w.type == WeightType::F32) return static_cast<const float*>(w.data);
         widened.resize(size_t(w.rows * w.cols));
-        float* out = widened.data();
-        const int64_t cols = w.cols;
         for_rows(w.rows, [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) {
-                float* o = out + r * cols;
-                if (w.type == WeightType::BF16) {
-                    const uint16_t* in = static_cast<const uint16_t*>(w.data) + r * cols;
-                    for (int64_t c = 0; c < cols; ++c) o[c] = cpu::bf16_to_fp32(in[c]);
-                } else {
-                    const int8_t* in = static_cast<const int8_t*>(w.data) + r * cols;
-                    const float sc = w.scale[r];
-                    for (int64_t c = 0; c < cols; ++c) o[c] = float(in[c]) * sc;
-                }
-            }
+            for (int64_t r = r0; r < r1; ++r) widen_row(w, r, widened.data() + r * w.cols);
         });
-        return out;
+        return widened.data();
     }
 
-    // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ.
+    // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ. With a CBLAS (the usual case) the output
+    // columns = weight rows are cut into chunks that the pool's threads claim, each one single-threaded sgemm on its
+    // rows of W (bf16 / int8 rows widened into that thread's scratch first), so the weights are read once, by one
+    // thread, and no BLAS worker competes with the pool (prefill() holds a BlasSingleThreadScope).
     void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y) {
+        if (sgemm) {
+            const int64_t rows = w.rows, cols = w.cols;
+            const int n = chunk_count(rows, 64) > 1 ? std::min<int>(pool->size() * 2, chunk_count(rows, 64)) : 1;
+            pool->run(n, [&](int c) {
+                auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
+                const int64_t r0 = bound(c), r1 = bound(c + 1);
+                if (r0 >= r1) return;
+                const float* W = widen_rows(w, r0, r1);
+                sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
+            });
+            return;
+        }
         const float* W = fp32_matrix(w);
         at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, w.cols}, {x_stride, 1}, at::kFloat);
         at::Tensor wt = at::from_blob(const_cast<float*>(W), {w.rows, w.cols}, at::kFloat);
@@ -627,6 +658,8 @@ struct CpuEngine::Impl {
             AVIARY_CHECK(tokens[i] >= 0 && tokens[i] < cfg.vocab_size, "token id ", tokens[i],
                          " is out of range (vocabulary size ", cfg.vocab_size, ")");
         prepare_state(state, B);
+        std::optional<BlasSingleThreadScope> blas_one_thread;
+        if (sgemm) blas_one_thread.emplace();
         const int64_t D = cfg.n_embd, H = cfg.n_head, N = cfg.head_size;
         const int64_t chunk = std::max<int64_t>(1, prefill_chunk);
         prefill_resize(std::min(T, chunk));

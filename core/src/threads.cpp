@@ -40,4 +40,40 @@ int thread_count() {
     return at::get_num_threads();
 }
 
+namespace {
+// CBLAS's enum values (cblas.h): fixed by the standard interface, so no header is needed.
+constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
+using CblasSgemm = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float* a,
+                            int lda, const float* b, int ldb, float beta, float* c, int ldc);
+CblasSgemm cblas_sgemm_fn() {
+    static const CblasSgemm fn = reinterpret_cast<CblasSgemm>(dlsym(RTLD_DEFAULT, "cblas_sgemm"));
+    return fn;
+}
+void sgemm_row_major(bool trans_b, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float* c,
+                     int ldc) {
+    cblas_sgemm_fn()(kCblasRowMajor, kCblasNoTrans, trans_b ? kCblasTrans : kCblasNoTrans, m, n, k, 1.0f, a, lda, b,
+                     ldb, 0.0f, c, ldc);
+}
+}  // namespace
+
+SgemmRowMajorFn blas_sgemm_row_major() {
+    return cblas_sgemm_fn() ? &sgemm_row_major : nullptr;
+}
+
+BlasSingleThreadScope::BlasSingleThreadScope() {
+    using GetThreads = int (*)();
+    using SetThreads = void (*)(int);
+    auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (get && set) {
+        saved_ = get();
+        if (saved_ != 1) set(1);
+    }
+}
+
+BlasSingleThreadScope::~BlasSingleThreadScope() {
+    if (saved_ > 1)
+        if (auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(saved_);
+}
+
 }  // namespace aviary

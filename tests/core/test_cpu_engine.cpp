@@ -11,6 +11,7 @@
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/cpu_engine.h"
+#include "aviary/core/threads.h"
 #include "aviary/core/cpu_engine_int8.h"
 #include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/decoder.h"
@@ -372,6 +373,18 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
         ASSERT_TRUE(rel_close(have, want, 1e-5)) << what;
         expect_states_close(got, ref, 1e-5, what);
     }
+    // Prefill runs the BLAS single-threaded inside (its own pool splits the GEMMs) and gives the count back.
+    const int blas_threads = aviary::thread_count();
+    aviary::set_thread_count(2);
+    {
+        CpuEngineOptions eo;
+        eo.threads = 2;
+        CpuEngine engine(model, eo);
+        State st = model.new_state(1);
+        engine.prefill(at::randint(0, V, {1, 9}, at::detail::createCPUGenerator(5), at::kLong), st);
+        EXPECT_EQ(aviary::thread_count(), 2);
+    }
+    aviary::set_thread_count(blas_threads);
     const aviary::TensorList rounded_int8 = aviary::dequantize_checkpoint_int8(aviary::quantize_checkpoint_int8(w));
     aviary::TensorList rounded_bf16;
     for (const auto& nt : w)
