@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
@@ -521,13 +522,19 @@ struct CpuEngine::Impl {
         return widened.data();
     }
 
-    // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ. With a CBLAS (the usual case) the output
-    // columns = weight rows are cut into chunks that the pool's threads claim, each one single-threaded sgemm on its
-    // rows of W (bf16 / int8 rows widened into that thread's scratch first), so the weights are read once, by one
-    // thread, and no BLAS worker competes with the pool (prefill() holds a BlasSingleThreadScope).
-    void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y) {
+    struct NoEpilogue {};
+
+    // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ, then Y[j] ← post(Y[j], j) for every flat
+    // index j = t·w.rows + i unless post is NoEpilogue. With a CBLAS (the usual case) the output columns = weight rows
+    // are cut into chunks that the pool's threads claim, each one single-threaded sgemm on its rows of W (bf16 / int8
+    // rows widened into that thread's scratch first) followed by `post` on the block it just wrote, while it is still
+    // in cache; so the weights are read once, by one thread, no BLAS worker competes with the pool (prefill() holds a
+    // BlasSingleThreadScope), and the element-wise step costs no pass of its own.
+    template <class Post = NoEpilogue>
+    void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post = Post{}) {
+        constexpr bool has_post = !std::is_same_v<std::decay_t<Post>, NoEpilogue>;
+        const int64_t rows = w.rows, cols = w.cols;
         if (sgemm) {
-            const int64_t rows = w.rows, cols = w.cols;
             const int n = chunk_count(rows, 64) > 1 ? std::min<int>(pool->size() * 2, chunk_count(rows, 64)) : 1;
             pool->run(n, [&](int c) {
                 auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
@@ -535,14 +542,21 @@ struct CpuEngine::Impl {
                 if (r0 >= r1) return;
                 const float* W = widen_rows(w, r0, r1);
                 sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
+                if constexpr (has_post) {
+                    for (int64_t t = 0; t < T; ++t) {
+                        float* y = Y + t * rows;
+                        for (int64_t i = r0; i < r1; ++i) y[i] = post(y[i], t * rows + i);
+                    }
+                }
             });
             return;
         }
         const float* W = fp32_matrix(w);
-        at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, w.cols}, {x_stride, 1}, at::kFloat);
-        at::Tensor wt = at::from_blob(const_cast<float*>(W), {w.rows, w.cols}, at::kFloat);
-        at::Tensor yt = at::from_blob(Y, {T, w.rows}, at::kFloat);
+        at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, cols}, {x_stride, 1}, at::kFloat);
+        at::Tensor wt = at::from_blob(const_cast<float*>(W), {rows, cols}, at::kFloat);
+        at::Tensor yt = at::from_blob(Y, {T, rows}, at::kFloat);
         at::mm_out(yt, xt, wt.t());
+        if constexpr (has_post) map(Y, T * rows, post);
     }
 
     // y ← f(y) element-wise over n values, in parallel.
@@ -576,8 +590,7 @@ struct CpuEngine::Impl {
             for_rows(T, [&](int64_t t0, int64_t t1) {
                 for (int64_t j = t0 * D; j < t1 * D; ++j) pm0[j] = pa[j] + pd[j] * L.m_x[j % D];
             });
-            gemm(L.maa_w1t, pm0.data(), T, D, ph5.data());
-            map(ph5.data(), T * 5 * Lm, [](float y, int64_t) { return std::tanh(y); });
+            gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(), [](float y, int64_t) { return std::tanh(y); });
             for (int c = 0; c < 5; ++c) gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, pdel.data() + c * T * D);
             for_rows(T, [&](int64_t t0, int64_t t1) {
                 for (int64_t j = t0 * D; j < t1 * D; ++j) {
@@ -590,10 +603,9 @@ struct CpuEngine::Impl {
                     pxg[j] = aj + dj * (L.m_g[i] + pdel[4 * T * D + j]);
                 }
             });
-            gemm(L.decay_w1t, pxw.data(), T, D, pdh.data());
-            map(pdh.data(), T * Ld, [](float y, int64_t) { return std::tanh(y); });
-            gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data());
-            map(pdec.data(), T * A, [&](float y, int64_t j) { return std::exp(-std::exp(L.decay[j % A] + y)); });
+            gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t) { return std::tanh(y); });
+            gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data(),
+                 [&](float y, int64_t j) { return std::exp(-std::exp(L.decay[j % A] + y)); });
             dec = pdec.data();
             dec_stride = A;
         } else {
@@ -610,8 +622,7 @@ struct CpuEngine::Impl {
         gemm(L.att_r, pxr.data(), T, D, pr.data());
         gemm(L.att_k, pxk.data(), T, D, pk.data());
         gemm(L.att_v, pxv.data(), T, D, pv.data());
-        gemm(L.att_g, pxg.data(), T, D, pg.data());
-        map(pg.data(), T * A, [](float y, int64_t) { return y * sigmoid(y); });
+        gemm(L.att_g, pxg.data(), T, D, pg.data(), [](float y, int64_t) { return y * sigmoid(y); });
         // WKV token by token, heads in parallel; then GroupNorm and the gate
         const int n = chunk_count(H, 1);
         pool->run(n, [&](int c) {
@@ -624,8 +635,7 @@ struct CpuEngine::Impl {
                     group_norm_gate(N, y, L.lnx_w.data() + h * N, L.lnx_b.data() + h * N, pg.data() + off);
                 }
         });
-        gemm(L.att_o, po.data(), T, A, ptmp.data());
-        map(px.data(), T * D, [&](float y, int64_t j) { return y + ptmp[j]; });
+        gemm(L.att_o, po.data(), T, A, ptmp.data(), [&](float y, int64_t j) { return px[j] += y; });
         // channel mix: b = LN2(x); x_k, x_r from b and b_{t−1}
         for_rows(T, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t)
@@ -642,12 +652,9 @@ struct CpuEngine::Impl {
             }
         });
         std::copy_n(pa.data() + (T - 1) * D, D, ffn_prev);
-        gemm(L.ffn_k, pxk.data(), T, D, pffk.data());
-        map(pffk.data(), T * F, [](float y, int64_t) { return y > 0 ? y * y : 0.0f; });
-        gemm(L.ffn_r, pxr.data(), T, D, pffr.data());
-        map(pffr.data(), T * D, [](float y, int64_t) { return sigmoid(y); });
-        gemm(L.ffn_v, pffk.data(), T, F, ptmp.data());
-        map(px.data(), T * D, [&](float y, int64_t j) { return y + pffr[j] * ptmp[j]; });
+        gemm(L.ffn_k, pxk.data(), T, D, pffk.data(), [](float y, int64_t) { return y > 0 ? y * y : 0.0f; });
+        gemm(L.ffn_r, pxr.data(), T, D, pffr.data(), [](float y, int64_t) { return sigmoid(y); });
+        gemm(L.ffn_v, pffk.data(), T, F, ptmp.data(), [&](float y, int64_t j) { return px[j] += pffr[j] * y; });
     }
 
     // tokens (B, T) row-major -> logits of each sequence's last token (B, V).
