@@ -1,8 +1,8 @@
 // The SIMD matrix-vector kernel body shared by matvec_avx2.cpp (32-byte vectors) and matvec_avx512.cpp (64-byte
 // vectors): not compiled on its own, each of those files defines AVIARY_VEC_BYTES and AVIARY_SIMD_NS and includes
 // it, with its own -m flags. Written with GCC/Clang vector extensions so that both widths are the same source (the
-// 64-byte build can be checked on an AVX2-only machine by its AVX2 twin and the scalar reference,
-// matvec_scalar.cpp). Weights stream once per call: for batch 1 four rows share each load of x; for batch > 1 each
+// 64-byte layout is also built for AVX2 alone by tests/core/matvec_vec64_twin.cpp, so an AVX2-only machine tests it
+// against the scalar reference, matvec_scalar.cpp). Weights stream once per call: for batch 1 four rows share each load of x; for batch > 1 each
 // loaded weight vector is used for up to eight x vectors. bf16 is widened to fp32 by a 16-bit shift, int8 by
 // sign extension (those two loads use the <immintrin.h> widening intrinsics of each width, which GCC does not
 // derive from vector conversions); accumulation is fp32 and the int8 row scale is applied once per row.
@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "aviary/core/cpu_engine_kernels.h"
 
@@ -30,6 +31,17 @@ inline VecF load_x(const float* p) {
     return *reinterpret_cast<const VecFMem*>(p);
 }
 
+#if AVIARY_VEC_BYTES == 64 && !defined(__AVX512F__)
+// Two 32-byte registers as one 64-byte vector (lanes 0-7 from lo, 8-15 from hi).
+template <class V>
+inline V join_halves(__m256i lo, __m256i hi) {
+    V v;
+    std::memcpy(&v, &lo, sizeof lo);
+    std::memcpy(reinterpret_cast<char*>(&v) + sizeof lo, &hi, sizeof hi);
+    return v;
+}
+#endif
+
 template <WeightType T>
 inline VecF load_w(const void* base, int64_t i) {
     if constexpr (T == WeightType::F32) {
@@ -37,9 +49,14 @@ inline VecF load_w(const void* base, int64_t i) {
     } else if constexpr (T == WeightType::BF16) {
         // bf16 bits in the high half of an fp32 word: zero-extending load (vpmovzxwd), shift left by 16
         const uint16_t* p = static_cast<const uint16_t*>(base) + i;
-#if AVIARY_VEC_BYTES == 64
+#if AVIARY_VEC_BYTES == 64 && defined(__AVX512F__)
         const VecU32 wide =
             reinterpret_cast<VecU32>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#elif AVIARY_VEC_BYTES == 64
+        // The 64-byte layout built without AVX-512 (the test twin, tests/core/matvec_vec64_twin.cpp): two halves.
+        const VecU32 wide = join_halves<VecU32>(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8))));
 #else
         const VecU32 wide =
             reinterpret_cast<VecU32>(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
@@ -49,9 +66,13 @@ inline VecF load_w(const void* base, int64_t i) {
         // int8 -> int32 by the sign-extending load (vpmovsxbd), then -> fp32: GCC 12 scalarises
         // __builtin_convertvector from a narrow int8 vector, so this one step uses the intrinsic.
         const int8_t* p = static_cast<const int8_t*>(base) + i;
-#if AVIARY_VEC_BYTES == 64
+#if AVIARY_VEC_BYTES == 64 && defined(__AVX512F__)
         const VecI32 wide =
             reinterpret_cast<VecI32>(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#elif AVIARY_VEC_BYTES == 64
+        const VecI32 wide = join_halves<VecI32>(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))),
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8))));
 #else
         const VecI32 wide =
             reinterpret_cast<VecI32>(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));

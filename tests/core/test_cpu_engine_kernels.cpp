@@ -18,12 +18,21 @@
 
 using namespace aviary::cpu;
 
+#ifdef AVIARY_TEST_VEC64_TWIN
+namespace aviary::cpu {
+const KernelSet* vec64_twin_kernels();  // tests/core/matvec_vec64_twin.cpp
+}
+#endif
+
 namespace {
 
 std::vector<const KernelSet*> available_sets() {
     std::vector<const KernelSet*> sets{&kernels_scalar()};
     if (const KernelSet* s = kernels_avx2()) sets.push_back(s);
     if (const KernelSet* s = kernels_avx512()) sets.push_back(s);
+#ifdef AVIARY_TEST_VEC64_TWIN
+    if (const KernelSet* s = vec64_twin_kernels()) sets.push_back(s);
+#endif
     return sets;
 }
 
