@@ -143,15 +143,17 @@ TEST(WkvCpu, GradientsMatchReference) {
     struct Case {
         int64_t T;
         bool state, broadcast_w, grad_state_out;
+        int64_t N = 16;  // 12 and 20: the backward's 8-wide loop plus its scalar tail
     };
     for (const Case& c : {Case{37, true, false, true}, Case{16, false, false, true}, Case{33, true, true, false},
-                          Case{5, true, false, false}}) {
-        auto a = make_inputs(2, c.T, 2, 16, 90 + c.T, true);
-        auto b = make_inputs(2, c.T, 2, 16, 90 + c.T, true);
+                          Case{5, true, false, false}, Case{19, true, false, true, 12}, Case{9, false, true, true, 20}}) {
+        const int64_t N = c.N;
+        auto a = make_inputs(2, c.T, 2, N, 90 + c.T, true);
+        auto b = make_inputs(2, c.T, 2, N, 90 + c.T, true);
         if (c.broadcast_w)
             for (auto* in : {&a, &b}) in->lw = in->lw.detach().narrow(0, 0, 1).narrow(1, 0, 1).clone().requires_grad_();
         auto gen = at::detail::createCPUGenerator(91);
-        at::Tensor gy = at::randn({2, c.T, 2, 16}, gen), gs = at::randn({2, 2, 16, 16}, gen);
+        at::Tensor gy = at::randn({2, c.T, 2, N}, gen), gs = at::randn({2, 2, N, N}, gen);
         auto [ya, sa] = aviary::wkv_cpu(a.r, a.k, a.v, a.lw, a.u, c.state ? a.s0 : at::Tensor());
         auto [yb, sb] = aviary::wkv_reference(b.r, b.k, b.v, b.lw, b.u, c.state ? b.s0 : at::Tensor());
         EXPECT_TRUE(rel_close(ya, yb, 1e-5));
@@ -167,7 +169,8 @@ TEST(WkvCpu, GradientsMatchReference) {
         at::Tensor* gb[] = {&b.r, &b.k, &b.v, &b.lw, &b.u, &b.s0};
         for (int i = 0; i < (c.state ? 6 : 5); ++i) {
             ASSERT_TRUE(ga[i]->grad().defined()) << names[i];
-            EXPECT_TRUE(rel_close(ga[i]->grad(), gb[i]->grad(), 2e-5)) << "grad " << names[i] << " T=" << c.T;
+            EXPECT_TRUE(rel_close(ga[i]->grad(), gb[i]->grad(), 2e-5))
+                << "grad " << names[i] << " T=" << c.T << " N=" << N;
         }
         if (!c.state) EXPECT_FALSE(a.s0.grad().defined());
     }
