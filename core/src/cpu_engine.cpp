@@ -463,9 +463,10 @@ struct CpuEngine::Impl {
     }
 
     // ---- prefill (sequence mode): blocks of up to prefill_chunk tokens of one sequence ----
-    // The matrices run as GEMMs over the block's rows (sgemm through LibTorch on OpenBLAS; bf16 / int8 matrices are
-    // widened to fp32 first, one at a time), the element-wise parts are fused loops over rows, and the WKV runs
-    // token by token per head (its cost, T·H·N² per layer, is ~1 % of the GEMMs at head size 64).
+    // The matrices run as GEMMs over the block's rows (gemm() below: single-threaded sgemm calls on row blocks of W
+    // claimed by the pool, bf16 / int8 rows widened per block, element-wise epilogues applied per block), the other
+    // element-wise parts are fused loops over rows, and the WKV runs token by token per head (its cost, T·H·N² per
+    // layer, is ~1 % of the GEMMs at head size 64).
     int64_t prefill_chunk = 256;
     SgemmRowMajorFn sgemm = blas_sgemm_row_major();  // nullptr: at::mm_out on the whole matrix instead
     int64_t prefill_rows = 0;  // rows the buffers below hold

@@ -48,8 +48,9 @@ public:
     void step(const int64_t* tokens, int64_t batch, State& state, float* logits);
     // A prompt in sequence mode (Model::forward with all_logits = false): tokens (B, T) int64 -> logits of each
     // sequence's last token (B, V) fp32; the state is updated in place. Blocks of prefill_chunk tokens: the matrices
-    // as GEMMs over the block (sgemm; bf16 / int8 matrices widened to fp32 one at a time, so the result is the
-    // fp32 model of the rounded weights), element-wise parts fused, the WKV token by token per head.
+    // as GEMMs over the block (single-threaded sgemm calls on row blocks of W run by the engine's threads, the BLAS
+    // held at one thread meanwhile; bf16 / int8 rows widened to fp32 per block, so the result is the fp32 model of
+    // the rounded weights), element-wise parts fused, the WKV token by token per head.
     at::Tensor prefill(const at::Tensor& tokens, State& state);
 
     const std::string& dtype() const;  // "fp32", "bf16" or "int8"
