@@ -1,7 +1,11 @@
 // The scalar reference matrix-vector kernel of the CPU decode engine (cpu_engine_kernels.h), the bf16 conversions,
 // and the run-time choice between it and the SIMD builds (matvec_avx2.cpp / matvec_avx512.cpp) by
 // __builtin_cpu_supports. The SIMD builds are tested against this file (tests/core/test_cpu_engine_kernels.cpp).
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <vector>
 #include <cstring>
 #include <string>
 
@@ -29,6 +33,22 @@ float bf16_to_fp32(uint16_t h) {
     return f;
 }
 
+float quantize_activations_int16(const float* x, int64_t n, int16_t* codes) {
+    float m = 0;
+    bool finite = true;
+    for (int64_t c = 0; c < n; ++c) {
+        finite = finite && std::isfinite(x[c]);
+        m = std::max(m, std::fabs(x[c]));
+    }
+    if (!finite || m == 0) {
+        std::fill(codes, codes + n, int16_t(0));
+        return finite ? 1.0f : std::numeric_limits<float>::quiet_NaN();
+    }
+    const float inv = 32767.0f / m;
+    for (int64_t c = 0; c < n; ++c) codes[c] = static_cast<int16_t>(std::nearbyint(x[c] * inv));
+    return m / 32767.0f;
+}
+
 namespace {
 
 float weight_at(const MatView& w, int64_t r, int64_t c) {
@@ -44,9 +64,22 @@ float weight_at(const MatView& w, int64_t r, int64_t c) {
     return 0;
 }
 
-// y[b][r] = Σ_c W[r][c]·x[b][c]; int8 rows are summed in integer-valued floats and scaled once at the end.
+// y[b][r] = Σ_c W[r][c]·x[b][c]; int8 rows on int16 activation codes with an exact int64 sum (the header's rule).
 void matvec_scalar(const MatView& w, const float* x, int64_t x_stride, int64_t batch, float* y, int64_t y_stride,
                    int64_t row_begin, int64_t row_end) {
+    if (w.type == WeightType::I8) {
+        std::vector<int16_t> codes(static_cast<size_t>(w.cols));
+        for (int64_t b = 0; b < batch; ++b) {
+            const float s = quantize_activations_int16(x + b * x_stride, w.cols, codes.data());
+            for (int64_t r = row_begin; r < row_end; ++r) {
+                const int8_t* q = static_cast<const int8_t*>(w.data) + r * w.cols;
+                int64_t sum = 0;
+                for (int64_t c = 0; c < w.cols; ++c) sum += int64_t(q[c]) * codes[c];
+                y[b * y_stride + r] = int8_row_output(sum, s, w.scale[r]);
+            }
+        }
+        return;
+    }
     for (int64_t b = 0; b < batch; ++b) {
         const float* xb = x + b * x_stride;
         for (int64_t r = row_begin; r < row_end; ++r) {

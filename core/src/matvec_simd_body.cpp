@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
 
@@ -186,6 +187,242 @@ void matvec_rows_nb(const MatView& w, const float* x, int64_t xs, float* y, int6
     }
 }
 
+// ---- int8 weights: integer dot products on int16 activations (the semantics in cpu_engine_kernels.h) ----
+// Each step widens kStep int8 weights to int16 and multiplies them with kStep int16 activation codes by vpmaddwd
+// (pairs summed into int32 lanes), about half the instructions per weight of widening to fp32. Lanes are summed
+// into an exact int64 every kInt8Block columns, so the result equals the scalar reference's bit for bit.
+#if AVIARY_VEC_BYTES == 64 && defined(__AVX512F__)
+struct I32v {
+    __m512i v = _mm512_setzero_si512();
+};
+constexpr int64_t kStep = 32;
+inline void madd_w(I32v& acc, __m512i w16, const int16_t* x) {
+    acc.v = _mm512_add_epi32(acc.v, _mm512_madd_epi16(w16, _mm512_loadu_si512(x)));
+}
+inline __m512i widen16(const int8_t* w) {
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+}
+using W16 = __m512i;
+inline int64_t lanes_sum(const I32v& a) {
+    alignas(64) int32_t t[16];
+    _mm512_store_si512(t, a.v);
+    int64_t s = 0;
+    for (int32_t v : t) s += v;
+    return s;
+}
+#elif AVIARY_VEC_BYTES == 64
+// The 64-byte layout without AVX-512 (the test twin): the same 32-column steps as two AVX2 halves.
+struct I32v {
+    __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+};
+constexpr int64_t kStep = 32;
+struct W16 {
+    __m256i lo, hi;
+};
+inline W16 widen16(const int8_t* w) {
+    return {_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w))),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16)))};
+}
+inline void madd_w(I32v& acc, const W16& w16, const int16_t* x) {
+    acc.lo = _mm256_add_epi32(acc.lo, _mm256_madd_epi16(w16.lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))));
+    acc.hi = _mm256_add_epi32(acc.hi,
+                              _mm256_madd_epi16(w16.hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16))));
+}
+inline int64_t lanes_sum(const I32v& a) {
+    alignas(32) int32_t t[16];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t), a.lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t + 8), a.hi);
+    int64_t s = 0;
+    for (int32_t v : t) s += v;
+    return s;
+}
+#else
+struct I32v {
+    __m256i v = _mm256_setzero_si256();
+};
+constexpr int64_t kStep = 16;
+using W16 = __m256i;
+inline W16 widen16(const int8_t* w) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+}
+inline void madd_w(I32v& acc, W16 w16, const int16_t* x) {
+    acc.v = _mm256_add_epi32(acc.v, _mm256_madd_epi16(w16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))));
+}
+inline int64_t lanes_sum(const I32v& a) {
+    alignas(32) int32_t t[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t), a.v);
+    int64_t s = 0;
+    for (int32_t v : t) s += v;
+    return s;
+}
+#endif
+static_assert(kInt8Block % kStep == 0, "the int64 flush must fall on a step boundary");
+
+// quantize_activations_int16 (cpu_engine_kernels.h) with 8-wide AVX2 steps (also inside the 64-byte builds, which
+// are compiled with AVX2 too): the same maximum, the same products x·(32767/max) and the same round-half-even
+// conversion (vcvtps2dq in the default rounding mode), so the codes equal the scalar function's.
+float quantize_x(const float* x, int64_t n, int16_t* codes) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + c), abs_mask);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));                         // NaN
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ));  // ±inf
+        mx = _mm256_max_ps(mx, a);
+    }
+    alignas(32) float t[8];
+    _mm256_store_ps(t, mx);
+    float m = 0;
+    for (float v : t) m = v > m ? v : m;
+    bool finite = _mm256_movemask_ps(bad) == 0;
+    for (; c < n; ++c) {
+        const float a = x[c] < 0 ? -x[c] : x[c];
+        finite = finite && a == a && a != __builtin_inff();
+        m = a > m ? a : m;
+    }
+    if (!finite || m == 0) {
+        std::memset(codes, 0, size_t(n) * sizeof(int16_t));
+        return finite ? 1.0f : __builtin_nanf("");
+    }
+    const float inv = 32767.0f / m;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (c = 0; c + 8 <= n; c += 8) {
+        const __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c), vinv));
+        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + c), q16);
+    }
+    for (; c < n; ++c) codes[c] = static_cast<int16_t>(__builtin_nearbyintf(x[c] * inv));
+    return m / 32767.0f;
+}
+
+// Σ_c q[c]·xq[c] over [c0, c1) for up to four rows, exactly: vector steps inside each kInt8Block block, lanes into
+// int64 at the block end, the scalar tail (only in the last block) added exactly.
+template <int NR>
+inline void int8_rows_dot(const int8_t* const* q, const int16_t* xq, int64_t cols, int64_t* total,
+                          const char* pf, const char* pf_end) {
+    for (int i = 0; i < NR; ++i) total[i] = 0;
+    for (int64_t cb = 0; cb < cols; cb += kInt8Block) {
+        const int64_t ce = cb + kInt8Block < cols ? cb + kInt8Block : cols;
+        const int64_t cv = ce - (ce - cb) % kStep;
+        I32v acc[NR];
+        for (int64_t c = cb; c < cv; c += kStep) {
+            if (pf) {  // NR rows consume NR·kStep bytes per step: one prefetch per 64 of them
+                const int64_t off = NR * c;
+                if (NR * kStep >= 64) {
+                    for (int64_t b = 0; b < NR * kStep; b += 64)
+                        if (pf + off + b < pf_end) __builtin_prefetch(pf + off + b, 0, 3);
+                } else if (off % 64 == 0 && pf + off < pf_end) {
+                    __builtin_prefetch(pf + off, 0, 3);
+                }
+            }
+            for (int i = 0; i < NR; ++i) madd_w(acc[i], widen16(q[i] + c), xq + c);
+        }
+        for (int i = 0; i < NR; ++i) {
+            total[i] += lanes_sum(acc[i]);
+            for (int64_t c = cv; c < ce; ++c) total[i] += int64_t(q[i][c]) * xq[c];
+        }
+    }
+}
+
+// Batch 1 on int8 weights: four rows at a time share each activation load; the same block-ahead prefetch as the
+// float kernel (matvec_batch1).
+void matvec_i8_batch1(const MatView& w, const int16_t* xq, float sx, float* y, int64_t r0, int64_t r1) {
+    const int64_t cols = w.cols;
+    const int8_t* const data = static_cast<const int8_t*>(w.data);
+    const char* const base = reinterpret_cast<const char*>(data);
+    const char* const pf_end = base + r1 * cols;
+    const int64_t block_bytes = 4 * cols;
+    const int64_t pf_ahead = block_bytes * ((kPrefetchBytes + block_bytes - 1) / block_bytes);
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const int8_t* q[4] = {data + r * cols, data + (r + 1) * cols, data + (r + 2) * cols, data + (r + 3) * cols};
+        int64_t total[4];
+        // the 4-row block is contiguous: its bytes are consumed at 4 per column, in column order
+        int8_rows_dot<4>(q, xq, cols, total, base + r * cols + pf_ahead, pf_end);
+        for (int i = 0; i < 4; ++i) y[r + i] = int8_row_output(total[i], sx, w.scale[r + i]);
+    }
+    for (; r < r1; ++r) {
+        const int8_t* q[1] = {data + r * cols};
+        int64_t total[1];
+        int8_rows_dot<1>(q, xq, cols, total, nullptr, nullptr);
+        y[r] = int8_row_output(total[0], sx, w.scale[r]);
+    }
+}
+
+// Batch > 1 on int8 weights: each row's widened weights serve every batch item's activation codes.
+template <int NB>
+void matvec_i8_rows_nb(const MatView& w, const int16_t* xq, int64_t xq_stride, const float* sx, float* y,
+                       int64_t ys, int64_t r0, int64_t r1) {
+    const int64_t cols = w.cols;
+    const int8_t* const data = static_cast<const int8_t*>(w.data);
+    for (int64_t r = r0; r < r1; ++r) {
+        const int8_t* q = data + r * cols;
+        int64_t total[NB] = {};
+        for (int64_t cb = 0; cb < cols; cb += kInt8Block) {
+            const int64_t ce = cb + kInt8Block < cols ? cb + kInt8Block : cols;
+            const int64_t cv = ce - (ce - cb) % kStep;
+            I32v acc[NB];
+            for (int64_t c = cb; c < cv; c += kStep) {
+                const W16 w16 = widen16(q + c);
+                for (int b = 0; b < NB; ++b) madd_w(acc[b], w16, xq + b * xq_stride + c);
+            }
+            for (int b = 0; b < NB; ++b) {
+                total[b] += lanes_sum(acc[b]);
+                for (int64_t c = cv; c < ce; ++c) total[b] += int64_t(q[c]) * xq[b * xq_stride + c];
+            }
+        }
+        for (int b = 0; b < NB; ++b) y[b * ys + r] = int8_row_output(total[b], sx[b], w.scale[r]);
+    }
+}
+
+void matvec_i8(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0,
+               int64_t r1) {
+    // Activation codes for every batch item (one scale each), padded to a whole step for the vector loads.
+    const int64_t cols = w.cols, stride = (cols + kStep - 1) / kStep * kStep;
+    thread_local std::vector<int16_t> codes;
+    thread_local std::vector<float> scales;
+    if (codes.size() < size_t(batch * stride)) codes.resize(size_t(batch * stride));
+    if (scales.size() < size_t(batch)) scales.resize(size_t(batch));
+    for (int64_t b = 0; b < batch; ++b) scales[b] = quantize_x(x + b * xs, cols, codes.data() + b * stride);
+    if (batch == 1) return matvec_i8_batch1(w, codes.data(), scales[0], y, r0, r1);
+    for (int64_t rb = r0; rb < r1; rb += 16) {
+        const int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+        for (int64_t b0 = 0; b0 < batch; b0 += 8) {
+            const int64_t nb = batch - b0 < 8 ? batch - b0 : 8;
+            const int16_t* xb = codes.data() + b0 * stride;
+            const float* sb = scales.data() + b0;
+            float* yb = y + b0 * ys;
+            switch (nb) {
+                case 1:
+                    matvec_i8_batch1(w, xb, sb[0], yb, rb, re);
+                    break;
+                case 2:
+                    matvec_i8_rows_nb<2>(w, xb, stride, sb, yb, ys, rb, re);
+                    break;
+                case 3:
+                    matvec_i8_rows_nb<3>(w, xb, stride, sb, yb, ys, rb, re);
+                    break;
+                case 4:
+                    matvec_i8_rows_nb<4>(w, xb, stride, sb, yb, ys, rb, re);
+                    break;
+                case 5:
+                    matvec_i8_rows_nb<5>(w, xb, stride, sb, yb, ys, rb, re);
+                    break;
+                case 6:
+                    matvec_i8_rows_nb<6>(w, xb, stride, sb, yb, ys, rb, re);
+                    break;
+                case 7:
+                    matvec_i8_rows_nb<7>(w, xb, stride, sb, yb, ys, rb, re);
+                    break;
+                default:
+                    matvec_i8_rows_nb<8>(w, xb, stride, sb, yb, ys, rb, re);
+                    break;
+            }
+        }
+    }
+}
+
 template <WeightType T>
 void matvec_typed(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0,
                   int64_t r1) {
@@ -234,7 +471,7 @@ void matvec(const MatView& w, const float* x, int64_t xs, int64_t batch, float* 
         case WeightType::BF16:
             return matvec_typed<WeightType::BF16>(w, x, xs, batch, y, ys, r0, r1);
         case WeightType::I8:
-            return matvec_typed<WeightType::I8>(w, x, xs, batch, y, ys, r0, r1);
+            return matvec_i8(w, x, xs, batch, y, ys, r0, r1);
     }
 }
 

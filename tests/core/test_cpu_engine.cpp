@@ -177,12 +177,14 @@ TEST_P(CpuEngineVersion, Bf16AndInt8ComputeTheModelOfTheirRoundedWeights) {
             CpuEngine engine(model, eo);
             State ref = reference.new_state(2), got = model.new_state(2);
             at::Tensor tok = at::tensor({3, 250}, at::kLong);
+            // int8 kernels also round the activations to int16 codes (cpu_engine_kernels.h): ~1e-4 after 4 layers
+            const double tol = dtype == "int8" ? 5e-4 : 1e-5;
             for (int t = 0; t < 5; ++t) {
                 const at::Tensor want = reference.step(tok, ref), have = engine.step(tok, got);
-                ASSERT_TRUE(rel_close(have, want, 1e-5)) << dtype << " " << ks << " step " << t;
+                ASSERT_TRUE(rel_close(have, want, tol)) << dtype << " " << ks << " step " << t;
                 tok = at::randint(1, V, {2}, at::detail::createCPUGenerator(40 + t), at::kLong);
             }
-            expect_states_close(got, ref, 1e-5, dtype + " " + ks);
+            expect_states_close(got, ref, tol, dtype + " " + ks);
         }
     }
 }
@@ -399,8 +401,9 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
         CpuEngine engine(model, eo);
         State ref = reference.new_state(2), got = model.new_state(2);
         const at::Tensor want = reference.forward(prompt, ref, false), have = engine.prefill(prompt, got);
-        ASSERT_TRUE(rel_close(have, want, 1e-5)) << dtype;
-        expect_states_close(got, ref, 1e-5, dtype);
+        const double tol = dtype == "int8" ? 5e-4 : 1e-5;  // the int8 head rounds its input to int16 codes
+        ASSERT_TRUE(rel_close(have, want, tol)) << dtype;
+        expect_states_close(got, ref, tol, dtype);
     }
 }
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -77,13 +78,18 @@ TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
                         set->matvec(m, x.data(), xs, batch, y.data(), ys, r0, r1);
                         double worst = 0;
                         for (int64_t b = 0; b < batch; ++b) {
+                            // int8: the activations are rounded to int16 codes with s = max|x|/32767, which adds
+                            // at most s/2·Σ|w| (cpu_engine_kernels.h)
+                            double x_max = 0;
+                            for (int64_t c = 0; c < cols; ++c) x_max = std::max(x_max, double(std::fabs(x[b * xs + c])));
+                            const double half_step = x_max / 32767 / 2;
                             for (int64_t r = 0; r < ys; ++r) {
                                 const float got = y[b * ys + r];
                                 if (r < r0 || r >= r1) {
                                     ASSERT_EQ(got, 12345.0f) << set->name << " wrote outside its rows";
                                     continue;
                                 }
-                                double ref = 0, mag = 0;
+                                double ref = 0, mag = 0, w_abs = 0;
                                 for (int64_t c = 0; c < cols; ++c) {
                                     const double wv = type == WeightType::F32 ? w[r * cols + c]
                                                       : type == WeightType::BF16
@@ -91,9 +97,11 @@ TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
                                                           : double(W.i8[r * cols + c]) * W.scale[r];
                                     ref += wv * x[b * xs + c];
                                     mag += std::fabs(wv * x[b * xs + c]);
+                                    w_abs += std::fabs(wv);
                                 }
-                                // fp32 accumulation: error bounded by ~cols·eps·Σ|w·x|
-                                const double err = std::fabs(got - ref) / (mag + 1e-30);
+                                // fp32 accumulation: error bounded by ~cols·eps·Σ|w·x|; int8 adds the code rounding
+                                const double code_err = type == WeightType::I8 ? half_step * w_abs * (1 + 1e-5) : 0;
+                                const double err = std::max(0.0, std::fabs(got - ref) - code_err) / (mag + 1e-30);
                                 worst = std::max(worst, err);
                                 ASSERT_LE(err, 1e-5) << set->name << " type " << int(type) << " rows " << rows
                                                      << " cols " << cols << " batch " << batch << " b " << b << " r "
@@ -101,6 +109,47 @@ TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+TEST(CpuEngineKernels, Int8SetsEqualTheScalarReferenceBitForBit) {
+    // int8 sums are exact integers, so every set must give the scalar reference's floats exactly: odd widths, widths
+    // across the int64 flush (kInt8Block), batches 1-9, activations with a wide range, and NaN / inf inputs.
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal;
+    for (int64_t cols : {5, 16, 33, 1024, 1030, 2500}) {
+        const int64_t rows = 13;
+        std::vector<float> w(rows * cols);
+        for (auto& v : w) v = normal(rng);
+        std::vector<int8_t> q(w.size());
+        std::vector<float> scale(rows);
+        quantize_rows_int8(w.data(), rows, cols, q.data(), scale.data());
+        MatView m;
+        m.type = WeightType::I8;
+        m.data = q.data();
+        m.scale = scale.data();
+        m.rows = rows;
+        m.cols = cols;
+        for (int64_t batch : {1, 2, 5, 9}) {
+            std::vector<float> x(batch * cols);
+            for (size_t i = 0; i < x.size(); ++i) x[i] = normal(rng) * (i % 97 == 0 ? 300.0f : 1.0f);
+            if (batch == 5) x[cols + cols / 2] = std::numeric_limits<float>::quiet_NaN();  // item 1
+            if (batch == 9) x[3 * cols] = -std::numeric_limits<float>::infinity();         // item 3
+            std::vector<float> ref(batch * rows), got(batch * rows);
+            kernels_scalar().matvec(m, x.data(), cols, batch, ref.data(), rows, 0, rows);
+            for (const KernelSet* set : available_sets()) {
+                std::fill(got.begin(), got.end(), 0.0f);
+                set->matvec(m, x.data(), cols, batch, got.data(), rows, 0, rows);
+                for (int64_t i = 0; i < batch * rows; ++i) {
+                    const int64_t b = i / rows;
+                    if ((batch == 5 && b == 1) || (batch == 9 && b == 3)) {
+                        ASSERT_TRUE(std::isnan(got[i])) << set->name << " non-finite input must give NaN";
+                        continue;
+                    }
+                    ASSERT_EQ(got[i], ref[i]) << set->name << " cols " << cols << " batch " << batch << " i " << i;
                 }
             }
         }

@@ -21,6 +21,12 @@ struct MatView {
 
 // For every batch item b < batch and row r in [row_begin, row_end):
 //   y[b·y_stride + r] = Σ_c W[r][c] · x[b·x_stride + c]
+// fp32 and bf16 weights multiply fp32 activations (fp32 accumulation). int8 weights multiply int16 activation codes:
+// each call quantises each x vector with one scale, s = max_c |x[c]| / 32767, code[c] = round-half-even(x[c]·(32767 /
+// max|x|)) (quantize_activations_int16), sums Σ_c q[r][c]·code[c] exactly in integers, and returns
+// int8_row_output(sum, s, scale[r]); every kernel set gives the same value bit for bit. The activation rounding adds
+// at most s/2·Σ_c|W[r][c]| to the result (relative ~1e-4 for layer-normalised inputs, far below the int8 weights'
+// own rounding).
 using MatvecFn = void (*)(const MatView& w, const float* x, int64_t x_stride, int64_t batch, float* y, int64_t y_stride,
                           int64_t row_begin, int64_t row_end);
 
@@ -43,6 +49,16 @@ const KernelSet& kernels_named(const std::string& name);
 // bfloat16 <-> fp32 (round to nearest even, NaN kept quiet), as LibTorch's c10::BFloat16.
 uint16_t fp32_to_bf16(float f);
 float bf16_to_fp32(uint16_t h);
+
+// int8 kernels: activation codes of x (n values) into codes; returns the scale s (1 when x is all zeros, NaN when x
+// holds a NaN or an infinity: then every code is 0 and every output NaN). Each kernel set has its own copy with
+// these exact semantics (the SIMD ones vectorised).
+float quantize_activations_int16(const float* x, int64_t n, int16_t* codes);
+// Integer sums are flushed into an exact int64 at least every kInt8Block columns (int32 lanes cannot overflow).
+constexpr int64_t kInt8Block = 1024;
+inline float int8_row_output(int64_t sum, float activation_scale, float row_scale) {
+    return (static_cast<float>(sum) * activation_scale) * row_scale;
+}
 
 // Symmetric per-row int8 quantisation: scale[r] = max_c |w[r][c]| / 127 (1 when the row is all zeros),
 // q[r][c] = round(w[r][c] / scale[r]) in [-127, 127]. w is (rows, cols) row-major fp32.
