@@ -316,7 +316,8 @@ inline void int8_rows_dot(const int8_t* const* q, const int16_t* xq, int64_t col
                     __builtin_prefetch(pf + off, 0, 3);
                 }
             }
-            for (int i = 0; i < NR; ++i) madd_w(acc[i], widen16(q[i] + c), xq + c);
+#pragma GCC unroll 8
+            for (int i = 0; i < NR; ++i) madd_w(acc[i], widen16(q[i] + c), xq + c);  // unrolled: acc in registers
         }
         for (int i = 0; i < NR; ++i) {
             total[i] += lanes_sum(acc[i]);
@@ -365,6 +366,7 @@ void matvec_i8_rows_nb(const MatView& w, const int16_t* xq, int64_t xq_stride, c
             I32v acc[NB];
             for (int64_t c = cb; c < cv; c += kStep) {
                 const W16 w16 = widen16(q + c);
+#pragma GCC unroll 8
                 for (int b = 0; b < NB; ++b) madd_w(acc[b], w16, xq + b * xq_stride + c);
             }
             for (int b = 0; b < NB; ++b) {
