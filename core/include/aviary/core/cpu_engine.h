@@ -3,7 +3,8 @@
 // all buffers are preallocated, the element-wise parts (layer norm, token shift / ddlerp, LoRA, WKV update, group
 // norm, gate, channel mix) are fused loops, the matrix-vector products run on SIMD kernels chosen at run time
 // (cpu_engine_kernels.h) split by rows over a persistent thread pool. Weights in fp32, bf16 or int8 (per output
-// row scales); decay, state, norms and LoRAs stay fp32 (spec §2.8). Model::step is the reference it is tested
+// row scales; int8 products round their input vector to int16 codes, see cpu_engine_kernels.h); decay, state, norms
+// and LoRAs stay fp32 (spec §2.8). Model::step is the reference it is tested
 // against (tests/core/test_cpu_engine.cpp).
 #pragma once
 #include <ATen/core/Tensor.h>
