@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
@@ -183,6 +184,43 @@ void matvec_rows_nb(const MatView& w, const float* x, int64_t xs, float* y, int6
             float s = hsum(acc[b]);
             for (int64_t c = cv; c < cols; ++c) s += load_w1<T>(w.data, o + c) * x[b * xs + c];
             y[b * ys + r] = s * sc;
+        }
+    }
+}
+
+// Batch > 1: row blocks of 16 keep a block's weights in L1 while every group of up to 8 batch items reads them;
+// fn(rb, re, b0, std::integral_constant<int, NB>) runs one (row block, batch group) with NB = its size (1..8).
+template <class Fn>
+inline void for_batch_groups(int64_t r0, int64_t r1, int64_t batch, Fn&& fn) {
+    for (int64_t rb = r0; rb < r1; rb += 16) {
+        const int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+        for (int64_t b0 = 0; b0 < batch; b0 += 8) {
+            switch (batch - b0 < 8 ? batch - b0 : 8) {
+                case 1:
+                    fn(rb, re, b0, std::integral_constant<int, 1>{});
+                    break;
+                case 2:
+                    fn(rb, re, b0, std::integral_constant<int, 2>{});
+                    break;
+                case 3:
+                    fn(rb, re, b0, std::integral_constant<int, 3>{});
+                    break;
+                case 4:
+                    fn(rb, re, b0, std::integral_constant<int, 4>{});
+                    break;
+                case 5:
+                    fn(rb, re, b0, std::integral_constant<int, 5>{});
+                    break;
+                case 6:
+                    fn(rb, re, b0, std::integral_constant<int, 6>{});
+                    break;
+                case 7:
+                    fn(rb, re, b0, std::integral_constant<int, 7>{});
+                    break;
+                default:
+                    fn(rb, re, b0, std::integral_constant<int, 8>{});
+                    break;
+            }
         }
     }
 }
@@ -388,82 +426,21 @@ void matvec_i8(const MatView& w, const float* x, int64_t xs, int64_t batch, floa
     if (scales.size() < size_t(batch)) scales.resize(size_t(batch));
     for (int64_t b = 0; b < batch; ++b) scales[b] = quantize_x(x + b * xs, cols, codes.data() + b * stride);
     if (batch == 1) return matvec_i8_batch1(w, codes.data(), scales[0], y, r0, r1);
-    for (int64_t rb = r0; rb < r1; rb += 16) {
-        const int64_t re = rb + 16 < r1 ? rb + 16 : r1;
-        for (int64_t b0 = 0; b0 < batch; b0 += 8) {
-            const int64_t nb = batch - b0 < 8 ? batch - b0 : 8;
-            const int16_t* xb = codes.data() + b0 * stride;
-            const float* sb = scales.data() + b0;
-            float* yb = y + b0 * ys;
-            switch (nb) {
-                case 1:
-                    matvec_i8_batch1(w, xb, sb[0], yb, rb, re);
-                    break;
-                case 2:
-                    matvec_i8_rows_nb<2>(w, xb, stride, sb, yb, ys, rb, re);
-                    break;
-                case 3:
-                    matvec_i8_rows_nb<3>(w, xb, stride, sb, yb, ys, rb, re);
-                    break;
-                case 4:
-                    matvec_i8_rows_nb<4>(w, xb, stride, sb, yb, ys, rb, re);
-                    break;
-                case 5:
-                    matvec_i8_rows_nb<5>(w, xb, stride, sb, yb, ys, rb, re);
-                    break;
-                case 6:
-                    matvec_i8_rows_nb<6>(w, xb, stride, sb, yb, ys, rb, re);
-                    break;
-                case 7:
-                    matvec_i8_rows_nb<7>(w, xb, stride, sb, yb, ys, rb, re);
-                    break;
-                default:
-                    matvec_i8_rows_nb<8>(w, xb, stride, sb, yb, ys, rb, re);
-                    break;
-            }
-        }
-    }
+    for_batch_groups(r0, r1, batch, [&](int64_t rb, int64_t re, int64_t b0, auto nb) {
+        const int16_t* xb = codes.data() + b0 * stride;
+        if constexpr (decltype(nb)::value == 1) matvec_i8_batch1(w, xb, scales[b0], y + b0 * ys, rb, re);
+        else matvec_i8_rows_nb<decltype(nb)::value>(w, xb, stride, scales.data() + b0, y + b0 * ys, ys, rb, re);
+    });
 }
 
 template <WeightType T>
 void matvec_typed(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0,
                   int64_t r1) {
     if (batch == 1) return matvec_batch1<T>(w, x, y, r0, r1);
-    // Row blocks of 16 keep a block's weights in L1 while every batch group reads them.
-    for (int64_t rb = r0; rb < r1; rb += 16) {
-        const int64_t re = rb + 16 < r1 ? rb + 16 : r1;
-        for (int64_t b0 = 0; b0 < batch; b0 += 8) {
-            const int64_t nb = batch - b0 < 8 ? batch - b0 : 8;
-            const float* xb = x + b0 * xs;
-            float* yb = y + b0 * ys;
-            switch (nb) {
-                case 1:
-                    matvec_batch1<T>(w, xb, yb, rb, re);
-                    break;
-                case 2:
-                    matvec_rows_nb<T, 2>(w, xb, xs, yb, ys, rb, re);
-                    break;
-                case 3:
-                    matvec_rows_nb<T, 3>(w, xb, xs, yb, ys, rb, re);
-                    break;
-                case 4:
-                    matvec_rows_nb<T, 4>(w, xb, xs, yb, ys, rb, re);
-                    break;
-                case 5:
-                    matvec_rows_nb<T, 5>(w, xb, xs, yb, ys, rb, re);
-                    break;
-                case 6:
-                    matvec_rows_nb<T, 6>(w, xb, xs, yb, ys, rb, re);
-                    break;
-                case 7:
-                    matvec_rows_nb<T, 7>(w, xb, xs, yb, ys, rb, re);
-                    break;
-                default:
-                    matvec_rows_nb<T, 8>(w, xb, xs, yb, ys, rb, re);
-                    break;
-            }
-        }
-    }
+    for_batch_groups(r0, r1, batch, [&](int64_t rb, int64_t re, int64_t b0, auto nb) {
+        if constexpr (decltype(nb)::value == 1) matvec_batch1<T>(w, x + b0 * xs, y + b0 * ys, rb, re);
+        else matvec_rows_nb<T, decltype(nb)::value>(w, x + b0 * xs, xs, y + b0 * ys, ys, rb, re);
+    });
 }
 
 void matvec(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0, int64_t r1) {
