@@ -2,10 +2,10 @@
 // vectors): not compiled on its own, each of those files defines AVIARY_VEC_BYTES and AVIARY_SIMD_NS and includes
 // it, with its own -m flags. Written with GCC/Clang vector extensions so that both widths are the same source (the
 // 64-byte layout is also built for AVX2 alone by tests/core/matvec_vec64_twin.cpp, so an AVX2-only machine tests it
-// against the scalar reference, matvec_scalar.cpp). Weights stream once per call: for batch 1 four rows share each load of x; for batch > 1 each
-// loaded weight vector is used for up to eight x vectors. bf16 is widened to fp32 by a 16-bit shift, int8 by
-// sign extension (those two loads use the <immintrin.h> widening intrinsics of each width, which GCC does not
-// derive from vector conversions); accumulation is fp32 and the int8 row scale is applied once per row.
+// against the scalar reference, matvec_scalar.cpp). Weights stream once per call: for batch 1 four rows share each
+// load of x; for batch > 1 each loaded weight vector is used for up to eight x vectors. fp32 and bf16 weights
+// accumulate in fp32 (bf16 is widened by a 16-bit shift, using the <immintrin.h> widening load of each width, which
+// GCC does not derive from vector conversions); int8 weights run on integers (the section "int8 weights" below).
 #ifndef AVIARY_VEC_BYTES
 #error "define AVIARY_VEC_BYTES and AVIARY_SIMD_NS before including matvec_simd_body.cpp"
 #endif
@@ -25,7 +25,6 @@ namespace {
 constexpr int kLanes = AVIARY_VEC_BYTES / 4;
 using VecF = float __attribute__((vector_size(AVIARY_VEC_BYTES)));
 using VecU32 = uint32_t __attribute__((vector_size(AVIARY_VEC_BYTES)));
-using VecI32 = int32_t __attribute__((vector_size(AVIARY_VEC_BYTES)));
 // Unaligned, aliasing views of memory for the loads.
 using VecFMem = float __attribute__((vector_size(AVIARY_VEC_BYTES), aligned(4), may_alias));
 
@@ -44,8 +43,10 @@ inline V join_halves(__m256i lo, __m256i hi) {
 }
 #endif
 
+// fp32 and bf16 only: int8 matrices take the integer path (matvec_i8).
 template <WeightType T>
 inline VecF load_w(const void* base, int64_t i) {
+    static_assert(T != WeightType::I8, "int8 weights use matvec_i8");
     if constexpr (T == WeightType::F32) {
         return *reinterpret_cast<const VecFMem*>(static_cast<const float*>(base) + i);
     } else if constexpr (T == WeightType::BF16) {
@@ -64,22 +65,6 @@ inline VecF load_w(const void* base, int64_t i) {
             reinterpret_cast<VecU32>(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 #endif
         return reinterpret_cast<VecF>(wide << 16);
-    } else {
-        // int8 -> int32 by the sign-extending load (vpmovsxbd), then -> fp32: GCC 12 scalarises
-        // __builtin_convertvector from a narrow int8 vector, so this one step uses the intrinsic.
-        const int8_t* p = static_cast<const int8_t*>(base) + i;
-#if AVIARY_VEC_BYTES == 64 && defined(__AVX512F__)
-        const VecI32 wide =
-            reinterpret_cast<VecI32>(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-#elif AVIARY_VEC_BYTES == 64
-        const VecI32 wide = join_halves<VecI32>(
-            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))),
-            _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 8))));
-#else
-        const VecI32 wide =
-            reinterpret_cast<VecI32>(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-#endif
-        return __builtin_convertvector(wide, VecF);
     }
 }
 
@@ -87,10 +72,8 @@ template <WeightType T>
 inline float load_w1(const void* base, int64_t i) {
     if constexpr (T == WeightType::F32) {
         return static_cast<const float*>(base)[i];
-    } else if constexpr (T == WeightType::BF16) {
-        return bf16_to_fp32(static_cast<const uint16_t*>(base)[i]);
     } else {
-        return static_cast<float>(static_cast<const int8_t*>(base)[i]);
+        return bf16_to_fp32(static_cast<const uint16_t*>(base)[i]);
     }
 }
 
@@ -101,12 +84,6 @@ inline float hsum(VecF v) {
 }
 
 template <WeightType T>
-inline float row_scale(const MatView& w, int64_t r) {
-    if constexpr (T == WeightType::I8) return w.scale[r];
-    return 1.0f;
-}
-
-template <WeightType T>
 constexpr int64_t kWeightBytes = T == WeightType::F32 ? 4 : T == WeightType::BF16 ? 2 : 1;
 
 #ifndef AVIARY_PREFETCH_BYTES
@@ -114,32 +91,39 @@ constexpr int64_t kWeightBytes = T == WeightType::F32 ? 4 : T == WeightType::BF1
 #endif
 constexpr int64_t kPrefetchBytes = AVIARY_PREFETCH_BYTES;
 
-// Batch 1: four rows at a time share each x load. The four rows are four short streams (768 int8 weights are 12
-// cache lines), too short for the hardware prefetcher to lock on to, so while the loop reads one 4-row block it
-// prefetches a later block (the first one at least kPrefetchBytes ahead), one cache line per 64 bytes consumed:
-// the whole later block is requested by the time the current one is done.
+// Batch-1 kernels read four consecutive rows together: four short streams (768 int8 weights are 12 cache lines),
+// too short for the hardware prefetcher to lock on to. So while a kernel reads one 4-row block (block_bytes,
+// contiguous) it prefetches a later block, the first one at least kPrefetchBytes ahead: prefetch_distance() is that
+// offset, and prefetch_step<Bytes>() requests the Bytes the current step consumes at that distance, one cache line per
+// 64 bytes (a step under 64 bytes only when it starts a line), never at or past `end`.
+inline int64_t prefetch_distance(int64_t block_bytes) {
+    return block_bytes * ((kPrefetchBytes + block_bytes - 1) / block_bytes);
+}
+template <int64_t Bytes>
+inline void prefetch_step(const char* ahead, int64_t off, const char* end) {
+    if constexpr (Bytes >= 64) {
+        for (int64_t b = 0; b < Bytes; b += 64)
+            if (ahead + off + b < end) __builtin_prefetch(ahead + off + b, 0, 3);
+    } else {
+        if (off % 64 == 0 && ahead + off < end) __builtin_prefetch(ahead + off, 0, 3);
+    }
+}
+
+// Batch 1: four rows at a time share each x load, with the block-ahead prefetch above.
 template <WeightType T>
 void matvec_batch1(const MatView& w, const float* x, float* y, int64_t r0, int64_t r1) {
     const int64_t cols = w.cols, cv = cols - cols % kLanes;
     constexpr int64_t eb = kWeightBytes<T>;
     const char* const base = static_cast<const char*>(w.data);
     const char* const pf_end = base + r1 * cols * eb;
-    const int64_t block_bytes = 4 * cols * eb;
-    const int64_t pf_ahead = block_bytes * ((kPrefetchBytes + block_bytes - 1) / block_bytes);
+    const int64_t pf_ahead = prefetch_distance(4 * cols * eb);
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         VecF a0 = {}, a1 = {}, a2 = {}, a3 = {};
         const int64_t o0 = r * cols, o1 = o0 + cols, o2 = o1 + cols, o3 = o2 + cols;
         const char* const pf = base + o0 * eb + pf_ahead;
         for (int64_t c = 0; c < cv; c += kLanes) {
-            // The block consumes 4·kLanes·eb bytes per step: one prefetch per cache line of it.
-            const int64_t off = 4 * eb * c;
-            if constexpr (4 * kLanes * kWeightBytes<T> >= 64) {
-                for (int64_t b = 0; b < 4 * kLanes * eb; b += 64)
-                    if (pf + off + b < pf_end) __builtin_prefetch(pf + off + b, 0, 3);
-            } else {
-                if (off % 64 == 0 && pf + off < pf_end) __builtin_prefetch(pf + off, 0, 3);
-            }
+            prefetch_step<4 * kLanes * eb>(pf, 4 * eb * c, pf_end);  // the block consumes 4·kLanes·eb bytes a step
             const VecF xv = load_x(x + c);
             a0 += load_w<T>(w.data, o0 + c) * xv;
             a1 += load_w<T>(w.data, o1 + c) * xv;
@@ -153,10 +137,10 @@ void matvec_batch1(const MatView& w, const float* x, float* y, int64_t r0, int64
             s2 += load_w1<T>(w.data, o2 + c) * x[c];
             s3 += load_w1<T>(w.data, o3 + c) * x[c];
         }
-        y[r] = s0 * row_scale<T>(w, r);
-        y[r + 1] = s1 * row_scale<T>(w, r + 1);
-        y[r + 2] = s2 * row_scale<T>(w, r + 2);
-        y[r + 3] = s3 * row_scale<T>(w, r + 3);
+        y[r] = s0;
+        y[r + 1] = s1;
+        y[r + 2] = s2;
+        y[r + 3] = s3;
     }
     for (; r < r1; ++r) {
         VecF a0 = {};
@@ -164,7 +148,7 @@ void matvec_batch1(const MatView& w, const float* x, float* y, int64_t r0, int64
         for (int64_t c = 0; c < cv; c += kLanes) a0 += load_w<T>(w.data, o0 + c) * load_x(x + c);
         float s0 = hsum(a0);
         for (int64_t c = cv; c < cols; ++c) s0 += load_w1<T>(w.data, o0 + c) * x[c];
-        y[r] = s0 * row_scale<T>(w, r);
+        y[r] = s0;
     }
 }
 
@@ -179,11 +163,10 @@ void matvec_rows_nb(const MatView& w, const float* x, int64_t xs, float* y, int6
             const VecF wv = load_w<T>(w.data, o + c);
             for (int b = 0; b < NB; ++b) acc[b] += wv * load_x(x + b * xs + c);
         }
-        const float sc = row_scale<T>(w, r);
         for (int b = 0; b < NB; ++b) {
             float s = hsum(acc[b]);
             for (int64_t c = cv; c < cols; ++c) s += load_w1<T>(w.data, o + c) * x[b * xs + c];
-            y[b * ys + r] = s * sc;
+            y[b * ys + r] = s;
         }
     }
 }
@@ -334,57 +317,54 @@ float quantize_x(const float* x, int64_t n, int16_t* codes) {
     return m / 32767.0f;
 }
 
-// Σ_c q[c]·xq[c] over [c0, c1) for up to four rows, exactly: vector steps inside each kInt8Block block, lanes into
-// int64 at the block end, the scalar tail (only in the last block) added exactly.
-template <int NR>
-inline void int8_rows_dot(const int8_t* const* q, const int16_t* xq, int64_t cols, int64_t* total,
-                          const char* pf, const char* pf_end) {
-    for (int i = 0; i < NR; ++i) total[i] = 0;
+// Exact integer dot products of NR int8 rows q[i] with NB activation-code vectors xq + b·xq_stride, into
+// total[i·NB + b]: vector steps inside each kInt8Block block (each widened weight step serves all NB vectors), lanes
+// into int64 at the block end, the scalar tail (only in the last block) added exactly. With `ahead` non-null the NR
+// rows are one contiguous block and the block-ahead prefetch runs.
+template <int NR, int NB>
+inline void int8_dot(const int8_t* const* q, const int16_t* xq, int64_t xq_stride, int64_t cols, int64_t* total,
+                     const char* ahead, const char* end) {
+    for (int i = 0; i < NR * NB; ++i) total[i] = 0;
     for (int64_t cb = 0; cb < cols; cb += kInt8Block) {
         const int64_t ce = cb + kInt8Block < cols ? cb + kInt8Block : cols;
         const int64_t cv = ce - (ce - cb) % kStep;
-        I32v acc[NR];
+        I32v acc[NR * NB];
         for (int64_t c = cb; c < cv; c += kStep) {
-            if (pf) {  // NR rows consume NR·kStep bytes per step: one prefetch per 64 of them
-                const int64_t off = NR * c;
-                if (NR * kStep >= 64) {
-                    for (int64_t b = 0; b < NR * kStep; b += 64)
-                        if (pf + off + b < pf_end) __builtin_prefetch(pf + off + b, 0, 3);
-                } else if (off % 64 == 0 && pf + off < pf_end) {
-                    __builtin_prefetch(pf + off, 0, 3);
-                }
-            }
+            if (ahead) prefetch_step<NR * kStep>(ahead, NR * c, end);
 #pragma GCC unroll 8
-            for (int i = 0; i < NR; ++i) madd_w(acc[i], widen16(q[i] + c), xq + c);  // unrolled: acc in registers
+            for (int i = 0; i < NR; ++i) {  // unrolled, so the accumulators stay in registers
+                const W16 w16 = widen16(q[i] + c);
+#pragma GCC unroll 8
+                for (int b = 0; b < NB; ++b) madd_w(acc[i * NB + b], w16, xq + b * xq_stride + c);
+            }
         }
-        for (int i = 0; i < NR; ++i) {
-            total[i] += lanes_sum(acc[i]);
-            for (int64_t c = cv; c < ce; ++c) total[i] += int64_t(q[i][c]) * xq[c];
-        }
+        for (int i = 0; i < NR; ++i)
+            for (int b = 0; b < NB; ++b) {
+                int64_t& t = total[i * NB + b];
+                t += lanes_sum(acc[i * NB + b]);
+                for (int64_t c = cv; c < ce; ++c) t += int64_t(q[i][c]) * xq[b * xq_stride + c];
+            }
     }
 }
 
-// Batch 1 on int8 weights: four rows at a time share each activation load; the same block-ahead prefetch as the
-// float kernel (matvec_batch1).
+// Batch 1 on int8 weights: four rows at a time share each activation load, with the block-ahead prefetch.
 void matvec_i8_batch1(const MatView& w, const int16_t* xq, float sx, float* y, int64_t r0, int64_t r1) {
     const int64_t cols = w.cols;
     const int8_t* const data = static_cast<const int8_t*>(w.data);
     const char* const base = reinterpret_cast<const char*>(data);
     const char* const pf_end = base + r1 * cols;
-    const int64_t block_bytes = 4 * cols;
-    const int64_t pf_ahead = block_bytes * ((kPrefetchBytes + block_bytes - 1) / block_bytes);
+    const int64_t pf_ahead = prefetch_distance(4 * cols);
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         const int8_t* q[4] = {data + r * cols, data + (r + 1) * cols, data + (r + 2) * cols, data + (r + 3) * cols};
         int64_t total[4];
-        // the 4-row block is contiguous: its bytes are consumed at 4 per column, in column order
-        int8_rows_dot<4>(q, xq, cols, total, base + r * cols + pf_ahead, pf_end);
+        int8_dot<4, 1>(q, xq, 0, cols, total, base + r * cols + pf_ahead, pf_end);
         for (int i = 0; i < 4; ++i) y[r + i] = int8_row_output(total[i], sx, w.scale[r + i]);
     }
     for (; r < r1; ++r) {
         const int8_t* q[1] = {data + r * cols};
         int64_t total[1];
-        int8_rows_dot<1>(q, xq, cols, total, nullptr, nullptr);
+        int8_dot<1, 1>(q, xq, 0, cols, total, nullptr, nullptr);
         y[r] = int8_row_output(total[0], sx, w.scale[r]);
     }
 }
@@ -393,25 +373,11 @@ void matvec_i8_batch1(const MatView& w, const int16_t* xq, float sx, float* y, i
 template <int NB>
 void matvec_i8_rows_nb(const MatView& w, const int16_t* xq, int64_t xq_stride, const float* sx, float* y,
                        int64_t ys, int64_t r0, int64_t r1) {
-    const int64_t cols = w.cols;
     const int8_t* const data = static_cast<const int8_t*>(w.data);
     for (int64_t r = r0; r < r1; ++r) {
-        const int8_t* q = data + r * cols;
-        int64_t total[NB] = {};
-        for (int64_t cb = 0; cb < cols; cb += kInt8Block) {
-            const int64_t ce = cb + kInt8Block < cols ? cb + kInt8Block : cols;
-            const int64_t cv = ce - (ce - cb) % kStep;
-            I32v acc[NB];
-            for (int64_t c = cb; c < cv; c += kStep) {
-                const W16 w16 = widen16(q + c);
-#pragma GCC unroll 8
-                for (int b = 0; b < NB; ++b) madd_w(acc[b], w16, xq + b * xq_stride + c);
-            }
-            for (int b = 0; b < NB; ++b) {
-                total[b] += lanes_sum(acc[b]);
-                for (int64_t c = cv; c < ce; ++c) total[b] += int64_t(q[c]) * xq[b * xq_stride + c];
-            }
-        }
+        const int8_t* q[1] = {data + r * w.cols};
+        int64_t total[NB];
+        int8_dot<1, NB>(q, xq, xq_stride, w.cols, total, nullptr, nullptr);
         for (int b = 0; b < NB; ++b) y[b * ys + r] = int8_row_output(total[b], sx[b], w.scale[r]);
     }
 }
