@@ -10,12 +10,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <optional>
 #include <initializer_list>
+#include <mutex>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -463,15 +464,19 @@ struct CpuEngine::Impl {
     }
 
     // ---- prefill (sequence mode): blocks of up to prefill_chunk tokens of one sequence ----
-    // The matrices run as GEMMs over the block's rows (gemm() below: single-threaded sgemm calls on row blocks of W
+    // The matrices run as GEMMs over the block's rows (gemm() below: single-threaded products on row blocks of W
     // claimed by the pool, bf16 / int8 rows widened per block, element-wise epilogues applied per block), the other
     // element-wise parts are fused loops over rows, and the WKV runs token by token per head (its cost, T·H·N² per
     // layer, is ~1 % of the GEMMs at head size 64).
     int64_t prefill_chunk = 256;
-    SgemmRowMajorFn sgemm = blas_sgemm_row_major();  // nullptr: at::mm_out on the whole matrix instead
+    // The BLAS's own row-major sgemm; AVIARY_PREFILL_GEMM=libtorch forces the at::mm_out path (tests, comparisons).
+    SgemmRowMajorFn sgemm = [] {
+        const char* env = std::getenv("AVIARY_PREFILL_GEMM");
+        return env && std::string(env) == "libtorch" ? nullptr : blas_sgemm_row_major();
+    }();
     int64_t prefill_rows = 0;  // rows the buffers below hold
     std::vector<float> px, pa, pd, pm0, ph5, pdel, pdh, pxw, pxk, pxv, pxr, pxg, pr, pk, pv, pg, pdec, po, ptmp, pffk,
-        pffr, widened;
+        pffr;
 
     void prefill_resize(int64_t T) {
         if (T <= prefill_rows) return;
@@ -513,58 +518,38 @@ struct CpuEngine::Impl {
         return scratch.data();
     }
 
-    // The whole matrix in fp32: its own data, or widened into `widened` (bf16 / int8).
-    const float* fp32_matrix(const MatView& w) {
-        if (w.type == WeightType::F32) return static_cast<const float*>(w.data);
-        widened.resize(size_t(w.rows * w.cols));
-        for_rows(w.rows, [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) widen_row(w, r, widened.data() + r * w.cols);
-        });
-        return widened.data();
-    }
-
     struct NoEpilogue {};
 
     // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ, then Y[j] ← post(Y[j], j) for every flat
-    // index j = t·w.rows + i unless post is NoEpilogue. With a CBLAS (the usual case) the output columns = weight rows
-    // are cut into chunks that the pool's threads claim, each one single-threaded sgemm on its rows of W (bf16 / int8
-    // rows widened into that thread's scratch first) followed by `post` on the block it just wrote, while it is still
-    // in cache; so the weights are read once, by one thread, no BLAS worker competes with the pool (prefill() holds a
-    // BlasSingleThreadScope), and the element-wise step costs no pass of its own.
+    // index j = t·w.rows + i unless post is NoEpilogue. The output columns = weight rows are cut into blocks that the
+    // pool's threads claim; each block is one single-threaded sgemm (prefill() holds a BlasSingleThreadScope) on its
+    // rows of W (bf16 / int8 rows widened into that thread's scratch first), writing its columns of Y in place,
+    // followed by `post` on the block while it is still in cache. So the weights are read once, by one thread, no BLAS
+    // worker competes with the pool, and the element-wise step costs no pass of its own. The sgemm is the BLAS's
+    // cblas_sgemm when it has one (measured ~15 % faster here than going through LibTorch), else at::mm_out.
     template <class Post = NoEpilogue>
     void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post = Post{}) {
-        constexpr bool has_post = !std::is_same_v<std::decay_t<Post>, NoEpilogue>;
         const int64_t rows = w.rows, cols = w.cols;
-        if (sgemm) {
-            const int n = chunk_count(rows, 64) > 1 ? std::min<int>(pool->size() * 2, chunk_count(rows, 64)) : 1;
-            pool->run(n, [&](int c) {
-                auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
-                const int64_t r0 = bound(c), r1 = bound(c + 1);
-                if (r0 >= r1) return;
-                const float* W = widen_rows(w, r0, r1);
+        const at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, cols}, {x_stride, 1}, at::kFloat);
+        const int n = std::min(chunk_count(rows, 64), pool->size() * 2);
+        pool->run(n, [&](int c) {
+            auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
+            const int64_t r0 = bound(c), r1 = bound(c + 1);
+            if (r0 >= r1) return;
+            const float* W = widen_rows(w, r0, r1);
+            if (sgemm) {
                 sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
-                if constexpr (has_post) {
-                    for (int64_t t = 0; t < T; ++t) {
-                        float* y = Y + t * rows;
-                        for (int64_t i = r0; i < r1; ++i) y[i] = post(y[i], t * rows + i);
-                    }
+            } else {
+                const at::Tensor wt = at::from_blob(const_cast<float*>(W), {r1 - r0, cols}, at::kFloat);
+                at::Tensor yt = at::from_blob(Y + r0, {T, r1 - r0}, {rows, 1}, at::kFloat);  // a column block
+                at::mm_out(yt, xt, wt.t());
+            }
+            if constexpr (!std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
+                for (int64_t t = 0; t < T; ++t) {
+                    float* y = Y + t * rows;
+                    for (int64_t i = r0; i < r1; ++i) y[i] = post(y[i], t * rows + i);
                 }
-            });
-            return;
-        }
-        const float* W = fp32_matrix(w);
-        at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, cols}, {x_stride, 1}, at::kFloat);
-        at::Tensor wt = at::from_blob(const_cast<float*>(W), {rows, cols}, at::kFloat);
-        at::Tensor yt = at::from_blob(Y, {T, rows}, at::kFloat);
-        at::mm_out(yt, xt, wt.t());
-        if constexpr (has_post) map(Y, T * rows, post);
-    }
-
-    // y ← f(y) element-wise over n values, in parallel.
-    template <class Fn>
-    void map(float* y, int64_t n, Fn&& f) {
-        for_rows(n, [&](int64_t i0, int64_t i1) {
-            for (int64_t i = i0; i < i1; ++i) y[i] = f(y[i], i);
+            }
         });
     }
 
@@ -666,8 +651,7 @@ struct CpuEngine::Impl {
             AVIARY_CHECK(tokens[i] >= 0 && tokens[i] < cfg.vocab_size, "token id ", tokens[i],
                          " is out of range (vocabulary size ", cfg.vocab_size, ")");
         prepare_state(state, B);
-        std::optional<BlasSingleThreadScope> blas_one_thread;
-        if (sgemm) blas_one_thread.emplace();
+        const BlasSingleThreadScope blas_one_thread;  // the pool's threads run the GEMM blocks (gemm())
         const int64_t D = cfg.n_embd, H = cfg.n_head, N = cfg.head_size;
         const int64_t chunk = std::max<int64_t>(1, prefill_chunk);
         prefill_resize(std::min(T, chunk));

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <limits>
-#include <vector>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/error.h"

@@ -21,6 +21,19 @@ int default_thread_count() {
     return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+namespace {
+// OpenBLAS's thread-count functions, looked up once at run time (absent with another BLAS: then null).
+struct OpenBlasThreads {
+    int (*get)() = nullptr;
+    void (*set)(int) = nullptr;
+};
+const OpenBlasThreads& openblas_threads() {
+    static const OpenBlasThreads fns{reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")),
+                                     reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))};
+    return fns;
+}
+}  // namespace
+
 void set_thread_count(int n) {
     if (n <= 0) n = default_thread_count();
     // Measured on the 2-core CI machines (docs/BENCHMARKS.md, "Threads"): with LibTorch's OpenMP pool at 2 threads
@@ -30,13 +43,11 @@ void set_thread_count(int n) {
     int intra = 1;
     if (const char* env = std::getenv("AVIARY_INTRAOP_THREADS")) intra = std::max(1, std::atoi(env));
     at::set_num_threads(intra);
-    using SetThreads = void (*)(int);
-    if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+    if (openblas_threads().set) openblas_threads().set(n);
 }
 
 int thread_count() {
-    using GetThreads = int (*)();
-    if (auto fn = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) return fn();
+    if (openblas_threads().get) return openblas_threads().get();
     return at::get_num_threads();
 }
 
@@ -61,19 +72,15 @@ SgemmRowMajorFn blas_sgemm_row_major() {
 }
 
 BlasSingleThreadScope::BlasSingleThreadScope() {
-    using GetThreads = int (*)();
-    using SetThreads = void (*)(int);
-    auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-    auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    if (get && set) {
-        saved_ = get();
-        if (saved_ != 1) set(1);
+    const OpenBlasThreads& ob = openblas_threads();
+    if (ob.get && ob.set) {
+        saved_ = ob.get();
+        if (saved_ != 1) ob.set(1);
     }
 }
 
 BlasSingleThreadScope::~BlasSingleThreadScope() {
-    if (saved_ > 1)
-        if (auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(saved_);
+    if (saved_ > 1) openblas_threads().set(saved_);
 }
 
 }  // namespace aviary

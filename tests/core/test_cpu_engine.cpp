@@ -7,11 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/cpu_engine.h"
-#include "aviary/core/threads.h"
 #include "aviary/core/cpu_engine_int8.h"
 #include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/decoder.h"
@@ -19,6 +19,7 @@
 #include "aviary/core/model.h"
 #include "aviary/core/model_init.h"
 #include "aviary/core/model_shapes.h"
+#include "aviary/core/threads.h"
 #include "aviary/core/train_data.h"
 #include "common/compare.h"
 
@@ -374,6 +375,20 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
         const std::string what = "v" + std::to_string(version) + " batch " + std::to_string(batch);
         ASSERT_TRUE(rel_close(have, want, 1e-5)) << what;
         expect_states_close(got, ref, 1e-5, what);
+    }
+    // The at::mm_out fallback of the GEMM blocks (a BLAS without cblas_sgemm) computes the same prefill.
+    {
+        setenv("AVIARY_PREFILL_GEMM", "libtorch", 1);
+        CpuEngineOptions eo;
+        eo.prefill_chunk = 16;
+        eo.threads = 2;
+        CpuEngine engine(model, eo);
+        unsetenv("AVIARY_PREFILL_GEMM");
+        State start = model.new_state(2), ref = start.clone(), got = start.clone();
+        const at::Tensor prompt = at::randint(0, V, {2, 23}, at::detail::createCPUGenerator(6), at::kLong);
+        const at::Tensor want = model.forward(prompt, ref, false), have = engine.prefill(prompt, got);
+        ASSERT_TRUE(rel_close(have, want, 1e-5)) << "at::mm_out fallback";
+        expect_states_close(got, ref, 1e-5, "at::mm_out fallback");
     }
     // Prefill runs the BLAS single-threaded inside (its own pool splits the GEMMs) and gives the count back.
     const int blas_threads = aviary::thread_count();

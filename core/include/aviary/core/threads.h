@@ -12,15 +12,16 @@ void set_thread_count(int n);
 // The BLAS thread count (the number that matters for the matrix products).
 int thread_count();
 
-// Row-major single-precision GEMM of the BLAS LibTorch itself loaded (cblas_sgemm, looked up at run time), or
-// nullptr when that BLAS has no C interface:  C (M, N; ldc) = A (M, K; lda) · op(B) with op(B) = Bᵀ for a row-major
-// B (N, K; ldb) when trans_b, else B (K, N; ldb); beta = 0.
+// Row-major single-precision GEMM through the cblas_sgemm of the BLAS LibTorch itself loaded (looked up at run
+// time), or nullptr when that BLAS has no C interface: C (M, N; ldc) = A (M, K; lda) · op(B), op(B) = Bᵀ for a
+// row-major B (N, K; ldb) when trans_b, else B (K, N; ldb); beta = 0.
 using SgemmRowMajorFn = void (*)(bool trans_b, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
                                  float* c, int ldc);
 SgemmRowMajorFn blas_sgemm_row_major();
 
-// While alive, the BLAS's own pool runs one thread (restored afterwards), so that a caller's threads can each run
-// single-threaded GEMMs on their share of a product without the BLAS workers competing for the cores.
+// While alive, OpenBLAS runs one thread (its count restored afterwards; with another BLAS it does nothing), so that
+// a caller's threads can each run single-threaded GEMMs on their share of a product without the BLAS workers
+// competing for the cores.
 class BlasSingleThreadScope {
 public:
     BlasSingleThreadScope();
