@@ -8,9 +8,11 @@
 #include <cstdlib>
 #include <string>
 
+#include "aviary/core/blas_core.h"
 #include "aviary/core/wkv.h"
 
 int main(int argc, char** argv) {
+    aviary::ensure_blas_core(argv);  // before any GEMM: OpenBLAS's kernels for this CPU (blas_core.h)
     const int64_t B = argc > 1 ? std::atoll(argv[1]) : 32, T = argc > 2 ? std::atoll(argv[2]) : 105;
     const int64_t H = argc > 3 ? std::atoll(argv[3]) : 1, N = argc > 4 ? std::atoll(argv[4]) : 64;
     const int reps = argc > 5 ? std::atoi(argv[5]) : 3;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU decode-engine benchmark matrix: `aviary bench` on random official shapes for every version, weight format and
 # thread count asked for; one JSON line per run (with the load average before it) in OUT/results.jsonl, then a
-# Markdown table (prefill, decode batch 1 and 8, floor and achieved fraction). Re-run on a quiet machine for the
+# Markdown table (prefill with its GEMM path and compute floor, decode batch 1 and 8, bandwidth floor and achieved
+# fraction). Re-run on a quiet machine for the
 # numbers in docs/BENCHMARKS.md ("CPU decode engine").
 #
 # Usage: bench/cpu_decode.sh [OUT_DIR]
@@ -25,7 +26,10 @@ RESULTS=$OUT/results.jsonl
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "git: $(git -C "$ROOT" rev-parse --short HEAD)"
-    lscpu | grep -E '^Model name|^CPU\(s\)|^Flags' | sed 's/^Flags:.*\(avx512_bf16\).*/Flags: ... \1 .../'
+    lscpu | grep -E '^Model name|^Model:|^CPU family|^CPU\(s\)'
+    lscpu | grep -E '^Flags' | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|avx512_vnni|amx_tile|amx_bf16|amx_int8)$' |
+        paste -sd' ' | sed 's/^/ISA: /'
+    "$AVIARY" info --system | jq -c '{blas: .blas.core, blas_how: .blas.how, onednn: .onednn.isa, engine: .engine}'
 } | tee "$OUT/machine.txt" >&2
 
 for shape in ${SHAPES:-0.1b 0.4b}; do
@@ -49,7 +53,7 @@ done
 
 jq -r -s '
   def f1: (. * 10 | round / 10 | tostring);
-  "| shape | version | weights | threads | kernels | prefill tok/s | decode b1 tok/s | decode b8 tok/s (total) | MB/token | read GB/s | floor tok/s | b1 / floor | load before |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-  (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_tok_s|f1) | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(.loadavg_before) |")
+  "| shape | version | weights | threads | kernels | prefill GEMM | prefill tok/s | prefill floor tok/s | prefill / floor | decode b1 tok/s | decode b8 tok/s (total) | MB/token | read GB/s | decode floor tok/s | b1 / floor | load before |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_gemm // "-") \((.gemm_gflops // 0)|round) GFLOP/s | \(.prefill_tok_s|f1) | \((.floor_prefill_tok_s // 0)|f1) | \(((.prefill_floor_fraction // 0)*100)|round)% | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(.loadavg_before) |")
 ' "$RESULTS" | tee "$OUT/table.md"

@@ -3,8 +3,8 @@
 # GPU tests: they skip themselves at run time when no GPU is present, and carry the label `cuda`.
 function(aviary_add_test)
   cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
-  add_executable(${T_NAME} ${T_SOURCES})
-  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
+  add_executable(${T_NAME} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cpp)
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} aviary::core GTest::gtest)
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${T_NAME} PRIVATE
     AVIARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}"

@@ -20,19 +20,42 @@ void add_model_options(CLI::App* sub, ModelArgs& args, bool required) {
         ->check(CLI::NonNegativeNumber);
 }
 
+void add_precision_option(CLI::App* sub, TrainPrecision& precision) {
+    sub->add_option_function<std::string>(
+           "--precision", [&precision](const std::string& name) { precision = parse_train_precision(name); },
+           "Forward arithmetic: bf16 (autocast on the CPU's bf16 units; fp32 master weights, WKV, norms and loss) or "
+           "fp32 (default: bf16 when the CPU has AVX512-BF16/AMX, else fp32)")
+        ->check(CLI::IsMember({"bf16", "fp32"}));
+}
+
 Model load_model(const ModelArgs& args) {
     set_thread_count(args.threads);
     AVIARY_CHECK(args.dtype != "int8" || args.device == "cpu", "--dtype int8 runs on the CPU decode engine only; "
                                                                "use --device cpu (or --dtype bf16 on cuda)");
     // The CPU decode engine (Decoder on the CPU: generate, chat, music, bench) takes its format and threads here.
+    TensorList tensors = read_checkpoint(args.model);
+    // "auto" (bench's default): the checkpoint's own precision — an int8 file (`aviary convert --dtype int8`) int8,
+    // bf16 matrices bf16, anything else fp32.
+    std::string dtype = args.dtype;
+    if (dtype == "auto") {
+        dtype = "fp32";
+        if (is_int8_checkpoint(tensors)) {
+            dtype = args.device == "cpu" ? "int8" : "fp32";
+        } else {
+            for (const auto& nt : tensors)
+                if (is_engine_matrix(nt.name)) {
+                    if (nt.tensor.scalar_type() == at::kBFloat16) dtype = "bf16";
+                    break;
+                }
+        }
+    }
     CpuEngineOptions engine;
-    engine.dtype = args.dtype == "int8" ? "int8" : "auto";
+    engine.dtype = dtype == "int8" ? "int8" : "auto";
     engine.threads = args.threads;
     set_default_cpu_engine_options(engine);
     ModelOptions opt;
     opt.device = args.device;
-    opt.dtype = args.dtype == "int8" ? "fp32" : args.dtype;
-    TensorList tensors = read_checkpoint(args.model);
+    opt.dtype = dtype == "int8" ? "fp32" : dtype;
     // `aviary convert --dtype int8` files: dequantised for the model; an int8 engine re-derives the same codes.
     if (is_int8_checkpoint(tensors)) tensors = dequantize_checkpoint_int8(tensors);
     return Model::from_tensors(tensors, opt);

@@ -33,7 +33,7 @@ void register_research(CLI::App& app, Runner& run);  // cmd_research.cpp
 struct ModelArgs {
     std::string model;
     std::string device = "cpu";
-    std::string dtype = "fp32";
+    std::string dtype = "fp32";  // or "auto" (a command's default): the checkpoint's precision (load_model)
     int threads = 0;
 };
 // Adds --model (required when `required`), --device, --dtype, --threads.
@@ -43,6 +43,10 @@ Model load_model(const ModelArgs& args);
 // Adds --vocab; load_tokenizer falls back to WorldTokenizer::default_vocab_path().
 void add_vocab_option(CLI::App* sub, std::string& vocab);
 WorldTokenizer load_tokenizer(const std::string& vocab);
+
+// Adds --precision bf16|fp32 to a `train` command (trainer.h TrainPrecision); left out, `precision` keeps Auto:
+// bf16 where the CPU has native bf16, else fp32.
+void add_precision_option(CLI::App* sub, TrainPrecision& precision);
 
 // The shared token-LM trainer with a progress bar on stderr (when show_progress) and Ctrl-C handled as "save a
 // checkpoint and stop" (cmd_train.cpp); mean_tokens_per_s (optional) gets the average throughput.

@@ -1,8 +1,10 @@
 // Audio commands (issue 5; ../shared/reference/multimodal_spec.md B.2–B.6):
-// `aviary tag FILE… [--model M] [--top-k 5] [--json]`: AudioSet tags of sound files (default: the shipped demo model).
+// `aviary tag FILE… [--model M] [--top-k 5] [--json] [--stats]`: AudioSet tags of sound files (default: the shipped
+//   demo model); --stats adds one JSON line of timings on stderr.
 // `aviary train audio --data D [--clips DIR] [--eval-data E] --out OUT …`: trains AudioRWKV (balanced sampling, BCE,
 //   mixup, SpecAugment; atomic checkpoints, --resume).
 // `aviary eval audioset --model M --data D [--clips DIR] [--json]`: mAP (sklearn semantics), mAUC, d′.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include "aviary/audio/tagger.h"
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
+#include "aviary/core/process_stats.h"
 #include "aviary/core/threads.h"
 #include "cli_common.h"
 #include "progress_bar.h"
@@ -60,7 +63,7 @@ void register_tag(CLI::App& app, Runner& run) {
         std::vector<std::string> files;
         std::string model;
         int64_t top_k = 5;
-        bool json = false;
+        bool json = false, stats = false;
         int threads = 0;
     };
     auto a = std::make_shared<Args>();
@@ -68,16 +71,23 @@ void register_tag(CLI::App& app, Runner& run) {
     sub->add_option("--model,-m", a->model, "AudioRWKV model (.safetensors); default: the shipped demo model");
     sub->add_option("--top-k,-k", a->top_k, "Labels to print per file")->check(CLI::Range(int64_t(1), int64_t(527)));
     sub->add_flag("--json", a->json, "One JSON object per file on stdout");
+    sub->add_flag("--stats", a->stats,
+                  "After the tags, one JSON line on stderr: load_s, audio_s, model_s (summed over the files), "
+                  "peak_rss_mb");
     sub->add_option("--threads", a->threads, "CPU threads (default: all)");
     sub->callback([&run, a] {
         run = [a] {
+            using Clock = std::chrono::steady_clock;
             set_thread_count(a->threads);
             const std::string path = a->model.empty() ? audio::default_model_path() : a->model;
             AVIARY_CHECK(fs::exists(path), "model '", path, "' does not exist");
+            const Clock::time_point t_load = Clock::now();
             audio::AudioRwkv model = audio::AudioRwkv::load(path);
+            const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
             // Every file is tagged before anything is printed, so a bad file gives one error line and no output.
             std::vector<std::vector<audio::Tag>> all;
-            for (const auto& f : a->files) all.push_back(audio::tag_file(model, f, a->top_k));
+            audio::TagTimings timings;
+            for (const auto& f : a->files) all.push_back(audio::tag_file(model, f, a->top_k, &timings));
             for (size_t i = 0; i < a->files.size(); ++i) {
                 if (a->json) {
                     nlohmann::json tags = nlohmann::json::array();
@@ -88,6 +98,14 @@ void register_tag(CLI::App& app, Runner& run) {
                     std::printf("%s\n", a->files[i].c_str());
                     for (const auto& t : all[i]) std::printf("  %.4f  %s\n", t.score, t.name.c_str());
                 }
+            }
+            std::fflush(stdout);
+            if (a->stats) {
+                const nlohmann::json j = {{"load_s", load_s},
+                                          {"audio_s", timings.audio_s},
+                                          {"model_s", timings.model_s},
+                                          {"peak_rss_mb", peak_rss_mb()}};
+                std::fprintf(stderr, "%s\n", j.dump().c_str());
             }
             return 0;
         };
@@ -138,6 +156,7 @@ void register_train_audio(CLI::App& app, Runner& run) {
     sub->add_option("--eval-every", a->opt.eval_every, "Steps between evaluations (0: at the end)");
     sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in --out");
     sub->add_option("--threads", a->threads, "CPU threads (default: all)");
+    add_precision_option(sub, a->opt.precision);
     sub->callback([&run, a] {
         run = [a] {
             set_thread_count(a->threads);

@@ -1,9 +1,11 @@
 // `aviary bench (--model M | --shape 0.1b|0.4b|1.5b|1.6b|3b|7b [--version 5|6]) [--dtype fp32|bf16|int8]
 // [--device …] [--threads N] [--decode-batch B] [--json]`: prefill tokens/s (prompt of 512), decode tokens/s (batch 1
-// and B, through aviary::Decoder: the CPU decode engine on the CPU, a CUDA graph per step on the GPU), and the
-// memory-bandwidth floor of decode: measured read bandwidth (CPU: the engine's thread count reading a 512 MiB buffer;
-// GPU: device-to-device copy) ÷ weight bytes read per token (every matrix once in the decode format, one embedding
-// row).
+// and B, through aviary::Decoder: the CPU decode engine on the CPU, a CUDA graph per step on the GPU), and two floors:
+// decode's memory-bandwidth floor = measured read bandwidth (CPU: measure_read_bandwidth_gbps, the engine's threads
+// streaming a buffer far larger than the last-level cache with the widest vector loads; GPU: device-to-device copy)
+// ÷ weight bytes read per token (every matrix once in the decode format, one embedding row); and on the CPU the
+// prefill compute floor = the engine's prefill GEMM rate measured here ÷ FLOPs per token. Without --dtype the
+// matrices keep the checkpoint's precision (a bf16 file decodes bf16; --shape: fp32).
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
@@ -15,6 +17,7 @@
 #include <cstdio>
 
 #include "aviary/core/cpu_engine.h"
+#include "aviary/core/cpu_info.h"
 #include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model_shapes.h"
@@ -102,6 +105,7 @@ void register_bench(CLI::App& app, Runner& run) {
         bool json = false, libtorch_decode = false;
     };
     auto a = std::make_shared<Args>();
+    a->model.dtype = "auto";  // the checkpoint's precision (load_model)
     add_model_options(sub, a->model, /*required=*/false);
     sub->add_option("--shape", a->shape, "Random weights of an official shape: 0.1b, 0.4b, 1.5b (= 1.6b), 3b or 7b")
         ->check(CLI::IsMember({"0.1b", "0.4b", "1.5b", "1.6b", "3b", "7b"}));
@@ -126,7 +130,8 @@ void register_bench(CLI::App& app, Runner& run) {
             set_default_cpu_engine_options(engine_opt);
             ModelOptions opt;
             opt.device = a->model.device;
-            opt.dtype = a->model.dtype == "int8" ? "fp32" : a->model.dtype;  // int8: the engine quantises
+            // int8: the engine quantises an fp32 model; auto: the checkpoint's own (load_model), fp32 for --shape
+            opt.dtype = a->model.dtype == "int8" || a->model.dtype == "auto" ? "fp32" : a->model.dtype;
             Model model = !a->shape.empty()
                               ? Model::from_tensors(
                                     cuda ? random_weights_on_device(named_shape(a->shape, a->version), 1,
@@ -139,7 +144,7 @@ void register_bench(CLI::App& app, Runner& run) {
             std::shared_ptr<CpuEngine> engine = cuda || a->libtorch_decode ? nullptr : shared_cpu_engine(model);
             if (a->libtorch_decode && a->model.dtype == "int8")
                 throw UsageError("--libtorch-decode has no int8 path (int8 is the CPU decode engine's format)");
-            const std::string dtype = engine ? engine->dtype() : opt.dtype;
+            const std::string dtype = engine ? engine->dtype() : model.options().dtype;
             const int threads = engine ? engine->threads() : thread_count();
             std::fprintf(stderr, "bench: %s, RWKV-%s L%d D%d V%d, %s weights, %d threads, %s%s%s\n", what.c_str(),
                          c.version_string().c_str(), c.n_layer, c.n_embd, c.vocab_size, dtype.c_str(), threads,
@@ -189,7 +194,13 @@ void register_bench(CLI::App& app, Runner& run) {
             const double gbps = cuda ? measure_device_copy_gbps() : measure_read_bandwidth_gbps(threads);
             const double bytes = engine ? engine->weight_bytes_per_token() : decode_bytes_per_token(model.state_dict());
             const double floor_tok_s = gbps * 1e9 / bytes;
+            // Prefill's compute floor on the CPU: the engine's own GEMM path timed on its largest layer matrix.
+            const double gemm_gflops = engine ? engine->measure_prefill_gemm_gflops() : 0;
+            const double flops = engine ? engine->prefill_flops_per_token() : 0;
+            const double floor_prefill = flops > 0 ? gemm_gflops * 1e9 / flops : 0;
+            const CpuInfo& cpu = cpu_info();
             std::printf("| metric | value |\n|---|---|\n");
+            if (!cuda) std::printf("| CPU | %s |\n", cpu.model.c_str());
             std::printf("| prefill (%d tokens) | %.1f tok/s |\n", a->prompt, prefill_tok_s);
             std::printf("| decode batch 1 | %.1f tok/s |\n", decode1);
             std::printf("| decode batch %d | %.1f tok/s (total) |\n", a->decode_batch, decode_b);
@@ -197,6 +208,13 @@ void register_bench(CLI::App& app, Runner& run) {
             std::printf("| measured %s bandwidth | %.1f GB/s |\n", cuda ? "device copy" : "read", gbps);
             std::printf("| decode floor (bandwidth / bytes) | %.1f tok/s |\n", floor_tok_s);
             std::printf("| achieved fraction of floor | %.0f%% |\n", 100.0 * decode1 / floor_tok_s);
+            if (engine) {
+                std::printf("| prefill GEMM path | %s, %.0f GFLOP/s |\n", engine->prefill_gemm_name().c_str(),
+                            gemm_gflops);
+                std::printf("| prefill FLOPs per token | %.1f MFLOP |\n", flops / 1e6);
+                std::printf("| prefill floor (GEMM rate / FLOPs) | %.1f tok/s |\n", floor_prefill);
+                std::printf("| prefill fraction of floor | %.0f%% |\n", 100.0 * prefill_tok_s / floor_prefill);
+            }
             if (a->json) {
                 nlohmann::ordered_json j;
                 j["model"] = what;
@@ -216,6 +234,15 @@ void register_bench(CLI::App& app, Runner& run) {
                 j["read_gbps"] = gbps;
                 j["floor_decode_tok_s"] = floor_tok_s;
                 j["floor_fraction"] = decode1 / floor_tok_s;
+                if (engine) {
+                    j["prefill_gemm"] = engine->prefill_gemm_name();
+                    j["gemm_gflops"] = gemm_gflops;
+                    j["prefill_flops_per_token"] = flops;
+                    j["floor_prefill_tok_s"] = floor_prefill;
+                    j["prefill_floor_fraction"] = prefill_tok_s / floor_prefill;
+                }
+                j["cpu"] = cpu.model;
+                j["cpu_features"] = cpu.feature_names();
                 std::printf("%s\n", j.dump().c_str());
             }
             return 0;

@@ -47,6 +47,7 @@ void register_train_music(CLI::App& app, Runner& run) {
         bool resume = false, quiet = false;
         int threads = 0;
         int64_t steps = 0;
+        TrainPrecision precision = TrainPrecision::Auto;
     };
     auto a = std::make_shared<Args>();
     sub->add_option("--data", a->data, "Tunes: .abc file or directory, IrishMAN .json, or .jsonl {\"text\"}")
@@ -65,6 +66,7 @@ void register_train_music(CLI::App& app, Runner& run) {
         ->check(CLI::IsMember({"cpu", "cuda"}));
     sub->add_flag("--resume", a->resume, "Continue from the newest checkpoint in --out");
     sub->add_flag("--quiet,-q", a->quiet, "No progress bar");
+    add_precision_option(sub, a->precision);
     sub->callback([&run, a] {
         run = [a] {
             check_device(a->device);  // before anything is written
@@ -117,6 +119,7 @@ void register_train_music(CLI::App& app, Runner& run) {
             cfg.train.weight_decay = c.weight_decay;
             cfg.train.grad_clip = c.grad_clip;
             cfg.train.seed = c.seed;
+            cfg.train.precision = a->precision;
             cfg.out_dir = a->out;
             cfg.resume = a->resume;
             cfg.save_every = c.save_every;
@@ -131,6 +134,7 @@ void register_train_music(CLI::App& app, Runner& run) {
             j["validation_tunes"] = validation.size();
             j["dropped_tunes"] = dropped;
             j["device"] = a->device;
+            j["precision"] = train_precision_name(s.precision);
             if (!validation.empty()) {
                 auto val_src = make_memory_source(music::frame_tunes_as_tokens(validation), a->data + " (validation)");
                 if (val_src->size() > c.ctx_len) {

@@ -194,6 +194,7 @@ void register_train(CLI::App& app, Runner& run) {
                     "comma-separated");
     sub->add_option("--dist-backend", a->dist_backend, "c10d backend of multi-process training: auto, gloo, nccl")
         ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
+    add_precision_option(sub, a->train.precision);
     sub->callback([&run, a] {
         run = [a] {
             namespace fs = std::filesystem;
@@ -288,6 +289,7 @@ void register_train(CLI::App& app, Runner& run) {
             j["end_step"] = s.end_step;
             j["final_loss"] = s.losses.empty() ? 0.0 : s.losses.back();
             j["tokens_per_s"] = mean_tok_s;
+            j["precision"] = train_precision_name(s.precision);
             j["stopped"] = s.stopped;
             j["model"] = s.final_model;
             j["checkpoint"] = latest_train_checkpoint(a->out);

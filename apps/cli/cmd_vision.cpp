@@ -1,18 +1,22 @@
-// `aviary vqa [--model M] [--clip C] [--proj P] --image FILE --question "…"`: streams a VisualRWKV answer (the
-// shipped demo model when --model is left out). `aviary train vision --stage 0|1|2 …`: LLaVA-format training
-// (stage 1 proj only, stage 2 RWKV + proj, stage 0 everything from scratch). `aviary eval vqa --data …`: accuracy
-// and POPE-style yes/no F1. Library: aviary::vision (vision/include/aviary/vision/*.h).
+// `aviary vqa [--model M] [--clip C] [--proj P] --image FILE --question "…" [--stats]`: streams a VisualRWKV answer
+// (the shipped demo model when --model is left out); --stats adds one JSON line of timings on stderr.
+// `aviary train vision --stage 0|1|2 …`: LLaVA-format training (stage 1 proj only, stage 2 RWKV + proj, stage 0
+// everything from scratch). `aviary eval vqa --data …`: accuracy and POPE-style yes/no F1. Library:
+// aviary::vision (vision/include/aviary/vision/*.h).
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "aviary/core/atomic_file.h"
+#include "aviary/core/cpu_engine.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model_init.h"
+#include "aviary/core/process_stats.h"
 #include "aviary/core/threads.h"
 #include "aviary/vision/image.h"
 #include "aviary/vision/visual_rwkv.h"
@@ -32,6 +36,7 @@ extern "C" void on_vision_signal(int) { g_vision_interrupted = 1; }
 
 struct VisionModelArgs {
     std::string model, clip, proj, vocab, tokenizer;
+    std::string dtype = "auto";  // inference: the file's precision; training loads fp32 whatever this says
     int threads = 0;
 };
 
@@ -47,10 +52,20 @@ void add_vision_model_options(CLI::App* sub, VisionModelArgs& a, const char* mod
         ->check(CLI::Range(0, 1024));
 }
 
-vision::VisualRwkv load_visual(const VisionModelArgs& a) {
+// Inference keeps the weights in --dtype (default: the file's precision, so a bf16 file is not widened); training
+// passes "fp32" (fp32 master weights).
+vision::VisualRwkv load_visual(const VisionModelArgs& a, const std::string& dtype) {
     set_thread_count(a.threads);
     const std::string path = a.model.empty() ? vision::default_model_path() : a.model;
-    return vision::VisualRwkv::load(path, a.clip, a.proj);
+    ModelOptions options;
+    options.dtype = dtype;
+    return vision::VisualRwkv::load(path, a.clip, a.proj, options);
+}
+
+// --dtype of the inference commands (vqa, eval vqa).
+void add_dtype_option(CLI::App* sub, VisionModelArgs& a) {
+    sub->add_option("--dtype", a.dtype, "Weights in memory: auto (the file's precision: bf16 stays bf16) | fp32 | bf16")
+        ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
 }
 
 // --position when given, else the position the model was trained with (its metadata), else middle (v6 eval).
@@ -83,30 +98,61 @@ void register_vision(CLI::App& app, Runner& run) {
             VisionModelArgs m;
             std::string image, question, position;
             int max_tokens = 128;
+            bool stats = false;
         };
         auto a = std::make_shared<Args>();
         add_vision_model_options(sub, a->m, "VisualRWKV weights (rwkv./vit./proj. in one file, or a plain RWKV "
                                             "with --clip); default: the shipped demo model");
+        add_dtype_option(sub, a->m);
         sub->add_option("--image", a->image, "Image file (any format OpenCV reads)")->required();
         sub->add_option("--question,-q", a->question, "The question")->required();
         sub->add_option("--max-tokens", a->max_tokens, "Longest answer")->check(CLI::Range(1, 4096));
         sub->add_option("--position", a->position, "Image place in the prompt: first | middle | last (default: the model's training position, else middle)")
             ->check(CLI::IsMember({"first", "middle", "last"}));
+        sub->add_flag("--stats", a->stats,
+                      "After the answer, one JSON line on stderr: load_s, image_s, prefill_s, decode_s, ttft_s, "
+                      "tokens, peak_rss_mb");
         sub->callback([a, &run] {
             run = [a] {
+                using Clock = std::chrono::steady_clock;
                 if (a->question.find_first_not_of(" \t\r\n") == std::string::npos)
                     throw UsageError("--question is empty");
-                auto model = load_visual(a->m);
+                const Clock::time_point t_load = Clock::now();
+                auto model = load_visual(a->m, a->m.dtype);
                 auto codec = codec_for(a->m, model);
-                at::Tensor px = image_for(model, a->image);
                 vision::AnswerOptions o;
+                o.started = Clock::now();  // image_s and ttft_s count the image's decoding and preprocessing
+                const double load_s = std::chrono::duration<double>(o.started - t_load).count();
+                at::Tensor px = image_for(model, a->image);
                 o.max_tokens = a->max_tokens;
                 o.position = position_for(a->position, model);
-                vision::answer_question(model, codec, px, a->question, o, [](const std::string& piece) {
+                auto r = vision::answer_question(model, codec, px, a->question, o, [](const std::string& piece) {
                     std::fwrite(piece.data(), 1, piece.size(), stdout);
                     std::fflush(stdout);
                 });
                 std::fputc('\n', stdout);
+                std::fflush(stdout);
+                if (a->stats) {
+                    const auto& t = r.timings;
+                    nlohmann::json j = {{"load_s", load_s},
+                                              {"image_s", t.image_s},
+                                              {"prefill_s", t.prefill_s},
+                                              {"decode_s", t.decode_s},
+                                              {"ttft_s", t.ttft_s},
+                                              {"tokens", r.tokens},
+                                              {"peak_rss_mb", peak_rss_mb()}};
+                    // The compute floor of the first token: its FLOPs ÷ the engine's bf16/fp32 GEMM rate measured now
+                    // (the same oneDNN/BLAS path the prefill ran; CLIP's matmuls go to the same units through LibTorch).
+                    if (auto engine = shared_cpu_engine(model.rwkv())) {
+                        const double gflops = engine->measure_prefill_gemm_gflops();
+                        const double floor_s = t.ttft_flops / (gflops * 1e9);
+                        j["ttft_gflop"] = t.ttft_flops / 1e9;
+                        j["gemm_gflops"] = gflops;
+                        j["ttft_floor_s"] = floor_s;
+                        j["ttft_over_floor"] = t.ttft_s / floor_s;
+                    }
+                    std::fprintf(stderr, "%s\n", j.dump().c_str());
+                }
                 return 0;
             };
         });
@@ -124,6 +170,7 @@ void register_vision(CLI::App& app, Runner& run) {
             uint64_t seed = 42;
             int keep_last = 2;
             bool quiet = false, resume = false, vit_pretrain = false, freeze_vit = false;
+            TrainPrecision precision = TrainPrecision::Auto;
         };
         auto a = std::make_shared<Args>();
         add_vision_model_options(sub, a->m, "VisualRWKV weights to start from (stage 1/2; stage 0 may start fresh "
@@ -155,6 +202,7 @@ void register_vision(CLI::App& app, Runner& run) {
                       "docs/VISION.md) — a stand-in for CLIP pretraining");
         sub->add_flag("--freeze-vit", a->freeze_vit, "Stage 0: keep the ViT frozen (train RWKV, embedding and proj)");
         sub->add_flag("--quiet", a->quiet, "No progress on stderr");
+        add_precision_option(sub, a->precision);
         sub->callback([a, &run] {
             run = [a] {
                 if (!latest_train_checkpoint(a->out).empty() && !a->resume)
@@ -199,7 +247,7 @@ void register_vision(CLI::App& app, Runner& run) {
                     model = vision::VisualRwkv::from_parts(std::move(rw), std::move(vit), proj);
                 } else {
                     if (a->m.model.empty()) throw UsageError("--model is required (or --new-rwkv/--new-vit with --stage 0)");
-                    model = load_visual(a->m);
+                    model = load_visual(a->m, "fp32");
                 }
                 if ((a->vit_pretrain || a->freeze_vit) && a->stage != 0)
                     throw UsageError("--vit-pretrain and --freeze-vit belong to --stage 0");
@@ -216,6 +264,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 c.train.batch = a->batch > 0 ? a->batch : 8;
                 c.train.grad_accum = a->grad_accum;
                 c.train.seed = a->seed;
+                c.train.precision = a->precision;
                 if (a->ctx_len > 0) c.train.ctx_len = a->ctx_len;
                 if (a->lr > 0) c.train.lr = a->lr;
                 if (a->lr_final >= 0) c.train.lr_final = a->lr_final;
@@ -277,6 +326,7 @@ void register_vision(CLI::App& app, Runner& run) {
         };
         auto a = std::make_shared<Args>();
         add_vision_model_options(sub, a->m, "VisualRWKV weights (default: the shipped demo model)");
+        add_dtype_option(sub, a->m);
         sub->add_option("--data", a->data, "Questions: JSONL {image, question, answer} or LLaVA JSON")->required();
         sub->add_option("--image-folder", a->images, "Folder the image paths are relative to (default: the data's)");
         sub->add_option("--out,-o", a->out, "Write every answer and the scores here (JSON)");
@@ -291,7 +341,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 if (a->limit > 0 && int64_t(items.size()) > a->limit) items.resize(size_t(a->limit));
                 const std::string folder =
                     a->images.empty() ? fs::path(a->data).parent_path().string() : a->images;
-                auto model = load_visual(a->m);
+                auto model = load_visual(a->m, a->m.dtype);
                 auto codec = codec_for(a->m, model);
                 vision::AnswerOptions o;
                 o.max_tokens = a->max_tokens;

@@ -8,10 +8,12 @@
 #include <malloc.h>
 #endif
 
+#include "aviary/core/blas_core.h"
 #include "aviary/core/error.h"
 #include "cli_common.h"
 
 int main(int argc, char** argv) {
+    aviary::ensure_blas_core(argv);  // before any GEMM: OpenBLAS's kernels for this CPU (blas_core.h)
 #if defined(__GLIBC__)
     // LibTorch allocates and frees activation and gradient buffers of many MB at every training step; by default
     // glibc serves each from a fresh mmap, so the kernel zero-fills its pages again every time (measured: half

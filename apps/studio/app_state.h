@@ -59,6 +59,7 @@ struct ChatState {
 
 struct ImageState {
     std::string path_input, description, question = "What is in this picture?", answer, status;
+    std::string stats;  // the last answer's timings (format_vqa_stats), "" while asking
     std::shared_ptr<const ImageRGBA> image, crop;
     Texture tex, crop_tex;
     bool fit = true, asking = false, model_loading = false;

@@ -4,11 +4,13 @@
 // "not available in this build".
 #include "backends.h"
 
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <optional>
 
 #include "aviary/core/error.h"
+#include "aviary/core/process_stats.h"
 #include "media.h"
 
 #ifdef AVIARY_HAVE_AUDIO
@@ -43,6 +45,16 @@ std::string VisionBackend::load(const std::string&, const std::string&, const st
     AVIARY_FAIL("VQA model not available in this build (the studio was built without the vision module)");
 }
 
+std::string format_vqa_stats(const VqaStats& s) {
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "load %.2f s · image %.2f s · prefill %.2f s · decode %.2f s (%lld tokens) · first token %.2f s · "
+                  "peak %.0f MB",
+                  s.load_s, s.image_s, s.prefill_s, s.decode_s, static_cast<long long>(s.tokens), s.ttft_s,
+                  s.peak_rss_mb);
+    return line;
+}
+
 namespace {
 
 class PreviewVisionBackend : public VisionBackend {
@@ -53,8 +65,8 @@ public:
                "CLIP-style 224x224 preprocessing preview work; questions cannot be answered.";
     }
     ImageRGBA preprocess(const ImageRGBA& image) const override { return clip_preview_crop(image, 224); }
-    void answer(const ImageRGBA&, const std::string&, int, const std::function<void(const std::string&)>&,
-                const std::function<bool()>&) override {
+    VqaStats answer(const ImageRGBA&, const std::string&, int, const std::function<void(const std::string&)>&,
+                    const std::function<bool()>&) override {
         AVIARY_FAIL("VQA model not available in this build (built without the vision module)");
     }
 };
@@ -121,10 +133,14 @@ public:
     }
     std::string load(const std::string& model_path, const std::string& clip_path,
                      const std::string& proj_path) override {
-        vision::VisualRwkv m = vision::VisualRwkv::load(model_path, clip_path, proj_path);
+        const auto t0 = std::chrono::steady_clock::now();
+        ModelOptions options;
+        options.dtype = "auto";  // the file's precision: a bf16 file stays bf16 in memory, as `aviary vqa` keeps it
+        vision::VisualRwkv m = vision::VisualRwkv::load(model_path, clip_path, proj_path, options);
         image_position_ = safetensors_metadata_value(model_path, "image_position");
         codec_ = vision::text_codec_for_vocab(m.rwkv().config().vocab_size);
         model_.emplace(std::move(m));
+        load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const ModelConfig& c = model_->rwkv().config();
         std::string desc = model_path.substr(model_path.find_last_of('/') + 1) + " (RWKV v" + c.version_string() +
                            ", " + std::to_string(c.n_layer) + " layers, D " + std::to_string(c.n_embd) + ", " +
@@ -141,23 +157,30 @@ public:
             return "";
         }
     }
-    void answer(const ImageRGBA& image, const std::string& question, int max_tokens,
-                const std::function<void(const std::string&)>& on_text,
-                const std::function<bool()>& should_stop) override {
+    VqaStats answer(const ImageRGBA& image, const std::string& question, int max_tokens,
+                    const std::function<void(const std::string&)>& on_text,
+                    const std::function<bool()>& should_stop) override {
         AVIARY_CHECK(model_, "no VQA model loaded: load a VisualRWKV checkpoint first");
+        vision::AnswerOptions ao;
+        ao.started = std::chrono::steady_clock::now();  // the preprocessing counts in image_s, as in `aviary vqa`
         vision::ClipPreprocess o;
         o.size = model_->image_size();
         const at::Tensor px = vision::clip_preprocess(rgb_tensor(image), o);
-        vision::AnswerOptions ao;
         ao.max_tokens = max_tokens;
         // The image's place in the prompt: the one the model was trained with (its metadata), else middle — as
         // `aviary vqa` does.
         ao.position = vision::parse_image_position(image_position_.empty() ? "middle" : image_position_);
-        vision::answer_question(*model_, codec_, px, question, ao, on_text, should_stop);
+        const vision::AnswerResult r = vision::answer_question(*model_, codec_, px, question, ao, on_text, should_stop);
+        VqaStats s;
+        s.load_s = load_s_, s.image_s = r.timings.image_s, s.prefill_s = r.timings.prefill_s;
+        s.decode_s = r.timings.decode_s, s.ttft_s = r.timings.ttft_s, s.tokens = r.tokens;
+        s.peak_rss_mb = peak_rss_mb();
+        return s;
     }
 
 private:
     std::optional<vision::VisualRwkv> model_;  // worker thread only
+    double load_s_ = 0;
     std::string image_position_;
     vision::TextCodec codec_;
     mutable std::mutex mutex_;

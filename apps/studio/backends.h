@@ -4,6 +4,7 @@
 // preprocesses with aviary::vision (CLIP preprocessing with HF parity) and answers with VisualRWKV; with the audio
 // module (AVIARY_HAVE_AUDIO) tags come from an AudioRWKV model through audio::tag_file.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -13,6 +14,15 @@
 #include "studio_events.h"
 
 namespace aviary::studio {
+
+// What one answer cost, the numbers `aviary vqa --stats` prints (seconds; load_s is the last model load's).
+struct VqaStats {
+    double load_s = 0, image_s = 0, prefill_s = 0, decode_s = 0, ttft_s = 0, peak_rss_mb = 0;
+    int64_t tokens = 0;
+};
+// One line for the Image QA panel, e.g. "load 0.41 s · image 0.02 s · prefill 0.01 s · decode 0.05 s (8 tokens) ·
+// first token 0.03 s · peak 612 MB".
+std::string format_vqa_stats(const VqaStats& s);
 
 class VisionBackend {
 public:
@@ -28,10 +38,11 @@ public:
     virtual std::string load(const std::string& model_path, const std::string& clip_path, const std::string& proj_path);
     // The shipped demo model, or "" when there is none.
     virtual std::string default_model() const { return ""; }
-    // Streams the answer to a question about the image; throws aviary::Error when no model is loaded.
-    virtual void answer(const ImageRGBA& image, const std::string& question, int max_tokens,
-                        const std::function<void(const std::string&)>& on_text,
-                        const std::function<bool()>& should_stop) = 0;
+    // Streams the answer to a question about the image and returns what it cost (preprocessing counts in image_s
+    // and ttft_s); throws aviary::Error when no model is loaded.
+    virtual VqaStats answer(const ImageRGBA& image, const std::string& question, int max_tokens,
+                            const std::function<void(const std::string&)>& on_text,
+                            const std::function<bool()>& should_stop) = 0;
 };
 
 class AudioBackend {

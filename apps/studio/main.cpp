@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "app_state.h"
+#include "aviary/core/blas_core.h"
 #include "aviary/core/error.h"
 #include "script_runner.h"
 #include "widgets.h"
@@ -298,6 +299,7 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    aviary::ensure_blas_core(argv);  // before any GEMM: OpenBLAS's kernels for this CPU (blas_core.h)
     try {
         return run(parse_args(argc, argv));
     } catch (const aviary::UsageError& e) {

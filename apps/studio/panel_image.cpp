@@ -1,7 +1,7 @@
 // Image QA panel: open or drop an image, an image view with fit / 1:1 / wheel zoom / drag pan and a hover
 // readout of pixel coordinates and RGBA (immvision, ImGuiTexInspect, mrpt CImGuiImageView; style_anchors
-// §4.3), the preprocessed crop next to it, a question box and the streamed answer. Textures are made on the UI
-// thread through the main-thread queue.
+// §4.3), the preprocessed crop next to it, a question box, the streamed answer and what it cost (the timings of
+// `aviary vqa --stats`). Textures are made on the UI thread through the main-thread queue.
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
@@ -32,6 +32,9 @@ void image_on_event(AppState& app, const Event& e) {
             break;
         case EventKind::Text:
             s.answer += e.text;
+            break;
+        case EventKind::Stats:  // text: format_vqa_stats of the answer just finished
+            s.stats = e.text;
             break;
         case EventKind::Done:
         case EventKind::Error:
@@ -157,11 +160,19 @@ void draw_image_panel(AppState& app) {
     ImGui::SameLine();
     if (studio_button(app, "Ask", !s.asking && !s.model_loading && s.image != nullptr)) {
         s.answer.clear();
+        s.stats.clear();
         s.asking = true;
         app.worker->ask_image(s.question, app.settings.vision.max_tokens);
     }
     ImGui::SameLine();
     if (studio_button(app, "Stop##ask", s.asking)) app.worker->stop();
+    if (!s.stats.empty()) {
+        ImGui::TextDisabled("%s", s.stats.c_str());
+        help_marker(
+            "Image: preprocessing, CLIP and projection; prefill: the prompt with the image rows; first token: "
+            "from the start of image processing; peak: the process's peak resident memory (as `aviary vqa "
+            "--stats`).");
+    }
     ImGui::BeginChild("##answer", ImVec2(0, 0), true);
     ImGui::TextWrapped("%s%s", s.answer.c_str(), s.asking ? waiting_dots(ImGui::GetTime()) : "");
     ImGui::EndChild();

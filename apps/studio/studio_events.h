@@ -24,7 +24,8 @@ enum class EventKind {
     JobFinished,     // text: the job's name
     ModelLoaded,     // text: description of the model; a = state size in bytes
     Text,            // text: a streamed piece (chat answer, ABC bytes, VQA answer)
-    Stats,           // a = tokens/s, b = state bytes, n = tokens generated so far
+    Stats,           // a = tokens/s, b = state bytes, n = tokens generated so far; Image: text = the answer's
+                     // timings (format_vqa_stats), a = time to first token (s), b = peak memory (MiB), n = tokens
     Done,            // text: stop reason ("max_tokens", "end_of_text", "stopped", …); n = tokens
     Regenerate,      // chat: the last answer is dropped (the state was restored from the snapshot)
     Branched,        // chat: n = index of the new branch

@@ -346,11 +346,12 @@ void StudioWorker::ask_image(const std::string& question, int max_tokens) {
     post("ask", Channel::Image, [=] {
         AVIARY_CHECK(image_, "open an image first");
         AVIARY_CHECK(!question.empty(), "the question is empty");
-        vision_->answer(
+        const VqaStats st = vision_->answer(
             *image_, question, max_tokens,
             [&](const std::string& piece) { emit(EventKind::Text, Channel::Image, piece); },
             [this] { return should_stop(); });
-        emit(EventKind::Done, Channel::Image, should_stop() ? "stopped" : "done");
+        emit(EventKind::Stats, Channel::Image, format_vqa_stats(st), st.ttft_s, st.peak_rss_mb, st.tokens);
+        emit(EventKind::Done, Channel::Image, should_stop() ? "stopped" : "done", 0, 0, st.tokens);
     });
 }
 

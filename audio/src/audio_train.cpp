@@ -86,7 +86,8 @@ void save_checkpoint(const std::string& out_dir, const AudioRwkv& model, const T
     fs::create_directories(tmp);
     model.save((tmp / "model.safetensors").string());  // a complete model file: `aviary tag --model` takes it
     write_safetensors((tmp / "optimizer.safetensors").string(), trainer.optimizer_state());
-    nlohmann::json j = {{"step", step}, {"loss", loss}, {"elapsed_s", elapsed}};
+    nlohmann::json j = {{"step", step}, {"loss", loss}, {"elapsed_s", elapsed},
+                        {"precision", train_precision_name(trainer.options().precision)}};
     write_file_atomic((tmp / "trainer.json").string(), j.dump(1));  // last: marks the directory complete
     fsync_directory(tmp.string());
     remove_tree(final_dir.string());
@@ -170,6 +171,7 @@ AudioTrainResult train_audio_model(AudioRwkv& model, const ClipFeatures& train, 
     to.beta2 = 0.999;
     to.l2wrap = false;
     to.seed = o.seed;
+    to.precision = o.precision;
     Trainer trainer(model.named_parameters(), to);
     AudioTrainResult result;
     double elapsed0 = 0;
@@ -235,8 +237,9 @@ AudioTrainResult train_audio_model(AudioRwkv& model, const ClipFeatures& train, 
                 }
                 x = lam * x + (1 - lam) * x.flip({0});
             }
-            at::Tensor logits = model.forward_normalised(x);
-            return torch::binary_cross_entropy_with_logits(logits, y);  // BCE on the sigmoid outputs
+            // BCE on the sigmoid outputs, in fp32 also under bf16 training
+            at::Tensor logits = model.forward_normalised(x).to(torch::kFloat);
+            return torch::binary_cross_entropy_with_logits(logits, y);
         });
         last_loss = sr.loss;
         AudioTrainProgress pr;

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <numeric>
 
@@ -27,7 +28,9 @@ std::string default_model_path() {
                 candidates[0], ", ", candidates[1], "); pass --model");
 }
 
-std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top_k) {
+std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top_k, TagTimings* timings) {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point t0 = Clock::now();
     const auto& c = model.config();
     LogMelOptions lm;
     lm.sample_rate = c.sample_rate;
@@ -37,6 +40,7 @@ std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top
     torch::NoGradGuard no_grad;
     model.set_training(false);
     at::Tensor x = torch::from_blob(f.data.data(), {1, f.frames, f.bins}, torch::kFloat).clone();
+    const Clock::time_point t_audio = Clock::now();
     at::Tensor p = torch::sigmoid(model.forward(x))[0].to(torch::kDouble).contiguous();
     std::vector<int64_t> order(static_cast<size_t>(c.n_classes));
     std::iota(order.begin(), order.end(), 0);
@@ -45,6 +49,10 @@ std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top
     if (top_k > 0 && top_k < c.n_classes) order.resize(size_t(top_k));
     std::vector<Tag> out;
     for (int64_t i : order) out.push_back({i, model.labels()[size_t(i)].mid, model.labels()[size_t(i)].name, s[i]});
+    if (timings) {
+        timings->audio_s += std::chrono::duration<double>(t_audio - t0).count();
+        timings->model_s += std::chrono::duration<double>(Clock::now() - t_audio).count();
+    }
     return out;
 }
 

@@ -21,9 +21,12 @@
 #include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
+#include "aviary/core/cpu_gemm.h"
+#include "aviary/core/cpu_info.h"
 #include "aviary/core/cpu_engine_pool.h"
 #include "aviary/core/error.h"
 #include "aviary/core/threads.h"
+#include "aviary/core/vec_math.h"
 
 namespace aviary {
 namespace {
@@ -58,8 +61,10 @@ struct Task {
     const float* mul = nullptr;   // kAddMulTo, same stride as y
 };
 
+// Vectorisable e^x and σ (vec_math.h, ≤ 1.2 ulp): the prefill's element-wise epilogues run them on every GEMM output.
+using cpu::exp_approx;
 inline float sigmoid(float s) {
-    return 1.0f / (1.0f + std::exp(-s));
+    return cpu::sigmoid_approx(s);
 }
 
 // LayerNorm over n values: (x − mean)/sqrt(var + eps)·w + b, biased variance (PyTorch's).
@@ -74,10 +79,15 @@ void layer_norm(const float* x, const float* w, const float* b, int64_t n, float
     for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - m) * inv * w[i] + b[i];
 }
 
+// The per-head loops below (WKV step, GroupNorm + gate) are built for AVX-512, AVX2 and baseline x86-64 from one body
+// each; the best version is chosen once by cpuid (cpu_info.h), so the library itself stays baseline. Every element is
+// computed in the same order in every version (no FMA contraction in ISO C++ mode): the versions agree bit for bit.
+#define AVIARY_ALWAYS_INLINE inline __attribute__((always_inline))
+
 // One token of one head (spec §2.5.1), S is [key j][value i]:
 //   y_i = Σ_j r_j·(u_j·k_j·v_i + S_ji);  S_ji ← decay_j·S_ji + k_j·v_i
-void wkv_token(int64_t N, const float* rr, const float* kk, const float* vv, const float* uu, const float* dd, float* S,
-               float* y) {
+AVIARY_ALWAYS_INLINE void wkv_token_body(int64_t N, const float* rr, const float* kk, const float* vv, const float* uu,
+                                         const float* dd, float* S, float* y) {
     std::fill_n(y, N, 0.0f);
     for (int64_t j = 0; j < N; ++j) {
         const float rj = rr[j], kj = kk[j], ukj = uu[j] * kj, dj = dd[j];
@@ -90,7 +100,7 @@ void wkv_token(int64_t N, const float* rr, const float* kk, const float* vv, con
 }
 
 // GroupNorm of one head's output (eps 64e-5, spec §2.2) times the gate: y = ((y − μ)/σ·w + b) ⊙ g.
-void group_norm_gate(int64_t N, float* y, const float* gw, const float* gb, const float* gg) {
+AVIARY_ALWAYS_INLINE void group_norm_gate_body(int64_t N, float* y, const float* gw, const float* gb, const float* gg) {
     float mean = 0, var = 0;
     for (int64_t i = 0; i < N; ++i) mean += y[i];
     mean /= N;
@@ -98,6 +108,39 @@ void group_norm_gate(int64_t N, float* y, const float* gw, const float* gb, cons
     var /= N;
     const float inv = 1.0f / std::sqrt(var + kGroupNormEps);
     for (int64_t i = 0; i < N; ++i) y[i] = ((y[i] - mean) * inv * gw[i] + gb[i]) * gg[i];
+}
+
+// One token of one head, then its GroupNorm and gate.
+using HeadStepFn = void (*)(int64_t N, const float* rr, const float* kk, const float* vv, const float* uu,
+                            const float* dd, float* S, float* y, const float* gw, const float* gb, const float* gg);
+#define AVIARY_HEAD_STEP(NAME, ATTR)                                                                               \
+    ATTR void NAME(int64_t N, const float* rr, const float* kk, const float* vv, const float* uu, const float* dd, \
+                   float* S, float* y, const float* gw, const float* gb, const float* gg) {                        \
+        wkv_token_body(N, rr, kk, vv, uu, dd, S, y);                                                               \
+        group_norm_gate_body(N, y, gw, gb, gg);                                                                    \
+    }
+AVIARY_HEAD_STEP(head_step_base, )
+#if defined(__x86_64__) && defined(__GNUC__)
+AVIARY_HEAD_STEP(head_step_avx2, __attribute__((target("avx2"))))
+AVIARY_HEAD_STEP(head_step_avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2"))))
+#endif
+
+HeadStepFn head_step_fn() {
+    static const HeadStepFn fn = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (cpu_info().avx512) return &head_step_avx512;
+        if (cpu_info().avx2) return &head_step_avx2;
+#endif
+        return &head_step_base;
+    }();
+    return fn;
+}
+
+// One token of one head, then GroupNorm and the gate.
+inline void wkv_group_norm_gate_token(int64_t N, const float* rr, const float* kk, const float* vv, const float* uu,
+                                      const float* dd, float* S, float* y, const float* gw, const float* gb,
+                                      const float* gg) {
+    head_step_fn()(N, rr, kk, vv, uu, dd, S, y, gw, gb, gg);
 }
 
 std::vector<float> to_vector(const at::Tensor& t) {
@@ -132,6 +175,8 @@ struct CpuEngine::Impl {
     std::vector<float> ln0_w, ln0_b, ln_out_w, ln_out_b;
     MatView emb, head;
     double bytes_per_token = 0;
+    double layer_weights = 0;  // elements of the matrices and LoRAs loaded so far (prefill FLOPs)
+    double prefill_flops_per_token = 0;
 
     // Work buffers for the current batch (resized when the batch changes).
     int64_t batch = 0;
@@ -151,6 +196,7 @@ struct CpuEngine::Impl {
         MatView m;
         m.rows = t.size(0);
         m.cols = t.size(1);
+        layer_weights += double(m.rows) * m.cols;
         if (dtype == "fp32") {
             at::Tensor f = t.to(at::kFloat).contiguous();  // the model's own fp32 matrix when it is one: no copy
             m.type = WeightType::F32;
@@ -188,6 +234,7 @@ struct CpuEngine::Impl {
         m.data = f.data_ptr<float>();
         keep.push_back(f);
         bytes_per_token += m.rows * m.cols * 4.0;
+        layer_weights += double(m.rows) * m.cols;
         return m;
     }
 
@@ -244,6 +291,9 @@ struct CpuEngine::Impl {
             bytes_per_token += 4.0 * (6 * D + 4 * A + 8 * D);  // norms, mixes, decay, u (read each step)
             layers.push_back(std::move(L));
         }
+        // Sequence mode per token: 2 FLOPs per weight of every layer matrix and LoRA (the head runs for the last
+        // token only), plus the WKV's ~4 per state element.
+        prefill_flops_per_token = 2.0 * layer_weights + 4.0 * double(A) * cfg.head_size * cfg.n_layer;
         ln0_w = to_vector(tensor(sd, "blocks.0.ln0.weight"));
         ln0_b = to_vector(tensor(sd, "blocks.0.ln0.bias"));
         ln_out_w = to_vector(tensor(sd, "ln_out.weight"));
@@ -309,7 +359,7 @@ struct CpuEngine::Impl {
                     break;
                 case Epilogue::kReluSq:
                     for (int64_t i = r0; i < r1; ++i) {
-                        const float s = y[i] > 0 ? y[i] : 0.0f;
+                        const float s = std::max(y[i], 0.0f);
                         y[i] = s * s;
                     }
                     break;
@@ -317,7 +367,7 @@ struct CpuEngine::Impl {
                     for (int64_t i = r0; i < r1; ++i) y[i] = sigmoid(y[i]);
                     break;
                 case Epilogue::kDecay:
-                    for (int64_t i = r0; i < r1; ++i) y[i] = std::exp(-std::exp(t.bias[i] + y[i]));
+                    for (int64_t i = r0; i < r1; ++i) y[i] = exp_approx(-exp_approx(t.bias[i] + y[i]));
                     break;
                 case Epilogue::kAddTo: {
                     float* dst = t.dst + b * t.y_stride;
@@ -373,9 +423,9 @@ struct CpuEngine::Impl {
             for (int64_t job = jobs * chunk / n; job < jobs * (chunk + 1) / n; ++job) {
                 const int64_t b = job / H, h = job % H, off = b * A + h * N;
                 float* y = o.data() + off;
-                wkv_token(N, r.data() + off, k.data() + off, v.data() + off, L.u.data() + h * N,
-                          decay_base + b * decay_stride + h * N, S_all + (b * H + h) * N * N, y);
-                group_norm_gate(N, y, L.lnx_w.data() + h * N, L.lnx_b.data() + h * N, g.data() + off);
+                wkv_group_norm_gate_token(N, r.data() + off, k.data() + off, v.data() + off, L.u.data() + h * N,
+                                          decay_base + b * decay_stride + h * N, S_all + (b * H + h) * N * N, y,
+                                          L.lnx_w.data() + h * N, L.lnx_b.data() + h * N, g.data() + off);
             }
         });
     }
@@ -469,11 +519,24 @@ struct CpuEngine::Impl {
     // element-wise parts are fused loops over rows, and the WKV runs token by token per head (its cost, T·H·N² per
     // layer, is ~1 % of the GEMMs at head size 64).
     int64_t prefill_chunk = 256;
-    // The BLAS's own row-major sgemm; AVIARY_PREFILL_GEMM=libtorch forces the at::mm_out path (tests, comparisons).
-    SgemmRowMajorFn sgemm = [] {
-        const char* env = std::getenv("AVIARY_PREFILL_GEMM");
-        return env && std::string(env) == "libtorch" ? nullptr : blas_sgemm_row_major();
-    }();
+    enum class GemmPath { kOneDnn, kBlas, kLibTorch };
+    GemmPath gemm_path = GemmPath::kBlas;  // for the bf16 / int8 matrices (fp32 ones: kBlas, or kLibTorch if forced)
+    SgemmRowMajorFn sgemm = blas_sgemm_row_major();  // the BLAS's own row-major sgemm; nullptr: at::mm_out
+    std::vector<uint16_t> gemm_xb;                   // X in bf16 (onednn-bf16)
+    std::vector<int8_t> gemm_xq;                     // X as int8 codes (onednn-int8)
+    std::vector<float> gemm_xs;                      // their scale per row
+
+    void choose_gemm_path(const std::string& option) {
+        const std::string path = prefill_gemm_path(dtype, option);
+        gemm_path = path == "onednn" ? GemmPath::kOneDnn : path == "libtorch" ? GemmPath::kLibTorch : GemmPath::kBlas;
+        if (gemm_path == GemmPath::kLibTorch) sgemm = nullptr;
+    }
+
+    std::string gemm_name() const {
+        if (gemm_path == GemmPath::kOneDnn && dtype != "fp32") return "onednn-" + dtype;
+        return sgemm ? "blas" : "libtorch";
+    }
+
     int64_t prefill_rows = 0;  // rows the buffers below hold
     std::vector<float> px, pa, pd, pm0, ph5, pdel, pdh, pxw, pxk, pxv, pxr, pxg, pr, pk, pv, pg, pdec, po, ptmp, pffk,
         pffr;
@@ -481,8 +544,8 @@ struct CpuEngine::Impl {
     void prefill_resize(int64_t T) {
         if (T <= prefill_rows) return;
         prefill_rows = T;
-        size_rows(T, {&px, &pa, &pd, &pm0, &pxw, &pxk, &pxv, &pxr, &pxg, &ptmp, &pffr}, {&pr, &pk, &pv, &pg, &pdec, &po},
-                  ph5, pdel, pdh, pffk);
+        size_rows(T, {&px, &pa, &pd, &pm0, &pxw, &pxk, &pxv, &pxr, &pxg, &ptmp, &pffr},
+                  {&pr, &pk, &pv, &pg, &pdec, &po}, ph5, pdel, pdh, pffk);
     }
 
     // fn(t0, t1) over [0, T) split across the pool.
@@ -520,34 +583,73 @@ struct CpuEngine::Impl {
 
     struct NoEpilogue {};
 
-    // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ, then Y[j] ← post(Y[j], j) for every flat
-    // index j = t·w.rows + i unless post is NoEpilogue. The output columns = weight rows are cut into blocks that the
-    // pool's threads claim; each block is one single-threaded sgemm (prefill() holds a BlasSingleThreadScope) on its
-    // rows of W (bf16 / int8 rows widened into that thread's scratch first), writing its columns of Y in place,
-    // followed by `post` on the block while it is still in cache. So the weights are read once, by one thread, no BLAS
-    // worker competes with the pool, and the element-wise step costs no pass of its own. The sgemm is the BLAS's
-    // cblas_sgemm when it has one (measured ~15 % faster here than going through LibTorch), else at::mm_out.
+    // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ, then Y[j] ← post(Y[j], j, i) for every flat
+    // index j = t·w.rows + i (i: the weight row) unless post is NoEpilogue. The output columns = weight rows are cut
+    // into blocks that the pool's threads claim; each block is one single-threaded product (prefill() holds a
+    // BlasSingleThreadScope) on its rows of W, writing its columns of Y in place, followed by `post` on the block while
+    // it is still in cache. So the weights are read once, by one thread, no BLAS worker competes with the pool, and the
+    // element-wise step costs no pass of its own. The product of a block:
+    //  - onednn (bf16 / int8 matrices): X converted once per GEMM (bf16, or int8 codes with one scale per token), the
+    //    block through oneDNN on the matrix units; int8 rows are then scaled by their token's scale;
+    //  - blas / libtorch: bf16 / int8 rows widened into the thread's scratch, then the BLAS's cblas_sgemm (measured
+    //    ~15 % faster than going through LibTorch) or at::mm_out.
     template <class Post = NoEpilogue>
     void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post = Post{}) {
         const int64_t rows = w.rows, cols = w.cols;
+        const bool dnn = gemm_path == GemmPath::kOneDnn && w.type != WeightType::F32;
+        if (dnn && w.type == WeightType::BF16) {
+            if (gemm_xb.size() < size_t(T * cols)) gemm_xb.resize(size_t(T * cols));
+            for_rows(T, [&](int64_t t0, int64_t t1) {
+                for (int64_t t = t0; t < t1; ++t) cpu::round_to_bf16(X + t * x_stride, cols, &gemm_xb[t * cols]);
+            });
+        } else if (dnn) {
+            if (gemm_xq.size() < size_t(T * cols)) gemm_xq.resize(size_t(T * cols));
+            if (gemm_xs.size() < size_t(T)) gemm_xs.resize(size_t(T));
+            for_rows(T, [&](int64_t t0, int64_t t1) {
+                for (int64_t t = t0; t < t1; ++t)
+                    cpu::quantize_rows_int8(X + t * x_stride, 1, cols, &gemm_xq[t * cols], &gemm_xs[t]);
+            });
+        }
         const at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, cols}, {x_stride, 1}, at::kFloat);
         const int n = std::min(chunk_count(rows, 64), pool->size() * 2);
         pool->run(n, [&](int c) {
             auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
             const int64_t r0 = bound(c), r1 = bound(c + 1);
             if (r0 >= r1) return;
-            const float* W = widen_rows(w, r0, r1);
-            if (sgemm) {
-                sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
+            if (dnn) {
+                // dense block in the thread's scratch (oneDNN's AMX kernels need ldy == N), then scaled into Y
+                const int64_t nb = r1 - r0;
+                thread_local std::vector<float> block;
+                if (block.size() < size_t(T * nb)) block.resize(size_t(T * nb));
+                if (w.type == WeightType::BF16) {
+                    cpu::gemm_bf16_onednn(gemm_xb.data(), T, cols, cols,
+                                          static_cast<const uint16_t*>(w.data) + r0 * cols, nb, block.data(), nb);
+                    for (int64_t t = 0; t < T; ++t) std::copy_n(block.data() + t * nb, nb, Y + t * rows + r0);
+                } else {
+                    cpu::gemm_int8_onednn(gemm_xq.data(), T, cols, cols, static_cast<const int8_t*>(w.data) + r0 * cols,
+                                          nb, block.data(), nb);
+                    const float* ws = w.scale + r0;
+                    for (int64_t t = 0; t < T; ++t) {
+                        const float* b = block.data() + t * nb;
+                        float* y = Y + t * rows + r0;
+                        const float xs = gemm_xs[t];
+                        for (int64_t i = 0; i < nb; ++i) y[i] = (b[i] * xs) * ws[i];
+                    }
+                }
             } else {
-                const at::Tensor wt = at::from_blob(const_cast<float*>(W), {r1 - r0, cols}, at::kFloat);
-                at::Tensor yt = at::from_blob(Y + r0, {T, r1 - r0}, {rows, 1}, at::kFloat);  // a column block
-                at::mm_out(yt, xt, wt.t());
+                const float* W = widen_rows(w, r0, r1);
+                if (sgemm) {
+                    sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
+                } else {
+                    const at::Tensor wt = at::from_blob(const_cast<float*>(W), {r1 - r0, cols}, at::kFloat);
+                    at::Tensor yt = at::from_blob(Y + r0, {T, r1 - r0}, {rows, 1}, at::kFloat);  // a column block
+                    at::mm_out(yt, xt, wt.t());
+                }
             }
             if constexpr (!std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
                 for (int64_t t = 0; t < T; ++t) {
                     float* y = Y + t * rows;
-                    for (int64_t i = r0; i < r1; ++i) y[i] = post(y[i], t * rows + i);
+                    for (int64_t i = r0; i < r1; ++i) y[i] = post(y[i], t * rows + i, i);
                 }
             }
         });
@@ -555,8 +657,8 @@ struct CpuEngine::Impl {
 
     // One layer over T rows of one sequence; att_prev / ffn_prev (D) and S (H, N, N) are that sequence's state.
     void prefill_layer(const Layer& L, int64_t T, float* att_prev, float* ffn_prev, float* S) {
-        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim, Lm = cfg.mix_lora_rank,
-                      Ld = cfg.decay_lora_rank, H = cfg.n_head, N = cfg.head_size;
+        const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim, Lm = cfg.mix_lora_rank, Ld = cfg.decay_lora_rank,
+                      H = cfg.n_head, N = cfg.head_size;
         // a = LN1(x); d_t = a_{t−1} − a_t (a_{−1} from the state)
         for_rows(T, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t)
@@ -574,41 +676,42 @@ struct CpuEngine::Impl {
         int64_t dec_stride = 0;
         if (cfg.version == 6) {
             for_rows(T, [&](int64_t t0, int64_t t1) {
-                for (int64_t j = t0 * D; j < t1 * D; ++j) pm0[j] = pa[j] + pd[j] * L.m_x[j % D];
+                for (int64_t t = t0; t < t1; ++t)
+                    for (int64_t i = 0, j = t * D; i < D; ++i, ++j) pm0[j] = pa[j] + pd[j] * L.m_x[i];
             });
-            gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(), [](float y, int64_t) { return std::tanh(y); });
+            gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(), [](float y, int64_t, int64_t) { return std::tanh(y); });
             for (int c = 0; c < 5; ++c) gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, pdel.data() + c * T * D);
             for_rows(T, [&](int64_t t0, int64_t t1) {
-                for (int64_t j = t0 * D; j < t1 * D; ++j) {
-                    const int64_t i = j % D;
-                    const float aj = pa[j], dj = pd[j];
-                    pxw[j] = aj + dj * (L.m_w[i] + pdel[0 * T * D + j]);
-                    pxk[j] = aj + dj * (L.m_k[i] + pdel[1 * T * D + j]);
-                    pxv[j] = aj + dj * (L.m_v[i] + pdel[2 * T * D + j]);
-                    pxr[j] = aj + dj * (L.m_r[i] + pdel[3 * T * D + j]);
-                    pxg[j] = aj + dj * (L.m_g[i] + pdel[4 * T * D + j]);
-                }
+                for (int64_t t = t0; t < t1; ++t)
+                    for (int64_t i = 0, j = t * D; i < D; ++i, ++j) {
+                        const float aj = pa[j], dj = pd[j];
+                        pxw[j] = aj + dj * (L.m_w[i] + pdel[0 * T * D + j]);
+                        pxk[j] = aj + dj * (L.m_k[i] + pdel[1 * T * D + j]);
+                        pxv[j] = aj + dj * (L.m_v[i] + pdel[2 * T * D + j]);
+                        pxr[j] = aj + dj * (L.m_r[i] + pdel[3 * T * D + j]);
+                        pxg[j] = aj + dj * (L.m_g[i] + pdel[4 * T * D + j]);
+                    }
             });
-            gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t) { return std::tanh(y); });
+            gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t, int64_t) { return std::tanh(y); });
             gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data(),
-                 [&](float y, int64_t j) { return std::exp(-std::exp(L.decay[j % A] + y)); });
+                 [&](float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); });
             dec = pdec.data();
             dec_stride = A;
         } else {
             for_rows(T, [&](int64_t t0, int64_t t1) {
-                for (int64_t j = t0 * D; j < t1 * D; ++j) {
-                    const int64_t i = j % D;
-                    pxk[j] = pa[j] + pd[j] * L.m_k[i];
-                    pxv[j] = pa[j] + pd[j] * L.m_v[i];
-                    pxr[j] = pa[j] + pd[j] * L.m_r[i];
-                    pxg[j] = pa[j] + pd[j] * L.m_g[i];
-                }
+                for (int64_t t = t0; t < t1; ++t)
+                    for (int64_t i = 0, j = t * D; i < D; ++i, ++j) {
+                        pxk[j] = pa[j] + pd[j] * L.m_k[i];
+                        pxv[j] = pa[j] + pd[j] * L.m_v[i];
+                        pxr[j] = pa[j] + pd[j] * L.m_r[i];
+                        pxg[j] = pa[j] + pd[j] * L.m_g[i];
+                    }
             });
         }
         gemm(L.att_r, pxr.data(), T, D, pr.data());
         gemm(L.att_k, pxk.data(), T, D, pk.data());
         gemm(L.att_v, pxv.data(), T, D, pv.data());
-        gemm(L.att_g, pxg.data(), T, D, pg.data(), [](float y, int64_t) { return y * sigmoid(y); });
+        gemm(L.att_g, pxg.data(), T, D, pg.data(), [](float y, int64_t, int64_t) { return y * sigmoid(y); });
         // WKV token by token, heads in parallel; then GroupNorm and the gate
         const int n = chunk_count(H, 1);
         pool->run(n, [&](int c) {
@@ -616,12 +719,12 @@ struct CpuEngine::Impl {
                 for (int64_t t = 0; t < T; ++t) {
                     const int64_t off = t * A + h * N;
                     float* y = po.data() + off;
-                    wkv_token(N, pr.data() + off, pk.data() + off, pv.data() + off, L.u.data() + h * N,
-                              dec + t * dec_stride + h * N, S + h * N * N, y);
-                    group_norm_gate(N, y, L.lnx_w.data() + h * N, L.lnx_b.data() + h * N, pg.data() + off);
+                    wkv_group_norm_gate_token(N, pr.data() + off, pk.data() + off, pv.data() + off, L.u.data() + h * N,
+                                              dec + t * dec_stride + h * N, S + h * N * N, y, L.lnx_w.data() + h * N,
+                                              L.lnx_b.data() + h * N, pg.data() + off);
                 }
         });
-        gemm(L.att_o, po.data(), T, A, ptmp.data(), [&](float y, int64_t j) { return px[j] += y; });
+        gemm(L.att_o, po.data(), T, A, ptmp.data(), [&](float y, int64_t j, int64_t) { return px[j] += y; });
         // channel mix: b = LN2(x); x_k, x_r from b and b_{t−1}
         for_rows(T, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t)
@@ -638,9 +741,13 @@ struct CpuEngine::Impl {
             }
         });
         std::copy_n(pa.data() + (T - 1) * D, D, ffn_prev);
-        gemm(L.ffn_k, pxk.data(), T, D, pffk.data(), [](float y, int64_t) { return y > 0 ? y * y : 0.0f; });
-        gemm(L.ffn_r, pxr.data(), T, D, pffr.data(), [](float y, int64_t) { return sigmoid(y); });
-        gemm(L.ffn_v, pffk.data(), T, F, ptmp.data(), [&](float y, int64_t j) { return px[j] += pffr[j] * y; });
+        gemm(L.ffn_k, pxk.data(), T, D, pffk.data(), [](float y, int64_t, int64_t) {
+            const float p = std::max(y, 0.0f);  // branch-free: a branch on random signs mispredicts half the time
+            return p * p;
+        });
+        gemm(L.ffn_r, pxr.data(), T, D, pffr.data(), [](float y, int64_t, int64_t) { return sigmoid(y); });
+        gemm(L.ffn_v, pffk.data(), T, F, ptmp.data(),
+             [&](float y, int64_t j, int64_t) { return px[j] += pffr[j] * y; });
     }
 
     // tokens (B, T) row-major -> logits of each sequence's last token (B, V).
@@ -651,32 +758,69 @@ struct CpuEngine::Impl {
             AVIARY_CHECK(tokens[i] >= 0 && tokens[i] < cfg.vocab_size, "token id ", tokens[i],
                          " is out of range (vocabulary size ", cfg.vocab_size, ")");
         prepare_state(state, B);
+        for (int64_t b = 0; b < B; ++b)
+            prefill_sequence(T, b, state, logits + b * cfg.vocab_size, -1, 0,
+                             [&](int64_t t, float* row) { embedding_row(tokens[b * T + t], row); });
+    }
+
+    // One sequence (batch row b of the state) of T input rows: fill(t, row) writes the embedding row of position t
+    // (before ln0); its last position's logits go to `logits` (V). Rows [flip_begin, flip_begin + flip_count) are
+    // reversed before every odd layer and restored after it (VisualRWKV's image patches, spec A.4), so such a range
+    // is run in one block whatever prefill_chunk is.
+    template <class Fill>
+    void prefill_sequence(int64_t T, int64_t b, State& state, float* logits, int64_t flip_begin, int64_t flip_count,
+                          Fill&& fill) {
         const BlasSingleThreadScope blas_one_thread;  // the pool's threads run the GEMM blocks (gemm())
         const int64_t D = cfg.n_embd, H = cfg.n_head, N = cfg.head_size;
-        const int64_t chunk = std::max<int64_t>(1, prefill_chunk);
+        const bool flip = flip_begin >= 0 && flip_count > 1;
+        const int64_t chunk = flip ? std::max<int64_t>(prefill_chunk, T) : std::max<int64_t>(1, prefill_chunk);
         prefill_resize(std::min(T, chunk));
         resize(1);
-        for (int64_t b = 0; b < B; ++b) {
-            for (int64_t t0 = 0; t0 < T; t0 += chunk) {
-                const int64_t n = std::min(chunk, T - t0);
-                const int64_t* tok = tokens + b * T + t0;
-                for_rows(n, [&](int64_t r0, int64_t r1) {
-                    std::vector<float> row(static_cast<size_t>(D), 0.0f);
-                    for (int64_t t = r0; t < r1; ++t) {
-                        embedding_row(tok[t], row.data());
-                        layer_norm(row.data(), ln0_w.data(), ln0_b.data(), D, px.data() + t * D);
-                    }
-                });
-                for (int l = 0; l < cfg.n_layer; ++l)
-                    prefill_layer(layers[size_t(l)], n, state.att_shift[l].data_ptr<float>() + b * D,
-                                  state.ffn_shift[l].data_ptr<float>() + b * D,
-                                  state.wkv[l].data_ptr<float>() + b * H * N * N);
-                if (t0 + n == T) {
-                    layer_norm(px.data() + (n - 1) * D, ln_out_w.data(), ln_out_b.data(), D, a.data());
-                    run({{&head, a.data(), D, logits + b * cfg.vocab_size, cfg.vocab_size}});
+        auto flip_rows = [&] {
+            for (int64_t i = 0; i < flip_count / 2; ++i)
+                std::swap_ranges(px.data() + (flip_begin + i) * D, px.data() + (flip_begin + i + 1) * D,
+                                 px.data() + (flip_begin + flip_count - 1 - i) * D);
+        };
+        for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+            const int64_t n = std::min(chunk, T - t0);
+            for_rows(n, [&](int64_t r0, int64_t r1) {
+                std::vector<float> row(static_cast<size_t>(D), 0.0f);
+                for (int64_t t = r0; t < r1; ++t) {
+                    fill(t0 + t, row.data());
+                    layer_norm(row.data(), ln0_w.data(), ln0_b.data(), D, px.data() + t * D);
                 }
+            });
+            for (int l = 0; l < cfg.n_layer; ++l) {
+                const bool flip_here = flip && l % 2 == 1;
+                if (flip_here) flip_rows();
+                prefill_layer(layers[size_t(l)], n, state.att_shift[l].data_ptr<float>() + b * D,
+                              state.ffn_shift[l].data_ptr<float>() + b * D,
+                              state.wkv[l].data_ptr<float>() + b * H * N * N);
+                if (flip_here) flip_rows();
+            }
+            if (t0 + n == T) {
+                layer_norm(px.data() + (n - 1) * D, ln_out_w.data(), ln_out_b.data(), D, a.data());
+                run({{&head, a.data(), D, logits, cfg.vocab_size}});
             }
         }
+    }
+
+    // GFLOP/s of the prefill GEMM path (gemm() as prefill runs it) on the largest layer matrix, the channel-mix key
+    // (F, D), with a full block of prefill_chunk rows; the best of five after a warm-up.
+    double measure_gemm_gflops() {
+        const MatView& w = layers.front().ffn_k;
+        const int64_t T = prefill_chunk;
+        prefill_resize(T);
+        for (int64_t i = 0; i < T * w.cols; ++i) pxk[i] = std::sin(0.37f * float(i % 1013));
+        const BlasSingleThreadScope blas_one_thread;
+        double best = 1e30;
+        for (int rep = 0; rep < 6; ++rep) {
+            const auto t0 = std::chrono::steady_clock::now();
+            gemm(w, pxk.data(), T, w.cols, pffk.data());
+            const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (rep > 0) best = std::min(best, t);
+        }
+        return 2.0 * T * w.rows * w.cols / best / 1e9;
     }
 
     // Thread count by measurement (options.threads <= 0): the head product (the largest matrix) timed with 1..max
@@ -754,6 +898,7 @@ CpuEngine::CpuEngine(const Model& model, const CpuEngineOptions& options) : impl
     m.pool = std::make_unique<cpu::ThreadPool>(options.threads > 0 ? options.threads : 1);
     AVIARY_CHECK(options.prefill_chunk >= 1, "CpuEngine: prefill_chunk must be >= 1, got ", options.prefill_chunk);
     m.prefill_chunk = options.prefill_chunk;
+    m.choose_gemm_path(options.prefill_gemm);
     m.load(model);
     if (options.threads <= 0) m.choose_threads(thread_count());
 }
@@ -786,6 +931,23 @@ void CpuEngine::step(const int64_t* tokens, int64_t batch, State& state, float* 
     impl_->step(tokens, batch, state, logits);
 }
 
+at::Tensor CpuEngine::prefill_embeddings(const at::Tensor& x, State& state, int64_t flip_begin, int64_t flip_count) {
+    const ModelConfig& c = impl_->cfg;
+    AVIARY_CHECK(x.dim() == 3 && x.size(0) == 1 && x.size(1) >= 1 && x.size(2) == c.n_embd,
+                 "CpuEngine::prefill_embeddings takes rows of shape (1, T, ", c.n_embd, "), got ", x.sizes());
+    const int64_t T = x.size(1);
+    AVIARY_CHECK(flip_begin < 0 || flip_count <= 1 || flip_begin + flip_count <= T, "flipped rows [", flip_begin, ", ",
+                 flip_begin + flip_count, ") lie outside the ", T, " input rows");
+    const at::Tensor rows = x.detach().to(at::kCPU, at::kFloat).contiguous();
+    const float* px = rows.data_ptr<float>();
+    at::Tensor logits = at::empty({1, c.vocab_size}, at::kFloat);
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->prepare_state(state, 1);
+    impl_->prefill_sequence(T, 0, state, logits.data_ptr<float>(), flip_begin, flip_count,
+                            [&](int64_t t, float* row) { std::copy_n(px + t * c.n_embd, c.n_embd, row); });
+    return logits;
+}
+
 at::Tensor CpuEngine::prefill(const at::Tensor& tokens, State& state) {
     AVIARY_CHECK(tokens.dim() == 2, "CpuEngine::prefill takes tokens of shape (B, T), got ", tokens.sizes());
     const at::Tensor ids = tokens.to(at::kCPU, at::kLong).contiguous();
@@ -801,11 +963,21 @@ const std::string& CpuEngine::dtype() const {
 const char* CpuEngine::kernel_name() const {
     return impl_->kernels->name;
 }
+std::string CpuEngine::prefill_gemm_name() const {
+    return impl_->gemm_name();
+}
 int CpuEngine::threads() const {
     return impl_->pool->size();
 }
 double CpuEngine::weight_bytes_per_token() const {
     return impl_->bytes_per_token;
+}
+double CpuEngine::prefill_flops_per_token() const {
+    return impl_->prefill_flops_per_token;
+}
+double CpuEngine::measure_prefill_gemm_gflops() {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->measure_gemm_gflops();
 }
 const ModelConfig& CpuEngine::config() const {
     return impl_->cfg;
@@ -823,36 +995,28 @@ struct CachedEngine {
 } g_cached;
 }  // namespace
 
-double measure_read_bandwidth_gbps(int threads) {
-    cpu::ThreadPool pool(threads > 0 ? threads : thread_count());
-    const int64_t n = int64_t(128) << 20;  // floats: 512 MiB
-    std::vector<float> buf(n, 1.0f);
-    std::vector<double> sums(pool.size());
-    using Vec4 = float __attribute__((vector_size(16)));
-    double best = 0;
-    for (int pass = 0; pass < 6; ++pass) {
-        const auto t0 = std::chrono::steady_clock::now();
-        const int nt = pool.size();
-        std::fill(sums.begin(), sums.end(), 0.0);
-        pool.run(nt, [&](int tid) {
-            const int64_t lo = n * tid / nt / 64 * 64, hi = tid + 1 == nt ? n : n * (tid + 1) / nt / 64 * 64;
-            Vec4 acc[4] = {};
-            for (int64_t i = lo; i < hi; i += 16)
-                for (int j = 0; j < 4; ++j) {
-                    Vec4 v;
-                    std::memcpy(&v, buf.data() + i + 4 * j, sizeof v);
-                    acc[j] += v;
-                }
-            const Vec4 t = acc[0] + acc[1] + acc[2] + acc[3];
-            sums[tid] = double(t[0]) + t[1] + t[2] + t[3];
-        });
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (pass > 0) best = std::max(best, n * 4.0 / s / 1e9);  // pass 0 warms the pages and the pool
+std::string prefill_gemm_path(const std::string& dtype, const std::string& option) {
+    std::string want = option;
+    if (want == "auto") {
+        const char* env = std::getenv("AVIARY_PREFILL_GEMM");
+        if (env && *env) want = env;
     }
-    double total = 0;
-    for (double v : sums) total += v;
-    AVIARY_CHECK(total == double(n), "internal: bandwidth probe summed ", total, " instead of ", n);
-    return best;
+    AVIARY_CHECK(want == "auto" || want == "onednn" || want == "blas" || want == "libtorch",
+                 "CpuEngine: unknown prefill GEMM path '", want, "' (expected auto, onednn, blas or libtorch)");
+    const cpu::OneDnnInfo& dnn = cpu::onednn_info();
+    if (want == "onednn") {
+        AVIARY_CHECK(dnn.available, "CpuEngine: prefill GEMM 'onednn' asked for, but this build has no oneDNN");
+        AVIARY_CHECK(dtype != "bf16" || dnn.bf16_supported,
+                     "CpuEngine: prefill GEMM 'onednn' has no bf16 matmul on ISA ", dnn.isa, " (needs AVX-512)");
+        AVIARY_CHECK(dtype != "int8" || dnn.int8_supported,
+                     "CpuEngine: prefill GEMM 'onednn' int8 needs VNNI or "
+                     "AMX-INT8 (ISA here: ",
+                     dnn.isa, ")");
+        return dtype == "fp32" ? "blas" : "onednn";
+    }
+    if (want == "auto")
+        return (dtype == "bf16" && dnn.bf16_matmul) || (dtype == "int8" && dnn.int8_matmul) ? "onednn" : "blas";
+    return want;
 }
 
 void set_default_cpu_engine_options(const CpuEngineOptions& options) {
@@ -877,7 +1041,8 @@ std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model) {
     const bool same = g_cached.engine && g_cached.model == &model && g_cached.identity.is_same(id) &&
                       g_cached.versions == versions && g_cached.options.dtype == o.dtype &&
                       g_cached.options.threads == o.threads && g_cached.options.kernels == o.kernels &&
-                      g_cached.options.prefill_chunk == o.prefill_chunk;
+                      g_cached.options.prefill_chunk == o.prefill_chunk &&
+                      g_cached.options.prefill_gemm == o.prefill_gemm;
     if (!same) {
         g_cached = CachedEngine{};  // frees the previous engine first (an int8 0.4B engine is ~0.5 GB)
         g_cached.engine = std::make_shared<CpuEngine>(model, o);

@@ -18,21 +18,6 @@ namespace aviary::cpu {
 const KernelSet* simd_kernels_avx2();
 const KernelSet* simd_kernels_avx512();
 
-uint16_t fp32_to_bf16(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
-    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
-    return static_cast<uint16_t>(u >> 16);
-}
-
-float bf16_to_fp32(uint16_t h) {
-    const uint32_t u = static_cast<uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
 float quantize_activations_int16(const float* x, int64_t n, int16_t* codes) {
     float m = 0;
     bool finite = true;

@@ -166,8 +166,12 @@ struct TimeMixImpl : torch::nn::Module {
         at::Tensor xv = a * time_mix_v + prev * (1 - time_mix_v);
         at::Tensor xr = a * time_mix_r + prev * (1 - time_mix_r);
         at::Tensor r = at::sigmoid(matmul_w(xr, receptance));
-        at::Tensor k = matmul_w(xk, key), v = matmul_w(xv, value);  // (B, T, A) fp32
-        auto [y, S_out] = wkv4_parallel(-time_decay.exp(), time_first, k, v, S);
+        at::Tensor k = matmul_w(xk, key), v = matmul_w(xv, value);  // (B, T, A) fp32 (bf16 under autocast)
+        // the recurrence in fp32 also under bf16 training's autocast, as the WKV's (wkv_dispatch.cpp)
+        auto [y, S_out] = [&] {
+            c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+            return wkv4_parallel(-time_decay.exp(), time_first, k.to(at::kFloat), v.to(at::kFloat), S);
+        }();
         S = S_out;
         return matmul_w(r * y, output);
     }

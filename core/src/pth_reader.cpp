@@ -527,7 +527,10 @@ TensorList read_pth(const std::string& path) {
         // Bool bytes are read as uint8 and normalised, so a stray byte value cannot make an invalid bool.
         const at::ScalarType load_type = dtype == at::kBool ? at::kByte : dtype;
         at::Tensor t = at::empty({numel}, at::TensorOptions().dtype(load_type));
-        if (nbytes > 0) std::memcpy(t.data_ptr(), bytes.data, nbytes);
+        if (nbytes > 0) {
+            std::memcpy(t.data_ptr(), bytes.data, nbytes);
+            file.release(bytes.data, nbytes);
+        }
         return dtype == at::kBool ? t.ne(0) : t;
     };
 

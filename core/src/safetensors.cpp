@@ -150,7 +150,10 @@ TensorList read_safetensors(const std::string& path, Metadata* metadata) {
     for (const HeaderEntry& e : entries) {
         const at::ScalarType load_type = e.dtype == at::kBool ? at::kByte : e.dtype;
         at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(load_type));
-        if (e.end > e.begin) std::memcpy(t.data_ptr(), data + e.begin, e.end - e.begin);
+        if (e.end > e.begin) {
+            std::memcpy(t.data_ptr(), data + e.begin, e.end - e.begin);
+            file.release(data + e.begin, e.end - e.begin);
+        }
         out.push_back(NamedTensor{e.name, e.dtype == at::kBool ? t.ne(0) : t});
     }
     return out;

@@ -83,4 +83,14 @@ BlasSingleThreadScope::~BlasSingleThreadScope() {
     if (saved_ > 1) openblas_threads().set(saved_);
 }
 
+TorchThreadsScope::TorchThreadsScope() : saved_intra_(at::get_num_threads()) {
+    // The BLAS's count is the one set_thread_count() gave; inside another scope it is already 1 and LibTorch holds it.
+    const int n = std::max({blas_one_.saved(), saved_intra_, 1});
+    if (n != saved_intra_) at::set_num_threads(n);
+}
+
+TorchThreadsScope::~TorchThreadsScope() {
+    if (at::get_num_threads() != saved_intra_) at::set_num_threads(saved_intra_);
+}
+
 }  // namespace aviary

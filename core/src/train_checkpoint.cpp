@@ -131,6 +131,7 @@ void save_train_checkpoint(const std::string& out_dir, const TensorList& weights
         j["data_position"] = info.data_position;
         j["loss"] = info.loss;
         j["elapsed_s"] = info.elapsed_s;
+        j["precision"] = train_precision_name(trainer.options().precision);  // of the forward (trainer.h)
         j["model"] = nlohmann::json::parse(model_json);
         write_text_synced(tmp / "trainer.json", j.dump(2) + "\n");
         file_written(files);

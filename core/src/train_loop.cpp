@@ -65,6 +65,7 @@ TrainSummary train_language_model(Model& model, const TokenSource& data, const L
     WindowSampler sampler(data, o.ctx_len, o.seed);
 
     TrainSummary summary;
+    summary.precision = trainer.options().precision;
     int64_t position = 0;
     double elapsed_before = 0;
     if (config.resume) {

@@ -2,16 +2,24 @@
 // official RWKV parameter groups and LR multipliers (spec §7.4, LM model.py
 // @86affd7 `configure_optimizers`), gradient accumulation and clipping,
 // freezing by glob, the L2Wrap autograd function (spec §7.5, LM model.py
-// `L2Wrap`) and the masked LM loss.
+// `L2Wrap`) and the masked LM loss. The training precision (trainer.h
+// TrainPrecision) is decided and applied here, for every trainer: bf16 is
+// LibTorch's CPU autocast (as `torch.autocast("cpu", torch.bfloat16)`) around
+// each micro-batch's forward and loss, fp32 master weights and AdamW.
 #include "aviary/core/trainer.h"
 
+#include <ATen/autocast_mode.h>
+#include <torch/library.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <cmath>
+#include <optional>
 
+#include "aviary/core/cpu_info.h"
 #include "aviary/core/distributed.h"
 #include "aviary/core/error.h"
+#include "aviary/core/threads.h"
 
 namespace aviary {
 namespace {
@@ -42,7 +50,95 @@ struct L2WrapFunction : public torch::autograd::Function<L2WrapFunction> {
     }
 };
 
+// Python's `with torch.autocast("cpu", dtype=torch.bfloat16):` (torch/amp/autocast_mode.py, 1.13): matrix
+// products (linear, matmul, bmm, conv) take bf16 copies of their inputs, the ops of autocast's fp32 list run in
+// fp32, the rest in their inputs' dtype. The bf16 copies of the weights are cached inside the region; the cache is
+// cleared when the outermost region ends, so no copy outlives the optimizer step that changes the weights.
+class CpuAutocastBf16 {
+public:
+    CpuAutocastBf16() : enabled_(at::autocast::is_cpu_enabled()), dtype_(at::autocast::get_autocast_cpu_dtype()) {
+        at::autocast::set_cpu_enabled(true);
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        at::autocast::increment_nesting();
+    }
+    ~CpuAutocastBf16() {
+        if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+        at::autocast::set_cpu_enabled(enabled_);
+        at::autocast::set_autocast_cpu_dtype(dtype_);
+    }
+    CpuAutocastBf16(const CpuAutocastBf16&) = delete;
+    CpuAutocastBf16& operator=(const CpuAutocastBf16&) = delete;
+
+private:
+    bool enabled_;
+    at::ScalarType dtype_;
+};
+
+// bf16/fp16 tensors widened to fp32 (the loss is computed in fp32 whatever the logits' precision); fp32 and fp64
+// pass unchanged.
+at::Tensor widen_reduced(const at::Tensor& t) {
+    if (!t.defined()) return t;
+    const auto st = t.scalar_type();
+    return st == at::kBFloat16 || st == at::kHalf ? t.to(at::kFloat) : t;
+}
+c10::optional<at::Tensor> widen_reduced(const c10::optional<at::Tensor>& t) {
+    return t && t->defined() ? c10::optional<at::Tensor>(widen_reduced(*t)) : t;
+}
+
+// Layer and group norms in fp32 under the CPU autocast: LibTorch 1.13's CPU lists leave them out, so a norm right
+// after a bf16 product (AudioRWKV's patch embedding) would meet fp32 weights with a bf16 input and fail, or
+// normalise in bf16. These kernels widen the inputs and run the norm without autocast (fp32 in, fp32 out), as
+// CUDA autocast's fp32 list does. Registered for the AutocastCPU key only: outside autocast nothing changes.
+at::Tensor layer_norm_fp32(const at::Tensor& input, at::IntArrayRef normalized_shape,
+                           const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias, double eps,
+                           bool cudnn_enable) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+    return at::layer_norm(widen_reduced(input), normalized_shape, widen_reduced(weight), widen_reduced(bias), eps,
+                          cudnn_enable);
+}
+at::Tensor group_norm_fp32(const at::Tensor& input, int64_t groups, const c10::optional<at::Tensor>& weight,
+                           const c10::optional<at::Tensor>& bias, double eps, bool cudnn_enabled) {
+    c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+    return at::group_norm(widen_reduced(input), groups, widen_reduced(weight), widen_reduced(bias), eps, cudnn_enabled);
+}
+TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) {
+    m.impl("layer_norm", TORCH_FN(layer_norm_fp32));
+    m.impl("group_norm", TORCH_FN(group_norm_fp32));
+}
+
 }  // namespace
+
+TrainPrecision parse_train_precision(const std::string& name) {
+    if (name == "auto") return TrainPrecision::Auto;
+    if (name == "fp32") return TrainPrecision::Fp32;
+    if (name == "bf16") return TrainPrecision::Bf16;
+    AVIARY_FAIL("unknown training precision '", name, "': expected bf16, fp32 or auto");
+}
+
+const char* train_precision_name(TrainPrecision precision) {
+    switch (precision) {
+        case TrainPrecision::Auto:
+            return "auto";
+        case TrainPrecision::Fp32:
+            return "fp32";
+        case TrainPrecision::Bf16:
+            return "bf16";
+    }
+    return "?";
+}
+
+bool cpu_has_native_bf16() {
+    return cpu_info().native_bf16();  // AVX512-BF16 or AMX-BF16 (else oneDNN would emulate bf16, slower than fp32)
+}
+
+TrainPrecision resolve_train_precision(TrainPrecision precision, bool parameters_on_cpu) {
+    if (precision == TrainPrecision::Auto)
+        return parameters_on_cpu && cpu_has_native_bf16() ? TrainPrecision::Bf16 : TrainPrecision::Fp32;
+    AVIARY_CHECK(precision != TrainPrecision::Bf16 || parameters_on_cpu,
+                 "bf16 training is LibTorch's CPU autocast and the parameters are not on the CPU: train with "
+                 "--precision fp32 on this device");
+    return precision;
+}
 
 ParamGroup classify_parameter(const std::string& name, const at::Tensor& param, double weight_decay) {
     // First match wins (spec §7.4).
@@ -108,10 +204,11 @@ at::Tensor lm_loss(const at::Tensor& logits, const at::Tensor& targets, const at
                      logits.size(1) == targets.size(1),
                  "lm_loss: logits must be (B, T, V) and targets (B, T)");
     const int64_t V = logits.size(2);
-    // per-token cross-entropy (B·T)
-    at::Tensor ce = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, V}), targets.reshape({-1}).to(logits.device(), at::kLong),
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    // per-token cross-entropy (B·T), in fp32 also when the logits are bf16 (bf16 training)
+    const at::Tensor lf = widen_reduced(logits);
+    at::Tensor ce =
+        torch::nn::functional::cross_entropy(lf.reshape({-1, V}), targets.reshape({-1}).to(logits.device(), at::kLong),
+                                             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
     at::Tensor loss;
     if (mask.defined()) {
         at::Tensor m = mask.reshape({-1}).to(ce.device(), at::kFloat);
@@ -119,7 +216,7 @@ at::Tensor lm_loss(const at::Tensor& logits, const at::Tensor& targets, const at
     } else {
         loss = ce.mean();
     }
-    return use_l2wrap ? l2wrap(loss, logits) : loss;
+    return use_l2wrap ? l2wrap(loss, lf) : loss;
 }
 
 struct Trainer::Impl {
@@ -173,6 +270,7 @@ Trainer::Trainer(const TensorList& params, const TrainOptions& opt) : impl_(std:
         buckets[static_cast<size_t>(g)].push_back(p);
     }
     AVIARY_CHECK(!impl_->trainable.empty(), "nothing to train: every parameter is frozen");
+    impl_->options.precision = resolve_train_precision(opt.precision, impl_->trainable[0].tensor.device().is_cpu());
     std::vector<torch::optim::OptimizerParamGroup> groups;
     for (ParamGroup g : order) {
         auto& ps = buckets[static_cast<size_t>(g)];
@@ -193,10 +291,20 @@ Trainer::~Trainer() = default;
 StepResult Trainer::step(const std::function<at::Tensor(int64_t)>& micro_loss) {
     auto& o = impl_->options;
     auto& optim = *impl_->optimizer;
+    const bool bf16 = o.precision == TrainPrecision::Bf16;
+    // bf16: the products go to oneDNN, which runs on LibTorch's intra-op pool, so the whole step (forward,
+    // backward, optimizer) gets every thread there; fp32 keeps set_thread_count()'s split (OpenBLAS's pool).
+    std::optional<TorchThreadsScope> all_threads;
+    if (bf16) all_threads.emplace();
     optim.zero_grad();
     double sum = 0;
     for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
-        at::Tensor loss = micro_loss(micro);
+        at::Tensor loss;
+        {
+            std::optional<CpuAutocastBf16> autocast;  // forward and loss only; backward follows the forward's dtypes
+            if (bf16) autocast.emplace();
+            loss = widen_reduced(micro_loss(micro));
+        }
         AVIARY_CHECK(loss.defined() && loss.numel() == 1, "the loss of a micro-batch must be a scalar");
         const double value = loss.item<double>();
         AVIARY_CHECK(std::isfinite(value), "the loss became ", value, " at step ", impl_->steps_done + 1,

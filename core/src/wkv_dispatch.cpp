@@ -1,7 +1,10 @@
 // The one WKV dispatch (wkv.h): CUDA tensors go to the CUDA op when it is compiled in; CPU tensors to the fused
 // loops of wkv_cpu.cpp; CUDA tensors without the CUDA op use the reference recurrence for short sequences and the
-// chunked matrix form for longer ones.
+// chunked matrix form for longer ones. Under bf16 training (CPU autocast, trainer.cpp) the WKV stays fp32: its
+// inputs are widened and autocast is off inside, so the recurrence, the state and every sum run in fp32.
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include "aviary/core/error.h"
 #include "aviary/core/wkv.h"
@@ -28,9 +31,11 @@ std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor&, const at::Tensor&,
 }
 #endif
 
-std::pair<at::Tensor, at::Tensor> wkv(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
-                                      const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
-                                      WkvImpl impl, int64_t chunk) {
+namespace {
+
+std::pair<at::Tensor, at::Tensor> wkv_dispatch(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                               const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
+                                               WkvImpl impl, int64_t chunk) {
     if (impl == WkvImpl::Auto) {
         if (r.is_cuda() && wkv_cuda_available())
             impl = WkvImpl::Cuda;
@@ -49,6 +54,21 @@ std::pair<at::Tensor, at::Tensor> wkv(const at::Tensor& r, const at::Tensor& k, 
         default: break;
     }
     AVIARY_FAIL("wkv: unknown implementation");
+}
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> wkv(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
+                                      const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
+                                      WkvImpl impl, int64_t chunk) {
+    if (at::autocast::is_cpu_enabled() && r.device().is_cpu()) {
+        // bf16 autocast: r, k, v come from bf16 products; widen them (the casts are differentiable, so their
+        // gradients return in bf16) and run the recurrence — including the chunked form's matmuls — in fp32.
+        c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+        auto f32 = [](const at::Tensor& t) { return t.defined() ? t.to(at::kFloat) : t; };
+        return wkv_dispatch(f32(r), f32(k), f32(v), f32(log_w), f32(u), f32(state), impl, chunk);
+    }
+    return wkv_dispatch(r, k, v, log_w, u, state, impl, chunk);
 }
 
 }  // namespace aviary

@@ -62,6 +62,16 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     ::close(fd);
 }
 
+void MappedFile::release(const void* p, uint64_t n) const {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    if (data_ == nullptr || n == 0 || b < data_ || b + n > data_ + size_) return;
+    static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    // whole pages inside the range only: a page shared with a neighbouring tensor stays
+    const uint64_t lo = (static_cast<uint64_t>(b - data_) + page - 1) / page * page;
+    const uint64_t hi = static_cast<uint64_t>(b - data_ + n) / page * page;
+    if (hi > lo) ::madvise(const_cast<uint8_t*>(data_) + lo, hi - lo, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
     if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

@@ -1,13 +1,14 @@
 // `aviary tag`, `aviary train audio`, `aviary eval audioset` (apps/cli/cmd_audio.cpp) through the real binary:
 // bad input gives one `error:` line and exit 1 (2 for usage), the shipped demo model tags white noise and silence
 // correctly, a tiny training run writes a loadable model, resume is bit-exact, and missing clips are reported
-// without failing.
+// without failing; `tag --stats` adds one consistent JSON line of timings.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "aviary/audio/audio_rwkv.h"
 #include "aviary/audio/tagger.h"
@@ -86,6 +87,36 @@ TEST(CliAudio, DemoModelTagsSilenceAndNoise) {
     EXPECT_NE(text.out.find("Silence"), std::string::npos) << text.out;
 }
 
+// `tag --stats`: after the tags, one JSON line on stderr with exactly load_s, audio_s, model_s and peak_rss_mb
+// (non-negative; the times of two files are summed), and the same stdout as without it.
+TEST(CliAudio, TagStatsIsOneConsistentJsonLine) {
+    auto dir = scratch_dir("cli_audio_stats");
+    write_wav((dir / "silence.wav").string(), std::vector<float>(32000, 0.0f), 1, 32000);
+    write_wav((dir / "noise.wav").string(), noise(1.0, 16000, 3), 1, 16000);
+    const std::string files = (dir / "silence.wav").string() + " " + (dir / "noise.wav").string();
+    auto plain = run_cli("tag --json " + files, "", dir);
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    auto r = run_cli("tag --json --stats " + files, "", dir);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, plain.out);
+    std::vector<nlohmann::json> lines;
+    std::istringstream err(r.err);
+    for (std::string l; std::getline(err, l);)
+        if (!l.empty() && l[0] == '{') lines.push_back(nlohmann::json::parse(l));
+    ASSERT_EQ(lines.size(), 1u) << r.err;
+    const nlohmann::json& j = lines[0];
+    std::vector<std::string> keys;
+    for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
+    std::sort(keys.begin(), keys.end());
+    EXPECT_EQ(keys, (std::vector<std::string>{"audio_s", "load_s", "model_s", "peak_rss_mb"})) << r.err;
+    for (const auto& k : keys) {
+        ASSERT_TRUE(j[k].is_number()) << k << ": " << r.err;
+        EXPECT_GE(j[k].get<double>(), 0.0) << k << ": " << r.err;
+    }
+    EXPECT_GT(j["model_s"].get<double>(), 0.0) << r.err;  // two forwards of a 12-layer model take some time
+    EXPECT_GT(j["peak_rss_mb"].get<double>(), 0.0) << r.err;
+}
+
 // A 6-clip data set of two classes (Sine wave 501, White noise 520) in the AST JSON format, plus one missing clip.
 std::string tiny_set(const fs::path& dir) {
     nlohmann::json items = nlohmann::json::array();
@@ -131,6 +162,8 @@ TEST(CliAudio, TrainEvalAndExactResume) {
     EXPECT_EQ(j["classes_scored"], 2);
     EXPECT_GE(j["map"].get<double>(), 0.0);
     EXPECT_LE(j["map"].get<double>(), 1.0);
+    expect_one_error_line(run_cli(common + " --steps 1 --precision fp16 --out " + (dir / "c").string(), "", dir), 2,
+                          "--precision");  // bf16 | fp32 (core trainer.h TrainPrecision)
     expect_one_error_line(run_cli("eval audioset --model " + (dir / "nope.safetensors").string() + " --data " + data,
                                   "", dir),
                           1, "nope.safetensors");

@@ -1,7 +1,9 @@
 // Command-line contract tests (DESIGN.md): the real `aviary` binary on good and bad input — exit code 2
 // for bad usage, 1 for other failures, one "error: …" line on stderr, never a signal, no partial output.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include "aviary/core/blas_core.h"
 #include "common/cli_run.h"
 #include <sys/wait.h>
 
@@ -46,6 +48,24 @@ TEST(Cli, InfoPrintsTheContractKeys) {
     for (const char* key : {"\"version\":5.2", "\"n_layer\":2", "\"n_embd\":128", "\"n_head\":2", "\"head_size\":64",
                             "\"vocab_size\":512", "\"ffn_dim\":448", "\"n_params\":"})
         EXPECT_NE(r.out.find(key), std::string::npos) << key << " in " << r.out;
+}
+
+// `info --system` with OPENBLAS_CORETYPE cleared: the program's start-up corrects OpenBLAS's core when it is below
+// this CPU's class (blas_core.h), and the JSON says which core runs, which oneDNN ISA and which prefill paths.
+TEST(Cli, InfoSystemReportsTheCorrectedBlasCore) {
+    const auto dir = aviary::test::scratch_dir("info_system");
+    const Result r = aviary::test::run_cli(
+        "info --system", "", dir, "env -u OPENBLAS_CORETYPE -u AVIARY_BLAS_CORE_FROM -u AVIARY_BLAS_CORE");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    for (const char* key : {"cpu", "blas", "onednn", "engine", "threads"}) EXPECT_TRUE(j.contains(key)) << key;
+    EXPECT_FALSE(j["cpu"]["model"].get<std::string>().empty());
+    std::printf("[ info ] %s\n", j.dump().c_str());
+    if (j["blas"]["library"] == "OpenBLAS" && !j["blas"]["core_for_this_cpu"].get<std::string>().empty())
+        EXPECT_GE(aviary::openblas_core_rank(j["blas"]["core"].get<std::string>()),
+                  aviary::openblas_core_rank(j["blas"]["core_for_this_cpu"].get<std::string>()))
+            << j["blas"].dump();
+    EXPECT_EQ(aviary::test::run_cli("info", "", dir).code, 2);  // neither --model nor --system
 }
 
 TEST(Cli, ForwardWritesNpyOfShapeTByV) {
@@ -129,6 +149,31 @@ TEST(Cli, ConvertRoundTripKeepsLogits) {
     EXPECT_EQ(slurp(a.string()), slurp(b.string()));
     Result bad = run("convert " + fixture("golden/v6_fp32.pth") + " " + (tmp_dir() / "x.bin").string());
     expect_one_error_line(bad, 2);
+}
+
+// `bench --json`: the contract keys plus the CPU and the prefill compute floor; without --dtype the matrices keep the
+// checkpoint's precision (a bf16 file benchmarks bf16, an fp32 one fp32), --dtype overrides.
+TEST(Cli, BenchJsonKeysAndTheCheckpointsPrecision) {
+    const std::string common = " --prompt-tokens 16 --decode-tokens 4 --decode-batch 2 --threads 1 --json";
+    auto last_json = [](const Result& r) {
+        const std::string out = r.out.substr(0, r.out.find_last_not_of('\n') + 1);
+        return nlohmann::json::parse(out.substr(out.rfind('\n') + 1));
+    };
+    const Result bf = run("bench -m " + fixture("golden/v6_bf16.pth") + common);
+    ASSERT_EQ(bf.code, 0) << bf.err;
+    const auto j = last_json(bf);
+    for (const char* key : {"prefill_tok_s", "decode_tok_s", "floor_decode_tok_s", "weight_bytes_per_token", "read_gbps",
+                            "cpu", "gemm_gflops", "prefill_flops_per_token", "floor_prefill_tok_s", "prefill_gemm"})
+        EXPECT_TRUE(j.contains(key)) << key << " in " << j.dump();
+    EXPECT_EQ(j["dtype"], "bf16");
+    EXPECT_GT(j["read_gbps"].get<double>(), 0.5);
+    EXPECT_GT(j["floor_prefill_tok_s"].get<double>(), 0.0);
+    const Result fp = run("bench -m " + fixture("golden/v6_fp32.pth") + common);
+    ASSERT_EQ(fp.code, 0) << fp.err;
+    EXPECT_EQ(last_json(fp)["dtype"], "fp32");
+    const Result forced = run("bench -m " + fixture("golden/v6_bf16.pth") + common + " --dtype fp32");
+    ASSERT_EQ(forced.code, 0) << forced.err;
+    EXPECT_EQ(last_json(forced)["dtype"], "fp32");
 }
 
 TEST(Cli, ConvertToPthAndBackKeepsLogitsByteIdentical) {

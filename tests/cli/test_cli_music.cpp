@@ -178,6 +178,9 @@ TEST(CliMusic, TrainMusicFromAbcWithAConfig) {
     expect_one_error_line(run("train music -q --data " + data.string() + " --config " + cfg.string() + " --out " +
                               out.string()),
                           2, "--resume");
+    expect_one_error_line(run("train music -q --data " + data.string() + " --config " + cfg.string() + " --out " +
+                              (tmp_dir() / "bad_run").string() + " --precision half"),
+                          2, "--precision");  // bf16 | fp32 (core trainer.h TrainPrecision)
     const fs::path bad = tmp_dir() / "bad.json";
     std::ofstream(bad) << R"({"layers": 2})";
     expect_one_error_line(run("train music -q --data " + data.string() + " --config " + bad.string() + " --out " +

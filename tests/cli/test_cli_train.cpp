@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -152,6 +153,33 @@ TEST(CliTrain, BadInputIsOneErrorLine) {
                           1, "another model");
     expect_one_error_line(
         run("train text --data " + corpus() + " --out " + run_dir.string() + " --steps 2" + kTrainArgs), 2, "--resume");
+}
+
+// --precision (trainer.h TrainPrecision): bf16 and fp32 are accepted and reported in the summary line and in
+// trainer.json; left out, the default (bf16 on a CPU with native bf16, else fp32) is reported; any other value is a
+// usage error (exit 2, one `error:` line) before anything is written. (The music, vision and audio `train`
+// commands share the option: their tests check the rejection.)
+TEST(CliTrain, PrecisionIsAcceptedReportedOrRejected) {
+    for (const std::string p : {"fp32", "bf16", ""}) {
+        const fs::path out = tmp_dir() / ("precision_" + (p.empty() ? std::string("default") : p));
+        Result r = run("train text --data " + corpus() + " --out " + out.string() + " --steps 2" + kTrainArgs +
+                       (p.empty() ? "" : " --precision " + p));
+        ASSERT_EQ(r.code, 0) << r.err;
+        const std::string reported = nlohmann::json::parse(r.out)["precision"].get<std::string>();
+        if (p.empty())
+            EXPECT_TRUE(reported == "bf16" || reported == "fp32") << r.out;
+        else
+            EXPECT_EQ(reported, p) << r.out;
+        const fs::path checkpoint = nlohmann::json::parse(r.out)["checkpoint"].get<std::string>();
+        const auto meta = nlohmann::json::parse(slurp(checkpoint / "trainer.json"));
+        EXPECT_EQ(meta["precision"], reported);
+    }
+    const fs::path bad = tmp_dir() / "precision_bad";
+    for (const char* p : {"fp16", "BF16", "auto"})
+        expect_one_error_line(run("train text --data " + corpus() + " --out " + bad.string() + " --steps 2" +
+                                  kTrainArgs + " --precision " + p),
+                              2, "--precision");
+    EXPECT_FALSE(fs::exists(bad));
 }
 
 // Finch ablations (issue 10, the paper's Table 19): --ablate freezes exactly the data-dependent LoRAs at their

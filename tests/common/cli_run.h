@@ -43,12 +43,13 @@ inline std::string tiny_corpus(const std::filesystem::path& dir) {
     return p.string();
 }
 
-// Runs `aviary ARGS` with `stdin_text` on stdin; scratch files go to `scratch`.
-inline CliResult run_cli(const std::string& args, const std::string& stdin_text,
-                         const std::filesystem::path& scratch) {
+// Runs `aviary ARGS` with `stdin_text` on stdin; scratch files go to `scratch`. `prefix` goes before the program in
+// the shell command (e.g. "env -u VAR").
+inline CliResult run_cli(const std::string& args, const std::string& stdin_text, const std::filesystem::path& scratch,
+                         const std::string& prefix = "") {
     const auto in = scratch / "stdin.txt", out = scratch / "stdout.txt", err = scratch / "stderr.txt";
     std::ofstream(in, std::ios::binary) << stdin_text;
-    const std::string cmd = std::string(AVIARY_CLI_PATH) + " " + args + " <" + in.string() + " >" + out.string() +
+    const std::string cmd = (prefix.empty() ? "" : prefix + " ") + std::string(AVIARY_CLI_PATH) + " " + args + " <" + in.string() + " >" + out.string() +
                             " 2>" + err.string();
     const int status = std::system(cmd.c_str());
     CliResult r;

@@ -252,6 +252,43 @@ TEST(CpuEngineMusic, Int8KeepsTop1OnTheMusicValidationSet) {
     }
 }
 
+// The prefill paths on the same validation set: 8 streams fed in blocks of 16 tokens (the state carried between
+// blocks), the logits after each block compared with the fp32 engine's prefill (checked against the official
+// package's sequence mode above). bf16 and int8 on the default path (oneDNN where the CPU has the units, the blas
+// reference elsewhere) keep top-1 agreement >= 99 %.
+TEST(CpuEngineMusic, PrefillPathsKeepTop1OnTheMusicValidationSet) {
+    const std::string model_path = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L6-D256.safetensors";
+    const std::string val = std::string(AVIARY_FIXTURES_DIR) + "/music/validation";
+    Model model = Model::load(model_path);
+    auto source = aviary::open_binidx(val);
+    const int64_t streams = 8, block = 16, blocks = std::min<int64_t>(source->size() / streams / block, 60);
+    std::vector<int64_t> tokens(streams * blocks * block);
+    for (int64_t s = 0; s < streams; ++s)
+        source->read(s * (source->size() / streams), blocks * block, &tokens[s * blocks * block]);
+    CpuEngineOptions ref_options;
+    ref_options.dtype = "fp32";
+    CpuEngine ref_engine(model, ref_options);
+    for (const std::string dtype : {"bf16", "int8"}) {
+        CpuEngineOptions eo;
+        eo.dtype = dtype;
+        CpuEngine engine(model, eo);
+        Agreement agree;
+        for (int64_t s = 0; s < streams; ++s) {
+            State ref = model.new_state(1), got = model.new_state(1);
+            for (int64_t k = 0; k < blocks; ++k) {
+                const at::Tensor tok =
+                    at::from_blob(&tokens[(s * blocks + k) * block], {1, block}, at::kLong).clone();
+                agree.add(engine.prefill(tok, got), ref_engine.prefill(tok, ref));
+            }
+        }
+        std::printf("[ info ] music model prefill %s (%s) vs fp32 on %lld blocks: max rel error %.3g, top-1 agreement "
+                    "%.2f%%\n",
+                    dtype.c_str(), engine.prefill_gemm_name().c_str(), static_cast<long long>(agree.total),
+                    agree.max_rel, 100 * agree.rate());
+        EXPECT_GE(agree.rate(), 0.99) << dtype << " " << engine.prefill_gemm_name();
+    }
+}
+
 // `aviary convert --dtype int8` files: loading dequantises them, and the int8 engine re-derives exactly the stored
 // codes, so it decodes the same logits as the int8 engine on the original fp32 model. Broken files are errors.
 TEST(CpuEngineInt8File, StoredCodesRoundTripThroughTheEngine) {
@@ -413,6 +450,7 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
         CpuEngineOptions eo;
         eo.dtype = dtype;
         eo.prefill_chunk = 8;
+        eo.prefill_gemm = "blas";  // the reference path (oneDNN's rounds activations too: test_cpu_gemm.cpp)
         CpuEngine engine(model, eo);
         State ref = reference.new_state(2), got = model.new_state(2);
         const at::Tensor want = reference.forward(prompt, ref, false), have = engine.prefill(prompt, got);
@@ -420,6 +458,38 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
         ASSERT_TRUE(rel_close(have, want, tol)) << dtype;
         expect_states_close(got, ref, tol, dtype);
     }
+}
+
+// prefill_embeddings (VisualRWKV's prompts: embedding rows, image patches reversed around odd layers) against
+// Model::forward_embeddings with the same flip as a block hook, fp32 (blas path) and bf16 on the default path;
+// without a flip it equals the token prefill of the same rows.
+TEST(CpuEnginePrefill, EmbeddingRowsWithTheOddLayerFlip) {
+    Model model = random_model(6, 4, 128, 300, 12);
+    const int64_t D = model.config().n_embd, T = 37, begin = 5, count = 20;
+    const at::Tensor x = at::randn({1, T, D}, at::detail::createCPUGenerator(8));
+    const Model::BlockHook flip = [&](int layer, const at::Tensor& h, bool) -> at::Tensor {
+        if (layer % 2 == 0) return h;
+        return at::cat({h.slice(1, 0, begin), h.slice(1, begin, begin + count).flip({1}), h.slice(1, begin + count)}, 1);
+    };
+    State ref = model.new_state(1);
+    const at::Tensor want = model.forward_embeddings(x, ref, false, flip);
+    for (const int64_t chunk : {int64_t(8), int64_t(256)}) {  // a flipped prompt runs as one block whatever the chunk
+        CpuEngineOptions eo;
+        eo.prefill_chunk = chunk;
+        eo.prefill_gemm = "blas";
+        CpuEngine engine(model, eo);
+        State got = model.new_state(1);
+        EXPECT_TRUE(rel_close(engine.prefill_embeddings(x, got, begin, count), want, 1e-4)) << "chunk " << chunk;
+        expect_states_close(got, ref, 1e-4, "flip chunk " + std::to_string(chunk));
+    }
+    // no flip == the token prefill when the rows are the tokens' embeddings
+    const at::Tensor tokens = at::randint(0, 300, {1, 9}, at::detail::createCPUGenerator(3), at::kLong);
+    CpuEngine engine(model);
+    State a = model.new_state(1), b = model.new_state(1);
+    EXPECT_TRUE(rel_close(engine.prefill_embeddings(model.embed(tokens), a), engine.prefill(tokens, b), 1e-6));
+    State bad = model.new_state(1);
+    EXPECT_THROW(engine.prefill_embeddings(x, bad, 30, 20), aviary::Error);  // flip range past the rows
+    EXPECT_THROW(engine.prefill_embeddings(at::zeros({1, 3, D + 1}), bad), aviary::Error);
 }
 
 // aviary::prefill (what generate, chat, the studio, the music generator and bench use) runs the engine on the CPU and

@@ -1,2 +1,2 @@
-// Shared helpers for the core tests: where fixtures live. (gtest_main provides main.)
+// Shared helpers for the core tests: where fixtures live. (tests/common/test_main.cpp provides main.)
 #include <gtest/gtest.h>

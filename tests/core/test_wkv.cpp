@@ -3,6 +3,7 @@
 // a non-zero initial state, T not a multiple of the chunk, and fast and slow decays.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -196,6 +197,44 @@ TEST(WkvDispatch, PicksAPathAndRejectsBadShapes) {
     EXPECT_THROW(aviary::wkv(in.r, in.k, in.v, in.lw, in.u.narrow(1, 0, 4), in.s0), aviary::Error);
     if (!aviary::wkv_cuda_available())
         EXPECT_THROW(aviary::wkv(in.r, in.k, in.v, in.lw, in.u, in.s0, aviary::WkvImpl::Cuda), aviary::Error);
+}
+
+// bf16 training's CPU autocast (core/src/trainer.cpp) stops at the WKV (wkv_dispatch.cpp): on bf16 r, k, v every
+// CPU path returns exactly what it returns for the same values in fp32 without autocast (the chunked form's
+// matmuls included, which autocast would otherwise round to bf16), in fp32, and the gradients reach the bf16
+// inputs as bf16.
+TEST(WkvDispatch, RunsInFp32UnderBf16Autocast) {
+    struct Bf16Autocast {  // as torch.autocast("cpu", torch.bfloat16)
+        Bf16Autocast() {
+            at::autocast::set_cpu_enabled(true);
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        }
+        ~Bf16Autocast() {
+            at::autocast::set_cpu_enabled(false);
+            at::autocast::clear_cache();
+        }
+    };
+    auto in = make_inputs(2, 40, 2, 8, 4, false);
+    const at::Tensor r = in.r.to(at::kBFloat16), k = in.k.to(at::kBFloat16), v = in.v.to(at::kBFloat16);
+    for (auto impl : {aviary::WkvImpl::Cpu, aviary::WkvImpl::Chunked, aviary::WkvImpl::Reference}) {
+        auto [y_ref, s_ref] =
+            aviary::wkv(r.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), in.lw, in.u, in.s0, impl, 16);
+        at::Tensor y, s;
+        {
+            Bf16Autocast autocast;
+            std::tie(y, s) = aviary::wkv(r, k, v, in.lw, in.u, in.s0, impl, 16);
+        }
+        EXPECT_EQ(y.scalar_type(), at::kFloat) << aviary::wkv_impl_name(impl);
+        EXPECT_TRUE(at::equal(y, y_ref)) << aviary::wkv_impl_name(impl) << ": " << rel_close(y, y_ref, 0).message();
+        EXPECT_TRUE(at::equal(s, s_ref)) << aviary::wkv_impl_name(impl) << ": " << rel_close(s, s_ref, 0).message();
+    }
+    const at::Tensor rg = r.clone().set_requires_grad(true);
+    {
+        Bf16Autocast autocast;
+        aviary::wkv(rg, k, v, in.lw, in.u, in.s0).first.sum().backward();
+    }
+    ASSERT_TRUE(rg.grad().defined());
+    EXPECT_EQ(rg.grad().scalar_type(), at::kBFloat16);
 }
 
 }  // namespace

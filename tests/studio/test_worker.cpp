@@ -423,6 +423,14 @@ TEST(StudioWorker, VqaAnswersThroughTheVisionModule) {
     const vision::AnswerResult ref = vision::answer_question(ref_model, codec, px, "what is it?", ao);
     EXPECT_EQ(text_of(ev, Channel::Image), ref.text);
     EXPECT_GT(ref.tokens, 0);
+    // the answer's timings reach the panel as one line (the numbers of `aviary vqa --stats`)
+    std::vector<Event> stats;
+    for (const auto& e : of_kind(ev, EventKind::Stats))
+        if (e.channel == Channel::Image) stats.push_back(e);
+    ASSERT_EQ(stats.size(), 1u);
+    EXPECT_EQ(stats[0].n, ref.tokens);
+    EXPECT_GT(stats[0].b, 0.0);  // peak memory, MiB
+    EXPECT_NE(stats[0].text.find("first token"), std::string::npos) << stats[0].text;
     // The preview is the model input: the normalised pixels mapped back to 8-bit codes.
     const at::Tensor codes =
         ((px.to(at::kDouble) * at::tensor({o.std[0], o.std[1], o.std[2]}, at::kDouble).view({3, 1, 1}) +

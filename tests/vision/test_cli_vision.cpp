@@ -1,12 +1,14 @@
 // Command-line tests of `aviary vqa`, `aviary train vision` and `aviary eval vqa` (issue 6): a tiny VisualRWKV made
 // by `train vision --stage 0` from scratch, stage 1 on top of it (only proj trains), answers for RGB, EXIF, grey and
-// 16-bit images, and one-line errors (missing, corrupt or huge image, text-only model, bad usage).
+// 16-bit images, and one-line errors (missing, corrupt or huge image, text-only model, bad usage); `vqa --stats`.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/model_init.h"
@@ -118,6 +120,9 @@ TEST(CliVision, BadInputIsOneErrorLine) {
     expect_one_error_line(run("vqa --model " + tiny_model() + " --image " + fx("scene_rgb.png")), 2, "--question");
     expect_one_error_line(run("train vision --stage 1 --new-rwkv 2,64,256 --new-vit 1,32,8,32 --data x --out y"), 2,
                           "only with --stage 0");
+    expect_one_error_line(run("train vision --stage 1 --model " + tiny_model() + " --data x --out " +
+                              (tmp() / "prec").string() + " --precision fp16"),
+                          2, "--precision");  // bf16 | fp32 (core trainer.h TrainPrecision)
     expect_one_error_line(run("eval vqa --model " + tiny_model() + " --data /nonexistent.jsonl"), 1, "does not exist");
     // ViT pretraining: stage 0 only, not with --freeze-vit, --data must be a patch label file, HEADS must divide WIDTH
     expect_one_error_line(run("train vision --stage 1 --vit-pretrain --model " + tiny_model() + " --data x --out " +
@@ -134,6 +139,63 @@ TEST(CliVision, BadInputIsOneErrorLine) {
     expect_one_error_line(run("train vision --stage 0 --new-rwkv 2,64,256 --new-vit 1,32,8,32,5 --data " +
                               llava.string() + " --out " + (tmp() / "vp4").string()),
                           1, "not divisible by 5 heads");
+}
+
+namespace {
+
+// The lines of `text` that hold a JSON object (what --stats adds to stderr; other notices may share stderr).
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+    std::vector<nlohmann::json> out;
+    std::istringstream lines(text);
+    for (std::string l; std::getline(lines, l);)
+        if (!l.empty() && l[0] == '{') out.push_back(nlohmann::json::parse(l));
+    return out;
+}
+
+}  // namespace
+
+// `vqa --stats`: one JSON line on stderr after the answer, with exactly the documented keys, non-negative numbers
+// that add up (the first token comes after the image and the prefill, within the three phases), the generated token
+// count, and the peak memory; stdout is the same answer as without --stats.
+TEST(CliVision, VqaStatsIsOneConsistentJsonLine) {
+    const std::string common = "vqa --model " + tiny_model() + " --image " + fx("scene_rgb.png") + " -q 'What colour?'";
+    for (int max_tokens : {1, 6}) {
+        const std::string args = common + " --max-tokens " + std::to_string(max_tokens);
+        auto plain = run(args);
+        ASSERT_EQ(plain.code, 0) << plain.err;
+        EXPECT_TRUE(json_lines(plain.err).empty()) << plain.err;
+        auto r = run(args + " --stats");
+        ASSERT_EQ(r.code, 0) << r.err;
+        EXPECT_EQ(r.out, plain.out);
+        auto lines = json_lines(r.err);
+        ASSERT_EQ(lines.size(), 1u) << r.err;
+        const nlohmann::json& j = lines[0];
+        std::set<std::string> keys;
+        for (auto it = j.begin(); it != j.end(); ++it) keys.insert(it.key());
+        // the contract's keys, plus the compute floor of the first token where the CPU engine runs the model
+        const std::set<std::string> required{"load_s", "image_s", "prefill_s", "decode_s", "ttft_s", "tokens",
+                                              "peak_rss_mb"},
+            optional{"ttft_gflop", "gemm_gflops", "ttft_floor_s", "ttft_over_floor"};
+        for (const auto& k : required) EXPECT_TRUE(keys.count(k)) << k << ": " << r.err;
+        for (const auto& k : keys) EXPECT_TRUE(required.count(k) || optional.count(k)) << "unexpected key " << k;
+        if (keys.count("ttft_floor_s"))
+            EXPECT_NEAR(j["ttft_over_floor"].get<double>() * j["ttft_floor_s"].get<double>(), j["ttft_s"].get<double>(),
+                        1e-6 + 1e-6 * j["ttft_s"].get<double>());
+        for (const auto& k : keys) {
+            ASSERT_TRUE(j[k].is_number()) << k << ": " << r.err;
+            EXPECT_GE(j[k].get<double>(), 0.0) << k << ": " << r.err;
+        }
+        ASSERT_TRUE(j["tokens"].is_number_integer()) << r.err;
+        const auto tokens = j["tokens"].get<int64_t>();
+        EXPECT_LE(tokens, max_tokens) << r.err;
+        // byte tokenizer: every printed byte of the answer (less the final newline) is one generated token; the
+        // stripped leading blanks and the "\n\n" stop are generated but not printed
+        EXPECT_GE(tokens, int64_t(r.out.size()) - 1) << r.out << " / " << r.err;
+        const double phases = j["image_s"].get<double>() + j["prefill_s"].get<double>() + j["decode_s"].get<double>();
+        EXPECT_LE(j["ttft_s"].get<double>(), phases + 1e-6) << r.err;
+        EXPECT_GE(j["ttft_s"].get<double>(), j["image_s"].get<double>() + j["prefill_s"].get<double>() - 1e-6) << r.err;
+        EXPECT_GT(j["peak_rss_mb"].get<double>(), 0.0) << r.err;
+    }
 }
 
 // The shipped demo model (assets/models/vision-demo-*, found without --model) on the first 16 held-out scenes of its

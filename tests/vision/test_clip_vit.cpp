@@ -1,5 +1,6 @@
 // Tests vision/src/clip_vit.cpp: parity with Hugging Face CLIPVisionModel (transformers 4.40.2) on a random small
-// config (tests/fixtures/vision/clip_tiny, tools/make_vision_fixtures.py), HF and OpenAI key names, feature order.
+// config (tests/fixtures/vision/clip_tiny, tools/make_vision_fixtures.py), HF and OpenAI key names, feature order,
+// and a bf16 file kept and run in bf16.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -48,6 +49,40 @@ TEST(VisionClip, PrefixedKeysAndFeatureOrder) {
     at::Tensor f = vit.features(get(e, "pixel_values"));  // patches 0..15 then CLS
     EXPECT_TRUE(aviary::test::rel_close(f.slice(1, 0, 16), want.slice(1, 1, 17), 1e-4));
     EXPECT_TRUE(aviary::test::rel_close(f.slice(1, 16, 17), want.slice(1, 0, 1), 1e-4));
+}
+
+// A bf16 file (the fixture's weights rounded to bf16) loaded as "auto" keeps its matrices as read and runs them in
+// bf16 (oneDNN; activations rounded to bf16 before each product, fp32 accumulation, residual stream, norms and
+// softmax in fp32). Reference: the fp32 forward of the same rounded weights. Tolerance 2e-2 of max|ref|: two
+// layers of bf16-rounded activations (relative step 2^-8 = 3.9e-3 each, about ten roundings on the path; measured
+// 3.2e-3 to 3.9e-3 over five seeds on an AMX Xeon); an fp32 file under "auto" stays fp32 and gives exactly the fp32
+// result.
+TEST(VisionClip, Bf16FileRunsInBf16NearTheFp32ForwardOfItsWeights) {
+    auto base = aviary::read_safetensors(fixture("vision/clip_tiny/model.safetensors"));
+    aviary::TensorList bf16;
+    for (auto& t : base) bf16.push_back({t.name, t.tensor.to(at::kBFloat16)});
+    av::ClipVision kept = av::ClipVision::from_tensors(bf16, 2, "auto");
+    av::ClipVision wide = av::ClipVision::from_tensors(bf16, 2, "fp32");
+    EXPECT_TRUE(kept.is_bf16());
+    EXPECT_FALSE(wide.is_bf16());
+    const at::Tensor* fc1 = aviary::find_tensor(bf16, "vision_model.encoder.layers.0.mlp.fc1.weight");
+    for (const auto& t : kept.state_dict()) {
+        const bool matrix = t.name.find("_proj.") != std::string::npos || t.name.find(".mlp.fc") != std::string::npos ||
+                            t.name.find("patch_embedding") != std::string::npos;
+        EXPECT_EQ(t.tensor.scalar_type(), matrix ? at::kBFloat16 : at::kFloat) << t.name;
+        if (t.name == "vision_model.encoder.layers.0.mlp.fc1.weight")  // as read: not copied
+            EXPECT_EQ(t.tensor.data_ptr(), fc1->data_ptr());
+    }
+    torch::manual_seed(5);
+    const at::Tensor px = torch::cat({get(expected(), "pixel_values"), torch::randn({2, 3, 32, 32})}, 0);
+    at::Tensor got = kept.forward(px), want = wide.forward(px);
+    EXPECT_EQ(got.scalar_type(), at::kFloat);
+    EXPECT_TRUE(aviary::test::rel_close(got, want, 2e-2));
+    EXPECT_GT((got - want).abs().max().item<double>(), 0.0);  // it did run in bf16
+    // an fp32 file: "auto" is the fp32 tower, bit for bit
+    av::ClipVision fp32_auto = av::ClipVision::from_tensors(base, 2, "auto");
+    EXPECT_FALSE(fp32_auto.is_bf16());
+    EXPECT_TRUE(fp32_auto.forward(px).equal(av::ClipVision::from_tensors(base, 2).forward(px)));
 }
 
 TEST(VisionClip, BadWeightsAndInputs) {

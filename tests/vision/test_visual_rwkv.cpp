@@ -1,10 +1,12 @@
 // Tests vision/src/prompt.cpp (prompt assembly token by token against tools/make_vision_prompt_fixture.py, which
 // uses the official rwkv package tokenizer), visual_rwkv.cpp (odd-block flip, prefill + recurrent decoding equal to
-// evaluate.py's full recompute, loading errors) and vision_train.cpp (what each stage trains).
+// evaluate.py's full recompute, loading errors, bf16 files kept in bf16, answer timings) and vision_train.cpp (what
+// each stage trains).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <numeric>
 #include <unistd.h>
@@ -185,6 +187,52 @@ TEST(VisionLoad, TextOnlyModelsAndMissingParts) {
     torch::NoGradGuard ng;
     at::Tensor px = torch::randn({1, 3, 32, 32});
     EXPECT_TRUE(back.encode_image(px).equal(three.encode_image(px)));
+}
+
+// A bf16 VisualRWKV file loaded with dtype "auto" stays bf16 in memory (RWKV matrices, CLIP linear layers,
+// projector); the default (fp32, what training uses) widens it. Its image rows agree with the fp32 model of the
+// same rounded weights within 3e-2 of max|ref| (CLIP as in VisionClip.Bf16FileRunsInBf16…, then the bf16
+// projector); the answer's timings add up and count the generated tokens.
+TEST(VisionLoad, Bf16FileStaysBf16AndAnswersWithTimings) {
+    const auto dir = scratch("vision_bf16");
+    auto m = tiny_model(13);
+    aviary::TensorList rounded;
+    for (const auto& t : m.state_dict())
+        rounded.push_back({t.name, t.tensor.is_floating_point() ? t.tensor.detach().to(at::kBFloat16) : t.tensor});
+    const std::string path = (dir / "bf16.safetensors").string();
+    aviary::write_safetensors(path, rounded, {{"clip_heads", "2"}});
+    aviary::ModelOptions auto_dtype;
+    auto_dtype.dtype = "auto";
+    auto kept = av::VisualRwkv::load(path, "", "", auto_dtype);
+    auto wide = av::VisualRwkv::load(path);
+    EXPECT_EQ(kept.rwkv().options().dtype, "bf16");
+    EXPECT_TRUE(kept.vit().is_bf16());
+    EXPECT_EQ(kept.proj().scalar_type(), at::kBFloat16);
+    EXPECT_EQ(wide.rwkv().options().dtype, "fp32");
+    EXPECT_FALSE(wide.vit().is_bf16());
+    EXPECT_EQ(wide.proj().scalar_type(), at::kFloat);
+    torch::manual_seed(4);
+    const at::Tensor px = torch::randn({3, 32, 32});
+    {
+        torch::NoGradGuard ng;
+        EXPECT_TRUE(
+            aviary::test::rel_close(kept.encode_image(px.unsqueeze(0)), wide.encode_image(px.unsqueeze(0)), 3e-2));
+    }
+    auto codec = av::make_text_codec("byte");
+    av::AnswerOptions o;
+    o.max_tokens = 5;
+    o.started = std::chrono::steady_clock::now() - std::chrono::milliseconds(20);  // e.g. the caller's decoding
+    for (auto* model : {&kept, &wide}) {
+        auto r = av::answer_question(*model, codec, px, "What colour is it?", o);
+        const auto& t = r.timings;
+        EXPECT_EQ(size_t(r.tokens), r.ids.size());
+        EXPECT_LE(r.tokens, 5);
+        EXPECT_GE(t.image_s, 0.02);  // counted from o.started
+        EXPECT_GE(t.prefill_s, 0.0);
+        EXPECT_GE(t.decode_s, 0.0);
+        EXPECT_GE(t.ttft_s, t.image_s + t.prefill_s - 1e-9);
+        EXPECT_LE(t.ttft_s, t.image_s + t.prefill_s + t.decode_s + 1e-9);
+    }
 }
 
 TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {

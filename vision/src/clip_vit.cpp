@@ -1,6 +1,8 @@
 // CLIP ViT forward and loading (spec A.12; HF modeling_clip CLIPVisionTransformer, OpenAI clip/model.py
 // VisionTransformer). Parameters live in one map under their HF names (without "vision_model."), so a state dict
-// round-trips; OpenAI keys are renamed on load (in_proj split into q, k, v in that order).
+// round-trips; OpenAI keys are renamed on load (in_proj split into q, k, v in that order). A bf16 tower (a bf16 file
+// kept in its precision) runs its matrix products in bf16 on oneDNN, as HF's model does under torch.bfloat16, but
+// keeps the residual stream, the norms and the softmax in fp32.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include <regex>
 
 #include "aviary/core/error.h"
+#include "aviary/core/threads.h"
 #include "aviary/vision/clip_vit.h"
 
 namespace aviary::vision {
@@ -18,6 +21,7 @@ namespace aviary::vision {
 struct ClipVision::Impl {
     ClipVisionConfig config;
     std::map<std::string, at::Tensor> p;  // HF names without "vision_model."
+    at::ScalarType compute = at::kFloat;  // of the linear layers and the patch embedding: kFloat or kBFloat16
 
     const at::Tensor& get(const std::string& name) const {
         auto it = p.find(name);
@@ -27,6 +31,7 @@ struct ClipVision::Impl {
     at::Tensor ln(const at::Tensor& x, const std::string& name) const {
         return at::layer_norm(x, {config.hidden}, get(name + ".weight"), get(name + ".bias"), config.ln_eps);
     }
+    // y = x·Wᵀ + b in the weights' dtype (bf16: oneDNN, fp32 accumulation, a bf16 result); x must be in it.
     at::Tensor linear(const at::Tensor& x, const std::string& name) const {
         return at::linear(x, get(name + ".weight"), get(name + ".bias"));
     }
@@ -97,6 +102,12 @@ std::map<std::string, at::Tensor> vision_tensors(const TensorList& tensors) {
     return hf;
 }
 
+// The tensors a bf16 tower keeps in bf16: the patch embedding and the linear layers (weights and biases).
+bool is_bf16_tensor(const std::string& name) {
+    return name == "embeddings.patch_embedding.weight" || name.find("_proj.") != std::string::npos ||
+           name.find(".mlp.fc") != std::string::npos;
+}
+
 void init_normal(at::Tensor& t, double std, torch::Generator& gen) {
     t = at::normal(0.0, std, t.sizes(), gen).to(at::kFloat);
 }
@@ -152,7 +163,9 @@ ClipVision ClipVision::create(const ClipVisionConfig& c, uint64_t seed) {
     return v;
 }
 
-ClipVision ClipVision::from_tensors(const TensorList& tensors, int64_t heads) {
+ClipVision ClipVision::from_tensors(const TensorList& tensors, int64_t heads, const std::string& dtype) {
+    AVIARY_CHECK(dtype == "fp32" || dtype == "bf16" || dtype == "auto", "unknown CLIP weight dtype '", dtype,
+                 "' (expected fp32, bf16 or auto)");
     auto hf = vision_tensors(tensors);
     AVIARY_CHECK(!hf.empty(), "no CLIP vision tower in these weights (expected keys 'vision_model.…', "
                               "'vit.vision_model.…' or 'visual.…')");
@@ -179,11 +192,15 @@ ClipVision ClipVision::from_tensors(const TensorList& tensors, int64_t heads) {
     c.heads = heads > 0 ? heads : c.hidden / 64;
     AVIARY_CHECK(c.heads >= 1 && c.hidden % c.heads == 0, "CLIP width ", c.hidden, " is not divisible by ", c.heads,
                  " heads");
+    const bool bf16 =
+        dtype == "bf16" || (dtype == "auto" && need("encoder.layers.0.mlp.fc1.weight").scalar_type() == at::kBFloat16);
     ClipVision v;
     v.impl_->config = c;
+    v.impl_->compute = bf16 ? at::kBFloat16 : at::kFloat;
     for (const auto& n : expected_names(c)) {
         at::Tensor t = need(n);
-        v.impl_->p[n] = t.to(at::kFloat).contiguous();
+        // a bf16 file's matrices stay as read (no copy); everything else is converted once
+        v.impl_->p[n] = t.to(bf16 && is_bf16_tensor(n) ? at::kBFloat16 : at::kFloat).contiguous();
     }
     for (const auto& [n, t] : hf)
         AVIARY_CHECK(v.impl_->p.count(n), "unexpected CLIP vision key '", n, "' (a layer beyond ", c.layers,
@@ -205,7 +222,7 @@ ClipVision ClipVision::from_tensors(const TensorList& tensors, int64_t heads) {
     return v;
 }
 
-ClipVision ClipVision::load(const std::string& path, int64_t heads) {
+ClipVision ClipVision::load(const std::string& path, int64_t heads, const std::string& dtype) {
     TensorList t = read_checkpoint(path);
     std::string act = "quick_gelu";
     const auto cfg = std::filesystem::path(path).parent_path() / "config.json";
@@ -219,7 +236,7 @@ ClipVision ClipVision::load(const std::string& path, int64_t heads) {
             AVIARY_FAIL("cannot read '", cfg.string(), "': ", e.what());
         }
     }
-    ClipVision v = from_tensors(t, heads);
+    ClipVision v = from_tensors(t, heads, dtype);
     AVIARY_CHECK(act == "quick_gelu" || act == "gelu", "'", cfg.string(), "' names activation '", act,
                  "' (expected quick_gelu or gelu)");
     v.impl_->config.act = act;
@@ -227,6 +244,7 @@ ClipVision ClipVision::load(const std::string& path, int64_t heads) {
 }
 
 const ClipVisionConfig& ClipVision::config() const { return impl_->config; }
+bool ClipVision::is_bf16() const { return impl_->compute == at::kBFloat16; }
 
 at::Tensor ClipVision::forward(const at::Tensor& pixels) const {
     const auto& c = impl_->config;
@@ -236,10 +254,15 @@ at::Tensor ClipVision::forward(const at::Tensor& pixels) const {
                  "CLIP expects pixels (B, 3, ", c.image_size, ", ", c.image_size, "), got ", pixels.sizes());
     std::optional<torch::NoGradGuard> no_grad;
     if (!I.get("embeddings.class_embedding").requires_grad()) no_grad.emplace();
+    // bf16 products go to oneDNN, which runs on LibTorch's intra-op pool (one thread outside this scope); fp32
+    // products go to the BLAS, whose own pool set_thread_count() sized, so the fp32 path runs as it always has.
+    std::optional<TorchThreadsScope> threads;
+    if (I.compute == at::kBFloat16) threads.emplace();
+    const at::ScalarType ct = I.compute;  // the matrix products' dtype; the residual stream x stays fp32
     const int64_t B = pixels.size(0), D = c.hidden, H = c.heads, N = D / H;
     // patch embeddings: conv k = s = patch, no bias -> (B, D, g, g) -> (B, P, D)
-    at::Tensor x = at::conv2d(pixels.to(at::kFloat), I.get("embeddings.patch_embedding.weight"), {},
-                              {c.patch, c.patch});
+    at::Tensor x =
+        at::conv2d(pixels.to(ct), I.get("embeddings.patch_embedding.weight"), {}, {c.patch, c.patch}).to(at::kFloat);
     x = x.flatten(2).transpose(1, 2);
     // [CLS; patches] + position embedding                                 // (B, 1 + P, D)
     at::Tensor cls = I.get("embeddings.class_embedding").view({1, 1, D}).expand({B, 1, D});
@@ -250,17 +273,17 @@ at::Tensor ClipVision::forward(const at::Tensor& pixels) const {
     for (int64_t i = 0; i < c.layers; ++i) {
         const std::string l = "encoder.layers." + std::to_string(i) + ".";
         // x += out_proj(softmax(q·kᵀ/√N)·v), q, k, v from LN1(x)
-        at::Tensor h = I.ln(x, l + "layer_norm1");
+        at::Tensor h = I.ln(x, l + "layer_norm1").to(ct);
         at::Tensor q = (I.linear(h, l + "self_attn.q_proj") * scale).view({B, T, H, N}).transpose(1, 2);  // (B,H,T,N)
         at::Tensor k = I.linear(h, l + "self_attn.k_proj").view({B, T, H, N}).transpose(1, 2);
         at::Tensor v = I.linear(h, l + "self_attn.v_proj").view({B, T, H, N}).transpose(1, 2);
-        at::Tensor a = at::softmax(at::matmul(q, k.transpose(2, 3)), -1);
+        at::Tensor a = at::softmax(at::matmul(q, k.transpose(2, 3)), -1, at::kFloat).to(ct);  // softmax in fp32
         at::Tensor o = at::matmul(a, v).transpose(1, 2).reshape({B, T, D});
-        x = x + I.linear(o, l + "self_attn.out_proj");
-        // x += fc2(act(fc1(LN2(x)))), QuickGELU: z·σ(1.702 z)
-        at::Tensor z = I.linear(I.ln(x, l + "layer_norm2"), l + "mlp.fc1");
+        x = x + I.linear(o, l + "self_attn.out_proj").to(at::kFloat);
+        // x += fc2(act(fc1(LN2(x)))), QuickGELU: z·σ(1.702 z), the activation in fp32
+        at::Tensor z = I.linear(I.ln(x, l + "layer_norm2").to(ct), l + "mlp.fc1").to(at::kFloat);
         z = c.act == "gelu" ? at::gelu(z) : z * at::sigmoid(1.702 * z);
-        x = x + I.linear(z, l + "mlp.fc2");
+        x = x + I.linear(z.to(ct), l + "mlp.fc2").to(at::kFloat);
     }
     return x;
 }

@@ -233,7 +233,8 @@ at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const st
         }
     if (any_text_only) rows = rows * keep;
     State state = model.rwkv().new_state(B);
-    at::Tensor logits = model.forward(before, rows, after, state, /*all_logits=*/true);  // (B, T, V)
+    // (B, T, V); the loss in fp32 also when bf16 training gives bf16 logits
+    at::Tensor logits = model.forward(before, rows, after, state, /*all_logits=*/true).to(at::kFloat);
     // shifted CE: logits[:, :-1] vs labels[:, 1:]; per-sample mean over valid tokens, then mean over samples
     at::Tensor tgt = labels.slice(1, 1);
     at::Tensor valid = tgt.ne(-100);
@@ -448,7 +449,7 @@ static at::Tensor patch_label_loss(VisualRwkv& model, const PatchLabels& data, c
     }
     at::Tensor f = model.vit().features(torch::stack(px)).slice(1, 0, P);  // (B, P, C) patches, CLS dropped
     f = at::layer_norm(f, {f.size(-1)});
-    at::Tensor logits = at::linear(f, head_w, head_b);  // (B, P, Σ classes)
+    at::Tensor logits = at::linear(f, head_w, head_b).to(at::kFloat);  // (B, P, Σ classes), fp32 under bf16 too
     at::Tensor loss = torch::zeros({});
     int64_t off = 0;
     for (int64_t g = 0; g < G; ++g) {

@@ -1,13 +1,18 @@
 // VisualRWKV-6 model: loading (one prefixed file or RWKV + CLIP + projector files, spec A.9), the projection, the
 // odd-block patch flip (v6.0 model.py bidirectional_forward, spec A.4), and greedy answers with a single prefill
-// followed by recurrent decoding (spec A.4.6, A.10).
+// followed by recurrent decoding (spec A.4.6, A.10), timed per phase (AnswerTimings).
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
+#include <optional>
 
+#include "aviary/core/cpu_engine.h"
+#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/generator.h"
+#include "aviary/core/threads.h"
 #include "aviary/vision/visual_rwkv.h"
 
 namespace aviary::vision {
@@ -58,6 +63,20 @@ int64_t heads_from(const Metadata& m) {
     return it == m.end() ? 0 : std::stoll(it->second);
 }
 
+// The RWKV weight dtype for `dtype` ("fp32", "bf16", or "auto": bf16 when the file's matrices are bf16).
+std::string rwkv_dtype(const TensorList& rw, const std::string& dtype) {
+    AVIARY_CHECK(dtype == "fp32" || dtype == "bf16" || dtype == "auto", "unknown weight dtype '", dtype,
+                 "' (expected fp32, bf16 or auto)");
+    if (dtype != "auto") return dtype;
+    const at::Tensor* w = find_tensor(rw, "blocks.0.att.key.weight");
+    if (!w) w = find_tensor(rw, "emb.weight");
+    return w && w->scalar_type() == at::kBFloat16 ? "bf16" : "fp32";
+}
+
+double seconds(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+    return std::chrono::duration<double>(to - from).count();
+}
+
 }  // namespace
 
 VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& clip_path, const std::string& proj_path,
@@ -69,19 +88,22 @@ VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& cl
                               "under 'rwkv.')");
     VisualRwkv m;
     m.impl_->metadata = meta;
-    m.impl_->rwkv = Model::from_tensors(rw, options);
+    ModelOptions rwkv_options = options;
+    rwkv_options.dtype = rwkv_dtype(rw, options.dtype);
+    // With bf16 the RWKV matrices alias the file's tensors (no widened copy: a 1.6B file holds 3.2 GB of them).
+    m.impl_->rwkv = Model::from_tensors(rw, rwkv_options);
     TensorList clip_tensors;
     if (!clip_path.empty()) {
         Metadata clip_meta;
         clip_tensors = read_checkpoint(clip_path, &clip_meta);
         AVIARY_CHECK(ClipVision::contains_vision_tower(clip_tensors), "'", clip_path,
                      "' holds no CLIP vision tower (expected keys 'vision_model.…', 'vit.vision_model.…' or 'visual.…')");
-        m.impl_->vit = ClipVision::load(clip_path, heads_from(clip_meta));
+        m.impl_->vit = ClipVision::load(clip_path, heads_from(clip_meta), options.dtype);
     } else {
         AVIARY_CHECK(ClipVision::contains_vision_tower(t), "'", model_path,
                      "' is a text-only model (no CLIP vision tower 'vit.*'); pass --clip with the vision weights "
                      "(a CLIP file or a VisualRWKV *_visual.pth)");
-        m.impl_->vit = ClipVision::from_tensors(t, heads_from(meta));
+        m.impl_->vit = ClipVision::from_tensors(t, heads_from(meta), options.dtype);
     }
     const at::Tensor* proj = find_tensor(t, "proj.weight");
     if (!proj) proj = find_tensor(clip_tensors, "proj.weight");
@@ -97,7 +119,8 @@ VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& cl
     const int64_t D = m.impl_->rwkv.config().n_embd, C = m.impl_->vit.config().hidden;
     AVIARY_CHECK(proj->dim() == 2 && proj->size(0) == D && proj->size(1) == C, "proj.weight has shape ", proj->sizes(),
                  ", expected (", D, ", ", C, ") for RWKV width ", D, " and CLIP width ", C);
-    m.impl_->proj = proj->to(at::kFloat).contiguous().clone();
+    const bool proj_bf16 = options.dtype == "bf16" || (options.dtype == "auto" && proj->scalar_type() == at::kBFloat16);
+    m.impl_->proj = proj->to(proj_bf16 ? at::kBFloat16 : at::kFloat).contiguous().clone();
     return m;
 }
 
@@ -123,7 +146,9 @@ int64_t VisualRwkv::patch_rows() const { return impl_->vit.config().tokens() - 1
 
 at::Tensor VisualRwkv::project(const at::Tensor& features) const {
     // proj: Linear(C -> D, bias=False), y = f · Wᵀ                       // (B, P + 1, D)
-    return at::linear(features.to(at::kFloat), impl_->proj);
+    const at::Tensor& w = impl_->proj;
+    if (w.scalar_type() == at::kFloat) return at::linear(features.to(at::kFloat), w);
+    return at::linear(features.to(w.scalar_type()), w).to(at::kFloat);  // bf16 weights: oneDNN, fp32 result
 }
 
 at::Tensor VisualRwkv::encode_image(const at::Tensor& pixels) const { return project(impl_->vit.features(pixels)); }
@@ -147,6 +172,33 @@ at::Tensor VisualRwkv::forward(const at::Tensor& ids_before, const at::Tensor& r
     at::Tensor x = parts.size() == 1 ? parts[0] : at::cat(parts, 1);  // (B, T, D), ln0 applied inside block 0
     if (!rows.defined()) return impl_->rwkv.forward_embeddings(x, state, all_logits);
     return impl_->rwkv.forward_embeddings(x, state, all_logits, odd_block_flip(begin, patch_rows()));
+}
+
+at::Tensor VisualRwkv::prefill(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
+                               State& state) {
+    std::shared_ptr<CpuEngine> engine = shared_cpu_engine(impl_->rwkv);
+    if (!engine) {
+        // bf16 matrices go to oneDNN on LibTorch's pool: give it every thread
+        std::optional<TorchThreadsScope> threads;
+        if (impl_->rwkv.options().dtype == "bf16" && impl_->rwkv.options().device == "cpu") threads.emplace();
+        return forward(ids_before, rows, ids_after, state, /*all_logits=*/false);
+    }
+    std::vector<at::Tensor> parts;
+    int64_t begin = 0;
+    if (ids_before.defined() && ids_before.numel() > 0) {
+        parts.push_back(impl_->rwkv.embed(ids_before).to(at::kFloat));
+        begin = ids_before.size(1);
+    }
+    if (rows.defined()) {
+        AVIARY_CHECK(rows.dim() == 3 && rows.size(0) == 1 && rows.size(1) == image_rows() &&
+                         rows.size(2) == impl_->rwkv.config().n_embd,
+                     "image rows must be (1, ", image_rows(), ", ", impl_->rwkv.config().n_embd, "), got ", rows.sizes());
+        parts.push_back(rows.to(at::kFloat));
+    }
+    if (ids_after.defined() && ids_after.numel() > 0) parts.push_back(impl_->rwkv.embed(ids_after).to(at::kFloat));
+    AVIARY_CHECK(!parts.empty(), "empty VisualRWKV input");
+    const at::Tensor x = parts.size() == 1 ? parts[0] : at::cat(parts, 1);
+    return engine->prefill_embeddings(x, state, rows.defined() ? begin : -1, rows.defined() ? patch_rows() : 0);
 }
 
 TensorList VisualRwkv::state_dict() const {
@@ -179,12 +231,31 @@ AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at
     for (int32_t id : p.ids) AVIARY_CHECK(id < V, "prompt token ", id, " is outside the model's vocabulary of ", V);
     auto ids = torch::tensor(std::vector<int64_t>(p.ids.begin(), p.ids.end()), torch::kInt64).unsqueeze(0);
     torch::NoGradGuard no_grad;
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point t0 = options.started == Clock::time_point{} ? Clock::now() : options.started;
+    AnswerResult r;
+    // CLIP forward + projection (a bf16 tower takes all threads itself: ClipVision::forward)
     at::Tensor rows = model.encode_image(pixels.unsqueeze(0));
+    const Clock::time_point t_image = Clock::now();
+    r.timings.image_s = seconds(t0, t_image);
     State state = model.rwkv().new_state(1);
     at::Tensor logits =
-        model.forward(ids.slice(1, 0, p.image_at), rows, ids.slice(1, p.image_at), state, /*all_logits=*/false);
+        model.prefill(ids.slice(1, 0, p.image_at), rows, ids.slice(1, p.image_at), state);
+    const Clock::time_point t_prefill = Clock::now();
+    {
+        const ClipVisionConfig& c = model.vit().config();
+        const double Tc = double(c.tokens()), h = double(c.hidden), P = double(c.tokens() - 1);
+        const double clip = c.layers * (2 * Tc * (4 * h * h + 2 * h * c.intermediate) + 4 * Tc * Tc * h) +
+                            2 * P * 3 * c.patch * c.patch * h;
+        const ModelConfig& m = model.rwkv().config();
+        const double rows = double(p.ids.size() + model.image_rows()), D = double(m.n_embd);
+        const double per_row = 2.0 * m.n_layer * (4 * D * m.n_att + m.n_att * D + 2 * D * m.ffn_dim + D * D) +
+                               4.0 * m.n_att * m.head_size * m.n_layer;
+        r.timings.ttft_flops = clip + 2 * Tc * h * D + rows * per_row + 2.0 * D * m.vocab_size;
+    }
+    r.timings.prefill_s = seconds(t_image, t_prefill);
     TextStream stream({"\n\n"});
-    AnswerResult r;
+    std::unique_ptr<Decoder> decoder;
     r.stop_reason = "max_tokens";
     auto emit = [&](std::string piece) {
         // the answer is stripped, as evaluate.py does: leading blanks ("Assistant: …") are not emitted
@@ -199,6 +270,7 @@ AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at
             break;
         }
         const int32_t id = int32_t(logits.view({-1}).argmax().item<int64_t>());  // greedy, as evaluate.py
+        if (i == 0) r.timings.ttft_s = seconds(t0, Clock::now());
         if (id == 0) {
             r.stop_reason = "end_of_text";
             break;
@@ -210,9 +282,16 @@ AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at
             r.stop_reason = "stop_sequence";
             break;
         }
-        logits = model.rwkv().step(torch::tensor({int64_t(id)}, torch::kInt64), state);
+        if (!decoder) {  // after the prefill: the CPU engine (or a CUDA graph) from the prefilled state
+            decoder = std::make_unique<Decoder>(model.rwkv(), 1);
+            decoder->load_state(state);
+        }
+        logits = decoder->step(torch::tensor({int64_t(id)}, torch::kInt64));
     }
     if (!stream.stopped()) emit(stream.finish());
+    const Clock::time_point t_end = Clock::now();
+    r.timings.decode_s = seconds(t_prefill, t_end);
+    if (r.tokens == 0 && r.timings.ttft_s == 0) r.timings.ttft_s = seconds(t0, t_end);  // stopped before any token
     return r;
 }
 

@@ -11,6 +11,7 @@
 #include "aviary/audio/audio_rwkv.h"
 #include "aviary/audio/audioset.h"
 #include "aviary/audio/metrics.h"
+#include "aviary/core/trainer.h"  // TrainPrecision
 
 namespace aviary::audio {
 
@@ -26,6 +27,7 @@ struct AudioTrainOptions {
     uint64_t seed = 42;
     int64_t save_every = 0;  // steps; 0: only at the end or when stopped
     int64_t eval_every = 0;  // steps; 0: only at the end (when an eval set is given)
+    TrainPrecision precision = TrainPrecision::Auto;  // forward arithmetic (core trainer.h)
 };
 
 struct AudioTrainProgress {

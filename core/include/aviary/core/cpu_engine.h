@@ -28,6 +28,12 @@ struct CpuEngineOptions {
     std::string kernels = "auto";
     // Prefill: tokens per block (the GEMMs' row count; buffers grow with it, the state carries across blocks).
     int64_t prefill_chunk = 256;
+    // Prefill GEMMs of the bf16 / int8 matrices: "auto" ($AVIARY_PREFILL_GEMM overrides), "onednn" (cpu_gemm.h: bf16
+    // activations × bf16 weights, or int8 activations with one scale per token × int8 weights, on AMX / AVX512-BF16 /
+    // VNNI), "blas" (the reference: weight rows widened to fp32, single-threaded cblas_sgemm blocks) or "libtorch"
+    // (the same blocks through at::mm_out). "auto" takes oneDNN where it reports native units for the format (bf16:
+    // AMX-BF16 or AVX512-BF16; int8: AMX-INT8 or VNNI), else blas. fp32 matrices always take the blas path (exact).
+    std::string prefill_gemm = "auto";
 };
 
 class CpuEngine {
@@ -49,15 +55,28 @@ public:
     void step(const int64_t* tokens, int64_t batch, State& state, float* logits);
     // A prompt in sequence mode (Model::forward with all_logits = false): tokens (B, T) int64 -> logits of each
     // sequence's last token (B, V) fp32; the state is updated in place. Blocks of prefill_chunk tokens: the matrices
-    // as GEMMs over the block (single-threaded sgemm calls on row blocks of W run by the engine's threads, the BLAS
-    // held at one thread meanwhile; bf16 / int8 rows widened to fp32 per block, so the result is the fp32 model of
-    // the rounded weights), element-wise parts fused, the WKV token by token per head.
+    // as GEMMs over the block (single-threaded products on row blocks of W run by the engine's threads, the BLAS
+    // held at one thread meanwhile; see CpuEngineOptions::prefill_gemm for the formats), element-wise parts fused,
+    // the WKV token by token per head.
     at::Tensor prefill(const at::Tensor& tokens, State& state);
+    // The same from embedding rows x (1, T, D) (before ln0, as Model::forward_embeddings takes them) -> logits (1, V).
+    // flip_count > 1: rows [flip_begin, flip_begin + flip_count) are reversed around every odd layer (VisualRWKV's
+    // odd-block patch flip, spec A.4); such a prompt runs as one block.
+    at::Tensor prefill_embeddings(const at::Tensor& x, State& state, int64_t flip_begin = -1, int64_t flip_count = 0);
 
     const std::string& dtype() const;  // "fp32", "bf16" or "int8"
     const char* kernel_name() const;   // "scalar", "avx2" or "avx512"
+    // The prefill GEMM path of the big matrices: "onednn-bf16", "onednn-int8", "blas" or "libtorch".
+    std::string prefill_gemm_name() const;
     int threads() const;
     double weight_bytes_per_token() const;  // bytes of weights one step reads (matrices, LoRAs, one emb row)
+    // FLOPs per token of sequence mode: 2 per weight of every layer matrix and LoRA, plus the WKV (~4 per state
+    // element); the head is left out (prefill computes it for the last token only).
+    double prefill_flops_per_token() const;
+    // The prefill GEMM path's rate on this CPU in GFLOP/s: the largest layer matrix (channel-mix key) times a full
+    // block of prefill_chunk rows, as prefill runs it (same threads, same path). `aviary bench` divides it by
+    // prefill_flops_per_token() for the prefill compute floor.
+    double measure_prefill_gemm_gflops();
     const ModelConfig& config() const;
 
 private:
@@ -75,9 +94,15 @@ CpuEngineOptions default_cpu_engine_options();
 // serialised by a mutex inside it. nullptr when !CpuEngine::supports(model).
 std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model);
 
-// Memory read bandwidth in GB/s with `threads` threads (<= 0: aviary::thread_count()) each summing its share of a
-// 512 MiB buffer; the best of several passes. The decode floor of `aviary bench` divides this by
-// weight_bytes_per_token().
+// The prefill GEMM path an engine of weight format `dtype` ("fp32", "bf16", "int8") takes for the option
+// CpuEngineOptions::prefill_gemm (with $AVIARY_PREFILL_GEMM applied to "auto"): "onednn", "blas" or "libtorch".
+// Throws aviary::Error for an unknown name, or "onednn" in a build without oneDNN.
+std::string prefill_gemm_path(const std::string& dtype, const std::string& option = "auto");
+
+// Memory read bandwidth in GB/s (read_bandwidth.cpp): `threads` threads (<= 0: aviary::thread_count()) each sum
+// their share of a buffer of max(1 GiB, 4 × the last-level cache) with the widest vector loads the CPU has (AVX-512,
+// AVX2, else 16 bytes), eight independent accumulators; the best of several passes. The decode floor of
+// `aviary bench` divides this by weight_bytes_per_token(); no decode can read its weights faster than this.
 double measure_read_bandwidth_gbps(int threads);
 
 }  // namespace aviary

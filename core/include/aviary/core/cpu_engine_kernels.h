@@ -4,6 +4,7 @@
 // which are chosen at run time by what the CPU supports (__builtin_cpu_supports). No LibTorch types here.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace aviary::cpu {
@@ -46,9 +47,21 @@ const KernelSet& kernels_best();
 // Looks a set up by name ("scalar", "avx2", "avx512", "auto"); throws aviary::Error when unknown or unsupported.
 const KernelSet& kernels_named(const std::string& name);
 
-// bfloat16 <-> fp32 (round to nearest even, NaN kept quiet), as LibTorch's c10::BFloat16.
-uint16_t fp32_to_bf16(float f);
-float bf16_to_fp32(uint16_t h);
+// bfloat16 <-> fp32 (round to nearest even, NaN kept quiet), as LibTorch's c10::BFloat16. Inline so that loops over
+// them vectorise (the prefill converts every GEMM input row).
+inline uint16_t fp32_to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
+    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
+    return static_cast<uint16_t>(u >> 16);
+}
+inline float bf16_to_fp32(uint16_t h) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
 
 // int8 kernels: activation codes of x (n values) into codes; returns the scale s (1 when x is all zeros, NaN when x
 // holds a NaN or an infinity: then every code is 0 and every output NaN). Each kernel set has its own copy with

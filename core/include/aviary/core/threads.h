@@ -28,9 +28,26 @@ public:
     ~BlasSingleThreadScope();
     BlasSingleThreadScope(const BlasSingleThreadScope&) = delete;
     BlasSingleThreadScope& operator=(const BlasSingleThreadScope&) = delete;
+    int saved() const { return saved_; }  // the BLAS's thread count before (0 without OpenBLAS)
 
 private:
     int saved_ = 0;
+};
+
+// While alive, LibTorch's intra-op (OpenMP) pool runs thread_count() threads and OpenBLAS one: for work whose
+// matrix products LibTorch sends to oneDNN (bf16 matmuls and autocast regions: the CLIP tower, bf16 training), which
+// would otherwise run on the single intra-op thread that set_thread_count() leaves LibTorch. Both counts are restored
+// afterwards. Not reentrant across threads: use it on the thread that runs the LibTorch ops.
+class TorchThreadsScope {
+public:
+    TorchThreadsScope();
+    ~TorchThreadsScope();
+    TorchThreadsScope(const TorchThreadsScope&) = delete;
+    TorchThreadsScope& operator=(const TorchThreadsScope&) = delete;
+
+private:
+    int saved_intra_ = 1;
+    BlasSingleThreadScope blas_one_;
 };
 
 }  // namespace aviary

@@ -21,6 +21,22 @@ namespace aviary {
 
 class Communicator;  // distributed.h
 
+// The arithmetic of the forward pass (trainer.cpp). The master weights, their gradients and the AdamW state are
+// fp32 in every mode. Bf16: CPU autocast to bfloat16 around each micro-batch's forward and loss, so the matrix
+// products run on the CPU's bf16 units (oneDNN; AMX or AVX512-BF16) with fp32 accumulation, while the WKV
+// recurrence and its state (wkv_dispatch.cpp), the residual stream, the norms and the loss stay fp32; the step
+// then runs LibTorch's intra-op pool on all threads (TorchThreadsScope). Auto: bf16 when the parameters are on the
+// CPU and it has native bf16 (AVX512-BF16 or AMX-BF16), else fp32.
+enum class TrainPrecision { Auto, Fp32, Bf16 };
+// "auto" | "fp32" | "bf16"; anything else is an aviary::Error naming the choices.
+TrainPrecision parse_train_precision(const std::string& name);
+const char* train_precision_name(TrainPrecision precision);  // "auto", "fp32", "bf16"
+// True when the CPU executes bf16 natively (cpuid AVX512-BF16 or AMX-BF16).
+bool cpu_has_native_bf16();
+// The precision a Trainer uses: Auto becomes Bf16 or Fp32 as described above; explicit choices stay (Bf16 with
+// parameters off the CPU is an error: the autocast is the CPU's).
+TrainPrecision resolve_train_precision(TrainPrecision precision, bool parameters_on_cpu);
+
 struct TrainOptions {
     int64_t steps = 100;      // optimizer steps of the whole run (the schedule spans them)
     int64_t batch = 4;        // sequences per micro-batch
@@ -39,6 +55,7 @@ struct TrainOptions {
     // (everything else frozen), e.g. "proj.*" for adapters.
     std::vector<std::string> train_only;
     uint64_t seed = 42;
+    TrainPrecision precision = TrainPrecision::Auto;  // resolved by the Trainer (resolve_train_precision)
 };
 
 // The official LR multiplier groups (spec §7.4; layerwise_lr, stage != 2).
@@ -82,12 +99,13 @@ public:
 
     // One optimizer step: for micro = 0..grad_accum−1, backward of
     // micro_loss(micro) / grad_accum; then clipping and AdamW with this step's
-    // per-group lr.
+    // per-group lr. With Bf16 precision micro_loss runs under the bf16 autocast
+    // (the backward and the optimizer outside it).
     StepResult step(const std::function<at::Tensor(int64_t micro)>& micro_loss);
 
     int64_t step_count() const;  // optimizer steps done
     const TensorList& trainable() const;
-    const TrainOptions& options() const;
+    const TrainOptions& options() const;  // with options().precision resolved (Fp32 or Bf16)
     ParamGroup group_of(const std::string& name) const;
 
     // Data parallelism: after the micro-batches' backward, step() averages the
@@ -173,6 +191,8 @@ struct TrainSummary {
     std::vector<double> losses;  // per step of this invocation
     bool stopped = false;        // by a callback before the last step
     std::string final_model;     // out_dir/model.safetensors (only when the run finished)
+    // the precision trained with (resolved: Fp32 or Bf16)
+    TrainPrecision precision = TrainPrecision::Fp32;
 };
 // Trains `model` on windows of `data`. Token ids must be < the model's
 // vocabulary (checked up front).

@@ -18,7 +18,8 @@ const char* wkv_impl_name(WkvImpl impl);
 //   u       : (H, N)        the bonus (time_faaaa)
 //   state   : (B, H, N, N)  fp32, S[b][h][key j][value i]; may be undefined (= zeros)
 // Recurrence: y_t[i] = Σ_j r_t[j]·(u[j]·k_t[j]·v_t[i] + S[j][i]);  S[j][i] ← exp(log_w_t[j])·S[j][i] + k_t[j]·v_t[i]
-// Returns (y (B, T, H, N) fp32, final state (B, H, N, N) fp32).
+// Returns (y (B, T, H, N) fp32, final state (B, H, N, N) fp32). Under the CPU autocast of bf16 training
+// (trainer.h TrainPrecision) the inputs are widened and the whole recurrence runs in fp32 without autocast.
 std::pair<at::Tensor, at::Tensor> wkv(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state,
                                       WkvImpl impl = WkvImpl::Auto, int64_t chunk = 32);

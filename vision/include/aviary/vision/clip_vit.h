@@ -39,14 +39,19 @@ public:
     // infers the config from the shapes. Heads are not in the weights: `heads` > 0 sets them, otherwise
     // hidden / 64 (every CLIP ViT: B/32, B/16, L/14 use head dim 64). Unknown vision keys are an error; other
     // prefixes (text_model, rwkv., proj.) and `position_ids` buffers are ignored.
-    static ClipVision from_tensors(const TensorList& tensors, int64_t heads = 0);
+    // dtype: "fp32" (every tensor widened to fp32), "bf16" (the linear layers' weights and biases and the patch
+    // embedding in bf16; norms, class and position embeddings in fp32), or "auto" (bf16 when the file's linear
+    // weights are bf16, else fp32). A bf16 tower keeps its residual stream, norms and softmax in fp32 and sends its
+    // matrix products to oneDNN in bf16 (fp32 accumulation), on all threads (TorchThreadsScope).
+    static ClipVision from_tensors(const TensorList& tensors, int64_t heads = 0, const std::string& dtype = "fp32");
     // read_checkpoint + from_tensors; a config.json beside the file (HF layout) supplies num_attention_heads and
     // hidden_act.
-    static ClipVision load(const std::string& path, int64_t heads = 0);
+    static ClipVision load(const std::string& path, int64_t heads = 0, const std::string& dtype = "fp32");
     // True when `tensors` contain a CLIP vision tower under one of the prefixes above.
     static bool contains_vision_tower(const TensorList& tensors);
 
     const ClipVisionConfig& config() const;
+    bool is_bf16() const;  // the linear layers hold bf16 weights
 
     // pixels (B, 3, S, S) float32, S = config().image_size -> HF last_hidden_state (B, 1 + P, D): CLS first, output
     // of the last encoder layer before post_layernorm.

@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,13 +33,16 @@ public:
     // Aviary's own), or a plain RWKV file plus `clip_path` (a CLIP file: HF, full CLIPModel or OpenAI keys; or
     // the official `*_visual.pth` with vit.* + proj.weight) and, when proj.weight is in neither, `proj_path`.
     // A text-only model without a vision tower or projector is an error that says what to pass.
+    // options.dtype: "fp32" (the default; every weight widened to fp32, what training needs), "bf16" (the RWKV
+    // matrices, the CLIP linear layers and the projector in bf16), or "auto" (each part in its file's precision: a bf16
+    // file stays bf16 in memory, anything else is widened to fp32; what inference uses).
     static VisualRwkv load(const std::string& model_path, const std::string& clip_path = "",
                            const std::string& proj_path = "", const ModelOptions& options = {});
     static VisualRwkv from_parts(Model rwkv, ClipVision vit, at::Tensor proj);
 
     Model& rwkv();
     ClipVision& vit();
-    at::Tensor& proj();  // (n_embd, vit hidden), fp32
+    at::Tensor& proj();  // (n_embd, vit hidden), fp32 (bf16 when loaded as bf16)
     const Model& rwkv() const;
     const ClipVision& vit() const;
 
@@ -58,6 +62,10 @@ public:
     // prompt), with the odd-block flip of the patch rows; logits (B, T, V) or of the last position (B, V).
     at::Tensor forward(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
                        State& state, bool all_logits);
+    // The same for one prompt (B = 1), logits of the last position (1, V): on the CPU engine (AMX/AVX-512 GEMMs,
+    // fused loops; cpu_engine.h prefill_embeddings) when it takes the RWKV model (CPU, inference), else forward().
+    at::Tensor prefill(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
+                       State& state);
 
     // State dict in the official layout: rwkv.*, vit.vision_model.*, proj.weight.
     TensorList state_dict() const;
@@ -72,16 +80,34 @@ private:
 struct AnswerOptions {
     int max_tokens = 128;
     ImagePosition position = ImagePosition::Middle;
+    // When image processing began, so that the caller's decoding and preprocessing of the image count in
+    // AnswerTimings::image_s and ttft_s; left at its default (the clock's epoch), the clock starts when
+    // answer_question is entered.
+    std::chrono::steady_clock::time_point started{};
+};
+// Where the time of one answer went, in seconds of the steady clock (`aviary vqa --stats`, the studio's Image QA
+// panel). ttft_s <= image_s + prefill_s + decode_s.
+struct AnswerTimings {
+    double image_s = 0;    // from AnswerOptions::started to the projected image rows: preprocessing, CLIP, projection
+    double prefill_s = 0;  // the prompt with the image rows in sequence mode, up to the first logits
+    double decode_s = 0;   // after the prefill: every token picked and every recurrent step
+    double ttft_s = 0;     // from AnswerOptions::started to the first token picked
+    // Arithmetic up to the first token: the CLIP tower and projection of the image, the prompt's sequence-mode pass
+    // (2 FLOPs per weight per row, attention and WKV included) and one head product. Divided by a measured GEMM rate
+    // it is the time-to-first-token compute floor (`aviary vqa --stats`).
+    double ttft_flops = 0;
 };
 struct AnswerResult {
     std::string text;  // without the "\n\n" stop
     int tokens = 0;
     std::vector<int32_t> ids;  // the generated tokens (stop sequence included)
     std::string stop_reason;  // "stop_sequence", "end_of_text", "max_tokens", "stopped"
+    AnswerTimings timings;
 };
 // Greedy answer to one question about preprocessed pixels (3, S, S) (spec A.10): the prompt
 // "User: {q}\n<image>\n{q}\n\nAssistant:" (middle) prefilled with the flip, then RNN steps; text streamed through
-// on_text as complete UTF-8.
+// on_text as complete UTF-8. With bf16 weights the CLIP forward, the prefill and the decoding run with all threads
+// on LibTorch's pool (TorchThreadsScope: its bf16 matrix products go to oneDNN).
 AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at::Tensor& pixels,
                              const std::string& question, const AnswerOptions& options = {},
                              const std::function<void(const std::string&)>& on_text = {},
