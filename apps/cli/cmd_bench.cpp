@@ -191,9 +191,15 @@ void register_bench(CLI::App& app, Runner& run) {
                 return batch * a->decode_tokens / (now_s() - t0);
             };
             const double decode1 = time_decode(1), decode_b = time_decode(a->decode_batch);
-            const double gbps = cuda ? measure_device_copy_gbps() : measure_read_bandwidth_gbps(threads);
             const double bytes = engine ? engine->weight_bytes_per_token() : decode_bytes_per_token(model.state_dict());
-            const double floor_tok_s = gbps * 1e9 / bytes;
+            // CPU: DRAM (a buffer far past the last-level cache) and the decode's own working set (its weight bytes,
+            // which a large last-level cache may partly hold); the floor is the working set's best read rate.
+            // A step's weight reads alone, by the engine's own kernels, count too (where they read faster than the
+            // plain vector sum, that sum is not the machine's ceiling).
+            const double gbps = cuda ? measure_device_copy_gbps() : measure_read_bandwidth_gbps(threads);
+            double ws_gbps = cuda ? gbps : std::max(gbps, measure_read_bandwidth_gbps(threads, bytes));
+            if (engine) ws_gbps = std::max(ws_gbps, engine->measure_weight_read_gbps());
+            const double floor_tok_s = ws_gbps * 1e9 / bytes;
             // Prefill's compute floor on the CPU: the engine's own GEMM path timed on its largest layer matrix.
             const double gemm_gflops = engine ? engine->measure_prefill_gemm_gflops() : 0;
             const double flops = engine ? engine->prefill_flops_per_token() : 0;
@@ -205,7 +211,10 @@ void register_bench(CLI::App& app, Runner& run) {
             std::printf("| decode batch 1 | %.1f tok/s |\n", decode1);
             std::printf("| decode batch %d | %.1f tok/s (total) |\n", a->decode_batch, decode_b);
             std::printf("| weights read per token | %.1f MB |\n", bytes / 1e6);
-            std::printf("| measured %s bandwidth | %.1f GB/s |\n", cuda ? "device copy" : "read", gbps);
+            std::printf("| measured %s bandwidth | %.1f GB/s |\n", cuda ? "device copy" : "DRAM read", gbps);
+            if (!cuda)
+                std::printf("| read bandwidth over the weights' working set (%.0f MB) | %.1f GB/s |\n", bytes / 1e6,
+                            ws_gbps);
             std::printf("| decode floor (bandwidth / bytes) | %.1f tok/s |\n", floor_tok_s);
             std::printf("| achieved fraction of floor | %.0f%% |\n", 100.0 * decode1 / floor_tok_s);
             if (engine) {
@@ -232,6 +241,7 @@ void register_bench(CLI::App& app, Runner& run) {
                 j["decode_cuda_graph"] = graph;
                 j["weight_bytes_per_token"] = bytes;
                 j["read_gbps"] = gbps;
+                j["read_gbps_working_set"] = ws_gbps;
                 j["floor_decode_tok_s"] = floor_tok_s;
                 j["floor_fraction"] = decode1 / floor_tok_s;
                 if (engine) {

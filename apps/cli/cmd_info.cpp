@@ -28,10 +28,15 @@ nlohmann::json system_json(int threads) {
     const cpu::OneDnnInfo& dnn = cpu::onednn_info();
     nlohmann::json j;
     j["cpu"] = {{"model", cpu.model}, {"features", cpu.feature_names()}, {"native_bf16", cpu.native_bf16()}};
-    j["blas"] = {{"library", blas.library}, {"config", blas.config}, {"core", blas.core},
-                 {"core_for_this_cpu", blas.wanted}, {"how", blas.how}};
+    j["blas"] = {{"library", blas.library},
+                 {"config", blas.config},
+                 {"core", blas.core},
+                 {"core_for_this_cpu", blas.wanted},
+                 {"how", blas.how}};
     if (dnn.available)
-        j["onednn"] = {{"version", dnn.version}, {"isa", dnn.isa}, {"bf16_units", dnn.bf16_matmul},
+        j["onednn"] = {{"version", dnn.version},
+                       {"isa", dnn.isa},
+                       {"bf16_units", dnn.bf16_matmul},
                        {"int8_units", dnn.int8_matmul}};
     else
         j["onednn"] = nullptr;
@@ -47,7 +52,8 @@ nlohmann::json system_json(int threads) {
 }  // namespace
 
 void register_info(CLI::App& app, Runner& run) {
-    auto* sub = app.add_subcommand("info", "Print a checkpoint's model config, or this machine's compute set-up, as JSON");
+    auto* sub =
+        app.add_subcommand("info", "Print a checkpoint's model config, or this machine's compute set-up, as JSON");
     struct Args {
         std::string model;
         bool system = false;

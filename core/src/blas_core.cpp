@@ -40,11 +40,11 @@ int openblas_core_rank(const std::string& core) {
         const char* name;
         int rank;
     } table[] = {
-        {"Prescott", 0},   {"Core2", 0},      {"Penryn", 0},      {"Dunnington", 0},  {"Nehalem", 0},
-        {"Atom", 0},       {"Katmai", 0},     {"Coppermine", 0},  {"Northwood", 0},   {"Banias", 0},
-        {"Athlon", 0},     {"Opteron", 0},    {"Opteron_SSE3", 0}, {"Barcelona", 0},  {"Nano", 0},
-        {"Bobcat", 0},     {"Sandybridge", 1}, {"Bulldozer", 1},  {"Piledriver", 1},  {"Steamroller", 1},
-        {"Excavator", 1},  {"Haswell", 2},    {"Zen", 2},         {"SkylakeX", 3},    {"Cooperlake", 4},
+        {"Prescott", 0},       {"Core2", 0},       {"Penryn", 0},       {"Dunnington", 0}, {"Nehalem", 0},
+        {"Atom", 0},           {"Katmai", 0},      {"Coppermine", 0},   {"Northwood", 0},  {"Banias", 0},
+        {"Athlon", 0},         {"Opteron", 0},     {"Opteron_SSE3", 0}, {"Barcelona", 0},  {"Nano", 0},
+        {"Bobcat", 0},         {"Sandybridge", 1}, {"Bulldozer", 1},    {"Piledriver", 1}, {"Steamroller", 1},
+        {"Excavator", 1},      {"Haswell", 2},     {"Zen", 2},          {"SkylakeX", 3},   {"Cooperlake", 4},
         {"SapphireRapids", 5},
     };
     for (const auto& e : table)

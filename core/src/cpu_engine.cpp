@@ -393,8 +393,8 @@ struct CpuEngine::Impl {
     }
 
     // Runs the tasks as one job: their rows, laid end to end, are cut into chunks (multiples of 16 rows).
-    void run(std::initializer_list<Task> tasks) {
-        const std::vector<Task> list(tasks);
+    void run(std::initializer_list<Task> tasks) { run(std::vector<Task>(tasks)); }
+    void run(const std::vector<Task>& list) {
         int64_t total = 0;
         for (const Task& t : list) total += t.w->rows;
         const int n = chunk_count(total, 16);
@@ -525,6 +525,17 @@ struct CpuEngine::Impl {
     std::vector<uint16_t> gemm_xb;                   // X in bf16 (onednn-bf16)
     std::vector<int8_t> gemm_xq;                     // X as int8 codes (onednn-int8)
     std::vector<float> gemm_xs;                      // their scale per row
+    // Weight-row blocks per thread in a prefill GEMM: more blocks shorten the wait for the last one (the threads
+    // claim blocks dynamically), fewer keep each product larger. $AVIARY_GEMM_BLOCKS overrides (measurements).
+    // fp32 matrices (the LoRAs of a bf16/int8 engine) on oneDNN's fp32 kernels too ($AVIARY_LORA_GEMM=blas: the BLAS)
+    bool f32_on_onednn = [] {
+        const char* env = std::getenv("AVIARY_LORA_GEMM");
+        return !(env && std::string(env) == "blas");
+    }();
+    int gemm_blocks_per_thread = [] {
+        const char* env = std::getenv("AVIARY_GEMM_BLOCKS");
+        return env && std::atoi(env) > 0 ? std::atoi(env) : 2;
+    }();
 
     void choose_gemm_path(const std::string& option) {
         const std::string path = prefill_gemm_path(dtype, option);
@@ -596,8 +607,10 @@ struct CpuEngine::Impl {
     template <class Post = NoEpilogue>
     void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post = Post{}) {
         const int64_t rows = w.rows, cols = w.cols;
-        const bool dnn = gemm_path == GemmPath::kOneDnn && w.type != WeightType::F32;
-        if (dnn && w.type == WeightType::BF16) {
+        const bool dnn = gemm_path == GemmPath::kOneDnn && (w.type != WeightType::F32 || f32_on_onednn);
+        if (dnn && w.type == WeightType::F32) {
+            // fp32 (the LoRAs): X as it is
+        } else if (dnn && w.type == WeightType::BF16) {
             if (gemm_xb.size() < size_t(T * cols)) gemm_xb.resize(size_t(T * cols));
             for_rows(T, [&](int64_t t0, int64_t t1) {
                 for (int64_t t = t0; t < t1; ++t) cpu::round_to_bf16(X + t * x_stride, cols, &gemm_xb[t * cols]);
@@ -611,32 +624,48 @@ struct CpuEngine::Impl {
             });
         }
         const at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, cols}, {x_stride, 1}, at::kFloat);
-        const int n = std::min(chunk_count(rows, 64), pool->size() * 2);
+        const int n = std::min(chunk_count(rows, 64), pool->size() * gemm_blocks_per_thread);
         pool->run(n, [&](int c) {
             auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
             const int64_t r0 = bound(c), r1 = bound(c + 1);
             if (r0 >= r1) return;
             if (dnn) {
-                // dense block in the thread's scratch (oneDNN's AMX kernels need ldy == N), then scaled into Y
+                // dense block in the thread's scratch (oneDNN's AMX kernels need ldy == N), then scaled (int8) and
+                // passed through `post` into Y in one pass
                 const int64_t nb = r1 - r0;
                 thread_local std::vector<float> block;
                 if (block.size() < size_t(T * nb)) block.resize(size_t(T * nb));
-                if (w.type == WeightType::BF16) {
+                const bool bf16 = w.type != WeightType::I8;  // bf16 or fp32: no scales
+                if (w.type == WeightType::F32)
+                    cpu::gemm_f32_onednn(X, T, cols, x_stride, static_cast<const float*>(w.data) + r0 * cols, nb,
+                                         block.data(), nb);
+                else if (bf16)
                     cpu::gemm_bf16_onednn(gemm_xb.data(), T, cols, cols,
                                           static_cast<const uint16_t*>(w.data) + r0 * cols, nb, block.data(), nb);
-                    for (int64_t t = 0; t < T; ++t) std::copy_n(block.data() + t * nb, nb, Y + t * rows + r0);
-                } else {
+                else
                     cpu::gemm_int8_onednn(gemm_xq.data(), T, cols, cols, static_cast<const int8_t*>(w.data) + r0 * cols,
                                           nb, block.data(), nb);
-                    const float* ws = w.scale + r0;
-                    for (int64_t t = 0; t < T; ++t) {
-                        const float* b = block.data() + t * nb;
-                        float* y = Y + t * rows + r0;
-                        const float xs = gemm_xs[t];
-                        for (int64_t i = 0; i < nb; ++i) y[i] = (b[i] * xs) * ws[i];
+                const float* ws = bf16 ? nullptr : w.scale + r0;
+                for (int64_t t = 0; t < T; ++t) {
+                    const float* b = block.data() + t * nb;
+                    float* y = Y + t * rows + r0;
+                    const int64_t j0 = t * rows + r0;
+                    const float xs = bf16 ? 1.0f : gemm_xs[t];
+                    if constexpr (std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
+                        if (bf16)
+                            std::copy_n(b, nb, y);
+                        else
+                            for (int64_t i = 0; i < nb; ++i) y[i] = (b[i] * xs) * ws[i];
+                    } else {
+                        if (bf16)
+                            for (int64_t i = 0; i < nb; ++i) y[i] = post(b[i], j0 + i, r0 + i);
+                        else
+                            for (int64_t i = 0; i < nb; ++i) y[i] = post((b[i] * xs) * ws[i], j0 + i, r0 + i);
                     }
                 }
-            } else {
+                return;
+            }
+            {
                 const float* W = widen_rows(w, r0, r1);
                 if (sgemm) {
                     sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
@@ -806,7 +835,8 @@ struct CpuEngine::Impl {
     }
 
     // GFLOP/s of the prefill GEMM path (gemm() as prefill runs it) on the largest layer matrix, the channel-mix key
-    // (F, D), with a full block of prefill_chunk rows; the best of five after a warm-up.
+    // (F, D), with a full block of prefill_chunk rows; the best of 15 after a warm-up (a busy neighbour only ever
+    // slows a repetition down, so the best one is the machine's rate).
     double measure_gemm_gflops() {
         const MatView& w = layers.front().ffn_k;
         const int64_t T = prefill_chunk;
@@ -814,13 +844,62 @@ struct CpuEngine::Impl {
         for (int64_t i = 0; i < T * w.cols; ++i) pxk[i] = std::sin(0.37f * float(i % 1013));
         const BlasSingleThreadScope blas_one_thread;
         double best = 1e30;
-        for (int rep = 0; rep < 6; ++rep) {
+        for (int rep = 0; rep < 16; ++rep) {
             const auto t0 = std::chrono::steady_clock::now();
             gemm(w, pxk.data(), T, w.cols, pffk.data());
             const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (rep > 0) best = std::min(best, t);
         }
         return 2.0 * T * w.rows * w.cols / best / 1e9;
+    }
+
+    // GB/s of one decode step's weight reads alone: the engine's batch-1 kernels over the model's own matrices, in
+    // the order a step reads them (every layer's LoRAs and matrices, then the head), on the engine's threads, with
+    // none of the step's other work; best of 8 after a warm-up.
+    double measure_weight_read_gbps() {
+        resize(1);
+        // the jobs of a step (layer()): the same matrices run together
+        std::vector<std::vector<const MatView*>> jobs;
+        for (const Layer& L : layers) {
+            if (cfg.version == 6) {
+                jobs.push_back({&L.maa_w1t});
+                jobs.push_back({&L.maa_w2t[0], &L.maa_w2t[1], &L.maa_w2t[2], &L.maa_w2t[3], &L.maa_w2t[4]});
+                jobs.push_back({&L.decay_w1t});
+                jobs.push_back({&L.decay_w2t});
+            }
+            jobs.push_back({&L.att_r, &L.att_k, &L.att_v, &L.att_g});
+            jobs.push_back({&L.att_o});
+            jobs.push_back({&L.ffn_k, &L.ffn_r});
+            jobs.push_back({&L.ffn_v});
+        }
+        jobs.push_back({&head});
+        int64_t widest = 0, total_rows = 0;
+        for (const auto& job : jobs) {
+            int64_t rows = 0;
+            for (const MatView* w : job) {
+                widest = std::max(widest, w->cols);
+                rows += w->rows;
+            }
+            total_rows = std::max(total_rows, rows);
+        }
+        std::vector<float> x(static_cast<size_t>(widest), 0.5f), y(static_cast<size_t>(total_rows));
+        std::vector<Task> tasks;
+        double best = 1e30;
+        for (int rep = 0; rep < 9; ++rep) {
+            const auto t0 = std::chrono::steady_clock::now();
+            for (const auto& job : jobs) {
+                tasks.clear();
+                int64_t off = 0;
+                for (const MatView* w : job) {
+                    tasks.push_back({w, x.data(), w->cols, y.data() + off, w->rows});
+                    off += w->rows;
+                }
+                run(tasks);
+            }
+            const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (rep > 0) best = std::min(best, t);
+        }
+        return bytes_per_token / best / 1e9;
     }
 
     // Thread count by measurement (options.threads <= 0): the head product (the largest matrix) timed with 1..max
@@ -974,6 +1053,10 @@ double CpuEngine::weight_bytes_per_token() const {
 }
 double CpuEngine::prefill_flops_per_token() const {
     return impl_->prefill_flops_per_token;
+}
+double CpuEngine::measure_weight_read_gbps() {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->measure_weight_read_gbps();
 }
 double CpuEngine::measure_prefill_gemm_gflops() {
     std::lock_guard<std::mutex> lock(impl_->mutex);

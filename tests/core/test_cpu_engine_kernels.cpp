@@ -7,6 +7,8 @@
 #include <c10/util/BFloat16.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -214,6 +216,19 @@ TEST(CpuEngineKernels, Int8QuantisationIsSymmetricPerRow) {
     EXPECT_EQ(q[2], -127);
     EXPECT_EQ(q[1], -50);
     EXPECT_EQ(q[3], 15);
+    // Every code equals round-half-even(w / scale) computed with std::nearbyint (the implementation avoids libm).
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    std::vector<float> w3(64 * 257);
+    for (auto& v : w3) v = normal(rng);
+    std::vector<int8_t> q3(w3.size());
+    std::vector<float> s3(64);
+    quantize_rows_int8(w3.data(), 64, 257, q3.data(), s3.data());
+    for (int64_t r = 0; r < 64; ++r)
+        for (int64_t c = 0; c < 257; ++c) {
+            const float want = std::clamp(std::nearbyint(w3[r * 257 + c] * (1.0f / s3[r])), -127.0f, 127.0f);
+            ASSERT_EQ(q3[r * 257 + c], static_cast<int8_t>(want)) << r << ", " << c;
+        }
 }
 
 TEST(CpuEngineKernels, UnknownOrUnsupportedSetIsAnError) {

@@ -31,7 +31,7 @@ using aviary::cpu::fp32_to_bf16;
 struct Shape {
     int64_t M, N, K, ldx, ldy;
 };
-const Shape kShapes[] = {{1, 1, 1, 1, 1},     {1, 17, 9, 9, 20},       {7, 33, 65, 70, 33},
+const Shape kShapes[] = {{1, 1, 1, 1, 1},          {1, 17, 9, 9, 20},      {7, 33, 65, 70, 33},
                          {37, 129, 200, 200, 140}, {64, 48, 768, 768, 48}, {256, 96, 1024, 1030, 100}};
 
 const aviary::cpu::OneDnnInfo& info_printed() {
@@ -145,12 +145,48 @@ TEST(CpuGemm, Int8MatchesFloat64) {
     }
 }
 
+// fp32 × fp32 (the engine's LoRA products on the oneDNN path): fp32 arithmetic, bound 1e-5·Σ|x·w| against float64
+// (fp32 accumulation over K ≤ 1024 terms).
+TEST(CpuGemm, F32MatchesFloat64) {
+    const auto& info = info_printed();
+    if (!info.available) GTEST_SKIP() << "built without oneDNN";
+    for (const Shape& s : kShapes) {
+        const std::vector<float> x = normal(s.M * s.ldx, 5), w = normal(s.N * s.K, 6, 1.0f / std::sqrt(float(s.K)));
+        std::vector<float> y(size_t(s.M * s.ldy), std::numeric_limits<float>::quiet_NaN());
+        aviary::cpu::gemm_f32_onednn(x.data(), s.M, s.K, s.ldx, w.data(), s.N, y.data(), s.ldy);
+        for (int64_t m = 0; m < s.M; ++m)
+            for (int64_t n = 0; n < s.ldy; ++n) {
+                const float got = y[m * s.ldy + n];
+                if (n >= s.N) {
+                    ASSERT_TRUE(std::isnan(got)) << "wrote outside the block at (" << m << ", " << n << ")";
+                    continue;
+                }
+                double ref = 0, mag = 0;
+                for (int64_t k = 0; k < s.K; ++k) {
+                    ref += double(x[m * s.ldx + k]) * w[n * s.K + k];
+                    mag += std::fabs(double(x[m * s.ldx + k]) * w[n * s.K + k]);
+                }
+                ASSERT_LE(std::fabs(got - ref), 1e-5 * mag + 1e-30) << "M" << s.M << " N" << s.N << " K" << s.K;
+            }
+    }
+}
+
 TEST(CpuGemm, Bf16RoundingMatchesLibTorch) {
-    const std::vector<float> v = {0.0f, -0.0f, 1.0f, 1.00390625f, 1.01171875f, 3.14159f, -2.5e-20f, 6.5e4f, 1e38f,
-                                  std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
+    const std::vector<float> v = {0.0f,
+                                  -0.0f,
+                                  1.0f,
+                                  1.00390625f,
+                                  1.01171875f,
+                                  3.14159f,
+                                  -2.5e-20f,
+                                  6.5e4f,
+                                  1e38f,
+                                  std::numeric_limits<float>::infinity(),
+                                  std::numeric_limits<float>::quiet_NaN()};
     std::vector<uint16_t> out(v.size());
     aviary::cpu::round_to_bf16(v.data(), int64_t(v.size()), out.data());
-    const at::Tensor ref = at::from_blob(const_cast<float*>(v.data()), {int64_t(v.size())}, at::kFloat).to(at::kBFloat16);
+    const at::Tensor ref =
+        at::from_blob(const_cast<float*>(v.data()), {int64_t(v.size())}, at::kFloat).to(at::kBFloat16);
     for (size_t i = 0; i < v.size(); ++i) {
         const float a = bf16_to_fp32(out[i]), b = ref[int64_t(i)].item<float>();
         if (std::isnan(b))
@@ -173,8 +209,7 @@ TEST(CpuEngineOneDnn, PrefillMatchesTheModelOfItsRoundedWeights) {
         aviary::ModelConfig c = aviary::init_config(2, 128, version, 300);
         const aviary::TensorList w = aviary::random_weights(c, 9);
         aviary::Model model = aviary::Model::from_tensors(w);
-        const aviary::TensorList rounded_int8 =
-            aviary::dequantize_checkpoint_int8(aviary::quantize_checkpoint_int8(w));
+        const aviary::TensorList rounded_int8 = aviary::dequantize_checkpoint_int8(aviary::quantize_checkpoint_int8(w));
         aviary::TensorList rounded_bf16;
         for (const auto& nt : w)
             rounded_bf16.push_back(
@@ -200,8 +235,9 @@ TEST(CpuEngineOneDnn, PrefillMatchesTheModelOfItsRoundedWeights) {
             const at::Tensor want = reference.forward(prompt, ref, false), have = engine.prefill(prompt, got);
             const double tol = dtype == "int8" ? 6e-2 : 2e-2;
             const double err = (have - want).abs().max().item<double>() / want.abs().max().item<double>();
-            std::printf("[ info ] v%d %s prefill on oneDNN vs Model::forward of the rounded weights: max rel error %.3g\n",
-                        version, dtype.c_str(), err);
+            std::printf(
+                "[ info ] v%d %s prefill on oneDNN vs Model::forward of the rounded weights: max rel error %.3g\n",
+                version, dtype.c_str(), err);
             EXPECT_TRUE(aviary::test::rel_close(have, want, tol)) << "v" << version << " " << dtype;
             for (int l = 0; l < c.n_layer; ++l)
                 EXPECT_TRUE(aviary::test::rel_close(got.wkv[l], ref.wkv[l], tol)) << dtype << " wkv layer " << l;

@@ -77,6 +77,10 @@ public:
     // block of prefill_chunk rows, as prefill runs it (same threads, same path). `aviary bench` divides it by
     // prefill_flops_per_token() for the prefill compute floor.
     double measure_prefill_gemm_gflops();
+    // One decode step's weight reads alone, in GB/s: the engine's kernels over the model's own matrices in a step's
+    // order, none of the step's other work. With measure_read_bandwidth_gbps (a plain streaming read), the faster of
+    // the two is a read rate that a whole decode step, which does these reads and more, cannot beat.
+    double measure_weight_read_gbps();
     const ModelConfig& config() const;
 
 private:
@@ -100,9 +104,11 @@ std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model);
 std::string prefill_gemm_path(const std::string& dtype, const std::string& option = "auto");
 
 // Memory read bandwidth in GB/s (read_bandwidth.cpp): `threads` threads (<= 0: aviary::thread_count()) each sum
-// their share of a buffer of max(1 GiB, 4 × the last-level cache) with the widest vector loads the CPU has (AVX-512,
-// AVX2, else 16 bytes), eight independent accumulators; the best of several passes. The decode floor of
-// `aviary bench` divides this by weight_bytes_per_token(); no decode can read its weights faster than this.
-double measure_read_bandwidth_gbps(int threads);
+// their share of a buffer with the widest vector loads the CPU has (AVX-512, AVX2, else 16 bytes), eight independent
+// accumulators; the best of several passes. The buffer: working_set_bytes > 0: that many bytes, read again and again
+// (a decode step's weights: the rate a decode that reads them can reach, cache included); else max(1 GiB, 4 × the
+// last-level cache) (DRAM). `aviary bench` divides the working-set rate by weight_bytes_per_token() for the decode
+// floor; no decode can read its weights faster than that.
+double measure_read_bandwidth_gbps(int threads, double working_set_bytes = 0);
 
 }  // namespace aviary

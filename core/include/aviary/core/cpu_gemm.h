@@ -19,9 +19,9 @@
 namespace aviary::cpu {
 
 struct OneDnnInfo {
-    bool available = false;  // built with oneDNN (AVIARY_HAVE_DNNL)
-    std::string version;     // "2.6.3"
-    std::string isa;         // what its kernels use here: "avx512_core_amx", "avx512_core_bf16", "avx2", …
+    bool available = false;    // built with oneDNN (AVIARY_HAVE_DNNL)
+    std::string version;       // "2.6.3"
+    std::string isa;           // what its kernels use here: "avx512_core_amx", "avx512_core_bf16", "avx2", …
     bool bf16_matmul = false;  // bf16 GEMMs run on native bf16 units (AMX-BF16 or AVX512-BF16)
     bool int8_matmul = false;  // int8 GEMMs run on AMX-INT8 or VNNI
     // What the gemm_*_onednn functions accept (they throw aviary::Error otherwise): bf16 from AVX-512 on (emulated
@@ -38,7 +38,12 @@ void gemm_bf16_onednn(const uint16_t* X, int64_t M, int64_t K, int64_t ldx, cons
 void gemm_int8_onednn(const int8_t* X, int64_t M, int64_t K, int64_t ldx, const int8_t* W, int64_t N, float* Y,
                       int64_t ldy);
 
-// fp32 -> bf16 bit patterns (round to nearest even), n values.
+// fp32 × fp32 -> fp32 (oneDNN's fp32 kernels, fp32 arithmetic throughout): the engine's small LoRA products.
+void gemm_f32_onednn(const float* X, int64_t M, int64_t K, int64_t ldx, const float* W, int64_t N, float* Y,
+                     int64_t ldy);
+
+// fp32 -> bf16 bit patterns (round to nearest even), n values; with AVX512-BF16 one instruction per 16 values, which
+// reads denormal inputs as zero (otherwise fp32_to_bf16's result bit for bit).
 void round_to_bf16(const float* x, int64_t n, uint16_t* out);
 
 }  // namespace aviary::cpu

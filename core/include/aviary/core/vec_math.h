@@ -10,7 +10,8 @@ namespace aviary::cpu {
 
 // e^x: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and the degree-7 Taylor polynomial of e^r (truncation
 // ≤ (ln2/2)^8/8! ≈ 5e-9 relative, below fp32's 6e-8 half-ulp); measured against double-precision exp over
-// [-87, 88]: 1.2 ulp at most (tests/core/test_cpu_gemm.cpp). x > 88.3 gives e^88.3 (the largest power the clamp allows), x < -87.3 gives 0, NaN stays NaN.
+// [-87, 88]: 1.2 ulp at most (tests/core/test_cpu_gemm.cpp). x > 88.3 gives e^88.3 (the largest power the clamp
+// allows), x < -87.3 gives 0, NaN stays NaN.
 inline float exp_approx(float x) {
     const float c = std::min(std::max(x, -87.3f), 88.3f);  // NaN passes through both (comparisons are false)
     // n = round(c / ln2) by the 1.5·2²³ trick (no rounding instruction needed on baseline x86-64)
@@ -31,6 +32,8 @@ inline float exp_approx(float x) {
     return x < -87.3f ? 0.0f : y;
 }
 
-inline float sigmoid_approx(float s) { return 1.0f / (1.0f + exp_approx(-s)); }
+inline float sigmoid_approx(float s) {
+    return 1.0f / (1.0f + exp_approx(-s));
+}
 
 }  // namespace aviary::cpu
