@@ -53,7 +53,7 @@ done
 
 jq -r -s '
   def f1: (. * 10 | round / 10 | tostring);
-  "| shape | version | weights | threads | kernels | prefill GEMM | prefill tok/s | prefill floor tok/s | prefill / floor | decode b1 tok/s | decode b8 tok/s (total) | MB/token | read GB/s | decode floor tok/s | b1 / floor | load before |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-  (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_gemm // "-") \((.gemm_gflops // 0)|round) GFLOP/s | \(.prefill_tok_s|f1) | \((.floor_prefill_tok_s // 0)|f1) | \(((.prefill_floor_fraction // 0)*100)|round)% | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(.loadavg_before) |")
+  "| shape | version | weights | threads | kernels | prefill GEMM | prefill tok/s | prefill floor tok/s | prefill / floor | decode b1 tok/s | decode b8 tok/s (total) | MB/token | DRAM read GB/s | working-set read GB/s | decode floor tok/s | b1 / floor | load before |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_gemm // "-") \((.gemm_gflops // 0)|round) GFLOP/s | \(.prefill_tok_s|f1) | \((.floor_prefill_tok_s // 0)|f1) | \(((.prefill_floor_fraction // 0)*100)|round)% | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \((.read_gbps_working_set // .read_gbps)|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(.loadavg_before) |")
 ' "$RESULTS" | tee "$OUT/table.md"
