@@ -53,6 +53,22 @@ std::vector<float> normal(int64_t n, uint32_t seed, float scale = 1.0f) {
     return v;
 }
 
+// Visits every output of a poisoned (NaN) Y (M, ldy): columns past N must still be NaN (nothing written outside the
+// block), the others finite and passed to check(m, n, y).
+template <class Check>
+void for_each_output(const Shape& s, const std::vector<float>& y, Check&& check) {
+    for (int64_t m = 0; m < s.M; ++m)
+        for (int64_t n = 0; n < s.ldy; ++n) {
+            const float got = y[m * s.ldy + n];
+            if (n >= s.N) {
+                ASSERT_TRUE(std::isnan(got)) << "wrote outside the block at (" << m << ", " << n << ")";
+                continue;
+            }
+            ASSERT_TRUE(std::isfinite(got)) << "(" << m << ", " << n << ") not written";
+            check(m, n, got);
+        }
+}
+
 // bf16 × bf16 → fp32 against the float64 product of the same bf16 values: only the fp32 accumulation differs, bound
 // 1e-5·Σ|x·w| per element (measured ≤ 2e-7 on AMX, avx512_core_bf16); and against the float64 product of the
 // unrounded fp32 values: each operand's rounding is ≤ 2⁻⁹ relative, so |err| ≤ (2·2⁻⁹ + 2⁻¹⁸)·Σ|x·w| + the above.
@@ -73,25 +89,18 @@ TEST(CpuGemm, Bf16MatchesFloat64) {
         std::vector<float> y(size_t(s.M * s.ldy), std::numeric_limits<float>::quiet_NaN());
         aviary::cpu::gemm_bf16_onednn(x.data(), s.M, s.K, s.ldx, w.data(), s.N, y.data(), s.ldy);
         double worst = 0;
-        for (int64_t m = 0; m < s.M; ++m)
-            for (int64_t n = 0; n < s.ldy; ++n) {
-                const float got = y[m * s.ldy + n];
-                if (n >= s.N) {
-                    ASSERT_TRUE(std::isnan(got)) << "wrote outside the block at (" << m << ", " << n << ")";
-                    continue;
-                }
-                double ref = 0, ref_unrounded = 0, mag = 0;
-                for (int64_t k = 0; k < s.K; ++k) {
-                    const double a = bf16_to_fp32(x[m * s.ldx + k]), b = bf16_to_fp32(w[n * s.K + k]);
-                    ref += a * b;
-                    ref_unrounded += double(xf[m * s.ldx + k]) * wf[n * s.K + k];
-                    mag += std::fabs(a * b);
-                }
-                ASSERT_TRUE(std::isfinite(got)) << "(" << m << ", " << n << ") not written";
-                ASSERT_LE(std::fabs(got - ref), 1e-5 * mag + 1e-30) << "M" << s.M << " N" << s.N << " K" << s.K;
-                ASSERT_LE(std::fabs(got - ref_unrounded), (2.0 / 512 + 1.0 / 262144 + 1e-5) * mag + 1e-30);
-                worst = std::max(worst, std::fabs(got - ref) / (mag > 0 ? mag : 1));
+        for_each_output(s, y, [&](int64_t m, int64_t n, float got) {
+            double ref = 0, ref_unrounded = 0, mag = 0;
+            for (int64_t k = 0; k < s.K; ++k) {
+                const double a = bf16_to_fp32(x[m * s.ldx + k]), b = bf16_to_fp32(w[n * s.K + k]);
+                ref += a * b;
+                ref_unrounded += double(xf[m * s.ldx + k]) * wf[n * s.K + k];
+                mag += std::fabs(a * b);
             }
+            ASSERT_LE(std::fabs(got - ref), 1e-5 * mag + 1e-30) << "M" << s.M << " N" << s.N << " K" << s.K;
+            ASSERT_LE(std::fabs(got - ref_unrounded), (2.0 / 512 + 1.0 / 262144 + 1e-5) * mag + 1e-30);
+            worst = std::max(worst, std::fabs(got - ref) / (mag > 0 ? mag : 1));
+        });
         std::printf("[ info ] bf16 M%lld N%lld K%lld: max |err|/Σ|xw| %.2g vs float64 of the bf16 values\n",
                     (long long)s.M, (long long)s.N, (long long)s.K, worst);
     }
@@ -118,30 +127,23 @@ TEST(CpuGemm, Int8MatchesFloat64) {
         aviary::cpu::quantize_rows_int8(wf.data(), s.N, s.K, wq.data(), ws.data());
         std::vector<float> y(size_t(s.M * s.ldy), std::numeric_limits<float>::quiet_NaN());
         aviary::cpu::gemm_int8_onednn(xq.data(), s.M, s.K, s.ldx, wq.data(), s.N, y.data(), s.ldy);
-        for (int64_t m = 0; m < s.M; ++m)
-            for (int64_t n = 0; n < s.ldy; ++n) {
-                const float got = y[m * s.ldy + n];
-                if (n >= s.N) {
-                    ASSERT_TRUE(std::isnan(got)) << "wrote outside the block at (" << m << ", " << n << ")";
-                    continue;
-                }
-                int64_t sum = 0, mag = 0;
-                double ref_unq = 0, bound = 0;
-                for (int64_t k = 0; k < s.K; ++k) {
-                    const int a = xq[m * s.ldx + k], b = wq[n * s.K + k];
-                    sum += a * b;
-                    mag += std::abs(a * b);
-                    const double xv = xf[m * s.ldx + k], wv = wf[n * s.K + k];
-                    ref_unq += xv * wv;
-                    bound += std::fabs(xv) * ws[n] / 2 + std::fabs(wv) * xs[m] / 2 + xs[m] * ws[n] / 4;
-                }
-                ASSERT_TRUE(std::isfinite(got)) << "(" << m << ", " << n << ") not written";
-                ASSERT_EQ(double(got), double(sum))  // exact: |sum| < 2^24 for these K
-                    << "M" << s.M << " N" << s.N << " K" << s.K << " at (" << m << ", " << n << ")";
-                // with both scales as the engine applies them, against the unquantised float64 product
-                const double scaled = double((got * xs[m]) * ws[n]);
-                ASSERT_LE(std::fabs(scaled - ref_unq), bound + 1e-6 * double(mag) * ws[n] * xs[m]);
+        for_each_output(s, y, [&](int64_t m, int64_t n, float got) {
+            int64_t sum = 0, mag = 0;
+            double ref_unq = 0, bound = 0;
+            for (int64_t k = 0; k < s.K; ++k) {
+                const int a = xq[m * s.ldx + k], b = wq[n * s.K + k];
+                sum += a * b;
+                mag += std::abs(a * b);
+                const double xv = xf[m * s.ldx + k], wv = wf[n * s.K + k];
+                ref_unq += xv * wv;
+                bound += std::fabs(xv) * ws[n] / 2 + std::fabs(wv) * xs[m] / 2 + xs[m] * ws[n] / 4;
             }
+            ASSERT_EQ(double(got), double(sum))  // exact: |sum| < 2^24 for these K
+                << "M" << s.M << " N" << s.N << " K" << s.K << " at (" << m << ", " << n << ")";
+            // with both scales as the engine applies them, against the unquantised float64 product
+            const double scaled = double((got * xs[m]) * ws[n]);
+            ASSERT_LE(std::fabs(scaled - ref_unq), bound + 1e-6 * double(mag) * ws[n] * xs[m]);
+        });
     }
 }
 
@@ -154,20 +156,14 @@ TEST(CpuGemm, F32MatchesFloat64) {
         const std::vector<float> x = normal(s.M * s.ldx, 5), w = normal(s.N * s.K, 6, 1.0f / std::sqrt(float(s.K)));
         std::vector<float> y(size_t(s.M * s.ldy), std::numeric_limits<float>::quiet_NaN());
         aviary::cpu::gemm_f32_onednn(x.data(), s.M, s.K, s.ldx, w.data(), s.N, y.data(), s.ldy);
-        for (int64_t m = 0; m < s.M; ++m)
-            for (int64_t n = 0; n < s.ldy; ++n) {
-                const float got = y[m * s.ldy + n];
-                if (n >= s.N) {
-                    ASSERT_TRUE(std::isnan(got)) << "wrote outside the block at (" << m << ", " << n << ")";
-                    continue;
-                }
-                double ref = 0, mag = 0;
-                for (int64_t k = 0; k < s.K; ++k) {
-                    ref += double(x[m * s.ldx + k]) * w[n * s.K + k];
-                    mag += std::fabs(double(x[m * s.ldx + k]) * w[n * s.K + k]);
-                }
-                ASSERT_LE(std::fabs(got - ref), 1e-5 * mag + 1e-30) << "M" << s.M << " N" << s.N << " K" << s.K;
+        for_each_output(s, y, [&](int64_t m, int64_t n, float got) {
+            double ref = 0, mag = 0;
+            for (int64_t k = 0; k < s.K; ++k) {
+                ref += double(x[m * s.ldx + k]) * w[n * s.K + k];
+                mag += std::fabs(double(x[m * s.ldx + k]) * w[n * s.K + k]);
             }
+            ASSERT_LE(std::fabs(got - ref), 1e-5 * mag + 1e-30) << "M" << s.M << " N" << s.N << " K" << s.K;
+        });
     }
 }
 
