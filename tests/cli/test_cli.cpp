@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aviary/core/blas_core.h"
+#include "aviary/core/tokenizer.h"
 #include "common/cli_run.h"
 #include <sys/wait.h>
 
@@ -33,7 +34,8 @@ Result run(const std::string& args, const std::string& stdin_text = "") {
 }
 
 std::string fixture(const std::string& rel) { return std::string(AVIARY_FIXTURES_DIR) + "/" + rel; }
-std::string vocab() { return std::string(AVIARY_SOURCE_DIR) + "/../shared/data/rwkv_vocab_v20230424.txt"; }
+// The vocabulary set-up installs (assets/vocab/, tools/install-deps.sh), found as the CLI finds it.
+std::string vocab() { return aviary::WorldTokenizer::default_vocab_path(); }
 
 // Corrupt copies of a real checkpoint: truncated, random bytes, wrong keys.
 std::string make_file(const std::string& name, const std::string& bytes) {

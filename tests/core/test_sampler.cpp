@@ -318,7 +318,6 @@ TEST(GeneratorPenaltyWeight, OfficialSubstringRule) {
 TEST(GeneratorGenerate, EmptyPromptIsAnError) {
     aviary::Model model;
     aviary::State state;
-    const auto tok = aviary::WorldTokenizer::load(std::string(AVIARY_SOURCE_DIR) +
-                                                  "/../shared/data/rwkv_vocab_v20230424.txt");
+    const auto tok = aviary::WorldTokenizer::load(aviary::WorldTokenizer::default_vocab_path());
     EXPECT_THROW(aviary::generate(model, tok, state, "", {}), aviary::Error);
 }

@@ -1,7 +1,7 @@
 // Tests of the World tokenizer (core/src/tokenizer_world.cpp), the ABC byte tokenizer and utf8_valid_prefix.
 // Expected ids come from the OFFICIAL tokenizer (pip rwkv==0.8.32 TRIE_TOKENIZER) through the golden file
 // tests/fixtures/tokenizer/world_tokenizer_cases.tsv (tools/make_tokenizer_fixtures.py) and from the spec §5
-// test vectors; the vocabulary is ../shared/data/rwkv_vocab_v20230424.txt beside the repository.
+// test vectors; the vocabulary is the one set-up installs (assets/vocab/rwkv_vocab_v20230424.txt).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -15,10 +15,12 @@
 
 namespace {
 
-const std::string kVocabPath = std::string(AVIARY_SOURCE_DIR) + "/../shared/data/rwkv_vocab_v20230424.txt";
+// assets/vocab/ after set-up; looked up when a test runs (not at static initialisation, where a missing file would
+// end the process before GoogleTest could report it)
+std::string vocab_path() { return aviary::WorldTokenizer::default_vocab_path(); }
 
 const aviary::WorldTokenizer& world() {
-    static const aviary::WorldTokenizer tok = aviary::WorldTokenizer::load(kVocabPath);
+    static const aviary::WorldTokenizer tok = aviary::WorldTokenizer::load(vocab_path());
     return tok;
 }
 
@@ -139,7 +141,7 @@ TEST(TokenizerWorld, DecodeIdZeroAndOutOfRange) {
 
 TEST(TokenizerWorld, CrlfVocabularyGivesTheSameTokens) {
     // The copy in the rwkv pip package and LM RWKV-v5/tokenizer has CRLF line endings (spec §5.1).
-    std::string content = read_file(kVocabPath), crlf;
+    std::string content = read_file(vocab_path()), crlf;
     ASSERT_FALSE(content.empty());
     for (char c : content) {
         if (c == '\n') crlf += '\r';
@@ -155,7 +157,7 @@ TEST(TokenizerWorld, MalformedVocabularyLinesAreRejected) {
     // A valid prefix (the 256 single bytes) so that only the bad line can be the reason.
     std::string good;
     {
-        std::istringstream in(read_file(kVocabPath));
+        std::istringstream in(read_file(vocab_path()));
         std::string line;
         for (int i = 0; i < 256 && std::getline(in, line); ++i) good += line + "\n";
     }
@@ -208,12 +210,15 @@ TEST(TokenizerWorld, LiteralForms) {
 }
 
 TEST(TokenizerWorld, DefaultVocabPathHonoursEnvironment) {
-    ::setenv("AVIARY_VOCAB", kVocabPath.c_str(), 1);
-    EXPECT_EQ(aviary::WorldTokenizer::default_vocab_path(), kVocabPath);
+    // a copy elsewhere: $AVIARY_VOCAB wins over the installed file
+    const std::string copy = std::string(::testing::TempDir()) + "aviary_vocab_copy.txt";
+    std::ofstream(copy, std::ios::binary) << read_file(vocab_path());
+    ::setenv("AVIARY_VOCAB", copy.c_str(), 1);
+    EXPECT_EQ(aviary::WorldTokenizer::default_vocab_path(), copy);
     ::setenv("AVIARY_VOCAB", "/nonexistent/vocab.txt", 1);
     EXPECT_THROW(aviary::WorldTokenizer::default_vocab_path(), aviary::Error);
     ::unsetenv("AVIARY_VOCAB");
-    EXPECT_NO_THROW(aviary::WorldTokenizer::default_vocab_path());  // ../shared/data beside the repository
+    EXPECT_NO_THROW(aviary::WorldTokenizer::default_vocab_path());  // assets/vocab/ after tools/install-deps.sh
 }
 
 TEST(TokenizerByte, EncodeDecode) {
