@@ -61,7 +61,8 @@ struct Task {
     const float* mul = nullptr;   // kAddMulTo, same stride as y
 };
 
-// Vectorisable e^x and σ (vec_math.h, ≤ 1.2 ulp): the prefill's element-wise epilogues run them on every GEMM output.
+// Vectorisable e^x, σ and tanh (vec_math.h: ≤ 1.2 ulp; tanh ≤ 2.7e-7 relative): the element-wise epilogues run them on
+// every product's output.
 using cpu::exp_approx;
 inline float sigmoid(float s) {
     return cpu::sigmoid_approx(s);
@@ -352,7 +353,7 @@ struct CpuEngine::Impl {
                 case Epilogue::kStore:
                     break;
                 case Epilogue::kTanh:
-                    for (int64_t i = r0; i < r1; ++i) y[i] = std::tanh(y[i]);
+                    for (int64_t i = r0; i < r1; ++i) y[i] = cpu::tanh_approx(y[i]);
                     break;
                 case Epilogue::kSilu:
                     for (int64_t i = r0; i < r1; ++i) y[i] = y[i] * sigmoid(y[i]);
@@ -708,7 +709,8 @@ struct CpuEngine::Impl {
                 for (int64_t t = t0; t < t1; ++t)
                     for (int64_t i = 0, j = t * D; i < D; ++i, ++j) pm0[j] = pa[j] + pd[j] * L.m_x[i];
             });
-            gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(), [](float y, int64_t, int64_t) { return std::tanh(y); });
+            gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(),
+                 [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
             for (int c = 0; c < 5; ++c) gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, pdel.data() + c * T * D);
             for_rows(T, [&](int64_t t0, int64_t t1) {
                 for (int64_t t = t0; t < t1; ++t)
@@ -721,7 +723,8 @@ struct CpuEngine::Impl {
                         pxg[j] = aj + dj * (L.m_g[i] + pdel[4 * T * D + j]);
                     }
             });
-            gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t, int64_t) { return std::tanh(y); });
+            gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(),
+                 [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
             gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data(),
                  [&](float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); });
             dec = pdec.data();

@@ -279,4 +279,18 @@ TEST(VecMath, ExpWithinTwoUlp) {
     EXPECT_NEAR(aviary::cpu::sigmoid_approx(3.0f), 1.0 / (1.0 + std::exp(-3.0)), 2e-7);
     EXPECT_LT(aviary::cpu::sigmoid_approx(-200.0f), 1e-37f);  // 1/(1 + e^88.3): the clamp, ~0 absolute
     EXPECT_EQ(aviary::cpu::sigmoid_approx(200.0f), 1.0f);
+    // tanh_approx: relative error against double tanh (the LoRA epilogues)
+    double worst_tanh = 0;
+    for (double x = -10.0; x <= 10.0; x += 1.0 / 8192 + 1e-8) {
+        const float xf = float(x);
+        const double ref = std::tanh(double(xf));
+        if (ref == 0) continue;
+        worst_tanh = std::max(worst_tanh, std::fabs(double(aviary::cpu::tanh_approx(xf)) - ref) / std::fabs(ref));
+    }
+    std::printf("[ info ] tanh_approx: max relative error %.2g on [-10, 10]\n", worst_tanh);
+    EXPECT_LE(worst_tanh, 5e-7);
+    EXPECT_EQ(aviary::cpu::tanh_approx(0.0f), 0.0f);
+    EXPECT_EQ(aviary::cpu::tanh_approx(50.0f), 1.0f);
+    EXPECT_EQ(aviary::cpu::tanh_approx(-50.0f), -1.0f);
+    EXPECT_TRUE(std::isnan(aviary::cpu::tanh_approx(std::numeric_limits<float>::quiet_NaN())));
 }
