@@ -119,6 +119,7 @@ void register_research(CLI::App& app, Runner& run) {
         uint64_t seed = 1;
         int threads = 0;
         bool quiet = false, plot_only = false;
+        TrainPrecision precision = TrainPrecision::Auto;
     };
     auto a = std::make_shared<Args>();
     sub->add_option("--arch", a->arch, "RWKV versions: 4 (RWKV-4), 5 (Eagle), 6 (Finch), comma-separated");
@@ -137,6 +138,7 @@ void register_research(CLI::App& app, Runner& run) {
     sub->add_option("--device", a->device, "cpu or cuda (a CUDA build of LibTorch)")
         ->check(CLI::IsMember({"cpu", "cuda"}));
     sub->add_option("--out,-o", a->out, "Result folder");
+    add_precision_option(sub, a->precision);
     sub->add_flag("--quiet,-q", a->quiet, "No progress lines");
     sub->add_flag("--plot-only", a->plot_only, "Only redraw the PNGs from --out's results.csv (no training)");
     sub->callback([&run, a] {
@@ -187,6 +189,7 @@ void register_research(CLI::App& app, Runner& run) {
                         o.eval_rows = a->eval_rows;
                         o.seed = a->seed;
                         o.device = a->device;
+                        o.precision = a->precision;
                         ++done;
                         auto progress = [&](int64_t s, int64_t n, double loss) {
                             if (!a->quiet && (s % 50 == 0 || s == n))

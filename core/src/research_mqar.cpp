@@ -80,6 +80,7 @@ MqarRunResult run_mqar(const MqarRunOptions& o, const std::function<bool(int64_t
     to.warmup = std::min<int64_t>(20, o.steps / 10);
     to.l2wrap = false;
     to.seed = o.seed;
+    to.precision = o.precision;
     Trainer trainer(model.state_dict(), to);
     MqarRunResult res;
     res.n_params = model.config().n_params;

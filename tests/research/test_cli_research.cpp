@@ -81,6 +81,8 @@ TEST(CliResearch, BadListsAreUsageErrors) {
                           "abc");
     expect_one_error_line(run_cli("research mqar --seq 8 --pairs 4 --out " + (tmp_dir() / "x").string(), "", tmp_dir()),
                           1, "too short");
+    expect_one_error_line(
+        run_cli("research mqar --precision fp16 --out " + (tmp_dir() / "x").string(), "", tmp_dir()), 2, "--precision");
     if (!aviary::test::cuda_usable()) {  // no CUDA: one line, and no result folder
         expect_one_error_line(
             run_cli("research mqar --device cuda --out " + (tmp_dir() / "cuda").string(), "", tmp_dir()), 1,

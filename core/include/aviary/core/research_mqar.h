@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "aviary/core/trainer.h"
+
 namespace aviary {
 
 struct MqarOptions {
@@ -40,6 +42,7 @@ struct MqarRunOptions {
     int64_t eval_rows = 256; // held-out rows (another seed)
     uint64_t seed = 1;
     std::string device = "cpu";  // "cpu" or "cuda"
+    TrainPrecision precision = TrainPrecision::Auto;  // trainer.h: bf16 autocast where the CPU has native bf16
 };
 struct MqarRunResult {
     double accuracy = 0;     // exact value predictions (arg-max) over all queries of the held-out rows
