@@ -26,7 +26,10 @@ inline float exp_approx(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
+    // 2^n, n in [-126, 127]; a NaN x gives n = NaN, which must not reach the integer conversion (undefined): its
+    // exponent is taken as 0 and p, already NaN, carries the NaN
+    const float n_safe = n == n ? n : 0.0f;
+    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n_safe) + 127) << 23;
     float scale;
     std::memcpy(&scale, &bits, sizeof scale);
     const float y = p * scale;
