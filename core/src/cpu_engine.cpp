@@ -22,7 +22,6 @@
 
 #include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/cpu_gemm.h"
-#include "aviary/core/cpu_info.h"
 #include "aviary/core/cpu_engine_pool.h"
 #include "aviary/core/error.h"
 #include "aviary/core/threads.h"
@@ -81,8 +80,9 @@ void layer_norm(const float* x, const float* w, const float* b, int64_t n, float
 }
 
 // The per-head loops below (WKV step, GroupNorm + gate) are built for AVX-512, AVX2 and baseline x86-64 from one body
-// each; the best version is chosen once by cpuid (cpu_info.h), so the library itself stays baseline. Every element is
-// computed in the same order in every version (no FMA contraction in ISO C++ mode): the versions agree bit for bit.
+// each; an engine uses the version of its kernel set (CpuEngineOptions::kernels, chosen by cpuid), so the library
+// itself stays baseline and the tests that run every kernel set run every version. Every element is computed in the
+// same order in every version (no FMA contraction in ISO C++ mode): the versions agree bit for bit.
 #define AVIARY_ALWAYS_INLINE inline __attribute__((always_inline))
 
 // One token of one head (spec §2.5.1), S is [key j][value i]:
@@ -126,22 +126,13 @@ AVIARY_HEAD_STEP(head_step_avx2, __attribute__((target("avx2"))))
 AVIARY_HEAD_STEP(head_step_avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2"))))
 #endif
 
-HeadStepFn head_step_fn() {
-    static const HeadStepFn fn = [] {
+// The version for a kernel set ("avx512", "avx2", else baseline); the set's own check ensures the CPU has it.
+HeadStepFn head_step_for(const std::string& kernel_set) {
 #if defined(__x86_64__) && defined(__GNUC__)
-        if (cpu_info().avx512) return &head_step_avx512;
-        if (cpu_info().avx2) return &head_step_avx2;
+    if (kernel_set == "avx512") return &head_step_avx512;
+    if (kernel_set == "avx2") return &head_step_avx2;
 #endif
-        return &head_step_base;
-    }();
-    return fn;
-}
-
-// One token of one head, then GroupNorm and the gate.
-inline void wkv_group_norm_gate_token(int64_t N, const float* rr, const float* kk, const float* vv, const float* uu,
-                                      const float* dd, float* S, float* y, const float* gw, const float* gb,
-                                      const float* gg) {
-    head_step_fn()(N, rr, kk, vv, uu, dd, S, y, gw, gb, gg);
+    return &head_step_base;
 }
 
 std::vector<float> to_vector(const at::Tensor& t) {
@@ -170,6 +161,7 @@ struct CpuEngine::Impl {
     ModelConfig cfg;
     std::string dtype;
     const cpu::KernelSet* kernels = nullptr;
+    HeadStepFn head_step = &head_step_base;  // WKV + GroupNorm + gate of one head and token, in the kernels' ISA
     std::unique_ptr<cpu::ThreadPool> pool;
     std::vector<at::Tensor> keep;  // storage behind every MatView
     std::vector<Layer> layers;
@@ -424,9 +416,9 @@ struct CpuEngine::Impl {
             for (int64_t job = jobs * chunk / n; job < jobs * (chunk + 1) / n; ++job) {
                 const int64_t b = job / H, h = job % H, off = b * A + h * N;
                 float* y = o.data() + off;
-                wkv_group_norm_gate_token(N, r.data() + off, k.data() + off, v.data() + off, L.u.data() + h * N,
-                                          decay_base + b * decay_stride + h * N, S_all + (b * H + h) * N * N, y,
-                                          L.lnx_w.data() + h * N, L.lnx_b.data() + h * N, g.data() + off);
+                head_step(N, r.data() + off, k.data() + off, v.data() + off, L.u.data() + h * N,
+                          decay_base + b * decay_stride + h * N, S_all + (b * H + h) * N * N, y, L.lnx_w.data() + h * N,
+                          L.lnx_b.data() + h * N, g.data() + off);
             }
         });
     }
@@ -751,9 +743,9 @@ struct CpuEngine::Impl {
                 for (int64_t t = 0; t < T; ++t) {
                     const int64_t off = t * A + h * N;
                     float* y = po.data() + off;
-                    wkv_group_norm_gate_token(N, pr.data() + off, pk.data() + off, pv.data() + off, L.u.data() + h * N,
-                                              dec + t * dec_stride + h * N, S + h * N * N, y, L.lnx_w.data() + h * N,
-                                              L.lnx_b.data() + h * N, pg.data() + off);
+                    head_step(N, pr.data() + off, pk.data() + off, pv.data() + off, L.u.data() + h * N,
+                              dec + t * dec_stride + h * N, S + h * N * N, y, L.lnx_w.data() + h * N,
+                              L.lnx_b.data() + h * N, pg.data() + off);
                 }
         });
         gemm(L.att_o, po.data(), T, A, ptmp.data(), [&](float y, int64_t j, int64_t) { return px[j] += y; });
@@ -977,6 +969,7 @@ CpuEngine::CpuEngine(const Model& model, const CpuEngineOptions& options) : impl
     AVIARY_CHECK(m.dtype == "fp32" || m.dtype == "bf16" || m.dtype == "int8", "CpuEngine: unknown weight dtype '",
                  options.dtype, "' (expected auto, fp32, bf16 or int8)");
     m.kernels = options.kernels == "auto" ? &cpu::kernels_best() : &cpu::kernels_named(options.kernels);
+    m.head_step = head_step_for(m.kernels->name);
     m.pool = std::make_unique<cpu::ThreadPool>(options.threads > 0 ? options.threads : 1);
     AVIARY_CHECK(options.prefill_chunk >= 1, "CpuEngine: prefill_chunk must be >= 1, got ", options.prefill_chunk);
     m.prefill_chunk = options.prefill_chunk;
