@@ -28,11 +28,9 @@ namespace fs = std::filesystem;
 namespace aviary::cli {
 namespace {
 
+// A tune or listing written atomically (atomic_file.h): a reader never sees half a file, a failure leaves none.
 void write_text(const fs::path& p, const std::string& text) {
-    std::ofstream f(p, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot write '", p.string(), "'");
-    f << text;
-    AVIARY_CHECK(f.good(), "cannot write '", p.string(), "'");
+    write_file_atomic(p.string(), text);
 }
 
 
