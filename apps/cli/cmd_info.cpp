@@ -1,4 +1,5 @@
-// `aviary info --model M`: the model's config as one JSON object (DESIGN.md CLI contract).
+// `aviary info --model M`: the model's config as one JSON object (DESIGN.md CLI contract); a VisualRWKV file gives its
+// RWKV's config plus a "visual" object (CLIP tower and projector).
 // `aviary info --system`: what this machine runs the matrix work on, as one JSON object: the CPU model and its ISA
 // features, the BLAS and the core type it runs (and whether start-up corrected it, blas_core.h), oneDNN's version and
 // ISA, the CPU engine's kernel set and prefill GEMM path per weight format, and the thread counts.
@@ -49,6 +50,40 @@ nlohmann::json system_json(int threads) {
     return j;
 }
 
+// A VisualRWKV file (the RWKV under "rwkv.", the CLIP tower under "vit.", the projector "proj.weight"): the RWKV's
+// config at the top level (the contract keys) and what the file holds besides, under "visual".
+bool describe_visual(const TensorList& t, nlohmann::ordered_json& out) {
+    TensorList rwkv;
+    int64_t vit_tensors = 0, vit_params = 0, vit_layers = 0, vit_width = 0;
+    const at::Tensor* proj = nullptr;
+    for (const auto& nt : t) {
+        if (nt.name.rfind("rwkv.", 0) == 0) {
+            rwkv.push_back({nt.name.substr(5), nt.tensor});
+        } else if (nt.name.rfind("vit.", 0) == 0) {
+            ++vit_tensors;
+            vit_params += nt.tensor.numel();
+            const std::string key = "encoder.layers.";
+            const size_t at = nt.name.find(key);
+            if (at != std::string::npos)
+                vit_layers = std::max<int64_t>(vit_layers, std::atoll(nt.name.c_str() + at + key.size()) + 1);
+            if (nt.name.find("post_layernorm.weight") != std::string::npos) vit_width = nt.tensor.size(0);
+        } else if (nt.name == "proj.weight") {
+            proj = &nt.tensor;
+        }
+    }
+    if (rwkv.empty()) return false;
+    out = nlohmann::ordered_json::parse(infer_config(rwkv).to_json());
+    nlohmann::ordered_json v;
+    v["format"] = "visualrwkv";
+    v["clip_tensors"] = vit_tensors;
+    v["clip_params"] = vit_params;
+    v["clip_layers"] = vit_layers;
+    v["clip_width"] = vit_width;
+    if (proj) v["proj_shape"] = {proj->size(0), proj->size(1)};
+    out["visual"] = v;
+    return true;
+}
+
 }  // namespace
 
 void register_info(CLI::App& app, Runner& run) {
@@ -71,7 +106,13 @@ void register_info(CLI::App& app, Runner& run) {
                 std::printf("%s\n", system_json(a->threads).dump(2).c_str());
                 return 0;
             }
-            const ModelConfig c = infer_config(read_checkpoint(a->model));
+            const TensorList t = read_checkpoint(a->model);
+            nlohmann::ordered_json visual;
+            if (describe_visual(t, visual)) {
+                std::printf("%s\n", visual.dump().c_str());
+                return 0;
+            }
+            const ModelConfig c = infer_config(t);
             std::printf("%s\n", c.to_json().c_str());
             return 0;
         };

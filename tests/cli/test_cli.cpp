@@ -52,6 +52,23 @@ TEST(Cli, InfoPrintsTheContractKeys) {
         EXPECT_NE(r.out.find(key), std::string::npos) << key << " in " << r.out;
 }
 
+// A VisualRWKV file (the shipped demo model): its RWKV's contract keys and a "visual" object, not a missing-tensor
+// error.
+TEST(Cli, InfoDescribesAVisualRwkvFile) {
+    const Result r =
+        run("info --model " + std::string(AVIARY_SOURCE_DIR) +
+            "/assets/models/vision-demo-rwkv6-L3-D64-vit-L3-D64h4-p8-64px.safetensors");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["version"], 6);
+    EXPECT_EQ(j["n_layer"], 3);
+    EXPECT_EQ(j["n_embd"], 64);
+    ASSERT_TRUE(j.contains("visual")) << r.out;
+    EXPECT_EQ(j["visual"]["format"], "visualrwkv");
+    EXPECT_EQ(j["visual"]["clip_layers"], 3);
+    EXPECT_EQ(j["visual"]["clip_width"], 64);
+}
+
 // `info --system` with OPENBLAS_CORETYPE cleared: the program's start-up corrects OpenBLAS's core when it is below
 // this CPU's class (blas_core.h), and the JSON says which core runs, which oneDNN ISA and which prefill paths.
 TEST(Cli, InfoSystemReportsTheCorrectedBlasCore) {
