@@ -11,6 +11,7 @@
 
 #include "aviary/audio/bi_wkv.h"
 #include "aviary/audio/q_shift.h"
+#include "aviary/core/checkpoint.h"
 #include "aviary/core/error.h"
 
 namespace aviary::audio {
@@ -304,10 +305,11 @@ void AudioRwkv::load_state_dict(const TensorList& tensors) {
 
 AudioRwkv AudioRwkv::load(const std::string& path) {
     Metadata meta;
-    TensorList tensors = read_safetensors(path, &meta);
+    TensorList tensors = read_checkpoint(path, &meta);  // by content: a .pth gets the zip reader's errors, not JSON's
     auto c = meta.find("aviary.audio.config"), l = meta.find("aviary.audio.labels");
     AVIARY_CHECK(c != meta.end() && l != meta.end(), "'", path,
-                 "' is not an AudioRWKV model (no aviary.audio.config/labels metadata)");
+                 "' is not an AudioRWKV model: expected a .safetensors file written by `aviary train audio` (with "
+                 "aviary.audio.config/labels metadata)");
     AudioRwkvConfig config = AudioRwkvConfig::from_json(c->second);
     std::vector<ClassLabel> labels;
     try {

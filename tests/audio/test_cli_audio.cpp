@@ -53,6 +53,11 @@ TEST(CliAudio, TagUsageAndBadFiles) {
     auto r = run_cli("tag --model " + (dir / "text.wav").string() + " " + (dir / "text.wav").string(), "", dir);
     expect_one_error_line(r, 1, "text.wav");
     expect_one_error_line(run_cli("tag --top-k 0 x.wav", "", dir), 2);
+    // a language-model .pth is read as what it is and refused as no AudioRWKV model, naming the file
+    const std::string lm = std::string(AVIARY_FIXTURES_DIR) + "/golden/v6_fp32.pth";
+    write_wav((dir / "tone.wav").string(), std::vector<float>(16000, 0.1f), 1, 16000);
+    expect_one_error_line(run_cli("tag --model " + lm + " " + (dir / "tone.wav").string(), "", dir), 1,
+                          "v6_fp32.pth' is not an AudioRWKV model");
 }
 
 TEST(CliAudio, DemoModelTagsSilenceAndNoise) {
