@@ -72,8 +72,8 @@ void register_tag(CLI::App& app, Runner& run) {
     sub->add_option("--top-k,-k", a->top_k, "Labels to print per file")->check(CLI::Range(int64_t(1), int64_t(527)));
     sub->add_flag("--json", a->json, "One JSON object per file on stdout");
     sub->add_flag("--stats", a->stats,
-                  "After the tags, one JSON line on stderr: load_s, audio_s, model_s (summed over the files), "
-                  "peak_rss_mb");
+                  "After the tags, one JSON line on stderr: load_s, audio_s, prefill_s, decode_s (0), ttft_s, tokens "
+                  "(0: nothing generated), input_tokens, peak_rss_mb (times summed over the files)");
     sub->add_option("--threads", a->threads, "CPU threads (default: all)");
     sub->callback([&run, a] {
         run = [a] {
@@ -101,9 +101,14 @@ void register_tag(CLI::App& app, Runner& run) {
             }
             std::fflush(stdout);
             if (a->stats) {
+                // the keys of `vqa --stats` (DESIGN.md): a tagger runs one sequence-mode pass and decodes nothing
                 const nlohmann::json j = {{"load_s", load_s},
                                           {"audio_s", timings.audio_s},
-                                          {"model_s", timings.model_s},
+                                          {"prefill_s", timings.prefill_s},
+                                          {"decode_s", 0.0},
+                                          {"ttft_s", timings.ttft_s},
+                                          {"tokens", 0},
+                                          {"input_tokens", timings.input_tokens},
                                           {"peak_rss_mb", peak_rss_mb()}};
                 std::fprintf(stderr, "%s\n", j.dump().c_str());
             }

@@ -50,8 +50,12 @@ std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top
     std::vector<Tag> out;
     for (int64_t i : order) out.push_back({i, model.labels()[size_t(i)].mid, model.labels()[size_t(i)].name, s[i]});
     if (timings) {
-        timings->audio_s += std::chrono::duration<double>(t_audio - t0).count();
-        timings->model_s += std::chrono::duration<double>(Clock::now() - t_audio).count();
+        const double audio_s = std::chrono::duration<double>(t_audio - t0).count();
+        const double prefill_s = std::chrono::duration<double>(Clock::now() - t_audio).count();
+        timings->audio_s += audio_s;
+        timings->prefill_s += prefill_s;
+        if (timings->files++ == 0) timings->ttft_s = audio_s + prefill_s;
+        timings->input_tokens += c.grid_t() * c.grid_f();
     }
     return out;
 }

@@ -92,8 +92,9 @@ TEST(CliAudio, DemoModelTagsSilenceAndNoise) {
     EXPECT_NE(text.out.find("Silence"), std::string::npos) << text.out;
 }
 
-// `tag --stats`: after the tags, one JSON line on stderr with exactly load_s, audio_s, model_s and peak_rss_mb
-// (non-negative; the times of two files are summed), and the same stdout as without it.
+// `tag --stats`: after the tags, one JSON line on stderr with exactly the contract's keys (DESIGN.md: load_s, audio_s,
+// prefill_s, decode_s, ttft_s, tokens, peak_rss_mb) plus input_tokens (non-negative; the times of two files are
+// summed, ttft_s is the first file's), and the same stdout as without it.
 TEST(CliAudio, TagStatsIsOneConsistentJsonLine) {
     auto dir = scratch_dir("cli_audio_stats");
     write_wav((dir / "silence.wav").string(), std::vector<float>(32000, 0.0f), 1, 32000);
@@ -113,13 +114,23 @@ TEST(CliAudio, TagStatsIsOneConsistentJsonLine) {
     std::vector<std::string> keys;
     for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
     std::sort(keys.begin(), keys.end());
-    EXPECT_EQ(keys, (std::vector<std::string>{"audio_s", "load_s", "model_s", "peak_rss_mb"})) << r.err;
+    EXPECT_EQ(keys, (std::vector<std::string>{"audio_s", "decode_s", "input_tokens", "load_s", "peak_rss_mb",
+                                              "prefill_s", "tokens", "ttft_s"}))
+        << r.err;
     for (const auto& k : keys) {
         ASSERT_TRUE(j[k].is_number()) << k << ": " << r.err;
         EXPECT_GE(j[k].get<double>(), 0.0) << k << ": " << r.err;
     }
-    EXPECT_GT(j["model_s"].get<double>(), 0.0) << r.err;  // two forwards of a 12-layer model take some time
+    EXPECT_GT(j["prefill_s"].get<double>(), 0.0) << r.err;  // two forwards of a 12-layer model take some time
     EXPECT_GT(j["peak_rss_mb"].get<double>(), 0.0) << r.err;
+    EXPECT_EQ(j["decode_s"].get<double>(), 0.0);
+    EXPECT_EQ(j["tokens"].get<int64_t>(), 0);
+    // the first file's time to its tags: within the two files' summed audio + model time, and more than zero
+    EXPECT_GT(j["ttft_s"].get<double>(), 0.0);
+    EXPECT_LE(j["ttft_s"].get<double>(), j["audio_s"].get<double>() + j["prefill_s"].get<double>() + 1e-9);
+    // the demo model's patch grid, twice (two files): grid_t · grid_f each
+    EXPECT_GT(j["input_tokens"].get<int64_t>(), 0);
+    EXPECT_EQ(j["input_tokens"].get<int64_t>() % 2, 0);
 }
 
 // A 6-clip data set of two classes (Sine wave 501, White noise 520) in the AST JSON format, plus one missing clip.

@@ -18,11 +18,14 @@ struct Tag {
 constexpr const char* kDemoModelName = "audio-rwkv-tiny-synth.safetensors";
 std::string default_model_path();
 
-// Where the time of tagging went, in seconds of the steady clock (`aviary tag --stats`); tag_file adds to it, so one
-// struct sums over several files.
+// Where the time of tagging went, in seconds of the steady clock (`aviary tag --stats`, with the keys of the CLI
+// contract shared with `vqa --stats`); tag_file adds to it, so one struct sums over several files.
 struct TagTimings {
-    double audio_s = 0;  // reading, decoding, mixing to mono, resampling, padding and the log-mel front end
-    double model_s = 0;  // the AudioRWKV forward, the sigmoid and the ranking
+    double audio_s = 0;    // reading, decoding, mixing to mono, resampling, padding and the log-mel front end
+    double prefill_s = 0;  // the AudioRWKV forward over the patch tokens (sequence mode), the sigmoid and the ranking
+    double ttft_s = 0;     // the first file's audio_s + prefill_s: the time to the first result
+    int64_t input_tokens = 0;  // patch tokens the model read (a tagger generates none)
+    int files = 0;
 };
 
 // Top-k tags of one file (k <= 0: all classes), highest score first; `timings`, when given, gets this file's times
