@@ -35,20 +35,9 @@ Model load_model(const ModelArgs& args) {
     // The CPU decode engine (Decoder on the CPU: generate, chat, music, bench) takes its format and threads here.
     TensorList tensors = read_checkpoint(args.model);
     // "auto" (bench's default): the checkpoint's own precision — an int8 file (`aviary convert --dtype int8`) int8,
-    // bf16 matrices bf16, anything else fp32.
+    // otherwise what Model::from_tensors finds (bf16 matrices bf16, anything else fp32)
     std::string dtype = args.dtype;
-    if (dtype == "auto") {
-        dtype = "fp32";
-        if (is_int8_checkpoint(tensors)) {
-            dtype = args.device == "cpu" ? "int8" : "fp32";
-        } else {
-            for (const auto& nt : tensors)
-                if (is_engine_matrix(nt.name)) {
-                    if (nt.tensor.scalar_type() == at::kBFloat16) dtype = "bf16";
-                    break;
-                }
-        }
-    }
+    if (dtype == "auto" && args.device == "cpu" && is_int8_checkpoint(tensors)) dtype = "int8";
     CpuEngineOptions engine;
     engine.dtype = dtype == "int8" ? "int8" : "auto";
     engine.threads = args.threads;

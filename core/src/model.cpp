@@ -313,9 +313,18 @@ void check_device(const std::string& device) {
                                                   "or no GPU is visible");
 }
 
-Model Model::from_tensors(const TensorList& tensors, const ModelOptions& options) {
-    AVIARY_CHECK(options.dtype == "fp32" || options.dtype == "bf16", "unknown weight dtype '", options.dtype,
-                 "' (expected fp32 or bf16)");
+Model Model::from_tensors(const TensorList& tensors, const ModelOptions& requested) {
+    AVIARY_CHECK(requested.dtype == "fp32" || requested.dtype == "bf16" || requested.dtype == "auto",
+                 "unknown weight dtype '", requested.dtype, "' (expected fp32, bf16 or auto)");
+    ModelOptions options = requested;
+    if (options.dtype == "auto") {  // the stored precision of the matrices (the first one decides)
+        options.dtype = "fp32";
+        for (const auto& nt : tensors)
+            if (is_matrix_weight(nt.name)) {
+                if (nt.tensor.scalar_type() == at::kBFloat16) options.dtype = "bf16";
+                break;
+            }
+    }
     check_device(options.device);
     Model m;
     m.impl_->config = infer_config(tensors);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "aviary/core/checkpoint.h"
+#include "aviary/core/error.h"
 #include "aviary/core/model.h"
 #include "common/compare.h"
 
@@ -111,6 +112,28 @@ TEST_P(ModelGolden, Bf16WeightsStayWithinBf16Tolerance) {
     auto state = model.new_state(1);
     at::Tensor logits = model.forward(tokens, state, true).squeeze(0);
     EXPECT_TRUE(rel_close(logits, g.get("logits_seq"), 3e-2));
+}
+
+// dtype "auto" keeps the file's precision: the official bf16 .pth files load as bf16 (the same logits as asking for
+// bf16), the fp32 ones as fp32.
+TEST_P(ModelGolden, AutoDtypeIsTheFilesPrecision) {
+    const std::string name = GetParam();
+    aviary::ModelOptions automatic, bf16;
+    automatic.dtype = "auto";
+    bf16.dtype = "bf16";
+    auto model = aviary::Model::load(fixture("golden/" + name + ".pth"), automatic);
+    const bool stored_bf16 = name.find("bf16") != std::string::npos;
+    EXPECT_EQ(model.options().dtype, stored_bf16 ? "bf16" : "fp32") << name;
+    if (stored_bf16) {
+        auto explicit_bf16 = aviary::Model::load(fixture("golden/" + name + ".pth"), bf16);
+        auto g = load_golden(name);
+        at::Tensor tokens = g.get("tokens").to(at::kLong).unsqueeze(0);
+        auto s1 = model.new_state(1), s2 = explicit_bf16.new_state(1);
+        EXPECT_TRUE(at::equal(model.forward(tokens, s1, false), explicit_bf16.forward(tokens, s2, false)));
+    }
+    aviary::ModelOptions bad;
+    bad.dtype = "fp8";
+    EXPECT_THROW(aviary::Model::load(fixture("golden/" + name + ".pth"), bad), aviary::Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Official, ModelGolden,

@@ -63,16 +63,6 @@ int64_t heads_from(const Metadata& m) {
     return it == m.end() ? 0 : std::stoll(it->second);
 }
 
-// The RWKV weight dtype for `dtype` ("fp32", "bf16", or "auto": bf16 when the file's matrices are bf16).
-std::string rwkv_dtype(const TensorList& rw, const std::string& dtype) {
-    AVIARY_CHECK(dtype == "fp32" || dtype == "bf16" || dtype == "auto", "unknown weight dtype '", dtype,
-                 "' (expected fp32, bf16 or auto)");
-    if (dtype != "auto") return dtype;
-    const at::Tensor* w = find_tensor(rw, "blocks.0.att.key.weight");
-    if (!w) w = find_tensor(rw, "emb.weight");
-    return w && w->scalar_type() == at::kBFloat16 ? "bf16" : "fp32";
-}
-
 double seconds(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
     return std::chrono::duration<double>(to - from).count();
 }
@@ -88,10 +78,9 @@ VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& cl
                               "under 'rwkv.')");
     VisualRwkv m;
     m.impl_->metadata = meta;
-    ModelOptions rwkv_options = options;
-    rwkv_options.dtype = rwkv_dtype(rw, options.dtype);
-    // With bf16 the RWKV matrices alias the file's tensors (no widened copy: a 1.6B file holds 3.2 GB of them).
-    m.impl_->rwkv = Model::from_tensors(rw, rwkv_options);
+    // "auto" keeps the file's precision (Model::from_tensors); with bf16 the RWKV matrices alias the file's tensors (no
+    // widened copy: a 1.6B file holds 3.2 GB of them).
+    m.impl_->rwkv = Model::from_tensors(rw, options);
     TensorList clip_tensors;
     if (!clip_path.empty()) {
         Metadata clip_meta;

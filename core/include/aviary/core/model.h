@@ -31,7 +31,9 @@ struct LoraOptions {
 
 struct ModelOptions {
     std::string device = "cpu";  // "cpu" or "cuda"
-    std::string dtype = "fp32";  // weight dtype for matrices: "fp32" or "bf16" (decay, state, norms: fp32)
+    // Weight dtype for matrices: "fp32" or "bf16" (decay, state, norms: fp32), or "auto": the tensors' own (bf16 when
+    // the matrices given are bf16, else fp32; Model::options() then reports the resolved one).
+    std::string dtype = "fp32";
     WkvImpl wkv = WkvImpl::Auto;
     int64_t wkv_chunk = 32;
 };
