@@ -202,4 +202,23 @@ ModelConfig infer_config(const TensorList& tensors) {
     return c;
 }
 
+double sequence_flops_per_token(const ModelConfig& c) {
+    auto ends_with = [](const std::string& s, const char* suffix) {
+        const std::string x(suffix);
+        return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+    };
+    double weights = 0;
+    for (const auto& [name, shape] : expected_shapes(c)) {
+        if (name.rfind("blocks.", 0) != 0) continue;  // emb, head, ln_out
+        const bool matrix = shape.size() == 2 && ends_with(name, ".weight") &&
+                            (name.find(".att.") != std::string::npos || name.find(".ffn.") != std::string::npos);
+        const bool lora = ends_with(name, "_w1") || ends_with(name, "_w2");
+        if (!matrix && !lora) continue;
+        double n = 1;
+        for (int64_t d : shape) n *= double(d);
+        weights += n;
+    }
+    return 2.0 * weights + 4.0 * double(c.n_att) * double(c.head_size) * double(c.n_layer);
+}
+
 }  // namespace aviary

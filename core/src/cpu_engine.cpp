@@ -168,7 +168,6 @@ struct CpuEngine::Impl {
     std::vector<float> ln0_w, ln0_b, ln_out_w, ln_out_b;
     MatView emb, head;
     double bytes_per_token = 0;
-    double layer_weights = 0;  // elements of the matrices and LoRAs loaded so far (prefill FLOPs)
     double prefill_flops_per_token = 0;
 
     // Work buffers for the current batch (resized when the batch changes).
@@ -189,7 +188,6 @@ struct CpuEngine::Impl {
         MatView m;
         m.rows = t.size(0);
         m.cols = t.size(1);
-        layer_weights += double(m.rows) * m.cols;
         if (dtype == "fp32") {
             at::Tensor f = t.to(at::kFloat).contiguous();  // the model's own fp32 matrix when it is one: no copy
             m.type = WeightType::F32;
@@ -227,7 +225,6 @@ struct CpuEngine::Impl {
         m.data = f.data_ptr<float>();
         keep.push_back(f);
         bytes_per_token += m.rows * m.cols * 4.0;
-        layer_weights += double(m.rows) * m.cols;
         return m;
     }
 
@@ -284,9 +281,7 @@ struct CpuEngine::Impl {
             bytes_per_token += 4.0 * (6 * D + 4 * A + 8 * D);  // norms, mixes, decay, u (read each step)
             layers.push_back(std::move(L));
         }
-        // Sequence mode per token: 2 FLOPs per weight of every layer matrix and LoRA (the head runs for the last
-        // token only), plus the WKV's ~4 per state element.
-        prefill_flops_per_token = 2.0 * layer_weights + 4.0 * double(A) * cfg.head_size * cfg.n_layer;
+        prefill_flops_per_token = sequence_flops_per_token(cfg);  // config.h
         ln0_w = to_vector(tensor(sd, "blocks.0.ln0.weight"));
         ln0_b = to_vector(tensor(sd, "blocks.0.ln0.bias"));
         ln_out_w = to_vector(tensor(sd, "ln_out.weight"));

@@ -8,6 +8,7 @@
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/config.h"
 #include "aviary/core/error.h"
+#include "aviary/core/model_shapes.h"
 #include "common/compare.h"
 
 using aviary::test::fixture;
@@ -55,3 +56,15 @@ TEST(Config, RejectsUnknownMissingAndMisshapenKeys) {
 }
 
 }  // namespace
+
+// The prefill FLOPs per token of the 0.1B RWKV-6 shape, counted by hand from the official shapes (D 768, A 768,
+// F 2688, LoRA ranks 32/64, 12 layers): per layer r, k, v, g, o 5·768² = 2 949 120; ffn key + value 2·2688·768 =
+// 4 128 768; ffn receptance 768² = 589 824; time_maa_w1 768·160 = 122 880; time_maa_w2 5·32·768 = 122 880;
+// time_decay_w1 768·64 = 49 152; time_decay_w2 64·768 = 49 152; sum 8 011 776 weights, ×2×12 = 192 282 624, plus the
+// WKV 4·768·64·12 = 2 359 296.
+TEST(ConfigFlops, SequenceFlopsPerTokenOfTheOfficialShape) {
+    EXPECT_EQ(aviary::sequence_flops_per_token(aviary::named_shape("0.1b", 6)), 194641920.0);
+    // RWKV-5.2 has no LoRAs: (5·768² + 2·2688·768 + 768²)·2·12 + the WKV
+    EXPECT_EQ(aviary::sequence_flops_per_token(aviary::named_shape("0.1b", 5)),
+              2.0 * 12 * (5.0 * 768 * 768 + 2.0 * 2688 * 768 + 768.0 * 768) + 4.0 * 768 * 64 * 12);
+}

@@ -238,9 +238,7 @@ AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at
                             2 * P * 3 * c.patch * c.patch * h;
         const ModelConfig& m = model.rwkv().config();
         const double rows = double(p.ids.size() + model.image_rows()), D = double(m.n_embd);
-        const double per_row = 2.0 * m.n_layer * (4 * D * m.n_att + m.n_att * D + 2 * D * m.ffn_dim + D * D) +
-                               4.0 * m.n_att * m.head_size * m.n_layer;
-        r.timings.ttft_flops = clip + 2 * Tc * h * D + rows * per_row + 2.0 * D * m.vocab_size;
+        r.timings.ttft_flops = clip + 2 * Tc * h * D + rows * sequence_flops_per_token(m) + 2.0 * D * m.vocab_size;
     }
     r.timings.prefill_s = seconds(t_image, t_prefill);
     TextStream stream({"\n\n"});

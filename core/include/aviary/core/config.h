@@ -35,4 +35,10 @@ ModelConfig infer_config(const TensorList& tensors);
 // The official key set and shapes of a config (used for validation and for random initialisation).
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_shapes(const ModelConfig& config);
 
+// Arithmetic of one token in sequence mode: 2 FLOPs per weight of every layer matrix and LoRA (the "….weight"
+// matrices of att/ffn and the time_*_w1/_w2 LoRAs of expected_shapes; not the embedding, and not the head, which a
+// prefill runs for the last token only) plus ~4 per WKV state element (n_att · head_size per layer). 0.1B RWKV-6:
+// 194 641 920. The prefill compute floors of `aviary bench` and `vqa --stats` divide by it.
+double sequence_flops_per_token(const ModelConfig& config);
+
 }  // namespace aviary

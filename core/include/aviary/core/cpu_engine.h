@@ -70,8 +70,8 @@ public:
     std::string prefill_gemm_name() const;
     int threads() const;
     double weight_bytes_per_token() const;  // bytes of weights one step reads (matrices, LoRAs, one emb row)
-    // FLOPs per token of sequence mode: 2 per weight of every layer matrix and LoRA, plus the WKV (~4 per state
-    // element); the head is left out (prefill computes it for the last token only).
+    // FLOPs per token of sequence mode: sequence_flops_per_token(config()) (config.h: 2 per weight of every layer
+    // matrix and LoRA, ~4 per WKV state element; the head is left out, prefill computes it for the last token only).
     double prefill_flops_per_token() const;
     // The prefill GEMM path's rate on this CPU in GFLOP/s: the largest layer matrix (channel-mix key) times a full
     // block of prefill_chunk rows, as prefill runs it (same threads, same path). `aviary bench` divides it by
