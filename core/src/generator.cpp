@@ -100,67 +100,139 @@ float official_penalty_weight(std::string_view token_bytes) {
     return kZeroWeight.find(token_bytes) != std::string_view::npos ? 0.0f : 1.0f;
 }
 
-GenerateResult generate(Model& model, const WorldTokenizer& tokenizer, State& state, const std::string& prompt,
-                        const GenerateOptions& options, const GenerateCallbacks& callbacks) {
-    AVIARY_CHECK(!prompt.empty(), "generate: the prompt is empty (give at least one character)");
-    const std::vector<int32_t> tokens_prompt = tokenizer.encode(prompt);
-    const at::Device device(model.options().device);
-    GenerateResult result;
+SequenceGenerator::SequenceGenerator(const Tokenizer& tokenizer, const GenerateOptions& options,
+                                     GenerateCallbacks callbacks)
+    : tokenizer_(tokenizer),
+      options_(options),
+      callbacks_(std::move(callbacks)),
+      sampler_(options.sampler),
+      stream_(options.stop) {
+    if (options_.max_tokens <= 0) result_.stop_reason = "max_tokens";
+}
 
-    // Prefill in chunks of kPrefillChunk tokens: logits of the last position, (1, V).
-    auto t0 = std::chrono::steady_clock::now();
+void SequenceGenerator::emit(const std::string& piece) {
+    if (piece.empty()) return;
+    result_.text += piece;
+    if (callbacks_.on_text) callbacks_.on_text(piece);
+}
+
+int32_t SequenceGenerator::next(const float* logits, int64_t n) {
+    if (finished()) return -1;
+    const int32_t token = sampler_.sample(logits, n);
+    if (options_.stop_at_end_of_text && tokenizer_.is_end(token)) {
+        result_.stop_reason = "end_of_text";
+        return -1;
+    }
+    const std::string& bytes = tokenizer_.token_bytes(token);
+    result_.tokens.push_back(token);
+    sampler_.accept(token, options_.official_penalty_weights ? official_penalty_weight(bytes) : 1.0f);
+    const std::string piece = stream_.push(bytes);
+    emit(piece);
+    if (callbacks_.on_token) callbacks_.on_token(token, piece);
+    if (stream_.stopped()) {
+        result_.stop_reason = "stop_sequence";
+    } else if (static_cast<int64_t>(result_.tokens.size()) >= options_.max_tokens) {
+        result_.stop_reason = "max_tokens";
+    }
+    return token;
+}
+
+void SequenceGenerator::stop(const std::string& reason) {
+    if (!finished()) result_.stop_reason = reason;
+}
+
+GenerateResult SequenceGenerator::finish() {
+    if (!finished()) result_.stop_reason = "stopped";
+    emit(stream_.finish());
+    return std::move(result_);
+}
+
+namespace {
+
+// Prefills `ids` in chunks: logits of the last position (1, V); undefined when should_stop ended it first.
+at::Tensor prefill_chunks(Model& model, State& state, const std::vector<int32_t>& ids,
+                          const GenerateCallbacks& callbacks) {
+    const at::Device device(model.options().device);
     at::Tensor logits;
-    for (size_t start = 0; start < tokens_prompt.size(); start += kPrefillChunk) {
-        const int64_t len = std::min<int64_t>(kPrefillChunk, static_cast<int64_t>(tokens_prompt.size() - start));
+    for (size_t start = 0; start < ids.size(); start += kPrefillChunk) {
+        if (callbacks.should_stop && callbacks.should_stop()) return {};
+        const int64_t len = std::min<int64_t>(kPrefillChunk, static_cast<int64_t>(ids.size() - start));
         at::Tensor chunk = at::empty({1, len}, at::kLong);  // (1, T)
-        std::copy(tokens_prompt.begin() + start, tokens_prompt.begin() + start + len, chunk.data_ptr<int64_t>());
+        std::copy(ids.begin() + start, ids.begin() + start + len, chunk.data_ptr<int64_t>());
         logits = prefill(model, chunk.to(device), state);  // the CPU engine on the CPU
     }
-    result.prefill_seconds = seconds_since(t0);
+    return logits;
+}
 
-    t0 = std::chrono::steady_clock::now();
-    Sampler sampler(options.sampler);
-    TextStream stream(options.stop);
-    auto emit = [&](const std::string& piece) {
-        if (piece.empty()) return;
-        result.text += piece;
-        if (callbacks.on_text) callbacks.on_text(piece);
-    };
-    result.stop_reason = "max_tokens";
+// The decode loop shared by every entry: logits (V) or (1, V) of the position to sample next.
+GenerateResult decode_loop(Model& model, const Tokenizer& tokenizer, State& state, at::Tensor logits,
+                           const GenerateOptions& options, const GenerateCallbacks& callbacks, GenerateStats stats) {
+    const auto t0 = std::chrono::steady_clock::now();
+    SequenceGenerator seq(tokenizer, options, callbacks);
+    if (!logits.defined()) seq.stop("stopped");
     // The steps go through Decoder (CUDA: one CUDA-graph replay per token; CPU: the CPU decode engine); its state is
-    // handed back below.
+    // handed back below. A model in training mode steps with Model::step (autograd history kept).
     std::optional<Decoder> decoder;
-    if (!model.is_training()) {
+    if (!model.is_training() && !seq.finished()) {
         decoder.emplace(model, 1);
         decoder->load_state(state);
     }
-    for (int i = 0; i < options.max_tokens; ++i) {
+    const at::Device device(model.options().device);
+    while (!seq.finished()) {
         if (callbacks.should_stop && callbacks.should_stop()) {
-            result.stop_reason = "stopped";
+            seq.stop("stopped");
             break;
         }
         const at::Tensor row = logits.reshape({-1}).to(at::kCPU, at::kFloat).contiguous();  // (V)
-        const int32_t token = sampler.sample(row.data_ptr<float>(), row.numel());
-        if (token == 0 && options.stop_at_end_of_text) {  // end of text: not emitted, not fed
-            result.stop_reason = "end_of_text";
-            break;
-        }
-        const std::string& bytes = tokenizer.token_bytes(token);
-        result.tokens.push_back(token);
-        sampler.accept(token, options.official_penalty_weights ? official_penalty_weight(bytes) : 1.0f);
-        // Feed the token so that the state covers every generated token (chat continues from it).
+        const int32_t token = seq.next(row.data_ptr<float>(), row.numel());
+        if (token < 0) break;
         at::Tensor step_tokens = at::full({1}, static_cast<int64_t>(token), at::kLong);  // (B=1)
         logits = decoder ? decoder->step(step_tokens) : model.step(step_tokens.to(device), state);
-        emit(stream.push(bytes));
-        if (stream.stopped()) {
-            result.stop_reason = "stop_sequence";
-            break;
+        if (callbacks.on_stats) {
+            stats.tokens = static_cast<int64_t>(seq.result().tokens.size());
+            stats.decode_seconds = seconds_since(t0);
+            stats.tokens_per_s = stats.decode_seconds > 0 ? double(stats.tokens) / stats.decode_seconds : 0;
+            callbacks.on_stats(stats);
         }
     }
     if (decoder) state = decoder->state().clone();
-    emit(stream.finish());
+    GenerateResult result = seq.finish();
     result.decode_seconds = seconds_since(t0);
+    result.prefill_seconds = stats.prefill_seconds;
+    result.prompt_tokens = stats.prompt_tokens;
     return result;
+}
+
+}  // namespace
+
+GenerateResult generate(Model& model, const Tokenizer& tokenizer, State& state, const std::vector<int32_t>& prompt,
+                        const GenerateOptions& options, const GenerateCallbacks& callbacks) {
+    AVIARY_CHECK(!prompt.empty(), "generate: the prompt is empty (give at least one character)");
+    const int64_t V = model.config().vocab_size;
+    for (int32_t id : prompt)
+        AVIARY_CHECK(id >= 0 && id < V, "prompt token ", id, " is outside the model's vocabulary of ", V,
+                     " (another tokenizer? --tokenizer world|byte)");
+    GenerateStats stats;
+    stats.prompt_tokens = static_cast<int64_t>(prompt.size());
+    const auto t0 = std::chrono::steady_clock::now();
+    at::Tensor logits = prefill_chunks(model, state, prompt, callbacks);
+    stats.prefill_seconds = seconds_since(t0);
+    if (callbacks.on_stats) callbacks.on_stats(stats);
+    return decode_loop(model, tokenizer, state, logits, options, callbacks, stats);
+}
+
+GenerateResult generate(Model& model, const Tokenizer& tokenizer, State& state, const std::string& prompt,
+                        const GenerateOptions& options, const GenerateCallbacks& callbacks) {
+    AVIARY_CHECK(!prompt.empty(), "generate: the prompt is empty (give at least one character)");
+    return generate(model, tokenizer, state, tokenizer.encode(prompt), options, callbacks);
+}
+
+GenerateResult generate_from_logits(Model& model, const Tokenizer& tokenizer, State& state, const at::Tensor& logits,
+                                    const GenerateOptions& options, const GenerateCallbacks& callbacks) {
+    AVIARY_CHECK(logits.defined() && logits.numel() == model.config().vocab_size,
+                 "generate_from_logits: expected the logits of one position (", model.config().vocab_size,
+                 " values), got ", logits.defined() ? logits.sizes() : at::IntArrayRef{});
+    return decode_loop(model, tokenizer, state, logits, options, callbacks, GenerateStats{});
 }
 
 }  // namespace aviary

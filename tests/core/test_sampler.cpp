@@ -321,3 +321,105 @@ TEST(GeneratorGenerate, EmptyPromptIsAnError) {
     const auto tok = aviary::WorldTokenizer::load(aviary::WorldTokenizer::default_vocab_path());
     EXPECT_THROW(aviary::generate(model, tok, state, "", {}), aviary::Error);
 }
+
+// SequenceGenerator on hand-made logits (byte tokenizer, greedy): the token with the largest logit is the one
+// returned, end ids end the sequence without being returned, max_tokens and stop sequences end it after the token.
+namespace {
+std::vector<float> one_hot(int id, int n = 256) {
+    std::vector<float> l(size_t(n), 0.0f);
+    l[size_t(id)] = 10.0f;
+    return l;
+}
+aviary::GenerateOptions greedy(int max_tokens) {
+    aviary::GenerateOptions o;
+    o.max_tokens = max_tokens;
+    o.sampler.temperature = 0.0f;
+    o.sampler.presence_penalty = o.sampler.frequency_penalty = 0.0f;
+    return o;
+}
+}  // namespace
+
+TEST(GeneratorSequence, MaxTokensEndsAfterTheLastTokenIsReturned) {
+    const aviary::ByteTokenizer tok;
+    std::string streamed;
+    aviary::GenerateCallbacks cb;
+    cb.on_text = [&](const std::string& s) { streamed += s; };
+    std::vector<int32_t> seen;
+    cb.on_token = [&](int32_t t, const std::string&) { seen.push_back(t); };
+    aviary::SequenceGenerator seq(tok, greedy(3), cb);
+    const char* word = "abc";
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_FALSE(seq.finished());
+        EXPECT_EQ(seq.next(one_hot(word[i]).data(), 256), word[i]);
+    }
+    EXPECT_TRUE(seq.finished());
+    EXPECT_EQ(seq.next(one_hot('d').data(), 256), -1);
+    const aviary::GenerateResult r = seq.finish();
+    EXPECT_EQ(r.text, "abc");
+    EXPECT_EQ(streamed, "abc");
+    EXPECT_EQ(r.stop_reason, "max_tokens");
+    EXPECT_EQ(seen, (std::vector<int32_t>{'a', 'b', 'c'}));
+}
+
+TEST(GeneratorSequence, EndIdsAreNeitherReturnedNorEmitted) {
+    const aviary::ByteTokenizer tok;  // ends at 0 and at EOS 3
+    aviary::SequenceGenerator seq(tok, greedy(10));
+    EXPECT_EQ(seq.next(one_hot('x').data(), 256), 'x');
+    EXPECT_EQ(seq.next(one_hot(aviary::ByteTokenizer::kEos).data(), 256), -1);
+    const aviary::GenerateResult r = seq.finish();
+    EXPECT_EQ(r.stop_reason, "end_of_text");
+    EXPECT_EQ(r.text, "x");
+    EXPECT_EQ(r.tokens, (std::vector<int32_t>{'x'}));
+    // With stop_at_end_of_text off, an end id is an ordinary (empty) token.
+    auto o = greedy(2);
+    o.stop_at_end_of_text = false;
+    aviary::SequenceGenerator keep(tok, o);
+    EXPECT_EQ(keep.next(one_hot(aviary::ByteTokenizer::kEos).data(), 256), aviary::ByteTokenizer::kEos);
+}
+
+TEST(GeneratorSequence, StopSequenceEndsTheSequenceAndIsNotEmitted) {
+    const aviary::ByteTokenizer tok;
+    auto o = greedy(100);
+    o.stop = {"\n\n"};
+    aviary::SequenceGenerator seq(tok, o);
+    for (char c : std::string("hi\n")) EXPECT_EQ(seq.next(one_hot(c).data(), 256), c);
+    EXPECT_FALSE(seq.finished());
+    EXPECT_EQ(seq.next(one_hot('\n').data(), 256), '\n');  // returned (the state covers it), then finished
+    EXPECT_TRUE(seq.finished());
+    const aviary::GenerateResult r = seq.finish();
+    EXPECT_EQ(r.text, "hi");
+    EXPECT_EQ(r.stop_reason, "stop_sequence");
+    EXPECT_EQ(r.tokens.size(), 4u);
+}
+
+TEST(GeneratorSequence, StopAndZeroMaxTokens) {
+    const aviary::ByteTokenizer tok;
+    aviary::SequenceGenerator none(tok, greedy(0));
+    EXPECT_TRUE(none.finished());
+    EXPECT_EQ(none.next(one_hot('a').data(), 256), -1);
+    aviary::SequenceGenerator seq(tok, greedy(5));
+    seq.next(one_hot('a').data(), 256);
+    seq.stop("cancelled");
+    seq.stop("stopped");  // the first reason stays
+    EXPECT_EQ(seq.finish().stop_reason, "cancelled");
+}
+
+TEST(Tokenizers, ByteTokenBytesAndChoiceByVocabularySize) {
+    const aviary::ByteTokenizer b;
+    EXPECT_EQ(b.token_bytes('A'), "A");
+    EXPECT_EQ(b.token_bytes(aviary::ByteTokenizer::kEos), "");
+    EXPECT_EQ(b.token_bytes(255), std::string(1, char(255)));
+    EXPECT_THROW(b.token_bytes(256), aviary::Error);
+    EXPECT_THROW(b.token_bytes(-1), aviary::Error);
+    EXPECT_EQ(aviary::make_tokenizer("auto", 256)->kind(), "byte");
+    EXPECT_EQ(aviary::make_tokenizer("auto", 65536)->kind(), "world");
+    EXPECT_EQ(aviary::make_tokenizer("byte", 65536)->kind(), "byte");
+    EXPECT_EQ(aviary::make_tokenizer("world", 65536)->vocab_size(), 65530);
+    try {
+        aviary::make_tokenizer("world", 256);
+        FAIL() << "a World tokenizer for a 256-id model must be refused";
+    } catch (const aviary::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--tokenizer byte"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(aviary::make_tokenizer("bpe", 256), aviary::Error);
+}
