@@ -270,6 +270,7 @@ struct Model::Impl {
     torch::Device device{torch::kCPU};
     bool training = false;
     bool has_lora = false;  // add_lora() was called (and merge_lora() not yet)
+    std::shared_ptr<void> derived_cache;  // Model::derived_cache()
     LoraOptions lora;
 
     at::Tensor run(at::Tensor x, State& state, bool all_logits, const Model::BlockHook* hook = nullptr) {
@@ -354,6 +355,7 @@ void Model::train(bool on) {
     for (auto& p : impl_->net->parameters()) p.set_requires_grad(on);
 }
 bool Model::is_training() const { return impl_->training; }
+std::shared_ptr<void>& Model::derived_cache() const { return impl_->derived_cache; }
 
 State Model::new_state(int64_t batch) const {
     const auto& c = impl_->config;

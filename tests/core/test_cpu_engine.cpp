@@ -356,6 +356,39 @@ TEST(CpuEngineDecoder, DecoderUsesTheEngineOnTheCpu) {
     }
 }
 
+// Each model keeps its own shared engine (a server holds a text and a VisualRWKV model): using another model does not
+// rebuild the first one's, changing the options or the weights does, and the engine is freed with its model.
+TEST(CpuEngineShared, OneEnginePerModelFreedWithIt) {
+    std::weak_ptr<aviary::CpuEngine> first_engine;
+    {
+        Model a = random_model(6), b = random_model(5);
+        const auto ea = aviary::shared_cpu_engine(a);
+        const auto eb = aviary::shared_cpu_engine(b);
+        ASSERT_TRUE(ea && eb);
+        EXPECT_NE(ea.get(), eb.get());
+        EXPECT_EQ(aviary::shared_cpu_engine(a).get(), ea.get()) << "model b's engine replaced model a's";
+        EXPECT_EQ(aviary::shared_cpu_engine(b).get(), eb.get());
+        // In-place change of a weight: a new engine for that model only.
+        {
+            at::NoGradGuard no_grad;
+            a.state_dict().back().tensor.add_(0.0);
+        }
+        EXPECT_NE(aviary::shared_cpu_engine(a).get(), ea.get());
+        EXPECT_EQ(aviary::shared_cpu_engine(b).get(), eb.get());
+        // Other default options: a new engine.
+        const aviary::CpuEngineOptions saved = aviary::default_cpu_engine_options();
+        aviary::CpuEngineOptions other = saved;
+        other.threads = 1;
+        aviary::set_default_cpu_engine_options(other);
+        const auto eb1 = aviary::shared_cpu_engine(b);
+        EXPECT_NE(eb1.get(), eb.get());
+        EXPECT_EQ(eb1->threads(), 1);
+        aviary::set_default_cpu_engine_options(saved);
+        first_engine = aviary::shared_cpu_engine(b);
+    }
+    EXPECT_TRUE(first_engine.expired()) << "the engine outlived its model";
+}
+
 // ---- prefill (sequence mode on the engine) ----
 
 // The engine's prefill of the golden prompts against the official package's sequence-mode logits (last position)

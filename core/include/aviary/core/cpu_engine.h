@@ -94,8 +94,9 @@ void set_default_cpu_engine_options(const CpuEngineOptions& options);
 CpuEngineOptions default_cpu_engine_options();
 
 // The engine for `model` with the default options, built once and reused while the model's weights and the options
-// stay the same (one cached engine: building an int8 engine quantises every matrix). Calls on the engine are
-// serialised by a mutex inside it. nullptr when !CpuEngine::supports(model).
+// stay the same (building an int8 engine quantises every matrix). It is kept with the model (Model::derived_cache)
+// and freed with it, so a process that serves several models (text, VisualRWKV) keeps one engine each. Calls on an
+// engine are serialised by a mutex inside it. nullptr when !CpuEngine::supports(model).
 std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model);
 
 // The prefill GEMM path an engine of weight format `dtype` ("fp32", "bf16", "int8") takes for the option

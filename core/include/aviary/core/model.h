@@ -102,6 +102,10 @@ public:
     void train(bool on = true);
     bool is_training() const;
 
+    // Data derived from the weights that lives and dies with this model, not with the process: the CPU engine built
+    // for it (cpu_engine.h shared_cpu_engine keeps it here, so several models each keep theirs). Callers lock.
+    std::shared_ptr<void>& derived_cache() const;
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

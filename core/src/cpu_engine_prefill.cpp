@@ -1,0 +1,364 @@
+// The CPU engine's prefill (cpu_engine.h): a prompt in sequence mode, in blocks of tokens whose matrices run as GEMMs
+// (oneDNN on the matrix units, or single-threaded BLAS blocks) on the engine's pool, the element-wise parts fused, the
+// WKV token by token per head; and the measurement of its GEMM rate.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "aviary/core/error.h"
+#include "aviary/core/cpu_gemm.h"
+#include "cpu_engine_impl.h"
+
+namespace aviary {
+
+void CpuEngine::Impl::choose_gemm_path(const std::string& option) {
+    const std::string path = prefill_gemm_path(dtype, option);
+    gemm_path = path == "onednn" ? GemmPath::kOneDnn : path == "libtorch" ? GemmPath::kLibTorch : GemmPath::kBlas;
+    if (gemm_path == GemmPath::kLibTorch) sgemm = nullptr;
+}
+
+std::string CpuEngine::Impl::gemm_name() const {
+    if (gemm_path == GemmPath::kOneDnn && dtype != "fp32") return "onednn-" + dtype;
+    return sgemm ? "blas" : "libtorch";
+}
+
+void CpuEngine::Impl::prefill_resize(int64_t T) {
+    if (T <= prefill_rows) return;
+    prefill_rows = T;
+    size_rows(T, {&px, &pa, &pd, &pm0, &pxw, &pxk, &pxv, &pxr, &pxg, &ptmp, &pffr}, {&pr, &pk, &pv, &pg, &pdec, &po},
+              ph5, pdel, pdh, pffk);
+}
+
+template <class Fn>
+void CpuEngine::Impl::for_rows(int64_t T, Fn&& fn) {
+    const int n = chunk_count(T, 4);
+    pool->run(n, [&](int c) { fn(T * c / n, T * (c + 1) / n); });
+}
+
+void CpuEngine::Impl::widen_row(const MatView& w, int64_t r, float* out) {
+    const int64_t cols = w.cols;
+    if (w.type == WeightType::BF16) {
+        const uint16_t* in = static_cast<const uint16_t*>(w.data) + r * cols;
+        for (int64_t c = 0; c < cols; ++c) {
+            const uint32_t bits = uint32_t(in[c]) << 16;
+            std::memcpy(out + c, &bits, sizeof(float));
+        }
+    } else {
+        const int8_t* in = static_cast<const int8_t*>(w.data) + r * cols;
+        const float sc = w.scale[r];
+        for (int64_t c = 0; c < cols; ++c) out[c] = float(in[c]) * sc;
+    }
+}
+
+const float* CpuEngine::Impl::widen_rows(const MatView& w, int64_t r0, int64_t r1) {
+    const int64_t cols = w.cols;
+    if (w.type == WeightType::F32) return static_cast<const float*>(w.data) + r0 * cols;
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < size_t((r1 - r0) * cols)) scratch.resize(size_t((r1 - r0) * cols));
+    for (int64_t r = r0; r < r1; ++r) widen_row(w, r, scratch.data() + (r - r0) * cols);
+    return scratch.data();
+}
+
+template <class Post>
+void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post) {
+    const int64_t rows = w.rows, cols = w.cols;
+    const bool dnn = gemm_path == GemmPath::kOneDnn && (w.type != WeightType::F32 || f32_on_onednn);
+    if (dnn && w.type == WeightType::F32) {
+        // fp32 (the LoRAs): X as it is
+    } else if (dnn && w.type == WeightType::BF16) {
+        if (gemm_xb.size() < size_t(T * cols)) gemm_xb.resize(size_t(T * cols));
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) cpu::round_to_bf16(X + t * x_stride, cols, &gemm_xb[t * cols]);
+        });
+    } else if (dnn) {
+        if (gemm_xq.size() < size_t(T * cols)) gemm_xq.resize(size_t(T * cols));
+        if (gemm_xs.size() < size_t(T)) gemm_xs.resize(size_t(T));
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t)
+                cpu::quantize_rows_int8(X + t * x_stride, 1, cols, &gemm_xq[t * cols], &gemm_xs[t]);
+        });
+    }
+    const at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, cols}, {x_stride, 1}, at::kFloat);
+    const int n = std::min(chunk_count(rows, 64), pool->size() * gemm_blocks_per_thread);
+    pool->run(n, [&](int c) {
+        auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
+        const int64_t r0 = bound(c), r1 = bound(c + 1);
+        if (r0 >= r1) return;
+        if (dnn) {
+            // dense block in the thread's scratch (oneDNN's AMX kernels need ldy == N), then scaled (int8) and
+            // passed through `post` into Y in one pass
+            const int64_t nb = r1 - r0;
+            thread_local std::vector<float> block;
+            if (block.size() < size_t(T * nb)) block.resize(size_t(T * nb));
+            const bool bf16 = w.type != WeightType::I8;  // bf16 or fp32: no scales
+            if (w.type == WeightType::F32)
+                cpu::gemm_f32_onednn(X, T, cols, x_stride, static_cast<const float*>(w.data) + r0 * cols, nb,
+                                     block.data(), nb);
+            else if (bf16)
+                cpu::gemm_bf16_onednn(gemm_xb.data(), T, cols, cols, static_cast<const uint16_t*>(w.data) + r0 * cols,
+                                      nb, block.data(), nb);
+            else
+                cpu::gemm_int8_onednn(gemm_xq.data(), T, cols, cols, static_cast<const int8_t*>(w.data) + r0 * cols, nb,
+                                      block.data(), nb);
+            const float* ws = bf16 ? nullptr : w.scale + r0;
+            for (int64_t t = 0; t < T; ++t) {
+                const float* b = block.data() + t * nb;
+                float* y = Y + t * rows + r0;
+                const int64_t j0 = t * rows + r0;
+                const float xs = bf16 ? 1.0f : gemm_xs[t];
+                if constexpr (std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
+                    if (bf16)
+                        std::copy_n(b, nb, y);
+                    else
+                        for (int64_t i = 0; i < nb; ++i) y[i] = (b[i] * xs) * ws[i];
+                } else {
+                    if (bf16)
+                        for (int64_t i = 0; i < nb; ++i) y[i] = post(b[i], j0 + i, r0 + i);
+                    else
+                        for (int64_t i = 0; i < nb; ++i) y[i] = post((b[i] * xs) * ws[i], j0 + i, r0 + i);
+                }
+            }
+            return;
+        }
+        {
+            const float* W = widen_rows(w, r0, r1);
+            if (sgemm) {
+                sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
+            } else {
+                const at::Tensor wt = at::from_blob(const_cast<float*>(W), {r1 - r0, cols}, at::kFloat);
+                at::Tensor yt = at::from_blob(Y + r0, {T, r1 - r0}, {rows, 1}, at::kFloat);  // a column block
+                at::mm_out(yt, xt, wt.t());
+            }
+        }
+        if constexpr (!std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
+            for (int64_t t = 0; t < T; ++t) {
+                float* y = Y + t * rows;
+                for (int64_t i = r0; i < r1; ++i) y[i] = post(y[i], t * rows + i, i);
+            }
+        }
+    });
+}
+
+void CpuEngine::Impl::prefill_layer(const Layer& L, int64_t T, float* att_prev, float* ffn_prev, float* S) {
+    const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim, Lm = cfg.mix_lora_rank, Ld = cfg.decay_lora_rank,
+                  H = cfg.n_head, N = cfg.head_size;
+    // a = LN1(x); d_t = a_{t−1} − a_t (a_{−1} from the state)
+    for_rows(T, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+            layer_norm(px.data() + t * D, L.ln1_w.data(), L.ln1_b.data(), D, pa.data() + t * D);
+    });
+    for_rows(T, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const float *cur = pa.data() + t * D, *prev = t == 0 ? att_prev : cur - D;
+            float* dt = pd.data() + t * D;
+            for (int64_t i = 0; i < D; ++i) dt[i] = prev[i] - cur[i];
+        }
+    });
+    std::copy_n(pa.data() + (T - 1) * D, D, att_prev);
+    const float* dec = L.decay.data();  // v5: static per channel
+    int64_t dec_stride = 0;
+    if (cfg.version == 6) {
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t)
+                for (int64_t i = 0, j = t * D; i < D; ++i, ++j) pm0[j] = pa[j] + pd[j] * L.m_x[i];
+        });
+        gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(), [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
+        for (int c = 0; c < 5; ++c) gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, pdel.data() + c * T * D);
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t)
+                for (int64_t i = 0, j = t * D; i < D; ++i, ++j) {
+                    const float aj = pa[j], dj = pd[j];
+                    pxw[j] = aj + dj * (L.m_w[i] + pdel[0 * T * D + j]);
+                    pxk[j] = aj + dj * (L.m_k[i] + pdel[1 * T * D + j]);
+                    pxv[j] = aj + dj * (L.m_v[i] + pdel[2 * T * D + j]);
+                    pxr[j] = aj + dj * (L.m_r[i] + pdel[3 * T * D + j]);
+                    pxg[j] = aj + dj * (L.m_g[i] + pdel[4 * T * D + j]);
+                }
+        });
+        gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
+        gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data(),
+             [&](float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); });
+        dec = pdec.data();
+        dec_stride = A;
+    } else {
+        for_rows(T, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t)
+                for (int64_t i = 0, j = t * D; i < D; ++i, ++j) {
+                    pxk[j] = pa[j] + pd[j] * L.m_k[i];
+                    pxv[j] = pa[j] + pd[j] * L.m_v[i];
+                    pxr[j] = pa[j] + pd[j] * L.m_r[i];
+                    pxg[j] = pa[j] + pd[j] * L.m_g[i];
+                }
+        });
+    }
+    gemm(L.att_r, pxr.data(), T, D, pr.data());
+    gemm(L.att_k, pxk.data(), T, D, pk.data());
+    gemm(L.att_v, pxv.data(), T, D, pv.data());
+    gemm(L.att_g, pxg.data(), T, D, pg.data(), [](float y, int64_t, int64_t) { return y * sigmoid(y); });
+    // WKV token by token, heads in parallel; then GroupNorm and the gate
+    const int n = chunk_count(H, 1);
+    pool->run(n, [&](int c) {
+        for (int64_t h = H * c / n; h < H * (c + 1) / n; ++h)
+            for (int64_t t = 0; t < T; ++t) {
+                const int64_t off = t * A + h * N;
+                float* y = po.data() + off;
+                head_step(N, pr.data() + off, pk.data() + off, pv.data() + off, L.u.data() + h * N,
+                          dec + t * dec_stride + h * N, S + h * N * N, y, L.lnx_w.data() + h * N,
+                          L.lnx_b.data() + h * N, pg.data() + off);
+            }
+    });
+    gemm(L.att_o, po.data(), T, A, ptmp.data(), [&](float y, int64_t j, int64_t) { return px[j] += y; });
+    // channel mix: b = LN2(x); x_k, x_r from b and b_{t−1}
+    for_rows(T, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+            layer_norm(px.data() + t * D, L.ln2_w.data(), L.ln2_b.data(), D, pa.data() + t * D);
+    });
+    for_rows(T, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const float *cur = pa.data() + t * D, *prev = t == 0 ? ffn_prev : cur - D;
+            for (int64_t i = 0; i < D; ++i) {
+                const float di = prev[i] - cur[i];
+                pxk[t * D + i] = cur[i] + di * L.ffn_m_k[i];
+                pxr[t * D + i] = cur[i] + di * L.ffn_m_r[i];
+            }
+        }
+    });
+    std::copy_n(pa.data() + (T - 1) * D, D, ffn_prev);
+    gemm(L.ffn_k, pxk.data(), T, D, pffk.data(), [](float y, int64_t, int64_t) {
+        const float p = std::max(y, 0.0f);  // branch-free: a branch on random signs mispredicts half the time
+        return p * p;
+    });
+    gemm(L.ffn_r, pxr.data(), T, D, pffr.data(), [](float y, int64_t, int64_t) { return sigmoid(y); });
+    gemm(L.ffn_v, pffk.data(), T, F, ptmp.data(), [&](float y, int64_t j, int64_t) { return px[j] += pffr[j] * y; });
+}
+
+template <class Fill>
+void CpuEngine::Impl::prefill_sequence(int64_t T, int64_t b, State& state, float* logits, int64_t flip_begin,
+                                       int64_t flip_count, Fill&& fill) {
+    const BlasSingleThreadScope blas_one_thread;  // the pool's threads run the GEMM blocks (gemm())
+    const int64_t D = cfg.n_embd, H = cfg.n_head, N = cfg.head_size;
+    const bool flip = flip_begin >= 0 && flip_count > 1;
+    const int64_t chunk = flip ? std::max<int64_t>(prefill_chunk, T) : std::max<int64_t>(1, prefill_chunk);
+    prefill_resize(std::min(T, chunk));
+    resize(1);
+    auto flip_rows = [&] {
+        for (int64_t i = 0; i < flip_count / 2; ++i)
+            std::swap_ranges(px.data() + (flip_begin + i) * D, px.data() + (flip_begin + i + 1) * D,
+                             px.data() + (flip_begin + flip_count - 1 - i) * D);
+    };
+    for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+        const int64_t n = std::min(chunk, T - t0);
+        for_rows(n, [&](int64_t r0, int64_t r1) {
+            std::vector<float> row(static_cast<size_t>(D), 0.0f);
+            for (int64_t t = r0; t < r1; ++t) {
+                fill(t0 + t, row.data());
+                layer_norm(row.data(), ln0_w.data(), ln0_b.data(), D, px.data() + t * D);
+            }
+        });
+        for (int l = 0; l < cfg.n_layer; ++l) {
+            const bool flip_here = flip && l % 2 == 1;
+            if (flip_here) flip_rows();
+            prefill_layer(layers[size_t(l)], n, state.att_shift[l].data_ptr<float>() + b * D,
+                          state.ffn_shift[l].data_ptr<float>() + b * D, state.wkv[l].data_ptr<float>() + b * H * N * N);
+            if (flip_here) flip_rows();
+        }
+        if (t0 + n == T) {
+            layer_norm(px.data() + (n - 1) * D, ln_out_w.data(), ln_out_b.data(), D, a.data());
+            run({{&head, a.data(), D, logits, cfg.vocab_size}});
+        }
+    }
+}
+
+void CpuEngine::Impl::prefill(const int64_t* tokens, int64_t B, int64_t T, State& state, float* logits) {
+    AVIARY_CHECK(B >= 1 && T >= 1, "CpuEngine::prefill: needs at least one token per sequence, got shape (", B, ", ", T,
+                 ")");
+    for (int64_t i = 0; i < B * T; ++i)
+        AVIARY_CHECK(tokens[i] >= 0 && tokens[i] < cfg.vocab_size, "token id ", tokens[i],
+                     " is out of range (vocabulary size ", cfg.vocab_size, ")");
+    prepare_state(state, B);
+    for (int64_t b = 0; b < B; ++b)
+        prefill_sequence(T, b, state, logits + b * cfg.vocab_size, -1, 0,
+                         [&](int64_t t, float* row) { embedding_row(tokens[b * T + t], row); });
+}
+
+double CpuEngine::Impl::measure_gemm_gflops() {
+    const MatView& w = layers.front().ffn_k;
+    const int64_t T = prefill_chunk;
+    prefill_resize(T);
+    for (int64_t i = 0; i < T * w.cols; ++i) pxk[i] = std::sin(0.37f * float(i % 1013));
+    const BlasSingleThreadScope blas_one_thread;
+    double best = 1e30;
+    for (int rep = 0; rep < 16; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        gemm(w, pxk.data(), T, w.cols, pffk.data());
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (rep > 0) best = std::min(best, t);
+    }
+    return 2.0 * T * w.rows * w.cols / best / 1e9;
+}
+
+at::Tensor CpuEngine::prefill_embeddings(const at::Tensor& x, State& state, int64_t flip_begin, int64_t flip_count) {
+    const ModelConfig& c = impl_->cfg;
+    AVIARY_CHECK(x.dim() == 3 && x.size(0) == 1 && x.size(1) >= 1 && x.size(2) == c.n_embd,
+                 "CpuEngine::prefill_embeddings takes rows of shape (1, T, ", c.n_embd, "), got ", x.sizes());
+    const int64_t T = x.size(1);
+    AVIARY_CHECK(flip_begin < 0 || flip_count <= 1 || flip_begin + flip_count <= T, "flipped rows [", flip_begin, ", ",
+                 flip_begin + flip_count, ") lie outside the ", T, " input rows");
+    const at::Tensor rows = x.detach().to(at::kCPU, at::kFloat).contiguous();
+    const float* px = rows.data_ptr<float>();
+    at::Tensor logits = at::empty({1, c.vocab_size}, at::kFloat);
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->prepare_state(state, 1);
+    impl_->prefill_sequence(T, 0, state, logits.data_ptr<float>(), flip_begin, flip_count,
+                            [&](int64_t t, float* row) { std::copy_n(px + t * c.n_embd, c.n_embd, row); });
+    return logits;
+}
+
+at::Tensor CpuEngine::prefill(const at::Tensor& tokens, State& state) {
+    AVIARY_CHECK(tokens.dim() == 2, "CpuEngine::prefill takes tokens of shape (B, T), got ", tokens.sizes());
+    const at::Tensor ids = tokens.to(at::kCPU, at::kLong).contiguous();
+    at::Tensor logits = at::empty({ids.size(0), impl_->cfg.vocab_size}, at::kFloat);
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->prefill(ids.data_ptr<int64_t>(), ids.size(0), ids.size(1), state, logits.data_ptr<float>());
+    return logits;
+}
+
+std::string CpuEngine::prefill_gemm_name() const {
+    return impl_->gemm_name();
+}
+
+double CpuEngine::measure_prefill_gemm_gflops() {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->measure_gemm_gflops();
+}
+
+std::string prefill_gemm_path(const std::string& dtype, const std::string& option) {
+    std::string want = option;
+    if (want == "auto") {
+        const char* env = std::getenv("AVIARY_PREFILL_GEMM");
+        if (env && *env) want = env;
+    }
+    AVIARY_CHECK(want == "auto" || want == "onednn" || want == "blas" || want == "libtorch",
+                 "CpuEngine: unknown prefill GEMM path '", want, "' (expected auto, onednn, blas or libtorch)");
+    const cpu::OneDnnInfo& dnn = cpu::onednn_info();
+    if (want == "onednn") {
+        AVIARY_CHECK(dnn.available, "CpuEngine: prefill GEMM 'onednn' asked for, but this build has no oneDNN");
+        AVIARY_CHECK(dtype != "bf16" || dnn.bf16_supported,
+                     "CpuEngine: prefill GEMM 'onednn' has no bf16 matmul on ISA ", dnn.isa, " (needs AVX-512)");
+        AVIARY_CHECK(dtype != "int8" || dnn.int8_supported,
+                     "CpuEngine: prefill GEMM 'onednn' int8 needs VNNI or "
+                     "AMX-INT8 (ISA here: ",
+                     dnn.isa, ")");
+        return dtype == "fp32" ? "blas" : "onednn";
+    }
+    if (want == "auto")
+        return (dtype == "bf16" && dnn.bf16_matmul) || (dtype == "int8" && dnn.int8_matmul) ? "onednn" : "blas";
+    return want;
+}
+
+}  // namespace aviary
