@@ -3,7 +3,13 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <tuple>
+
+#include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/error.h"
+#include "aviary/core/model.h"
 
 namespace aviary {
 
@@ -68,6 +74,68 @@ State State::load(const std::string& path, Metadata* metadata) {
                          s.wkv[l].size(0) == s.att_shift[l].size(0),
                      "'", path, "': layer ", l, " has inconsistent shapes");
     }
+    if (metadata) *metadata = meta;
+    return s;
+}
+
+namespace {
+constexpr const char* kFingerprintKey = "aviary.state.model";
+
+std::string shape_text(const at::Tensor& t) {
+    std::string s = "(";
+    for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+    return s + ")";
+}
+}  // namespace
+
+std::string state_fingerprint(const Model& model) {
+    const ModelConfig& c = model.config();
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the weights' bf16 bit patterns
+    for (const auto& nt : model.state_dict()) {
+        const bool norm = nt.name == "ln_out.weight" || nt.name == "ln_out.bias" || nt.name == "blocks.0.ln1.weight";
+        if (!norm && nt.name != "head.weight" && nt.name != "emb.weight") continue;
+        const at::Tensor flat = nt.tensor.detach().reshape({-1});
+        // the norms whole; of the two big matrices 4096 values spread over them
+        const int64_t step = norm ? 1 : std::max<int64_t>(1, flat.numel() / 4096);
+        const at::Tensor t = flat.slice(0, 0, flat.numel(), step).to(at::kCPU, at::kFloat).contiguous();
+        const float* p = t.data_ptr<float>();
+        for (int64_t i = 0; i < t.numel(); ++i) {
+            const uint16_t b = cpu::fp32_to_bf16(p[i]);
+            h = (h ^ (b & 0xff)) * 1099511628211ull;
+            h = (h ^ (b >> 8)) * 1099511628211ull;
+        }
+    }
+    char hash[24];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(h));
+    return "v" + c.version_string() + " L" + std::to_string(c.n_layer) + " D" + std::to_string(c.n_embd) + " H" +
+           std::to_string(c.n_head) + " V" + std::to_string(c.vocab_size) + " #" + hash;
+}
+
+void State::save_for(const Model& model, const std::string& path, Metadata metadata) const {
+    metadata[kFingerprintKey] = state_fingerprint(model);
+    save(path, metadata);
+}
+
+State State::load_for(const Model& model, const std::string& path, Metadata* metadata) {
+    Metadata meta;
+    State s = load(path, &meta);
+    const std::string mine = state_fingerprint(model);
+    const auto it = meta.find(kFingerprintKey);
+    const std::string theirs = it == meta.end() ? std::string() : it->second;
+    const std::string saved_from = theirs.empty() ? std::string() : " (saved from " + theirs + ")";
+    AVIARY_CHECK(s.n_layer() == model.config().n_layer, "'", path, "' holds a state of ", s.n_layer(), " layers",
+                 saved_from, " but the model has ", model.config().n_layer, " (", mine, ")");
+    const State fresh = model.new_state(s.batch());
+    for (int l = 0; l < s.n_layer(); ++l) {
+        for (auto [a, b, what] : {std::make_tuple(&s.att_shift[l], &fresh.att_shift[l], "att_shift"),
+                                  std::make_tuple(&s.wkv[l], &fresh.wkv[l], "wkv"),
+                                  std::make_tuple(&s.ffn_shift[l], &fresh.ffn_shift[l], "ffn_shift")})
+            AVIARY_CHECK(a->sizes() == b->sizes(), "'", path, "' layer ", l, " ", what, " has shape ", shape_text(*a),
+                         saved_from, ", this model needs ", shape_text(*b), " (", mine,
+                         "): a state of another model");
+    }
+    AVIARY_CHECK(theirs.empty() || theirs == mine, "'", path, "' was saved from another model (", theirs,
+                 ") than this one (", mine, ")");
     if (metadata) *metadata = meta;
     return s;
 }

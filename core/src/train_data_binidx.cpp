@@ -163,6 +163,10 @@ std::string binidx_prefix(const std::string& path) {
     return path;
 }
 
+std::string binidx_tokenizer_record_path(const std::string& prefix) {
+    return binidx_prefix(prefix) + ".tokenizer.json";
+}
+
 bool is_binidx(const std::string& path) {
     namespace fs = std::filesystem;
     const std::string prefix = binidx_prefix(path);
@@ -219,6 +223,12 @@ BinIdxBuildStats build_binidx(const std::string& corpus, const std::string& out_
     for (size_t d = 0; d <= sizes.size(); ++d) put_le<int64_t>(idx, int64_t(d));  // doc_idx (i64)
     AtomicFile idx_file(prefix + ".idx");
     idx_file.write(idx.data(), idx.size());
+    // The record first: an .idx is never visible without it.
+    const std::string record = "{\"format\": \"aviary-binidx-tokenizer\", \"tokenizer\": \"" + encoder.kind +
+                               "\", \"vocab_size\": " + std::to_string(encoder.vocab_size) + "}\n";
+    AtomicFile record_file(binidx_tokenizer_record_path(prefix));
+    record_file.write(record.data(), record.size());
+    record_file.commit();
     bin.commit();
     idx_file.commit();
     return stats;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "aviary/core/error.h"
@@ -120,8 +121,40 @@ std::unique_ptr<TokenSource> make_memory_source(std::vector<int32_t> tokens, std
     return std::make_unique<MemorySource>(std::move(tokens), std::move(name));
 }
 
+namespace {
+
+// The binidx at `prefix` was tokenized as `encoder` tokenizes (train_data.h open_token_source).
+void check_binidx_tokenizer(const std::string& prefix, const TokenSource& data, const TextEncoder& encoder) {
+    const std::string record_path = binidx_tokenizer_record_path(prefix);
+    std::ifstream in(record_path, std::ios::binary);
+    if (!in) {
+        AVIARY_CHECK(data.max_token() < encoder.vocab_size, "'", prefix, "' holds token id ", data.max_token(),
+                     ", outside the ", encoder.kind, " tokenizer's ", encoder.vocab_size,
+                     " ids: it was tokenized another way (pass --tokenizer world|byte to match it)");
+        return;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    AVIARY_CHECK(j.is_object() && j.value("format", "") == "aviary-binidx-tokenizer" && j.contains("tokenizer") &&
+                     j["tokenizer"].is_string() && j.contains("vocab_size") && j["vocab_size"].is_number_integer(),
+                 "'", record_path, "': expected {\"format\": \"aviary-binidx-tokenizer\", \"tokenizer\": …, "
+                 "\"vocab_size\": …}");
+    const std::string kind = j["tokenizer"].get<std::string>();
+    const int64_t vocab = j["vocab_size"].get<int64_t>();
+    AVIARY_CHECK(kind == encoder.kind && vocab == encoder.vocab_size, "'", prefix, "' was tokenized with the ", kind,
+                 " tokenizer (", vocab, " ids; ", record_path, ") but this run uses the ", encoder.kind, " tokenizer (",
+                 encoder.vocab_size, " ids): pass --tokenizer ", kind, " with a model of that vocabulary");
+}
+
+}  // namespace
+
 std::unique_ptr<TokenSource> open_token_source(const std::string& path, const TextEncoder& encoder) {
-    if (is_binidx(path)) return open_binidx(path);
+    if (is_binidx(path)) {
+        auto data = open_binidx(path);
+        check_binidx_tokenizer(binidx_prefix(path), *data, encoder);
+        return data;
+    }
     AVIARY_CHECK(!ends_with(path, ".idx") && !ends_with(path, ".bin"), "binidx file '", path,
                  "' is incomplete: both PREFIX.bin and PREFIX.idx are needed");
     std::vector<int32_t> tokens;

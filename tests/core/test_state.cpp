@@ -9,6 +9,7 @@
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
+#include "aviary/core/model_init.h"
 #include "common/compare.h"
 
 using aviary::test::fixture;
@@ -62,6 +63,50 @@ TEST(State, MismatchedStateIsRejected) {
     auto model = aviary::Model::load(fixture("golden/v5_fp32.pth"));
     auto state = model.new_state(2);
     EXPECT_THROW(model.forward(at::arange(1, 4, at::kLong).unsqueeze(0), state, false), aviary::Error);
+}
+
+// State files carry the model's fingerprint and are checked against the model that loads them: another width, or
+// the same shapes from other weights, is an error naming the file; the fp32 and bf16 copies of one model agree.
+TEST(State, LoadForChecksShapesAndFingerprint) {
+    auto make = [](int L, int D, uint64_t seed, const std::string& dtype = "fp32") {
+        aviary::ModelOptions o;
+        o.dtype = dtype;
+        return aviary::Model::from_tensors(aviary::init_weights(aviary::init_config(L, D, 6, 300), seed), o);
+    };
+    aviary::Model a = make(2, 64, 1), a_bf16 = make(2, 64, 1, "bf16"), other_seed = make(2, 64, 2),
+                  wider = make(2, 128, 1), deeper = make(3, 64, 1);
+    EXPECT_EQ(aviary::state_fingerprint(a), aviary::state_fingerprint(a_bf16));
+    EXPECT_NE(aviary::state_fingerprint(a), aviary::state_fingerprint(other_seed));
+    EXPECT_EQ(aviary::state_fingerprint(a).rfind("v6 L2 D64 H1 V300 #", 0), 0u) << aviary::state_fingerprint(a);
+
+    const auto dir = std::filesystem::temp_directory_path();
+    const std::string path = (dir / "aviary_test_state_for.safetensors").string();
+    auto state = a.new_state(1);
+    a.forward(at::arange(3, 9, at::kLong).unsqueeze(0), state, false);
+    state.save_for(a, path, {{"note", "kept"}});
+    aviary::Metadata md;
+    const auto back = aviary::State::load_for(a_bf16, path, &md);
+    EXPECT_TRUE(at::equal(back.wkv[1], state.wkv[1]));
+    EXPECT_EQ(md["note"], "kept");
+    auto message = [&](const aviary::Model& m) {
+        try {
+            aviary::State::load_for(m, path);
+        } catch (const aviary::Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    const std::string w = message(wider), d = message(deeper), o = message(other_seed);
+    for (const auto& msg : {w, d, o}) EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(w.find("has shape (1, 64)"), std::string::npos) << w;
+    EXPECT_NE(w.find("needs (1, 128)"), std::string::npos) << w;
+    EXPECT_NE(d.find("2 layers"), std::string::npos) << d;
+    EXPECT_NE(o.find("saved from another model"), std::string::npos) << o;
+    // A state file from before fingerprints (plain save) is checked by its shapes alone.
+    state.save(path);
+    EXPECT_NO_THROW(aviary::State::load_for(other_seed, path));
+    EXPECT_NE(message(wider).find("needs (1, 128)"), std::string::npos);
+    std::remove(path.c_str());
 }
 
 }  // namespace

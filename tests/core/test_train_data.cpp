@@ -116,6 +116,41 @@ TEST(TrainData, TruncatedOrCorruptBinidxIsAClearError) {
     EXPECT_THROW(open_token_source((d / "missing.jsonl").string(), make_text_encoder("byte")), Error);
 }
 
+// Token data records its tokenizer: data built with one tokenizer is refused by a run that tokenizes another way
+// (a World model on byte data, or byte-level byte counts of World data), with the file and the fix in the message.
+TEST(TrainData, BinidxRecordsItsTokenizerAndAMismatchIsRefused) {
+    fs::path d = tmpdir("tokenizer_record");
+    write(d / "t.txt", "hello world, hello tokens");
+    const TextEncoder byte = make_text_encoder("byte"), world = make_text_encoder("world");
+    build_binidx((d / "t.txt").string(), (d / "bytes").string(), byte);
+    build_binidx((d / "t.txt").string(), (d / "words").string(), world);
+    const std::string record = slurp(d / "bytes.tokenizer.json");
+    EXPECT_NE(record.find("\"tokenizer\": \"byte\""), std::string::npos) << record;
+    EXPECT_NE(record.find("\"vocab_size\": 256"), std::string::npos) << record;
+    auto expect_refused = [&](const std::string& name, const TextEncoder& enc, const std::vector<std::string>& needles) {
+        try {
+            open_token_source((d / name).string(), enc);
+            ADD_FAILURE() << name << " was accepted with the " << enc.kind << " tokenizer";
+        } catch (const Error& e) {
+            for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what();
+        }
+    };
+    expect_refused("bytes", world, {"bytes", "byte tokenizer (256 ids", "--tokenizer byte"});
+    expect_refused("words", byte, {"words", "world tokenizer (65536 ids", "--tokenizer world"});
+    EXPECT_EQ(open_token_source((d / "bytes").string(), byte)->size(), 26);
+    EXPECT_GT(open_token_source((d / "words").string(), world)->size(), 2);
+    // Without a record (RWKV-LM's own binidx): ids outside the encoder's vocabulary are refused, the rest accepted.
+    fs::remove(d / "words.tokenizer.json");
+    fs::remove(d / "bytes.tokenizer.json");
+    const auto words = open_token_source((d / "words").string(), world);
+    ASSERT_GT(words->max_token(), 255) << "the test needs a World token above the byte range";
+    expect_refused("words", byte, {"words", "outside the byte tokenizer's 256 ids"});
+    EXPECT_EQ(open_token_source((d / "bytes").string(), world)->size(), 26);  // cannot be told apart: accepted
+    // A corrupt record is an error naming it.
+    write(d / "words.tokenizer.json", "{\"tokenizer\": 3}");
+    expect_refused("words", world, {"words.tokenizer.json", "expected"});
+}
+
 TEST(TrainData, JsonlErrorsNameTheLine) {
     fs::path d = tmpdir("jsonl");
     write(d / "bad.jsonl", "{\"text\": \"ok\"}\n{\"txt\": 1}\n");

@@ -11,6 +11,8 @@
 
 namespace aviary {
 
+class Model;
+
 class State {
 public:
     std::vector<at::Tensor> att_shift;  // per layer (B, D) fp32
@@ -25,6 +27,18 @@ public:
     // safetensors with keys "state.{l}.att_shift", "state.{l}.wkv", "state.{l}.ffn_shift" (atomic write).
     void save(const std::string& path, const Metadata& metadata = {}) const;
     static State load(const std::string& path, Metadata* metadata = nullptr);
+
+    // The same for one model: save() adds the model's fingerprint (state_fingerprint) to the metadata; load() checks
+    // the file against the model — layers, every tensor's shape (batch 1 …), and the fingerprint when the file has one
+    // — and throws aviary::Error naming the file and the difference ("saved from another model: …"), leaving any state
+    // the caller holds untouched.
+    void save_for(const Model& model, const std::string& path, Metadata metadata = {}) const;
+    static State load_for(const Model& model, const std::string& path, Metadata* metadata = nullptr);
 };
+
+// What identifies the model a state belongs to: version, layers, width, heads, vocabulary, and a hash of the output and
+// first-layer norms and of 4096 values spread over the embedding and the head, rounded to bf16 (so the fp32 and bf16
+// files of one model agree, and two fine-tunes of one shape differ), e.g. "v6 L12 D768 H12 V65536 #3f2a9c01d4e5b677".
+std::string state_fingerprint(const Model& model);
 
 }  // namespace aviary

@@ -59,8 +59,15 @@ void for_each_document(const std::string& path, const std::function<void(std::st
                        const std::function<bool(uint64_t, uint64_t)>& on_progress = {});
 
 // Any corpus: binidx when PATH(.idx) exists, otherwise a text corpus tokenized
-// in memory with `encoder`.
+// in memory with `encoder`. A binidx must have been tokenized the way `encoder`
+// tokenizes: its record PREFIX.tokenizer.json (written by build_binidx) must
+// name the same tokenizer and vocabulary size; one without a record (RWKV-LM's
+// own files) must at least hold no id outside the encoder's vocabulary. A
+// mismatch is an error naming the file, both tokenizers and the fix.
 std::unique_ptr<TokenSource> open_token_source(const std::string& path, const TextEncoder& encoder);
+// The record of how a binidx was tokenized: PREFIX.tokenizer.json, {"format":
+// "aviary-binidx-tokenizer", "tokenizer": kind, "vocab_size": n}.
+std::string binidx_tokenizer_record_path(const std::string& prefix);
 // A stream over given tokens (tests, small data).
 std::unique_ptr<TokenSource> make_memory_source(std::vector<int32_t> tokens, std::string name = "memory");
 
@@ -71,8 +78,8 @@ struct BinIdxBuildStats {
 };
 // Tokenizes a text corpus into PREFIX.bin / PREFIX.idx (uint16 tokens when the
 // vocabulary fits, else int32), one sequence per document with 0 appended,
-// doc_idx = 0..n. Both files are written to temporaries and renamed only when
-// complete.
+// doc_idx = 0..n, and the tokenizer record PREFIX.tokenizer.json. The files
+// are written to temporaries and renamed only when complete.
 BinIdxBuildStats build_binidx(const std::string& corpus, const std::string& out_prefix, const TextEncoder& encoder,
                               const std::function<bool(uint64_t, uint64_t)>& on_progress = {});
 
