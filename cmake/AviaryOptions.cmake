@@ -2,7 +2,9 @@
 set(AVIARY_CUDA "AUTO" CACHE STRING "Build the CUDA WKV kernels: AUTO (when nvcc is found), ON, OFF")
 set_property(CACHE AVIARY_CUDA PROPERTY STRINGS AUTO ON OFF)
 option(AVIARY_BUILD_TESTS "Build the GoogleTest suite" ON)
-option(AVIARY_BUILD_STUDIO "Build aviary-studio (Dear ImGui + GLFW)" ON)
+set(AVIARY_BUILD_STUDIO "AUTO" CACHE STRING
+  "Build aviary-studio (Dear ImGui + GLFW): AUTO (when its libraries are found, else a notice), ON (required: a missing library is a configure error), OFF")
+set_property(CACHE AVIARY_BUILD_STUDIO PROPERTY STRINGS AUTO ON OFF)
 option(AVIARY_BUILD_APPS "Build the aviary command line (and the studio when AVIARY_BUILD_STUDIO)" ON)
 option(AVIARY_BUILD_VISION "Build the vision module" ON)
 option(AVIARY_BUILD_AUDIO "Build the audio module" ON)
