@@ -20,12 +20,18 @@ int main(int argc, char** argv) {
     int tokens = 512, runs = 3, threads = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
-        if (k == "--model") model = v;
-        else if (k == "--tokenizer") tokenizer = v;
-        else if (k == "--prompt") prompt = v;
-        else if (k == "--tokens") tokens = std::atoi(v.c_str());
-        else if (k == "--runs") runs = std::atoi(v.c_str());
-        else if (k == "--threads") threads = std::atoi(v.c_str());
+        if (k == "--model")
+            model = v;
+        else if (k == "--tokenizer")
+            tokenizer = v;
+        else if (k == "--prompt")
+            prompt = v;
+        else if (k == "--tokens")
+            tokens = std::atoi(v.c_str());
+        else if (k == "--runs")
+            runs = std::atoi(v.c_str());
+        else if (k == "--threads")
+            threads = std::atoi(v.c_str());
         else {
             std::fprintf(stderr, "error: unknown option '%s'\n", k.c_str());
             return 2;

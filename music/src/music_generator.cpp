@@ -53,7 +53,7 @@ TuneResult generate_tune(Model& model, const std::string& prompt, const TuneOpti
     const ByteTokenizer tokenizer;
     State state = model.new_state(1);
     const GenerateResult out = generate(model, tokenizer, state, ids, g, cb);
-    r.stop_reason = out.stop_reason == "end_of_text" ? "end_of_tune"
+    r.stop_reason = out.stop_reason == "end_of_text"  ? "end_of_tune"
                     : out.stop_reason == "max_tokens" ? "max_bytes"
                                                       : out.stop_reason;
     r.text = tokenizer.decode(ids) + r.generated;

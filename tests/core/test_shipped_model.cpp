@@ -48,7 +48,8 @@ TEST(ShippedModel, EnvironmentThenInstallThenSource) {
     EXPECT_EQ(find_shipped_model_in("demo.safetensors", kEnv, install.string(), source.string()),
               (root / "mine.safetensors").string());
     ::setenv(kEnv, (root / "gone.safetensors").c_str(), 1);  // set but missing: an error, not a fallback
-    const std::string e = error_of([&] { find_shipped_model_in("demo.safetensors", kEnv, install.string(), source.string()); });
+    const std::string e =
+        error_of([&] { find_shipped_model_in("demo.safetensors", kEnv, install.string(), source.string()); });
     EXPECT_NE(e.find(kEnv), std::string::npos) << e;
     EXPECT_NE(e.find("gone.safetensors"), std::string::npos) << e;
     ::setenv(kEnv, "", 1);  // empty counts as unset

@@ -8,7 +8,6 @@
 #include <optional>
 
 #include "aviary/core/cpu_engine.h"
-#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/generator.h"
 #include "aviary/core/shipped_model.h"
@@ -16,7 +15,6 @@
 #include "aviary/vision/visual_rwkv.h"
 
 namespace aviary::vision {
-
 
 Model::BlockHook odd_block_flip(int64_t begin, int64_t count) {
     return [begin, count](int layer, const at::Tensor& x, bool /*after_block*/) -> at::Tensor {
