@@ -58,6 +58,22 @@ WorldTokenizer load_tokenizer(const std::string& vocab) {
     return WorldTokenizer::load(vocab.empty() ? WorldTokenizer::default_vocab_path() : vocab);
 }
 
+void add_tokenizer_option(CLI::App* sub, std::string& kind) {
+    sub->add_option("--tokenizer", kind, "world | byte (default: byte for models of <= 256 ids, else world)")
+        ->check(CLI::IsMember({"world", "byte"}));
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_for(const Model& model, const std::string& model_path,
+                                              const std::string& kind, const std::string& vocab) {
+    try {
+        return make_tokenizer(kind.empty() ? "auto" : kind, model.config().vocab_size, vocab);
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& e) {  // make_tokenizer names the sizes; add the file
+        throw Error("model '" + model_path + "': " + e.what());
+    }
+}
+
 std::vector<int64_t> parse_token_list(const std::string& text) {
     std::vector<int64_t> ids;
     if (text.empty()) throw UsageError("--tokens is empty (expected comma-separated token ids, e.g. 1,5,77)");

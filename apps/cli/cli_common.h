@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ Model load_model(const ModelArgs& args);
 // Adds --vocab; load_tokenizer falls back to WorldTokenizer::default_vocab_path().
 void add_vocab_option(CLI::App* sub, std::string& vocab);
 WorldTokenizer load_tokenizer(const std::string& vocab);
+// Adds --tokenizer world|byte (the generation commands; DESIGN.md: left out, byte for vocabularies of <= 256 ids).
+void add_tokenizer_option(CLI::App* sub, std::string& kind);
+// The tokenizer for `model`, loaded from `model_path` (make_tokenizer): kind "" = by the model's vocabulary size;
+// vocab "" = the default World vocabulary. A kind that does not fit the model is an aviary::Error naming the file and
+// both sizes.
+std::unique_ptr<Tokenizer> load_tokenizer_for(const Model& model, const std::string& model_path,
+                                              const std::string& kind, const std::string& vocab);
 
 // Adds --precision bf16|fp32 to a `train` command (trainer.h TrainPrecision); left out, `precision` keeps Auto:
 // bf16 where the CPU has native bf16, else fp32.

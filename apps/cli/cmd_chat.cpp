@@ -1,6 +1,7 @@
-// `aviary chat --model M`: the official World chat format ("User: …\n\nAssistant:", spec §6.5): token 0
-// banned, each reply stops at a blank line, the state carries across turns; /save FILE, /load FILE,
-// /reset, /quit. Sampling defaults of CR API_DEMO_CHAT.py (top-p 0.3, penalties 0.5/0.5, decay 0.996).
+// `aviary chat --model M [--tokenizer world|byte]`: the official World chat format ("User: …\n\nAssistant:",
+// spec §6.5): token 0 banned, each reply stops at a blank line, the state carries across turns; /save FILE,
+// /load FILE, /reset, /quit. Sampling defaults of CR API_DEMO_CHAT.py (top-p 0.3, penalties 0.5/0.5, decay
+// 0.996). The tokenizer follows the model's vocabulary unless given (<= 256 ids: byte; DESIGN.md).
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,7 +33,7 @@ void register_chat(CLI::App& app, Runner& run) {
     auto* sub = app.add_subcommand("chat", "Chat with a World model (User:/Assistant: format) on stdin/stdout");
     struct Args {
         ModelArgs model;
-        std::string vocab, state_in;
+        std::string vocab, tokenizer, state_in;
         GenerateOptions gen;
     };
     auto a = std::make_shared<Args>();
@@ -46,13 +47,14 @@ void register_chat(CLI::App& app, Runner& run) {
     a->gen.official_penalty_weights = false;  // the chat demo weighs every token 1
     add_model_options(sub, a->model);
     add_vocab_option(sub, a->vocab);
+    add_tokenizer_option(sub, a->tokenizer);
     add_sampling_options(sub, a->gen.sampler);
     sub->add_option("--max-tokens,-n", a->gen.max_tokens, "Tokens per reply at most")->check(CLI::Range(1, 100000));
     sub->add_option("--state", a->state_in, "Start from a saved state file (from /save)");
     sub->callback([&run, a] {
         run = [a] {
-            WorldTokenizer tok = load_tokenizer(a->vocab);
             Model model = load_model(a->model);
+            const std::unique_ptr<Tokenizer> tok = load_tokenizer_for(model, a->model.model, a->tokenizer, a->vocab);
             State state = a->state_in.empty() ? model.new_state(1) : State::load(a->state_in);
             const bool tty = isatty(STDIN_FILENO);
             if (tty) std::fprintf(stderr, "Chat: type a message; /save FILE, /load FILE, /reset, /quit.\n");
@@ -93,7 +95,7 @@ void register_chat(CLI::App& app, Runner& run) {
                     std::fwrite(piece.data(), 1, piece.size(), stdout);
                     std::fflush(stdout);
                 };
-                generate(model, tok, state, prompt, a->gen, cb);
+                generate(model, *tok, state, prompt, a->gen, cb);
                 std::fputs("\n\n", stdout);
                 std::fflush(stdout);
             }

@@ -234,7 +234,7 @@ void register_music(CLI::App& app, Runner& run) {
                     std::fflush(stdout);
                 };
                 if (!a->quiet) {
-                    const std::string shown = music::decode_abc(music::encode_abc(prompt));
+                    const std::string shown = ByteTokenizer().decode(music::encode_abc(prompt));
                     std::printf("%% %s\n%s", name, shown.c_str());
                 }
                 music::TuneResult r = music::generate_tune(model, prompt, opt, on_text);
@@ -273,7 +273,7 @@ void register_music(CLI::App& app, Runner& run) {
                 tunes.push_back(t);
             }
             summary["model"] = margs.model;
-            summary["prompt"] = music::decode_abc(music::encode_abc(prompt));
+            summary["prompt"] = ByteTokenizer().decode(music::encode_abc(prompt));
             summary["count"] = a->count;
             summary["sampling"] = {
                 {"temperature", a->tune.temperature}, {"top_k", a->tune.top_k}, {"top_p", a->tune.top_p}};

@@ -46,7 +46,7 @@ void add_vision_model_options(CLI::App* sub, VisionModelArgs& a, const char* mod
                                       "*_visual.pth) when --model holds only the RWKV");
     sub->add_option("--proj", a.proj, "Projector weights (proj.weight) when neither --model nor --clip has them");
     sub->add_option("--vocab", a.vocab, "World vocabulary file (default: the installed one)");
-    sub->add_option("--tokenizer", a.tokenizer, "world | byte (default: byte for vocabularies of <= 256 ids)")
+    sub->add_option("--tokenizer", a.tokenizer, "world | byte (default: the model's metadata, else byte for <= 256 ids)")
         ->check(CLI::IsMember({"world", "byte"}));
     sub->add_option("--threads", a.threads, "CPU threads (default: $AVIARY_THREADS or all cores)")
         ->check(CLI::Range(0, 1024));
@@ -73,13 +73,6 @@ vision::ImagePosition position_for(const std::string& given, const vision::Visua
     if (!given.empty()) return vision::parse_image_position(given);
     auto it = m.metadata().find("image_position");
     return vision::parse_image_position(it != m.metadata().end() ? it->second : "middle");
-}
-
-vision::TextCodec codec_for(const VisionModelArgs& a, const vision::VisualRwkv& m) {
-    if (!a.tokenizer.empty()) return vision::make_text_codec(a.tokenizer, a.vocab);
-    if (auto it = m.metadata().find("tokenizer"); it != m.metadata().end())
-        return vision::make_text_codec(it->second, a.vocab);
-    return vision::text_codec_for_vocab(m.rwkv().config().vocab_size, a.vocab);
 }
 
 at::Tensor image_for(const vision::VisualRwkv& m, const std::string& path) {
@@ -119,14 +112,14 @@ void register_vision(CLI::App& app, Runner& run) {
                     throw UsageError("--question is empty");
                 const Clock::time_point t_load = Clock::now();
                 auto model = load_visual(a->m, a->m.dtype);
-                auto codec = codec_for(a->m, model);
+                const auto tokenizer = vision::tokenizer_for(model, a->m.tokenizer, a->m.vocab);
                 vision::AnswerOptions o;
                 o.started = Clock::now();  // image_s and ttft_s count the image's decoding and preprocessing
                 const double load_s = std::chrono::duration<double>(o.started - t_load).count();
                 at::Tensor px = image_for(model, a->image);
                 o.max_tokens = a->max_tokens;
                 o.position = position_for(a->position, model);
-                auto r = vision::answer_question(model, codec, px, a->question, o, [](const std::string& piece) {
+                auto r = vision::answer_question(model, *tokenizer, px, a->question, o, [](const std::string& piece) {
                     std::fwrite(piece.data(), 1, piece.size(), stdout);
                     std::fflush(stdout);
                 });
@@ -253,7 +246,7 @@ void register_vision(CLI::App& app, Runner& run) {
                     throw UsageError("--vit-pretrain and --freeze-vit belong to --stage 0");
                 if (a->vit_pretrain && a->freeze_vit)
                     throw UsageError("--vit-pretrain trains only the ViT: it cannot be combined with --freeze-vit");
-                auto codec = codec_for(a->m, model);
+                const auto tokenizer = vision::tokenizer_for(model, a->m.tokenizer, a->m.vocab);
                 vision::PatchLabels patches;
                 std::vector<vision::LlavaSample> data;
                 if (a->vit_pretrain) patches = vision::read_patch_labels(a->data);
@@ -273,7 +266,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 c.image_folder = a->images;
                 c.out_dir = a->out;
                 c.feature_cache = a->cache;
-                c.metadata["tokenizer"] = codec.kind;
+                c.metadata["tokenizer"] = tokenizer->kind();
                 c.save_every = a->save_every;
                 c.keep_last = a->keep_last;
                 c.resume = a->resume;
@@ -297,7 +290,7 @@ void register_vision(CLI::App& app, Runner& run) {
                     return g_vision_interrupted == 0;
                 };
                 auto summary = a->vit_pretrain ? vision::pretrain_vit(model, patches, c, on_progress)
-                                               : vision::train_vision(model, codec, data, c, on_progress);
+                                               : vision::train_vision(model, *tokenizer, data, c, on_progress);
                 std::signal(SIGINT, SIG_DFL);
                 std::signal(SIGTERM, SIG_DFL);
                 bar.finish();
@@ -342,7 +335,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 const std::string folder =
                     a->images.empty() ? fs::path(a->data).parent_path().string() : a->images;
                 auto model = load_visual(a->m, a->m.dtype);
-                auto codec = codec_for(a->m, model);
+                const auto tokenizer = vision::tokenizer_for(model, a->m.tokenizer, a->m.vocab);
                 vision::AnswerOptions o;
                 o.max_tokens = a->max_tokens;
                 o.position = position_for(a->position, model);
@@ -352,7 +345,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 for (size_t i = 0; i < items.size(); ++i) {
                     const auto& it = items[i];
                     const std::string path = folder.empty() ? it.image : (fs::path(folder) / it.image).string();
-                    auto r = vision::answer_question(model, codec, image_for(model, path), it.question, o);
+                    auto r = vision::answer_question(model, *tokenizer, image_for(model, path), it.question, o);
                     preds.push_back(r.text);
                     refs.push_back(it.answer);
                     answers.push_back({{"id", it.id}, {"question", it.question}, {"answer", r.text},

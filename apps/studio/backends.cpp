@@ -138,13 +138,13 @@ public:
         options.dtype = "auto";  // the file's precision: a bf16 file stays bf16 in memory, as `aviary vqa` keeps it
         vision::VisualRwkv m = vision::VisualRwkv::load(model_path, clip_path, proj_path, options);
         image_position_ = safetensors_metadata_value(model_path, "image_position");
-        codec_ = vision::text_codec_for_vocab(m.rwkv().config().vocab_size);
+        tokenizer_ = vision::tokenizer_for(m);  // as `aviary vqa` picks it
         model_.emplace(std::move(m));
         load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const ModelConfig& c = model_->rwkv().config();
         std::string desc = model_path.substr(model_path.find_last_of('/') + 1) + " (RWKV v" + c.version_string() +
                            ", " + std::to_string(c.n_layer) + " layers, D " + std::to_string(c.n_embd) + ", " +
-                           codec_.kind + " tokenizer; CLIP " + std::to_string(model_->image_size()) + " px, " +
+                           tokenizer_->kind() + " tokenizer; CLIP " + std::to_string(model_->image_size()) + " px, " +
                            std::to_string(model_->image_rows()) + " image rows)";
         std::lock_guard<std::mutex> lock(mutex_);
         description_ = desc;
@@ -170,7 +170,7 @@ public:
         // The image's place in the prompt: the one the model was trained with (its metadata), else middle — as
         // `aviary vqa` does.
         ao.position = vision::parse_image_position(image_position_.empty() ? "middle" : image_position_);
-        const vision::AnswerResult r = vision::answer_question(*model_, codec_, px, question, ao, on_text, should_stop);
+        const vision::AnswerResult r = vision::answer_question(*model_, *tokenizer_, px, question, ao, on_text, should_stop);
         VqaStats s;
         s.load_s = load_s_, s.image_s = r.timings.image_s, s.prefill_s = r.timings.prefill_s;
         s.decode_s = r.timings.decode_s, s.ttft_s = r.timings.ttft_s, s.tokens = r.tokens;
@@ -182,7 +182,7 @@ private:
     std::optional<vision::VisualRwkv> model_;  // worker thread only
     double load_s_ = 0;
     std::string image_position_;
-    vision::TextCodec codec_;
+    std::unique_ptr<Tokenizer> tokenizer_;
     mutable std::mutex mutex_;
     std::string description_;  // guarded: status() is read by the UI thread
 };

@@ -1,71 +1,42 @@
-// Chat model, state snapshots, branches and session files (chat_session.h). The streaming loop mirrors
-// aviary::generate (core/src/generator.cpp) step for step, over either tokenizer.
+// Chat model, state snapshots, branches and session files (chat_session.h). Answers come from core generate()
+// (core/src/generator.cpp): chunked prefill, then the decoder (the CPU engine on the CPU), over either tokenizer.
 #include "chat_session.h"
 
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <optional>
 
-#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
-#include "aviary/core/sampler.h"
 #include "aviary/core/tokenizer.h"
 
 namespace aviary::studio {
 
-namespace {
-constexpr int64_t kPrefillChunk = 256;  // PIPELINE_ARGS.chunk_len, as core's generator
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
-
 struct ChatSession::Impl {
     std::optional<Model> model;
     std::string path, tokenizer_kind;
-    std::optional<WorldTokenizer> world;
-    ByteTokenizer bytes;
-    std::vector<std::string> byte_table;  // token id -> its bytes (byte tokenizer: ids <= 3 decode to "")
+    std::unique_ptr<Tokenizer> tokenizer;
     State state, snapshot;
     bool has_snapshot = false;
     std::vector<State> branches;  // one per branch (0 = main); the active one is `state`, stored on leaving
     int active = 0;
-
-    std::vector<int32_t> encode(const std::string& text) const {
-        return world ? world->encode(text) : bytes.encode(text);
-    }
-    const std::string& token_bytes(int32_t id) const {
-        if (world) return world->token_bytes(id);
-        AVIARY_CHECK(id >= 0 && id < int32_t(byte_table.size()), "token ", id, " is outside the byte vocabulary");
-        return byte_table[size_t(id)];
-    }
 };
 
 ChatSession::ChatSession() : impl_(std::make_unique<Impl>()) {}
 ChatSession::~ChatSession() = default;
 
 void ChatSession::load(const std::string& model_path, const std::string& tokenizer, const std::string& vocab_path) {
-    AVIARY_CHECK(tokenizer == "byte" || tokenizer == "world", "tokenizer must be 'byte' or 'world', got '", tokenizer,
-                 "'");
+    AVIARY_CHECK(tokenizer == "byte" || tokenizer == "world" || tokenizer == "auto",
+                 "tokenizer must be 'byte', 'world' or 'auto', got '", tokenizer, "'");
     auto next = std::make_unique<Impl>();
     next->model.emplace(Model::load(model_path));
-    const ModelConfig& cfg = next->model->config();
-    if (tokenizer == "world") {
-        next->world.emplace(
-            WorldTokenizer::load(vocab_path.empty() ? WorldTokenizer::default_vocab_path() : vocab_path));
-        AVIARY_CHECK(cfg.vocab_size >= next->world->vocab_size(), "model '", model_path, "' has ", cfg.vocab_size,
-                     " tokens but the World vocabulary needs ", next->world->vocab_size(),
-                     ": choose the byte tokenizer for byte-level models");
-    } else {
-        AVIARY_CHECK(cfg.vocab_size >= 256, "model '", model_path, "' has ", cfg.vocab_size,
-                     " tokens; the byte tokenizer needs at least 256");
-        for (int i = 0; i < cfg.vocab_size; ++i)
-            next->byte_table.push_back(i <= ByteTokenizer::kEos || i > 255 ? std::string() : std::string(1, char(i)));
+    try {
+        next->tokenizer = make_tokenizer(tokenizer, next->model->config().vocab_size, vocab_path);
+    } catch (const Error& e) {  // make_tokenizer names the sizes; add the file
+        AVIARY_FAIL("model '", model_path, "': ", e.what());
     }
     next->path = model_path;
-    next->tokenizer_kind = tokenizer;
+    next->tokenizer_kind = next->tokenizer->kind();
     next->state = next->model->new_state(1);
     next->branches.push_back(next->state.clone());
     impl_ = std::move(next);  // the old model is kept until the new one loaded
@@ -95,60 +66,16 @@ GenerateResult ChatSession::generate(const std::string& prompt, const GenerateOp
     AVIARY_CHECK(loaded(), "no chat model is loaded (Settings → chat model)");
     AVIARY_CHECK(!prompt.empty(), "the prompt is empty (type at least one character)");
     Impl& s = *impl_;
-    Model& model = *s.model;
-    const std::vector<int32_t> tokens_prompt = s.encode(prompt);
-    AVIARY_CHECK(!tokens_prompt.empty(), "the prompt encodes to no tokens");
-    GenerateResult result;
     ChatStreamStats stats;
-    auto t0 = std::chrono::steady_clock::now();
-    at::Tensor logits;  // (1, V)
-    for (size_t start = 0; start < tokens_prompt.size(); start += kPrefillChunk) {
-        if (should_stop && should_stop()) break;
-        const int64_t len = std::min<int64_t>(kPrefillChunk, int64_t(tokens_prompt.size() - start));
-        at::Tensor chunk = at::empty({1, len}, at::kLong);  // (1, T)
-        std::copy(tokens_prompt.begin() + start, tokens_prompt.begin() + start + len, chunk.data_ptr<int64_t>());
-        logits = aviary::prefill(model, chunk, s.state);  // the CPU engine on the CPU
-    }
-    result.prefill_seconds = stats.prefill_seconds = seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
-    Sampler sampler(options.sampler);
-    TextStream stream(options.stop);
-    auto emit = [&](const std::string& piece) {
-        if (piece.empty()) return;
-        result.text += piece;
-        if (on_text) on_text(piece, stats);
+    GenerateCallbacks cb;
+    cb.on_stats = [&](const GenerateStats& g) {
+        stats.tokens = g.tokens;
+        stats.tokens_per_s = g.tokens_per_s;
+        stats.prefill_seconds = g.prefill_seconds;
     };
-    result.stop_reason = logits.defined() ? "max_tokens" : "stopped";
-    for (int i = 0; logits.defined() && i < options.max_tokens; ++i) {
-        if (should_stop && should_stop()) {
-            result.stop_reason = "stopped";
-            break;
-        }
-        const at::Tensor row = logits.reshape({-1}).to(at::kFloat).contiguous();  // (V)
-        const int32_t token = sampler.sample(row.data_ptr<float>(), row.numel());
-        // End of text: token 0, and for byte-level ABC models also their EOS byte 3 (ChatRWKV music/run.py).
-        const bool end_of_text = token == 0 || (!s.world && token == ByteTokenizer::kEos);
-        if (end_of_text && options.stop_at_end_of_text) {
-            result.stop_reason = "end_of_text";
-            break;
-        }
-        const std::string& bytes = s.token_bytes(token);
-        result.tokens.push_back(token);
-        sampler.accept(token, options.official_penalty_weights ? official_penalty_weight(bytes) : 1.0f);
-        at::Tensor step_tokens = at::full({1}, int64_t(token), at::kLong);  // (B=1)
-        logits = model.step(step_tokens, s.state);
-        stats.tokens = int64_t(result.tokens.size());
-        const double dt = seconds_since(t0);
-        stats.tokens_per_s = dt > 0 ? double(stats.tokens) / dt : 0;
-        emit(stream.push(bytes));
-        if (stream.stopped()) {
-            result.stop_reason = "stop_sequence";
-            break;
-        }
-    }
-    emit(stream.finish());
-    result.decode_seconds = seconds_since(t0);
-    return result;
+    if (on_text) cb.on_text = [&](const std::string& piece) { on_text(piece, stats); };
+    cb.should_stop = should_stop;
+    return aviary::generate(*s.model, *s.tokenizer, s.state, prompt, options, cb);
 }
 
 void ChatSession::take_snapshot() {

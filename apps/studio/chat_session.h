@@ -26,17 +26,18 @@ public:
     ChatSession();
     ~ChatSession();
 
-    // tokenizer: "byte" (ByteTokenizer: one id per byte, for ABC models like the shipped one) or "world".
+    // tokenizer: "byte" (ByteTokenizer: one id per byte, for ABC models like the shipped one), "world" or "auto" (by
+    // the model's vocabulary size: make_tokenizer). A tokenizer that does not fit the model is an error naming it.
     void load(const std::string& model_path, const std::string& tokenizer, const std::string& vocab_path = "");
     bool loaded() const;
     std::string describe() const;  // "Eagle v5.2 | 4 layers | D 256 | byte tokenizer"
     const std::string& model_path() const;
     const std::string& tokenizer_kind() const;
 
-    // Streams an answer to `prompt`, advancing the state over prompt and answer. The loop is the one of
-    // aviary::generate (core/src/generator.cpp: chunked prefill, Sampler, official penalty weights, TextStream
-    // with stop sequences, stop at token 0 — and at EOS 3 with the byte tokenizer) with per-token callbacks for
-    // live tokens/s; for the World tokenizer its output is identical to aviary::generate (tested).
+    // Streams an answer to `prompt`, advancing the state over prompt and answer: aviary::generate (core/src/
+    // generator.cpp: chunked prefill, then the decoder — the CPU engine on the CPU —, Sampler, official penalty
+    // weights, stop sequences, the tokenizer's end ids: 0, and EOS 3 with the byte tokenizer), its on_stats giving
+    // the live tokens/s passed with each text piece.
     GenerateResult generate(const std::string& prompt, const GenerateOptions& options,
                             const std::function<void(const std::string&, const ChatStreamStats&)>& on_text,
                             const std::function<bool()>& should_stop);

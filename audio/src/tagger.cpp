@@ -1,31 +1,22 @@
-// Tagging files with an AudioRWKV model, and where the shipped demo model lives (same search order as
-// music::default_model_path: environment, install share dir, source tree).
+// Tagging files with an AudioRWKV model, and where the shipped demo model lives (core find_shipped_model:
+// environment, install share dir, source tree).
 #include "aviary/audio/tagger.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <numeric>
 
 #include "aviary/audio/front_end.h"
 #include "aviary/audio/sound_file.h"
 #include "aviary/core/error.h"
+#include "aviary/core/shipped_model.h"
 
 namespace aviary::audio {
 
 std::string default_model_path() {
-    if (const char* env = std::getenv("AVIARY_AUDIO_MODEL"); env && *env) {
-        AVIARY_CHECK(std::filesystem::exists(env), "AVIARY_AUDIO_MODEL names '", env, "', which does not exist");
-        return env;
-    }
-    const std::string candidates[] = {std::string(AVIARY_INSTALL_DATADIR) + "/models/" + kDemoModelName,
-                                      std::string(AVIARY_SOURCE_DIR) + "/assets/models/" + kDemoModelName};
-    for (const auto& c : candidates)
-        if (std::filesystem::exists(c)) return c;
-    AVIARY_FAIL("cannot find the shipped audio model ", kDemoModelName, " (looked in $AVIARY_AUDIO_MODEL, ",
-                candidates[0], ", ", candidates[1], "); pass --model");
+    return find_shipped_model(kDemoModelName, "AVIARY_AUDIO_MODEL");
 }
 
 std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top_k, TagTimings* timings) {

@@ -119,7 +119,10 @@ void SequenceGenerator::emit(const std::string& piece) {
 int32_t SequenceGenerator::next(const float* logits, int64_t n) {
     if (finished()) return -1;
     const int32_t token = sampler_.sample(logits, n);
-    if (options_.stop_at_end_of_text && tokenizer_.is_end(token)) {
+    const bool end = options_.end_ids.empty()
+                         ? tokenizer_.is_end(token)
+                         : std::find(options_.end_ids.begin(), options_.end_ids.end(), token) != options_.end_ids.end();
+    if (options_.stop_at_end_of_text && end) {
         result_.stop_reason = "end_of_text";
         return -1;
     }

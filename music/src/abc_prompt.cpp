@@ -43,23 +43,13 @@ std::string build_prompt(const PromptOptions& o) {
 }
 
 std::vector<int32_t> encode_abc(std::string_view text) {
-    std::vector<int32_t> ids(text.size());
     for (size_t i = 0; i < text.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(text[i]);
         const bool framing = (c == kBos || c == kEos);
         AVIARY_CHECK(c < 128 && (c >= 32 || c == '\n' || c == '\t' || c == '\r' || framing),
                      "ABC text must be 7-bit ASCII (the music models' alphabet); byte ", int(c), " at position ", i);
-        ids[i] = c;
     }
-    return ids;
-}
-
-std::string decode_abc(const std::vector<int32_t>& ids) {
-    std::string s;
-    s.reserve(ids.size());
-    for (int32_t id : ids)
-        if (id > kEos && id < 256) s += static_cast<char>(id);
-    return s;
+    return ByteTokenizer().encode(text);
 }
 
 std::string frame_tune(std::string_view abc) {

@@ -284,4 +284,29 @@ TEST(Cli, GenerateWithWorldVocabularyAndStopSequence) {
     EXPECT_EQ(r.out.find('e'), std::string::npos) << "the stop sequence is not printed: " << r.out;
 }
 
+// `--tokenizer` (DESIGN.md: generate|chat … [--tokenizer world|byte], default by vocabulary size): the shipped ABC
+// model has 256 ids, so without the option it gets the byte tokenizer — the same text as asking for it — and a World
+// tokenizer for it is one error line naming the file; an unknown kind is bad usage.
+TEST(Cli, GenerateAndChatPickTheTokenizerByVocabularySize) {
+    const std::string model = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L6-D256.safetensors";
+    const std::string common = "generate --model " + model + " --max-tokens 40 --seed 4 --threads 1 --prompt 'X:1\nL:1/8\n'";
+    const Result automatic = run(common);
+    ASSERT_EQ(automatic.code, 0) << automatic.err;
+    EXPECT_GT(automatic.out.size(), 5u) << automatic.out;
+    const Result byte = run(common + " --tokenizer byte");
+    ASSERT_EQ(byte.code, 0) << byte.err;
+    EXPECT_EQ(automatic.out, byte.out);
+    const Result world = run(common + " --tokenizer world --vocab " + vocab());
+    expect_one_error_line(world, 1, "--tokenizer byte");
+    EXPECT_NE(world.err.find(model), std::string::npos) << world.err;
+    EXPECT_TRUE(world.out.empty()) << world.out;
+    expect_one_error_line(run(common + " --tokenizer bpe"), 2, "--tokenizer");
+
+    const Result chat = run("chat --model " + model + " --max-tokens 8 --seed 2 --threads 1", "X:1\n/quit\n");
+    ASSERT_EQ(chat.code, 0) << chat.err;
+    EXPECT_EQ(chat.out.rfind("Assistant:", 0), 0u) << chat.out;
+    expect_one_error_line(run("chat --model " + model + " --tokenizer world --vocab " + vocab(), "hi\n"), 1,
+                          "--tokenizer byte");
+}
+
 }  // namespace

@@ -377,6 +377,56 @@ TEST(GeneratorSequence, EndIdsAreNeitherReturnedNorEmitted) {
     EXPECT_EQ(keep.next(one_hot(aviary::ByteTokenizer::kEos).data(), 256), aviary::ByteTokenizer::kEos);
 }
 
+// GenerateOptions::end_ids replaces the tokenizer's end ids: ABC tunes end at EOS 3 only (music/run.py), so the
+// pad 0 the byte tokenizer would end at is returned and fed like any other byte.
+TEST(GeneratorSequence, EndIdsOptionReplacesTheTokenizers) {
+    const aviary::ByteTokenizer tok;
+    auto o = greedy(10);
+    o.end_ids = {aviary::ByteTokenizer::kEos};
+    aviary::SequenceGenerator seq(tok, o);
+    EXPECT_EQ(seq.next(one_hot(0).data(), 256), 0);
+    EXPECT_EQ(seq.next(one_hot('y').data(), 256), 'y');
+    EXPECT_EQ(seq.next(one_hot(aviary::ByteTokenizer::kEos).data(), 256), -1);
+    const aviary::GenerateResult r = seq.finish();
+    EXPECT_EQ(r.stop_reason, "end_of_text");
+    EXPECT_EQ(r.tokens, (std::vector<int32_t>{0, 'y'}));
+    EXPECT_EQ(r.text, "y");
+    o.end_ids = {'q'};  // any id, also one the tokenizer prints
+    aviary::SequenceGenerator other(tok, o);
+    EXPECT_EQ(other.next(one_hot(aviary::ByteTokenizer::kEos).data(), 256), aviary::ByteTokenizer::kEos);
+    EXPECT_EQ(other.next(one_hot('q').data(), 256), -1);
+}
+
+// A Sampler without penalties or bans draws exactly what sample_logits draws from a generator seeded the same way
+// (what music generation relied on before it went through SequenceGenerator): same ids over many steps of random
+// logits, with accept() between steps, for the music settings (T=1, top-k 8, top-p 0.8) and two others.
+TEST(Sampler, WithoutPenaltiesDrawsAsSampleLogits) {
+    struct Setting {
+        float temperature, top_p;
+        int top_k;
+    };
+    for (const Setting& st : {Setting{1.0f, 0.8f, 8}, Setting{0.7f, 0.95f, 0}, Setting{1.3f, 1.0f, 40}}) {
+        aviary::SamplerOptions so;
+        so.temperature = st.temperature, so.top_p = st.top_p, so.top_k = st.top_k;
+        so.presence_penalty = so.frequency_penalty = 0.0f;
+        so.seed = 1234;
+        aviary::Sampler sampler(so);
+        std::mt19937_64 rng(so.seed);
+        std::mt19937 data_rng(99);
+        std::normal_distribution<float> normal(0.0f, 3.0f);
+        std::vector<float> logits(256);
+        int differ = 0;
+        for (int step = 0; step < 400; ++step) {
+            for (float& l : logits) l = normal(data_rng);
+            const int32_t a = sampler.sample(logits.data(), 256);
+            const int32_t b = aviary::sample_logits(logits.data(), 256, st.temperature, st.top_p, st.top_k, rng);
+            differ += a != b;
+            sampler.accept(a);
+        }
+        EXPECT_EQ(differ, 0) << "T " << st.temperature << " top-p " << st.top_p << " top-k " << st.top_k;
+    }
+}
+
 TEST(GeneratorSequence, StopSequenceEndsTheSequenceAndIsNotEmitted) {
     const aviary::ByteTokenizer tok;
     auto o = greedy(100);
@@ -415,6 +465,8 @@ TEST(Tokenizers, ByteTokenBytesAndChoiceByVocabularySize) {
     EXPECT_EQ(aviary::make_tokenizer("auto", 65536)->kind(), "world");
     EXPECT_EQ(aviary::make_tokenizer("byte", 65536)->kind(), "byte");
     EXPECT_EQ(aviary::make_tokenizer("world", 65536)->vocab_size(), 65530);
+    EXPECT_EQ(aviary::make_tokenizer("auto", 512)->kind(), "world");  // a small World-vocabulary test model
+    EXPECT_EQ(aviary::make_tokenizer("auto", 257)->kind(), "world");
     try {
         aviary::make_tokenizer("world", 256);
         FAIL() << "a World tokenizer for a 256-id model must be refused";

@@ -12,7 +12,9 @@
 #include <functional>
 #include <set>
 
+#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
+#include "aviary/core/sampler.h"
 #include "aviary/core/model.h"
 #include "aviary/core/model_init.h"
 #include "aviary/music/abc.h"
@@ -102,8 +104,8 @@ TEST(MusicTokenizer, ByteIdsRoundTripAndFraming) {
     EXPECT_EQ(ids.front(), 2);
     EXPECT_EQ(ids.back(), 3);
     EXPECT_EQ(ids[1], int('X'));
-    EXPECT_EQ(decode_abc(ids), "X:1\nK:C\nCDEF|\n");
-    EXPECT_EQ(decode_abc({0, 1, 2, 65, 3, 300}), "A");
+    EXPECT_EQ(aviary::ByteTokenizer().decode(ids), "X:1\nK:C\nCDEF|\n");
+    EXPECT_EQ(aviary::ByteTokenizer().decode({0, 1, 2, 65, 3}), "A");
     try {
         encode_abc("X:1\nK:C\nC\xe2\x99\xafD|\n");
         FAIL() << "non-ASCII accepted";
@@ -289,6 +291,44 @@ TEST(MusicGenerate, TinyModelStreamsAsciiAndRejectsBadPrompts) {
     EXPECT_TRUE(s.generated.empty());
     EXPECT_THROW(generate_tune(model, "", opt), aviary::Error);
     EXPECT_THROW(generate_tune(model, std::string("\x02X:1\nK:\xc3\xa9"), opt), aviary::Error);
+}
+
+// generate_tune runs through core generate (byte tokenizer, a Sampler without penalties); it must draw the bytes of
+// the official loop, written out here as music/run.py does it: prefill, then sample_logits(T=1, top-p 0.8, top-k 8)
+// from a generator seeded with the tune's seed and one decode step per byte, stop at EOS 3, keep bytes 4..127. The
+// random tiny model also draws control and high bytes, which are fed but not kept.
+TEST(MusicGenerate, EqualsTheOfficialLoopWithTheSameSeed) {
+    torch::manual_seed(0);
+    aviary::Model model = tiny_model(6);
+    PromptOptions o;
+    o.meter = "3/4";
+    const std::string prompt = build_prompt(o);
+    for (uint64_t seed : {1u, 2u, 3u}) {
+        TuneOptions opt;
+        opt.max_bytes = 80;
+        opt.seed = seed;
+        const TuneResult r = generate_tune(model, prompt, opt);
+        torch::NoGradGuard no_grad;
+        std::vector<int64_t> ids;
+        for (unsigned char c : prompt) ids.push_back(c);
+        aviary::State state = model.new_state(1);
+        at::Tensor logits = aviary::prefill(model, torch::tensor(ids).unsqueeze(0), state).to(torch::kFloat).contiguous();
+        aviary::Decoder decoder(model, 1);
+        decoder.load_state(state);
+        std::mt19937_64 rng(seed);
+        std::string want, reason = "max_bytes";
+        for (int i = 0; i < opt.max_bytes; ++i) {
+            const int32_t next = aviary::sample_logits(logits.data_ptr<float>(), logits.numel(), 1.0f, 0.8f, 8, rng);
+            if (next == kEos) {
+                reason = "end_of_tune";
+                break;
+            }
+            if (next > kEos && next < 128) want += char(next);
+            logits = decoder.step(torch::tensor({int64_t(next)})).to(torch::kFloat).contiguous();
+        }
+        EXPECT_EQ(r.generated, want) << "seed " << seed;
+        EXPECT_EQ(r.stop_reason, reason) << "seed " << seed;
+    }
 }
 
 TEST(MusicLoss, SequenceModeMatchesRnnModeReference) {

@@ -414,7 +414,7 @@ TEST(StudioWorker, VqaAnswersThroughTheVisionModule) {
     EXPECT_EQ(ready[0].image2->height, 32);
 
     vision::VisualRwkv ref_model = vision::VisualRwkv::load(model_path);
-    const vision::TextCodec codec = vision::text_codec_for_vocab(256);
+    const ByteTokenizer codec;  // the demo model has 256 ids
     vision::ClipPreprocess o;
     o.size = 32;
     const at::Tensor px = vision::clip_preprocess(vision::load_image(png), o);

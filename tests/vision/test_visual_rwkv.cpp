@@ -70,7 +70,8 @@ std::vector<av::LlavaSample> three_samples(const fs::path& dir) {
 TEST(VisionPrompt, TokensMatchTheOfficialTokenizerTurnByTurn) {
     std::ifstream f(fixture("vision/prompt_cases.json"));
     auto j = nlohmann::json::parse(f);
-    auto codec = av::make_text_codec("world");
+    const auto world = aviary::make_tokenizer("world", 0);
+    const aviary::Tokenizer& codec = *world;
     EXPECT_EQ(codec.encode("Assistant:"), (std::vector<int32_t>{5585, 41693, 59}));  // spec A.5
     EXPECT_EQ(codec.encode("\n\n"), (std::vector<int32_t>{261}));
     for (const auto& c : j["cases"]) {
@@ -93,6 +94,26 @@ TEST(VisionPrompt, TokensMatchTheOfficialTokenizerTurnByTurn) {
     EXPECT_NE(error_of([&] { av::build_prompt({{"human", "<image> <image>"}}, av::ImagePosition::First, codec, true); })
                   .find("2 <image> tags"),
               std::string::npos);
+}
+
+// One choice of tokenizer for a VisualRWKV model (CLI and studio): the kind given, else the file's "tokenizer"
+// metadata, else by vocabulary size; a World tokenizer for a 256-id model is refused.
+TEST(VisionTokenizer, GivenThenMetadataThenVocabularySize) {
+    auto m = tiny_model(5);  // 256 ids, no metadata
+    EXPECT_EQ(av::tokenizer_for(m)->kind(), "byte");
+    EXPECT_NE(error_of([&] { av::tokenizer_for(m, "world"); }).find("--tokenizer byte"), std::string::npos);
+    // a 512-id model: by size the World tokenizer; the metadata of its file says byte; a kind given wins
+    const fs::path dir = scratch("vision_tokenizer");
+    auto w = aviary::init_weights(aviary::init_config(2, 64, 6, 512), 3);
+    av::ClipVisionConfig vc;
+    vc.hidden = 32, vc.heads = 2, vc.intermediate = 64, vc.layers = 1, vc.patch = 8, vc.image_size = 32;
+    auto wide = av::VisualRwkv::from_parts(aviary::Model::from_tensors(w), av::ClipVision::create(vc, 4),
+                                           torch::randn({64, 32}));
+    EXPECT_EQ(av::tokenizer_for(wide)->kind(), "world");
+    wide.save((dir / "byte512.safetensors").string(), {{"tokenizer", "byte"}});
+    const auto loaded = av::VisualRwkv::load((dir / "byte512.safetensors").string());
+    EXPECT_EQ(av::tokenizer_for(loaded)->kind(), "byte");
+    EXPECT_EQ(av::tokenizer_for(loaded, "world")->kind(), "world");
 }
 
 TEST(VisionFlip, OddBlocksSeeThePatchRowsReversed) {
@@ -140,7 +161,7 @@ TEST(VisionFlip, ForwardUsesTheFlipOnThePatchSpanOnly) {
 TEST(VisionAnswer, PrefillThenRecurrentEqualsFullRecompute) {
     // evaluate.py re-runs the whole flipped forward for every new token; prefill + RNN steps must agree (spec A.4.6)
     auto m = tiny_model(11);
-    auto codec = av::make_text_codec("byte");
+    const aviary::ByteTokenizer codec;
     torch::manual_seed(3);
     at::Tensor px = torch::randn({3, 32, 32});
     av::AnswerOptions o;
@@ -218,7 +239,7 @@ TEST(VisionLoad, Bf16FileStaysBf16AndAnswersWithTimings) {
         EXPECT_TRUE(
             aviary::test::rel_close(kept.encode_image(px.unsqueeze(0)), wide.encode_image(px.unsqueeze(0)), 3e-2));
     }
-    auto codec = av::make_text_codec("byte");
+    const aviary::ByteTokenizer codec;
     av::AnswerOptions o;
     o.max_tokens = 5;
     o.started = std::chrono::steady_clock::now() - std::chrono::milliseconds(20);  // e.g. the caller's decoding
@@ -239,7 +260,7 @@ TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {
     const auto dir = scratch("vision_train");
     auto samples = three_samples(dir);
     ASSERT_EQ(samples.size(), 3u);
-    auto codec = av::make_text_codec("byte");
+    const aviary::ByteTokenizer codec;
     for (int stage : {1, 2}) {
         SCOPED_TRACE("stage " + std::to_string(stage));
         auto m = tiny_model(21);
@@ -275,7 +296,7 @@ TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {
 TEST(VisionTrain, StopAndResumeIsBitExact) {
     const auto dir = scratch("vision_resume");
     auto samples = three_samples(dir);
-    auto codec = av::make_text_codec("byte");
+    const aviary::ByteTokenizer codec;
     auto config = [&](const std::string& out) {
         auto c = av::stage_defaults(2);
         c.train.steps = 4;

@@ -5,7 +5,6 @@
 #include <regex>
 
 #include "aviary/core/error.h"
-#include "aviary/core/tokenizer.h"
 
 namespace aviary::vision {
 
@@ -25,32 +24,6 @@ std::string erase_all(std::string s, const std::string& what) {
 }
 }  // namespace
 
-TextCodec make_text_codec(const std::string& kind, const std::string& vocab_path) {
-    TextCodec c;
-    c.kind = kind;
-    if (kind == "byte") {
-        c.vocab_size = 256;
-        c.encode = [](std::string_view s) {
-            std::vector<int32_t> ids;
-            for (unsigned char ch : s) ids.push_back(ch);
-            return ids;
-        };
-        c.token_bytes = [](int32_t id) { return id > 0 && id < 256 ? std::string(1, char(id)) : std::string(); };
-        return c;
-    }
-    AVIARY_CHECK(kind == "world", "unknown tokenizer '", kind, "' (expected world or byte)");
-    auto tok = std::make_shared<WorldTokenizer>(
-        WorldTokenizer::load(vocab_path.empty() ? WorldTokenizer::default_vocab_path() : vocab_path));
-    c.vocab_size = 65536;
-    c.encode = [tok](std::string_view s) { return tok->encode(s); };
-    c.token_bytes = [tok](int32_t id) { return id == 0 ? std::string() : tok->token_bytes(id); };
-    return c;
-}
-
-TextCodec text_codec_for_vocab(int64_t vocab_size, const std::string& vocab_path) {
-    return make_text_codec(vocab_size <= 256 ? "byte" : "world", vocab_path);
-}
-
 ImagePosition parse_image_position(const std::string& name) {
     if (name == "first") return ImagePosition::First;
     if (name == "middle") return ImagePosition::Middle;
@@ -69,7 +42,7 @@ std::string clean_value(const std::string& value) {
     return s;
 }
 
-PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position, const TextCodec& codec,
+PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position, const Tokenizer& tokenizer,
                           bool open_assistant) {
     int images = 0;
     std::string all_human;  // the "sandwich" text: every human turn, cleaned, joined by "\n"
@@ -83,10 +56,10 @@ PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position
         }
     }
     AVIARY_CHECK(images <= 1, "a conversation has ", images, " <image> tags; at most one is supported");
-    const int32_t n_assistant = int32_t(codec.encode("Assistant:").size());
+    const int32_t n_assistant = int32_t(tokenizer.encode("Assistant:").size());
     PromptTokens out;
     auto append = [&](const std::string& text, bool supervised, int masked_head) {
-        auto ids = codec.encode(text);
+        auto ids = tokenizer.encode(text);
         for (size_t i = 0; i < ids.size(); ++i) {
             out.ids.push_back(ids[i]);
             out.supervised.push_back(supervised && int(i) >= masked_head ? 1 : 0);
@@ -122,8 +95,8 @@ PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position
     return out;
 }
 
-PromptTokens question_prompt(const std::string& question, ImagePosition position, const TextCodec& codec) {
-    return build_prompt({{"human", kImage + "\n" + question}}, position, codec, /*open_assistant=*/true);
+PromptTokens question_prompt(const std::string& question, ImagePosition position, const Tokenizer& tokenizer) {
+    return build_prompt({{"human", kImage + "\n" + question}}, position, tokenizer, /*open_assistant=*/true);
 }
 
 }  // namespace aviary::vision

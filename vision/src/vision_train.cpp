@@ -164,7 +164,7 @@ VisionTrainConfig stage_defaults(int stage) {
     return c;
 }
 
-at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+at::Tensor vision_batch_loss(VisualRwkv& model, const Tokenizer& tokenizer, const std::vector<LlavaSample>& data,
                              const std::vector<int64_t>& indices, const VisionTrainConfig& config,
                              const FeatureCache* cache, bool use_l2wrap) {
     const int64_t B = int64_t(indices.size());
@@ -174,7 +174,7 @@ at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const st
     int64_t p_max = 0, a_max = 0;
     for (int64_t i : indices) {
         AVIARY_CHECK(i >= 0 && i < int64_t(data.size()), "sample index ", i, " out of range");
-        PromptTokens p = build_prompt(data[i].turns, config.position, codec, /*open_assistant=*/false);
+        PromptTokens p = build_prompt(data[i].turns, config.position, tokenizer, /*open_assistant=*/false);
         AVIARY_CHECK(data[i].image.empty() == (p.image_at < 0), "sample '", data[i].id, "': ",
                      data[i].image.empty() ? "<image> in a sample without an image" : "an image but no <image> tag");
         if (p.image_at < 0) p.image_at = 0;  // text-only: zero image rows before the text (spec A.4.3)
@@ -347,7 +347,7 @@ VisionTrainSummary run_training(VisualRwkv& model, const TensorList& tensors, co
 
 }  // namespace
 
-VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+VisionTrainSummary train_vision(VisualRwkv& model, const Tokenizer& tokenizer, const std::vector<LlavaSample>& data,
                                 const VisionTrainConfig& config,
                                 const std::function<bool(const VisionTrainProgress&)>& on_progress) {
     AVIARY_CHECK(config.stage >= 0 && config.stage <= 2, "unknown training stage ", config.stage);
@@ -380,7 +380,7 @@ VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const
     model.proj().set_requires_grad(true);
     return run_training(model, model.state_dict(), o, config, std::to_string(config.stage), int64_t(data.size()),
                         [&](const std::vector<int64_t>& idx) {
-                            return vision_batch_loss(model, codec, data, idx, config, cache.get(), o.l2wrap);
+                            return vision_batch_loss(model, tokenizer, data, idx, config, cache.get(), o.l2wrap);
                         },
                         elapsed, on_progress);
 }

@@ -4,20 +4,17 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <memory>
 #include <optional>
 
 #include "aviary/core/cpu_engine.h"
-#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/generator.h"
+#include "aviary/core/shipped_model.h"
 #include "aviary/core/threads.h"
 #include "aviary/vision/visual_rwkv.h"
 
 namespace aviary::vision {
-
-namespace fs = std::filesystem;
 
 Model::BlockHook odd_block_flip(int64_t begin, int64_t count) {
     return [begin, count](int layer, const at::Tensor& x, bool /*after_block*/) -> at::Tensor {
@@ -207,16 +204,16 @@ void VisualRwkv::save(const std::string& path, const Metadata& metadata) const {
     write_safetensors(path, out, m);
 }
 
-AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at::Tensor& pixels,
+AnswerResult answer_question(VisualRwkv& model, const Tokenizer& tokenizer, const at::Tensor& pixels,
                              const std::string& question, const AnswerOptions& options,
                              const std::function<void(const std::string&)>& on_text,
                              const std::function<bool()>& should_stop) {
     AVIARY_CHECK(!question.empty(), "the question is empty");
     AVIARY_CHECK(pixels.dim() == 3 && pixels.size(0) == 3, "pixels must be (3, S, S)");
     const int64_t V = model.rwkv().config().vocab_size;
-    AVIARY_CHECK(codec.vocab_size <= V || codec.kind == "world", "the ", codec.kind, " tokenizer needs ",
-                 codec.vocab_size, " ids; the model has ", V);
-    PromptTokens p = question_prompt(question, options.position, codec);
+    AVIARY_CHECK(tokenizer.vocab_size() <= V, "the ", tokenizer.kind(), " tokenizer needs ", tokenizer.vocab_size(),
+                 " ids; the model has ", V);
+    PromptTokens p = question_prompt(question, options.position, tokenizer);
     for (int32_t id : p.ids) AVIARY_CHECK(id < V, "prompt token ", id, " is outside the model's vocabulary of ", V);
     auto ids = torch::tensor(std::vector<int64_t>(p.ids.begin(), p.ids.end()), torch::kInt64).unsqueeze(0);
     torch::NoGradGuard no_grad;
@@ -241,67 +238,51 @@ AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at
         r.timings.ttft_flops = clip + 2 * Tc * h * D + rows * sequence_flops_per_token(m) + 2.0 * D * m.vocab_size;
     }
     r.timings.prefill_s = seconds(t_image, t_prefill);
-    TextStream stream({"\n\n"});
-    std::unique_ptr<Decoder> decoder;
-    r.stop_reason = "max_tokens";
-    auto emit = [&](std::string piece) {
+    // Greedy decoding as evaluate.py (argmax: temperature 0 and top-k 1, ties to the smaller id), stop at "\n\n" and
+    // at the tokenizer's end of text, through the shared loop (core generate_from_logits: the CPU engine or a CUDA
+    // graph from the prefilled state).
+    GenerateOptions g;
+    g.max_tokens = options.max_tokens;
+    g.sampler.temperature = 0.0f;
+    g.sampler.top_k = 1;
+    g.sampler.presence_penalty = g.sampler.frequency_penalty = 0.0f;
+    g.stop = {"\n\n"};
+    GenerateCallbacks cb;
+    cb.on_text = [&](std::string piece) {
         // the answer is stripped, as evaluate.py does: leading blanks ("Assistant: …") are not emitted
         if (r.text.empty()) piece.erase(0, piece.find_first_not_of(" \t"));
         if (piece.empty()) return;
         r.text += piece;
         if (on_text) on_text(piece);
     };
-    for (int i = 0; i < options.max_tokens; ++i) {
-        if (should_stop && should_stop()) {
-            r.stop_reason = "stopped";
-            break;
-        }
-        const int32_t id = int32_t(logits.view({-1}).argmax().item<int64_t>());  // greedy, as evaluate.py
-        if (i == 0) r.timings.ttft_s = seconds(t0, Clock::now());
-        if (id == 0) {
-            r.stop_reason = "end_of_text";
-            break;
-        }
-        ++r.tokens;
-        r.ids.push_back(id);
-        emit(stream.push(codec.token_bytes(id)));
-        if (stream.stopped()) {
-            r.stop_reason = "stop_sequence";
-            break;
-        }
-        if (!decoder) {  // after the prefill: the CPU engine (or a CUDA graph) from the prefilled state
-            decoder = std::make_unique<Decoder>(model.rwkv(), 1);
-            decoder->load_state(state);
-        }
-        logits = decoder->step(torch::tensor({int64_t(id)}, torch::kInt64));
-    }
-    if (!stream.stopped()) emit(stream.finish());
+    bool first = true;
+    cb.on_token = [&](int32_t, const std::string&) {
+        if (first) r.timings.ttft_s = seconds(t0, Clock::now());  // the first token picked
+        first = false;
+    };
+    cb.should_stop = should_stop;
+    const GenerateResult out = generate_from_logits(model.rwkv(), tokenizer, state, logits, g, cb);
+    r.ids = out.tokens;
+    r.tokens = int(out.tokens.size());
+    r.stop_reason = out.stop_reason;
     const Clock::time_point t_end = Clock::now();
     r.timings.decode_s = seconds(t_prefill, t_end);
     if (r.tokens == 0 && r.timings.ttft_s == 0) r.timings.ttft_s = seconds(t0, t_end);  // stopped before any token
     return r;
 }
 
+std::unique_ptr<Tokenizer> tokenizer_for(const VisualRwkv& model, const std::string& kind,
+                                         const std::string& vocab_path) {
+    std::string chosen = kind;
+    if (chosen.empty()) {
+        const auto it = model.metadata().find("tokenizer");
+        chosen = it != model.metadata().end() ? it->second : "auto";
+    }
+    return make_tokenizer(chosen, model.rwkv().config().vocab_size, vocab_path);
+}
+
 std::string default_model_path() {
-    if (const char* env = std::getenv("AVIARY_VISION_MODEL"); env && *env) {
-        AVIARY_CHECK(fs::exists(env), "AVIARY_VISION_MODEL names '", env, "', which does not exist");
-        return env;
-    }
-    const std::string dirs[] = {std::string(AVIARY_INSTALL_DATADIR) + "/models",
-                                std::string(AVIARY_SOURCE_DIR) + "/assets/models"};
-    for (const auto& d : dirs) {
-        std::error_code ec;
-        if (!fs::is_directory(d, ec)) continue;
-        std::vector<std::string> found;
-        for (const auto& e : fs::directory_iterator(d, ec)) {
-            const std::string n = e.path().filename().string();
-            if (n.rfind("vision-", 0) == 0 && e.path().extension() == ".safetensors") found.push_back(e.path().string());
-        }
-        std::sort(found.begin(), found.end());
-        if (!found.empty()) return found.front();
-    }
-    AVIARY_FAIL("cannot find the shipped vision model assets/models/vision-*.safetensors (looked in "
-                "$AVIARY_VISION_MODEL, ", dirs[0], ", ", dirs[1], "); pass --model");
+    return find_shipped_model("vision-*.safetensors", "AVIARY_VISION_MODEL");
 }
 
 }  // namespace aviary::vision

@@ -14,7 +14,8 @@ struct Tag {
     double score = 0;
 };
 
-// $AVIARY_AUDIO_MODEL, then <install>/share/aviary/models/, then <source>/assets/models/ (kDemoModelName).
+// The shipped demo model (core find_shipped_model): $AVIARY_AUDIO_MODEL, then <install>/share/aviary/models/, then
+// <source>/assets/models/ (kDemoModelName).
 constexpr const char* kDemoModelName = "audio-rwkv-tiny-synth.safetensors";
 std::string default_model_path();
 

@@ -19,6 +19,9 @@ struct GenerateOptions {
     SamplerOptions sampler;
     std::vector<std::string> stop;  // stop sequences (not emitted)
     bool stop_at_end_of_text = true;  // the tokenizer's end ids (Tokenizer::is_end): not emitted, not fed
+    // When not empty, the ids that end the text instead of the tokenizer's (e.g. ABC tunes end at EOS 3 only, as
+    // ChatRWKV music/run.py stops: its pad 0 is fed like any byte).
+    std::vector<int32_t> end_ids;
     bool official_penalty_weights = true;  // weight 0 for tokens inside " \t0123456789" (spec §6.3)
 };
 

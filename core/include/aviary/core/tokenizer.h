@@ -65,8 +65,9 @@ public:
 };
 
 // The tokenizer for a model: kind "world", "byte" or "auto" (byte for vocabularies of at most 256 ids, else World);
-// vocab_path "" = WorldTokenizer::default_vocab_path(). A World tokenizer for a model with fewer ids than the
-// vocabulary is an error naming both sizes (and suggesting the byte tokenizer); an unknown kind is an error.
+// vocab_path "" = WorldTokenizer::default_vocab_path(). A World tokenizer for a byte-level model (at most 256 ids) is
+// an error naming both sizes (and suggesting the byte tokenizer); a model with more ids but fewer than the vocabulary
+// (small test models) takes it — generate() refuses prompt ids beyond the model. An unknown kind is an error.
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& kind, int64_t model_vocab_size,
                                           const std::string& vocab_path = "");
 

@@ -8,10 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "aviary/core/tokenizer.h"
+
 namespace aviary::music {
 
-constexpr int32_t kBos = 2;  // ChatRWKV music/run.py: training sequence [2] + ord(chars) + [3]
-constexpr int32_t kEos = 3;
+// ChatRWKV music/run.py: training sequence [2] + ord(chars) + [3] (the byte tokenizer's framing ids)
+constexpr int32_t kBos = ByteTokenizer::kBos;
+constexpr int32_t kEos = ByteTokenizer::kEos;
 
 // ---- prompt ----
 struct PromptOptions {
@@ -28,11 +31,10 @@ struct PromptOptions {
 // the model must still produce the fields that precede it). Throws aviary::Error on non-ASCII bytes or
 // newlines inside a field.
 std::string build_prompt(const PromptOptions& options);
-// Byte ids of an ABC text (id = byte). Throws aviary::Error naming the position of the first byte that is
-// not 7-bit ASCII (the model's alphabet) or that is a control byte other than \n, \t and the BOS at 0.
+// Byte ids of an ABC text: core ByteTokenizer::encode (id = byte; ByteTokenizer::decode reverses it, dropping the
+// framing ids <= 3), after checking the alphabet. Throws aviary::Error naming the position of the first byte that is
+// not 7-bit ASCII (the model's alphabet) or that is a control byte other than \n, \t, \r and the BOS/EOS framing.
 std::vector<int32_t> encode_abc(std::string_view text);
-// Drops ids <= 3 (pad, BOS, EOS; ChatRWKV decode) and ids > 255.
-std::string decode_abc(const std::vector<int32_t>& ids);
 
 // ---- corpora ----
 struct Tune {

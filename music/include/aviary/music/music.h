@@ -19,8 +19,8 @@ namespace aviary::music {
 // Name and state of the module, e.g. for `aviary info --build`.
 const char* module_status();
 
-// The shipped Eagle ABC model: $AVIARY_MUSIC_MODEL, else <prefix>/share/aviary/models/, else the source
-// tree's assets/models/ (music-eagle-L6-D256.safetensors). Throws aviary::Error naming the places looked at.
+// The shipped Eagle ABC model (core find_shipped_model): $AVIARY_MUSIC_MODEL, else <prefix>/share/aviary/models/, else
+// the source tree's assets/models/ (music-eagle-L6-D256.safetensors). Throws aviary::Error naming the places looked at.
 std::string default_model_path();
 
 struct TuneOptions {

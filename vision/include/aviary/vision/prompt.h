@@ -1,7 +1,8 @@
 // VisualRWKV-6 conversation prompts and loss masks (spec A.5, A.6; VisualRWKV v6.0 src/dataset.py): roles
 // "User"/"Assistant", turns "{Role}: {value}\n\n", values stripped with blank-line runs collapsed, the image
 // placed first / middle ("sandwich": all human text, "\n<image>\n", the turn's text) / last in its human turn;
-// tokens of human turns and the leading "Assistant:" tokens carry no loss. Also the text codecs (World or byte).
+// tokens of human turns and the leading "Assistant:" tokens carry no loss. Text is tokenized by a core Tokenizer
+// (World, or byte for byte-level models; vision::tokenizer_for in visual_rwkv.h picks it for a model).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -9,19 +10,9 @@
 #include <string_view>
 #include <vector>
 
-namespace aviary::vision {
+#include "aviary/core/tokenizer.h"
 
-// Text <-> ids for the language side: "world" (RWKV World vocabulary; "\n\n" is token 261) or "byte" (one id per
-// byte; the shipped demo model — a 65k vocabulary would not fit its size budget, docs/VISION.md).
-struct TextCodec {
-    std::string kind;
-    int64_t vocab_size = 0;
-    std::function<std::vector<int32_t>(std::string_view)> encode;
-    std::function<std::string(int32_t)> token_bytes;
-};
-TextCodec make_text_codec(const std::string& kind, const std::string& vocab_path = "");
-// "byte" for vocabularies of at most 256 ids, otherwise "world".
-TextCodec text_codec_for_vocab(int64_t vocab_size, const std::string& vocab_path = "");
+namespace aviary::vision {
 
 enum class ImagePosition { First, Middle, Last };
 ImagePosition parse_image_position(const std::string& name);  // "first" | "middle" | "last"
@@ -43,9 +34,9 @@ struct PromptTokens {
 // Renders and tokenizes turn by turn. With `open_assistant`, an "Assistant:" turn with no value is appended
 // (inference). The suffix "Answer the question using a single word or phrase." is dropped from the middle
 // position's human text, as the official code does. More than one <image> is an error.
-PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position, const TextCodec& codec,
+PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position, const Tokenizer& tokenizer,
                           bool open_assistant);
 // The single-question inference prompt: human "<image>\n{question}", open assistant turn.
-PromptTokens question_prompt(const std::string& question, ImagePosition position, const TextCodec& codec);
+PromptTokens question_prompt(const std::string& question, ImagePosition position, const Tokenizer& tokenizer);
 
 }  // namespace aviary::vision

@@ -94,11 +94,11 @@ VisionTrainSummary pretrain_vit(VisualRwkv& model, const PatchLabels& data, cons
                                 const std::function<bool(const VisionTrainProgress&)>& on_progress = {});
 
 // One micro-batch loss (exposed for tests): samples [first, first + count) of `data` in the given order.
-at::Tensor vision_batch_loss(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+at::Tensor vision_batch_loss(VisualRwkv& model, const Tokenizer& tokenizer, const std::vector<LlavaSample>& data,
                              const std::vector<int64_t>& indices, const VisionTrainConfig& config,
                              const FeatureCache* cache, bool l2wrap);
 
-VisionTrainSummary train_vision(VisualRwkv& model, const TextCodec& codec, const std::vector<LlavaSample>& data,
+VisionTrainSummary train_vision(VisualRwkv& model, const Tokenizer& tokenizer, const std::vector<LlavaSample>& data,
                                 const VisionTrainConfig& config,
                                 const std::function<bool(const VisionTrainProgress&)>& on_progress = {});
 

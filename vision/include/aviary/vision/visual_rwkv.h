@@ -105,16 +105,23 @@ struct AnswerResult {
     AnswerTimings timings;
 };
 // Greedy answer to one question about preprocessed pixels (3, S, S) (spec A.10): the prompt
-// "User: {q}\n<image>\n{q}\n\nAssistant:" (middle) prefilled with the flip, then RNN steps; text streamed through
-// on_text as complete UTF-8. With bf16 weights the CLIP forward, the prefill and the decoding run with all threads
+// "User: {q}\n<image>\n{q}\n\nAssistant:" (middle) prefilled with the flip, then RNN steps through core
+// generate_from_logits (stop at "\n\n" or the tokenizer's end of text); text streamed through on_text as complete
+// UTF-8. With bf16 weights the CLIP forward, the prefill and the decoding run with all threads
 // on LibTorch's pool (TorchThreadsScope: its bf16 matrix products go to oneDNN).
-AnswerResult answer_question(VisualRwkv& model, const TextCodec& codec, const at::Tensor& pixels,
+AnswerResult answer_question(VisualRwkv& model, const Tokenizer& tokenizer, const at::Tensor& pixels,
                              const std::string& question, const AnswerOptions& options = {},
                              const std::function<void(const std::string&)>& on_text = {},
                              const std::function<bool()>& should_stop = {});
 
-// The shipped demo model: $AVIARY_VISION_MODEL, the installed share/aviary/models/, then assets/models/ of the source
-// tree (vision-*.safetensors); an error naming the places when none is found.
+// The tokenizer of a VisualRWKV model: `kind` ("world" | "byte") when given, else the model's metadata "tokenizer"
+// (what `aviary train vision` records), else by its vocabulary size (<= 256 ids: byte; make_tokenizer "auto").
+// vocab_path "" = the default World vocabulary. The one choice the CLI and the studio share.
+std::unique_ptr<Tokenizer> tokenizer_for(const VisualRwkv& model, const std::string& kind = "",
+                                         const std::string& vocab_path = "");
+
+// The shipped demo model (core find_shipped_model): $AVIARY_VISION_MODEL, the installed share/aviary/models/, then
+// assets/models/ of the source tree (vision-*.safetensors); an error naming the places when none is found.
 std::string default_model_path();
 
 }  // namespace aviary::vision
