@@ -55,7 +55,7 @@ void register_chat(CLI::App& app, Runner& run) {
         run = [a] {
             Model model = load_model(a->model);
             const std::unique_ptr<Tokenizer> tok = load_tokenizer_for(model, a->model.model, a->tokenizer, a->vocab);
-            State state = a->state_in.empty() ? model.new_state(1) : State::load(a->state_in);
+            State state = a->state_in.empty() ? model.new_state(1) : State::load_for(model, a->state_in);
             const bool tty = isatty(STDIN_FILENO);
             if (tty) std::fprintf(stderr, "Chat: type a message; /save FILE, /load FILE, /reset, /quit.\n");
             std::string line;
@@ -72,13 +72,10 @@ void register_chat(CLI::App& app, Runner& run) {
                     const std::string path = clean_message(line.substr(6));
                     try {
                         if (line[1] == 's') {
-                            state.save(path);
+                            state.save_for(model, path);
                             std::fprintf(stderr, "[state saved to %s]\n", path.c_str());
                         } else {
-                            State loaded = State::load(path);
-                            AVIARY_CHECK(loaded.n_layer() == model.config().n_layer, "'", path, "' holds a state of ",
-                                         loaded.n_layer(), " layers, the model has ", model.config().n_layer);
-                            state = std::move(loaded);
+                            state = State::load_for(model, path);  // checked against the model; kept on error
                             std::fprintf(stderr, "[state loaded from %s]\n", path.c_str());
                         }
                     } catch (const Error& e) {  // a bad file must not end the conversation

@@ -134,19 +134,14 @@ void ChatSession::save_session(const std::string& path, const std::string& histo
     md["aviary.studio.history"] = history_json;
     md["aviary.studio.model"] = impl_->path;
     md["aviary.studio.tokenizer"] = impl_->tokenizer_kind;
-    impl_->state.save(path, md);
+    impl_->state.save_for(*impl_->model, path, md);
 }
 
 std::string ChatSession::load_session(const std::string& path) {
     AVIARY_CHECK(loaded(), "load a chat model before loading a session");
     Metadata md;
-    State st = State::load(path, &md);
-    const State fresh = impl_->model->new_state(1);
-    AVIARY_CHECK(st.n_layer() == fresh.n_layer(), "session '", path, "' has ", st.n_layer(),
-                 " layers but the model has ", fresh.n_layer());
-    for (int l = 0; l < st.n_layer(); ++l)
-        AVIARY_CHECK(st.wkv[l].sizes() == fresh.wkv[l].sizes() && st.att_shift[l].sizes() == fresh.att_shift[l].sizes(),
-                     "session '", path, "' layer ", l, " does not fit the loaded model (another model's state?)");
+    State st = State::load_for(*impl_->model, path, &md);  // shapes and the model's fingerprint checked
+    AVIARY_CHECK(st.batch() == 1, "session '", path, "' holds ", st.batch(), " sequences; a chat has one");
     impl_->state = std::move(st);
     impl_->has_snapshot = false;
     const auto it = md.find("aviary.studio.history");

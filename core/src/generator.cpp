@@ -118,7 +118,9 @@ void SequenceGenerator::emit(const std::string& piece) {
 
 int32_t SequenceGenerator::next(const float* logits, int64_t n) {
     if (finished()) return -1;
-    const int32_t token = sampler_.sample(logits, n);
+    // Only ids the tokenizer can spell are drawn: a byte tokenizer on a larger model, or the World vocabulary's 65530
+    // ids on a model padded to 65536, never produce an id without text.
+    const int32_t token = sampler_.sample(logits, std::min<int64_t>(n, tokenizer_.vocab_size()));
     const bool end = options_.end_ids.empty()
                          ? tokenizer_.is_end(token)
                          : std::find(options_.end_ids.begin(), options_.end_ids.end(), token) != options_.end_ids.end();

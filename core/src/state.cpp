@@ -124,7 +124,7 @@ State State::load_for(const Model& model, const std::string& path, Metadata* met
     const std::string theirs = it == meta.end() ? std::string() : it->second;
     const std::string saved_from = theirs.empty() ? std::string() : " (saved from " + theirs + ")";
     AVIARY_CHECK(s.n_layer() == model.config().n_layer, "'", path, "' holds a state of ", s.n_layer(), " layers",
-                 saved_from, " but the model has ", model.config().n_layer, " (", mine, ")");
+                 saved_from, " but the model has ", model.config().n_layer, " (", mine, "): a state of another model");
     const State fresh = model.new_state(s.batch());
     for (int l = 0; l < s.n_layer(); ++l) {
         for (auto [a, b, what] : {std::make_tuple(&s.att_shift[l], &fresh.att_shift[l], "att_shift"),

@@ -277,6 +277,27 @@ TEST(Cli, ChatKeepsStateAcrossTurnsAndSavesIt) {
     EXPECT_EQ(second_reply, b.out);
 }
 
+// Issue 20: a state saved from another model (the shipped 256-id ABC model, width 256) is refused by /load and by
+// --state with one error naming the file, and the chat goes on with its own state: the next message is answered.
+TEST(Cli, ChatRefusesAnotherModelsStateAndContinues) {
+    const fs::path foreign = tmp_dir() / "abc_model_state.safetensors";
+    const std::string abc = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L6-D256.safetensors";
+    Result saved = run("chat --model " + abc + " --max-tokens 3 --seed 1 --threads 1",
+                       "X:1\n/save " + foreign.string() + "\n/quit\n");
+    ASSERT_EQ(saved.code, 0) << saved.err;
+    ASSERT_TRUE(fs::exists(foreign));
+    const std::string chat = "chat --model " + world_vocab_model() + " --vocab " + vocab() + " --max-tokens 5 --seed 1";
+    Result r = run(chat, "/load " + foreign.string() + "\nhi\n/quit\n");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("error: '" + foreign.string() + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("another model"), std::string::npos) << r.err;
+    // The reply equals a chat that never tried the load.
+    Result plain = run(chat, "hi\n");
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    EXPECT_EQ(r.out, plain.out);
+    expect_one_error_line(run(chat + " --state " + foreign.string(), "hi\n"), 1, foreign.string());
+}
+
 TEST(Cli, GenerateWithWorldVocabularyAndStopSequence) {
     Result r = run("generate --model " + world_vocab_model() + " --vocab " + vocab() +
                    " --prompt 'User: hi' --max-tokens 20 --seed 2 --stop e");
