@@ -475,3 +475,13 @@ TEST(Tokenizers, ByteTokenBytesAndChoiceByVocabularySize) {
     }
     EXPECT_THROW(aviary::make_tokenizer("bpe", 256), aviary::Error);
 }
+
+// Only ids the tokenizer can spell are drawn: a byte tokenizer on a 300-id model never returns an id above 255.
+TEST(GeneratorSequence, DrawsOnlyIdsTheTokenizerCanSpell) {
+    const aviary::ByteTokenizer tok;
+    std::vector<float> logits(300, 0.0f);
+    logits[280] = 50.0f;  // beyond the byte range: the model's favourite
+    logits['q'] = 5.0f;
+    aviary::SequenceGenerator seq(tok, greedy(1));
+    EXPECT_EQ(seq.next(logits.data(), 300), 'q');
+}
