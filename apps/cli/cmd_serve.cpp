@@ -1,19 +1,30 @@
 // `aviary serve --model M [--vision-model V] [--audio-model A] [--host 127.0.0.1] [--port 8080] [--max-batch 8]
 // [--api-key KEY] [--state-cache-mb N]`: the OpenAI-compatible HTTP server (apps/server, docs/SERVER.md). Binds
 // loopback unless told otherwise; SIGINT/SIGTERM stop it cleanly (running generations end, streams close).
-#include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <thread>
 
 #include "aviary/core/cpu_engine.h"
+#include "aviary/core/error.h"
 #include "aviary/core/threads.h"
 #include "aviary/server/server.h"
 #include "cli_common.h"
 
 namespace aviary::cli {
+namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void on_stop_signal(int sig) {
+    const unsigned char b = static_cast<unsigned char>(sig);
+    (void)!write(g_signal_pipe[1], &b, 1);
+}
+
+}  // namespace
 
 void register_serve(CLI::App& app, Runner& run) {
     auto* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server (completions, chat, SSE streaming)");
@@ -52,27 +63,33 @@ void register_serve(CLI::App& app, Runner& run) {
             CpuEngineOptions engine = default_cpu_engine_options();
             engine.threads = a->threads;
             set_default_cpu_engine_options(engine);
-            // SIGINT/SIGTERM are taken by a waiting thread (every thread started from here on inherits the mask),
-            // which stops the server from a normal context.
-            sigset_t signals;
-            sigemptyset(&signals);
-            sigaddset(&signals, SIGINT);
-            sigaddset(&signals, SIGTERM);
-            pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+            // SIGINT/SIGTERM: the handler only writes the signal number to a pipe (async-signal-safe, whichever thread
+            // the kernel picks: LibTorch's and OpenBLAS's threads exist already); a watcher thread reads it and stops
+            // the server from a normal context. A 0 byte from the main thread ends the watcher.
+            AVIARY_CHECK(pipe(g_signal_pipe) == 0, "cannot create the signal pipe");
             server::Server srv(a->o);
-            std::atomic<bool> listening{true};
-            std::thread waiter([&] {
-                int sig = 0;
-                sigwait(&signals, &sig);
-                if (!listening.exchange(false)) return;  // woken by the main thread: the listener ended by itself
+            std::thread watcher([&srv] {
+                unsigned char sig = 0;
+                while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+                }
+                if (sig == 0) return;
                 std::fprintf(stderr, "aviary serve: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
                 srv.stop();
             });
+            struct sigaction sa {};
+            sa.sa_handler = on_stop_signal;
+            sa.sa_flags = SA_RESTART;  // system calls of other threads resume; the watcher does the stopping
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGINT, &sa, nullptr);
+            sigaction(SIGTERM, &sa, nullptr);
             std::fprintf(stderr, "aviary serve: listening on http://%s:%d (OpenAI API under /v1)\n",
                          a->o.host.c_str(), srv.port());
             srv.run();
-            if (listening.exchange(false)) pthread_kill(waiter.native_handle(), SIGTERM);  // still waiting: wake it
-            waiter.join();
+            const unsigned char done = 0;
+            (void)!write(g_signal_pipe[1], &done, 1);
+            watcher.join();
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
             return 0;
         };
     });
