@@ -48,10 +48,14 @@ Outcome complete(int port, const std::string& prompt, int max_tokens, uint64_t s
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(600);
     const json body{{"prompt", prompt}, {"max_tokens", max_tokens}, {"seed", seed}, {"temperature", 1.0},
-                    {"stop", "@@never@@"}};
+                    {"stop", "@@never@@"}, {"ignore_eos", true}};  // every request runs to max_tokens
     auto r = c.Post("/v1/completions", body.dump(), "application/json");
     Outcome o;
-    if (!r || r->status != 200) return o;
+    if (!r || r->status != 200) {
+        std::fprintf(stderr, "request failed: %s\n",
+                     r ? (std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str() : httplib::to_string(r.error()).c_str());
+        return o;
+    }
     const json j = json::parse(r->body, nullptr, false);
     if (j.is_discarded()) return o;
     o.ok = true;
@@ -65,10 +69,11 @@ int main(int argc, char** argv) {
     aviary::ensure_blas_core(argv);
     CLI::App app{"Bounded load test of aviary serve on loopback", "aviary-bench-serve"};
     std::string model = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L6-D256.safetensors";
-    std::string shape;
+    std::string shape, dtype = "bf16";
     int clients = 16, requests = 20, max_tokens = 32, decode_tokens = 256, max_batch = 8, threads = 0, streams = 8;
     app.add_option("--model", model, "Text model (default: the shipped music model)");
-    app.add_option("--shape", shape, "Instead: a random bf16 v6 model of this official shape (0.1b, 0.4b)");
+    app.add_option("--shape", shape, "Instead: a random v6 model of this official shape (0.1b, 0.4b), matrices in --dtype");
+    app.add_option("--dtype", dtype, "Matrices of the --shape model: bf16 | fp32")->check(CLI::IsMember({"bf16", "fp32"}));
     app.add_option("--clients", clients, "Concurrent clients of the load test");
     app.add_option("--requests", requests, "Requests per client");
     app.add_option("--max-tokens", max_tokens, "Tokens per load-test request");
@@ -92,7 +97,7 @@ int main(int argc, char** argv) {
         temp = (std::filesystem::temp_directory_path() / ("aviary-bench-serve-" + shape + ".safetensors")).string();
         aviary::TensorList w = aviary::random_weights(aviary::named_shape(shape, 6), 1);
         for (auto& t : w)
-            if (t.tensor.dim() == 2 && t.tensor.size(0) >= 64 && t.tensor.size(1) >= 64) t.tensor = t.tensor.to(at::kBFloat16);
+            if (dtype == "bf16" && t.tensor.dim() == 2 && t.tensor.size(0) >= 64 && t.tensor.size(1) >= 64) t.tensor = t.tensor.to(at::kBFloat16);
         aviary::write_safetensors(temp, w);
         model = temp;
     }
@@ -152,10 +157,11 @@ int main(int argc, char** argv) {
                 "latency p50 %.3f s p99 %.3f s, failures %d\n",
                 clients, requests, max_tokens, load_s, total / load_s, double(tokens) / load_s, percentile(all, 0.5),
                 percentile(all, 0.99), failures.load());
-    std::printf("decode: 1 stream %.1f tok/s; %d streams %.1f tok/s aggregate (%.2fx)\n", one_rate, streams, many_rate,
-                many_rate / one_rate);
+    std::printf("decode: 1 stream %.1f tok/s (%lld tokens); %d streams %.1f tok/s aggregate (%lld tokens, %.2fx)\n",
+                one_rate, (long long)one_tok, streams, many_rate, (long long)many_tok, many_rate / one_rate);
     const json out{{"model", std::filesystem::path(model).filename().string()},
                    {"shape", shape},
+                   {"dtype", shape.empty() ? "file" : dtype},
                    {"cpu", aviary::cpu_info().model},
                    {"threads", aviary::thread_count()},
                    {"clients", clients},

@@ -7,10 +7,12 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <exception>
 
 #include "aviary/core/cpu_engine.h"
 #include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
+#include "aviary/core/threads.h"
 
 namespace aviary::server {
 namespace {
@@ -209,13 +211,15 @@ void BatchScheduler::prefill_chunk(Sequence& s) {
 void BatchScheduler::start_decoding(std::unique_ptr<Sequence> s) {
     GenerationJob* job = s->job.get();
     GenerateCallbacks cb;
-    cb.on_text = [job](const std::string& piece) {
-        {
-            std::lock_guard<std::mutex> lock(job->mutex);
-            job->text += piece;
-        }
-        job->cv.notify_all();
-    };
+    // Streams take each piece as it comes; a non-streaming request waits for the result alone (no wake-up per token).
+    if (job->stream)
+        cb.on_text = [job](const std::string& piece) {
+            {
+                std::lock_guard<std::mutex> lock(job->mutex);
+                job->text += piece;
+            }
+            job->cv.notify_all();
+        };
     s->gen = std::make_unique<SequenceGenerator>(tokenizer_, job->options, std::move(cb));
     AVIARY_CHECK(static_cast<int64_t>(s->logits.size()) == model_.config().vocab_size,
                  "internal: no logits to start sampling from");
@@ -259,16 +263,36 @@ void BatchScheduler::decode_step() {
         stats_.decoded_tokens += B;
         stats_.max_batch_seen = std::max(stats_.max_batch_seen, B);
     }
+    // Sampling, row by row (each row has its own SequenceGenerator: independent), split over the CPU threads while the
+    // engine waits: with a 65k vocabulary a flat distribution costs a few ms per row (top-p sorts many entries).
+    std::vector<int32_t> next(static_cast<size_t>(B));
+    std::vector<std::exception_ptr> failed(static_cast<size_t>(B));
+    auto sample_rows = [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+            try {
+                Sequence& s = *running_[static_cast<size_t>(b)];
+                const float* row = logits.data_ptr<float>() + b * V;
+                next[static_cast<size_t>(b)] = s.gen->finished() ? -1 : s.gen->next(row, V);
+            } catch (...) {
+                failed[static_cast<size_t>(b)] = std::current_exception();
+            }
+        }
+    };
+    const int64_t groups = std::min<int64_t>(B, std::max(1, thread_count()));
+    std::vector<std::thread> helpers;
+    for (int64_t g = 1; g < groups; ++g) helpers.emplace_back(sample_rows, g * B / groups, (g + 1) * B / groups);
+    sample_rows(0, B / groups);
+    for (auto& t : helpers) t.join();
+    for (const auto& e : failed)
+        if (e) std::rethrow_exception(e);  // (the loop ends every sequence in flight with the error)
     std::vector<int64_t> ended;
     for (int64_t b = 0; b < B; ++b) {
         Sequence& s = *running_[static_cast<size_t>(b)];
         s.key.push_back(s.pending);
-        const float* row = logits.data_ptr<float>() + b * V;
-        const int32_t t = s.gen->finished() ? -1 : s.gen->next(row, V);
-        if (t < 0) {
+        if (next[static_cast<size_t>(b)] < 0) {
             ended.push_back(b);
         } else {
-            s.pending = t;
+            s.pending = next[static_cast<size_t>(b)];
         }
     }
     for (auto it = ended.rbegin(); it != ended.rend(); ++it) {

@@ -35,6 +35,7 @@ struct GenerationJob {
     std::vector<int32_t> prompt;  // tokens to feed (after the named state when load_state is set)
     GenerateOptions options;
     std::string load_state, save_state;
+    bool stream = false;  // text is handed over piece by piece (else only the result at the end)
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 
     // Written by the scheduler, read by the HTTP thread (under mutex).

@@ -320,6 +320,10 @@ private:
         // No seed: a fresh one (OpenAI's sampling is not repeatable without one either).
         o.sampler.seed = r.seed ? *r.seed : (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
         for (const auto& s : r.stop) o.stop.push_back(s);
+        if (r.ignore_eos) o.stop_at_end_of_text = false;
+        // Ids the model has but the tokenizer lacks (World models: 65530..65535) have no text: never sampled.
+        for (int64_t id = ctx_.tokenizer.vocab_size(); id < ctx_.vocab_size; ++id)
+            o.sampler.banned.push_back(static_cast<int32_t>(id));
         return o;
     }
 
@@ -345,6 +349,7 @@ private:
         job->options = options_for(r);
         job->load_state = r.load_state;
         job->save_state = r.save_state;
+        job->stream = reply.stream;
         job->deadline = Clock::now() + std::chrono::milliseconds(int64_t(ctx_.options.request_timeout_s * 1000));
         ctx_.scheduler.submit(job);
 

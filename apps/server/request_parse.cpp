@@ -91,6 +91,7 @@ void parse_common(const json& body, const RequestLimits& limits, GenerationReque
             if (x.size() > kMaxStopBytes) throw bad_field("stop", "a stop sequence is longer than 256 bytes");
     }
     r.stream = boolean(body, "stream");
+    r.ignore_eos = boolean(body, "ignore_eos");
     if (const json* so = field(body, "stream_options")) {
         if (!so->is_object()) throw bad_field("stream_options", "'stream_options' must be an object");
         r.include_usage = boolean(*so, "include_usage");

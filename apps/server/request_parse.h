@@ -35,6 +35,7 @@ struct GenerationRequest {
     std::optional<uint64_t> seed;
     std::vector<std::string> stop;
     bool stream = false, include_usage = false;
+    bool ignore_eos = false;  // extension (as vLLM's): end-of-text ids are sampled like any other (benchmarks)
     std::string load_state, save_state;  // named states (extension)
     bool has_images() const;
 };
