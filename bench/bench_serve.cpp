@@ -95,11 +95,9 @@ int main(int argc, char** argv) {
     if (!shape.empty()) {
         // A random model: the World tokenizer over its 65536 ids (the text is noise; the timing is real).
         temp = (std::filesystem::temp_directory_path() / ("aviary-bench-serve-" + shape + ".safetensors")).string();
-        aviary::TensorList w = aviary::random_weights(aviary::named_shape(shape, 6), 1);
-        for (auto& t : w)
-            if (dtype == "bf16" && t.tensor.dim() == 2 && t.tensor.size(0) >= 64 && t.tensor.size(1) >= 64) t.tensor = t.tensor.to(at::kBFloat16);
-        aviary::write_safetensors(temp, w);
+        aviary::write_safetensors(temp, aviary::random_weights(aviary::named_shape(shape, 6), 1));
         model = temp;
+        o.dtype = dtype;  // the server loads the matrices in this precision (as `aviary bench --shape --dtype`)
     }
     o.model_path = model;
     aviary::server::Server srv(o);

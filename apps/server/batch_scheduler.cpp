@@ -278,7 +278,8 @@ void BatchScheduler::decode_step() {
             }
         }
     };
-    const int64_t groups = std::min<int64_t>(B, std::max(1, thread_count()));
+    // (Small vocabularies sample in microseconds: starting threads would cost more than it saves.)
+    const int64_t groups = V < 16384 ? 1 : std::min<int64_t>(B, std::max(1, thread_count()));
     std::vector<std::thread> helpers;
     for (int64_t g = 1; g < groups; ++g) helpers.emplace_back(sample_rows, g * B / groups, (g + 1) * B / groups);
     sample_rows(0, B / groups);

@@ -4,6 +4,7 @@
 #include "aviary/server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -23,6 +24,13 @@ namespace {
 
 std::string model_id(const std::string& path) { return std::filesystem::path(path).stem().string(); }
 
+// Debian's compiled cpp-httplib listens with a backlog of 5: a burst of new connections overflows it and the kernel
+// drops their SYNs (the clients retry after 1 s). Listening again on the bound socket raises the backlog.
+class HttpServer : public httplib::Server {
+public:
+    void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -33,7 +41,7 @@ struct Server::Impl {
     std::unique_ptr<AudioAdapter> audio;
     std::unique_ptr<BatchScheduler> scheduler;
     std::unique_ptr<ApiContext> ctx;
-    httplib::Server http;
+    HttpServer http;
     int port = 0;
     std::thread thread;  // start()
     std::mutex stop_mutex;
@@ -78,6 +86,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
                      " (in use, or not an address of this machine?)");
         m.port = o.port;
     }
+    m.http.widen_backlog();
 }
 
 Server::~Server() {
