@@ -9,6 +9,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libopencv-dev libsndfile1-dev libsamplerate0-dev
       libimgui-dev libglfw3-dev libgl-dev
       libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+      libcpp-httplib-dev  # aviary serve (HTTP server and the tests' client)
       libgloo-dev libdnnl-dev
       python3 ca-certificates
       # Optional at run time (aviary music --midi/--wav/--svg and its validity check); the music tests use them.

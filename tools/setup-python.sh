@@ -17,5 +17,6 @@ if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "rwkv==0.8.32" "safetensors" "numpy<2" \
-  "transformers==4.40.2"  # HF CLIPVisionModel / CLIPImageProcessor references (tools/make_vision_fixtures.py)
+  "transformers==4.40.2" \
+  "openai"  # the official OpenAI client, against `aviary serve` (tools/openai_client_check.py)
 echo "$venv/bin/python"

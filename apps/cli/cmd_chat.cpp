@@ -7,28 +7,13 @@
 #include <cstdio>
 #include <iostream>
 
+#include "aviary/core/chat_format.h"
 #include "aviary/core/error.h"
 #include "aviary/core/generator.h"
 #include "cli_common.h"
 #include "sampling_options.h"
 
 namespace aviary::cli {
-namespace {
-
-// "\r\n" -> "\n", runs of newlines collapsed to one, surrounding whitespace stripped (spec §6.5).
-std::string clean_message(const std::string& in) {
-    std::string s;
-    for (size_t i = 0; i < in.size(); ++i) {
-        if (in[i] == '\r') continue;
-        if (in[i] == '\n' && !s.empty() && s.back() == '\n') continue;
-        s += in[i];
-    }
-    const size_t b = s.find_first_not_of(" \t\n"), e = s.find_last_not_of(" \t\n");
-    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
-}  // namespace
-
 void register_chat(CLI::App& app, Runner& run) {
     auto* sub = app.add_subcommand("chat", "Chat with a World model (User:/Assistant: format) on stdin/stdout");
     struct Args {
@@ -69,7 +54,7 @@ void register_chat(CLI::App& app, Runner& run) {
                     continue;
                 }
                 if (line.rfind("/save ", 0) == 0 || line.rfind("/load ", 0) == 0) {
-                    const std::string path = clean_message(line.substr(6));
+                    const std::string path = clean_chat_message(line.substr(6));
                     try {
                         if (line[1] == 's') {
                             state.save_for(model, path);
@@ -83,9 +68,9 @@ void register_chat(CLI::App& app, Runner& run) {
                     }
                     continue;
                 }
-                const std::string msg = clean_message(line);
+                const std::string msg = clean_chat_message(line);
                 if (msg.empty()) continue;
-                const std::string prompt = "User: " + msg + "\n\nAssistant:";
+                const std::string prompt = chat_turn("User", msg) + kChatAssistantPrefix;
                 std::fputs("Assistant:", stdout);
                 GenerateCallbacks cb;
                 cb.on_text = [](const std::string& piece) {

@@ -69,11 +69,6 @@ void add_dtype_option(CLI::App* sub, VisionModelArgs& a) {
 }
 
 // --position when given, else the position the model was trained with (its metadata), else middle (v6 eval).
-vision::ImagePosition position_for(const std::string& given, const vision::VisualRwkv& m) {
-    if (!given.empty()) return vision::parse_image_position(given);
-    auto it = m.metadata().find("image_position");
-    return vision::parse_image_position(it != m.metadata().end() ? it->second : "middle");
-}
 
 at::Tensor image_for(const vision::VisualRwkv& m, const std::string& path) {
     vision::ClipPreprocess pre;
@@ -118,7 +113,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 const double load_s = std::chrono::duration<double>(o.started - t_load).count();
                 at::Tensor px = image_for(model, a->image);
                 o.max_tokens = a->max_tokens;
-                o.position = position_for(a->position, model);
+                o.position = vision::image_position_for(model, a->position);
                 auto r = vision::answer_question(model, *tokenizer, px, a->question, o, [](const std::string& piece) {
                     std::fwrite(piece.data(), 1, piece.size(), stdout);
                     std::fflush(stdout);
@@ -338,7 +333,7 @@ void register_vision(CLI::App& app, Runner& run) {
                 const auto tokenizer = vision::tokenizer_for(model, a->m.tokenizer, a->m.vocab);
                 vision::AnswerOptions o;
                 o.max_tokens = a->max_tokens;
-                o.position = position_for(a->position, model);
+                o.position = vision::image_position_for(model, a->position);
                 std::vector<std::string> preds, refs;
                 nlohmann::json answers = nlohmann::json::array();
                 ProgressBar bar(!a->quiet);

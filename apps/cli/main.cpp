@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
 #ifdef AVIARY_HAVE_RESEARCH
     aviary::cli::register_research(app, run);  // `research …`
 #endif
+#ifdef AVIARY_HAVE_SERVER
+    aviary::cli::register_serve(app, run);  // `serve` (apps/server)
+#endif
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

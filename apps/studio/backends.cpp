@@ -91,23 +91,6 @@ ImageRGBA rgba_from_rgb(const at::Tensor& rgb_in) {
     return out;
 }
 
-// One value of a safetensors file's "__metadata__" (read from the header alone: 8-byte little-endian length, then
-// JSON); "" for other files or a missing key.
-std::string safetensors_metadata_value(const std::string& path, const std::string& key) {
-    std::ifstream f(path, std::ios::binary);
-    uint64_t n = 0;
-    if (!f.read(reinterpret_cast<char*>(&n), 8) || n == 0 || n > (100u << 20)) return "";
-    std::string header(size_t(n), '\0');
-    if (!f.read(header.data(), std::streamsize(n))) return "";
-    try {
-        const nlohmann::json j = nlohmann::json::parse(header);
-        if (j.contains("__metadata__") && j["__metadata__"].contains(key) && j["__metadata__"][key].is_string())
-            return j["__metadata__"][key].get<std::string>();
-    } catch (const std::exception&) {
-    }
-    return "";
-}
-
 class ModuleVisionBackend : public VisionBackend {
 public:
     bool available() const override {
@@ -137,7 +120,6 @@ public:
         ModelOptions options;
         options.dtype = "auto";  // the file's precision: a bf16 file stays bf16 in memory, as `aviary vqa` keeps it
         vision::VisualRwkv m = vision::VisualRwkv::load(model_path, clip_path, proj_path, options);
-        image_position_ = safetensors_metadata_value(model_path, "image_position");
         tokenizer_ = vision::tokenizer_for(m);  // as `aviary vqa` picks it
         model_.emplace(std::move(m));
         load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -167,9 +149,7 @@ public:
         o.size = model_->image_size();
         const at::Tensor px = vision::clip_preprocess(rgb_tensor(image), o);
         ao.max_tokens = max_tokens;
-        // The image's place in the prompt: the one the model was trained with (its metadata), else middle — as
-        // `aviary vqa` does.
-        ao.position = vision::parse_image_position(image_position_.empty() ? "middle" : image_position_);
+        ao.position = vision::image_position_for(*model_);  // the model's training place, as `aviary vqa` picks it
         const vision::AnswerResult r = vision::answer_question(*model_, *tokenizer_, px, question, ao, on_text, should_stop);
         VqaStats s;
         s.load_s = load_s_, s.image_s = r.timings.image_s, s.prefill_s = r.timings.prefill_s;
@@ -181,7 +161,6 @@ public:
 private:
     std::optional<vision::VisualRwkv> model_;  // worker thread only
     double load_s_ = 0;
-    std::string image_position_;
     std::unique_ptr<Tokenizer> tokenizer_;
     mutable std::mutex mutex_;
     std::string description_;  // guarded: status() is read by the UI thread

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "aviary/core/chat_format.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
 #include "aviary/core/threads.h"
@@ -134,7 +135,7 @@ void StudioWorker::chat_send(const ChatRequest& request) {
         std::string prompt = request.user_text;
         GenerateOptions o = request.options;
         if (request.chat_format) {
-            prompt = "User: " + request.user_text + "\n\nAssistant:";
+            prompt = chat_turn("User", request.user_text) + kChatAssistantPrefix;  // World chat format
             o.stop.push_back("\n\nUser:");
         }
         chat_->take_snapshot();

@@ -30,6 +30,32 @@ State State::clone() const {
     return s;
 }
 
+State State::row(int64_t b) const {
+    AVIARY_CHECK(b >= 0 && b < batch(), "State::row: row ", b, " is outside the batch of ", batch());
+    State s;
+    for (const auto& t : att_shift) s.att_shift.push_back(t.narrow(0, b, 1).clone());
+    for (const auto& t : wkv) s.wkv.push_back(t.narrow(0, b, 1).clone());
+    for (const auto& t : ffn_shift) s.ffn_shift.push_back(t.narrow(0, b, 1).clone());
+    return s;
+}
+
+State State::stack(const std::vector<const State*>& states) {
+    AVIARY_CHECK(!states.empty(), "State::stack: no states given");
+    const int L = states.front()->n_layer();
+    for (const State* s : states)
+        AVIARY_CHECK(s->n_layer() == L, "State::stack: a state has ", s->n_layer(), " layers, the first has ", L);
+    State out;
+    std::vector<at::Tensor> parts(states.size());
+    for (auto [src, dst] : {std::pair{&State::att_shift, &out.att_shift}, std::pair{&State::wkv, &out.wkv},
+                            std::pair{&State::ffn_shift, &out.ffn_shift}}) {
+        for (int l = 0; l < L; ++l) {
+            for (size_t i = 0; i < states.size(); ++i) parts[i] = (states[i]->*src)[l];
+            dst->push_back(at::cat(parts, 0));  // throws on shape mismatch (LibTorch names the sizes)
+        }
+    }
+    return out;
+}
+
 void State::save(const std::string& path, const Metadata& metadata) const {
     TensorList list;
     for (int l = 0; l < n_layer(); ++l) {

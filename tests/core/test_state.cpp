@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "aviary/core/checkpoint.h"
+#include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
 #include "aviary/core/model_init.h"
@@ -40,6 +41,62 @@ TEST(State, CloneIsASnapshot) {
     at::Tensor again = model.step(at::full({1}, 7, at::kLong), snap);
     EXPECT_TRUE(at::equal(first, again));
     EXPECT_GT(state.bytes(), 0u);
+}
+
+TEST(State, RowAndStackRoundTrip) {
+    auto model = aviary::Model::load(fixture("golden/v6_fp32.pth"));
+    auto batched = model.new_state(3);
+    model.forward(at::randint(1, 500, {3, 5}, at::kLong), batched, false);  // three different rows
+    const auto r0 = batched.row(0), r1 = batched.row(1), r2 = batched.row(2);
+    EXPECT_EQ(r1.batch(), 1);
+    EXPECT_FALSE(at::equal(r0.wkv[0], r1.wkv[0]));
+    const auto again = aviary::State::stack({&r0, &r1, &r2});
+    ASSERT_EQ(again.batch(), 3);
+    for (int l = 0; l < batched.n_layer(); ++l) {
+        EXPECT_TRUE(at::equal(again.att_shift[l], batched.att_shift[l]));
+        EXPECT_TRUE(at::equal(again.wkv[l], batched.wkv[l]));
+        EXPECT_TRUE(at::equal(again.ffn_shift[l], batched.ffn_shift[l]));
+    }
+    const auto swapped = aviary::State::stack({&r2, &r0});  // rows are copies, in the order given
+    EXPECT_TRUE(at::equal(swapped.wkv[1][0], batched.wkv[1][2]));
+    EXPECT_THROW(batched.row(3), aviary::Error);
+    EXPECT_THROW(aviary::State::stack({}), aviary::Error);
+}
+
+// What a batched server relies on: each row of a batched decode step gives bit for bit the logits and state of the
+// same sequence decoded alone (the CPU engine's batch kernels accumulate every dot product in the batch-1 order).
+TEST(State, BatchedDecodeRowsEqualSingleDecodes) {
+    for (const char* file : {"golden/v5_fp32.pth", "golden/v6_bf16.pth"}) {
+        SCOPED_TRACE(file);
+        aviary::ModelOptions options;
+        options.dtype = "auto";  // bf16 files keep bf16 matrices (the engine's bf16 kernels)
+        auto model = aviary::Model::load(fixture(file), options);
+        model.train(false);
+        constexpr int kB = 5;
+        std::vector<aviary::State> singles;
+        for (int b = 0; b < kB; ++b) {
+            singles.push_back(model.new_state(1));
+            model.forward(at::randint(1, 500, {1, 4 + b}, at::kLong), singles.back(), false);
+        }
+        std::vector<const aviary::State*> ptrs;
+        for (auto& s : singles) ptrs.push_back(&s);
+        aviary::Decoder batched(model, kB);
+        batched.load_state(aviary::State::stack(ptrs));
+        at::Tensor tokens = at::randint(1, 500, {kB}, at::kLong);
+        for (int step = 0; step < 3; ++step) {
+            at::Tensor all = batched.step(tokens);  // (B, V)
+            for (int b = 0; b < kB; ++b) {
+                aviary::Decoder one(model, 1);
+                one.load_state(singles[b]);
+                at::Tensor alone = one.step(tokens.narrow(0, b, 1));
+                singles[b] = one.state().clone();
+                EXPECT_TRUE(at::equal(all[b], alone[0])) << "row " << b << " step " << step << " max |diff| "
+                                                         << (all[b] - alone[0]).abs().max().item<float>();
+                EXPECT_TRUE(at::equal(batched.state().row(b).wkv[1], singles[b].wkv[1])) << "row " << b;
+            }
+            tokens = all.argmax(1);
+        }
+    }
 }
 
 TEST(State, TimeStateIsTheInitialState) {

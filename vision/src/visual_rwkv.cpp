@@ -281,6 +281,12 @@ std::unique_ptr<Tokenizer> tokenizer_for(const VisualRwkv& model, const std::str
     return make_tokenizer(chosen, model.rwkv().config().vocab_size, vocab_path);
 }
 
+ImagePosition image_position_for(const VisualRwkv& model, const std::string& given) {
+    if (!given.empty()) return parse_image_position(given);
+    const auto it = model.metadata().find("image_position");
+    return parse_image_position(it != model.metadata().end() ? it->second : "middle");
+}
+
 std::string default_model_path() {
     return find_shipped_model("vision-*.safetensors", "AVIARY_VISION_MODEL");
 }

@@ -23,6 +23,11 @@ public:
     int64_t batch() const;
     size_t bytes() const;
     State clone() const;  // deep copy: a snapshot that later steps do not touch
+    // Batch row b as a state of batch 1 (a deep copy), and the reverse: states of the same layers and shapes (batch
+    // any) stacked along the batch dimension in order (deep copies). A batched server moves sequences in and out of
+    // one batched state with these; errors name the row or the mismatching layer.
+    State row(int64_t b) const;
+    static State stack(const std::vector<const State*>& states);
 
     // safetensors with keys "state.{l}.att_shift", "state.{l}.wkv", "state.{l}.ffn_shift" (atomic write).
     void save(const std::string& path, const Metadata& metadata = {}) const;

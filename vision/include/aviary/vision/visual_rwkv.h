@@ -120,6 +120,11 @@ AnswerResult answer_question(VisualRwkv& model, const Tokenizer& tokenizer, cons
 std::unique_ptr<Tokenizer> tokenizer_for(const VisualRwkv& model, const std::string& kind = "",
                                          const std::string& vocab_path = "");
 
+// The image's place in a question prompt for a VisualRWKV model: `given` ("first" | "middle" | "last") when not
+// empty, else the one it was trained with (metadata "image_position", what `aviary train vision` records), else
+// middle. The one choice the CLI, the studio and the server share.
+ImagePosition image_position_for(const VisualRwkv& model, const std::string& given = "");
+
 // The shipped demo model (core find_shipped_model): $AVIARY_VISION_MODEL, the installed share/aviary/models/, then
 // assets/models/ of the source tree (vision-*.safetensors); an error naming the places when none is found.
 std::string default_model_path();
