@@ -357,7 +357,7 @@ std::string prefill_gemm_path(const std::string& dtype, const std::string& optio
         return dtype == "fp32" ? "blas" : "onednn";
     }
     if (want == "auto")
-        return (dtype == "bf16" && dnn.bf16_matmul) || (dtype == "int8" && dnn.int8_matmul) ? "onednn" : "blas";
+        return (dtype == "bf16" && dnn.bf16_amx) || (dtype == "int8" && dnn.int8_matmul) ? "onednn" : "blas";
     return want;
 }
 

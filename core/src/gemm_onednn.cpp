@@ -163,6 +163,7 @@ const OneDnnInfo& onednn_info() {
         const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
         i.isa = isa_name(isa);
         i.bf16_matmul = isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+        i.bf16_amx = isa == dnnl::cpu_isa::avx512_core_amx;
         i.int8_matmul = isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
                         isa == dnnl::cpu_isa::avx512_core_amx || isa == dnnl::cpu_isa::avx2_vnni;
         i.bf16_supported = i.bf16_matmul || isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni;

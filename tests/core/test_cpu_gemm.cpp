@@ -248,7 +248,7 @@ TEST(CpuEngineOneDnn, PathNamesAndErrors) {
     const auto& info = aviary::cpu::onednn_info();
     // auto follows the ISA oneDNN reports, never the CPU model
     if (!std::getenv("AVIARY_PREFILL_GEMM")) {
-        EXPECT_EQ(aviary::prefill_gemm_path("bf16"), info.bf16_matmul ? "onednn" : "blas");
+        EXPECT_EQ(aviary::prefill_gemm_path("bf16"), info.bf16_amx ? "onednn" : "blas");
         EXPECT_EQ(aviary::prefill_gemm_path("int8"), info.int8_matmul ? "onednn" : "blas");
         EXPECT_EQ(aviary::prefill_gemm_path("fp32"), "blas");
     }

@@ -24,6 +24,10 @@ struct OneDnnInfo {
     std::string isa;           // what its kernels use here: "avx512_core_amx", "avx512_core_bf16", "avx2", …
     bool bf16_matmul = false;  // bf16 GEMMs run on native bf16 units (AMX-BF16 or AVX512-BF16)
     bool int8_matmul = false;  // int8 GEMMs run on AMX-INT8 or VNNI
+    // bf16 GEMMs run on AMX tiles. Only then does the engine's prefill take oneDNN for bf16 by default: on AVX512-BF16
+    // alone oneDNN 2.6.3's bf16 matmul measured 156–164 GFLOP/s against 246–257 for the widened fp32 BLAS blocks
+    // (2 cores, model-207 Xeon without AMX, 2026-12-06; docs/BENCHMARKS.md).
+    bool bf16_amx = false;
     // What the gemm_*_onednn functions accept (they throw aviary::Error otherwise): bf16 from AVX-512 on (emulated
     // below AVX512-BF16; oneDNN 2.6 has no AVX2 bf16 matmul); int8 only with VNNI or AMX (without VNNI oneDNN's int8
     // kernels sum byte pairs into saturating int16, measured wrong by up to ~10 % of a logit here).
