@@ -54,7 +54,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const Model& model, const std::str
                                               const std::string& kind, const std::string& vocab);
 
 // Adds --precision bf16|fp32 to a `train` command (trainer.h TrainPrecision); left out, `precision` keeps Auto:
-// bf16 where the CPU has native bf16, else fp32.
+// bf16 where the CPU has AMX-BF16, else fp32.
 void add_precision_option(CLI::App* sub, TrainPrecision& precision);
 
 // The shared token-LM trainer with a progress bar on stderr (when show_progress) and Ctrl-C handled as "save a

@@ -127,13 +127,13 @@ const char* train_precision_name(TrainPrecision precision) {
     return "?";
 }
 
-bool cpu_has_native_bf16() {
-    return cpu_info().native_bf16();  // AVX512-BF16 or AMX-BF16 (else oneDNN would emulate bf16, slower than fp32)
+bool cpu_has_amx_bf16() {
+    return cpu_info().amx_bf16;
 }
 
 TrainPrecision resolve_train_precision(TrainPrecision precision, bool parameters_on_cpu) {
     if (precision == TrainPrecision::Auto)
-        return parameters_on_cpu && cpu_has_native_bf16() ? TrainPrecision::Bf16 : TrainPrecision::Fp32;
+        return parameters_on_cpu && cpu_has_amx_bf16() ? TrainPrecision::Bf16 : TrainPrecision::Fp32;
     AVIARY_CHECK(precision != TrainPrecision::Bf16 || parameters_on_cpu,
                  "bf16 training is LibTorch's CPU autocast and the parameters are not on the CPU: train with "
                  "--precision fp32 on this device");

@@ -156,7 +156,7 @@ TEST(CliTrain, BadInputIsOneErrorLine) {
 }
 
 // --precision (trainer.h TrainPrecision): bf16 and fp32 are accepted and reported in the summary line and in
-// trainer.json; left out, the default (bf16 on a CPU with native bf16, else fp32) is reported; any other value is a
+// trainer.json; left out, the default (bf16 on a CPU with AMX-BF16, else fp32) is reported; any other value is a
 // usage error (exit 2, one `error:` line) before anything is written. (The music, vision and audio `train`
 // commands share the option: their tests check the rejection.)
 TEST(CliTrain, PrecisionIsAcceptedReportedOrRejected) {

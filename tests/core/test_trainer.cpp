@@ -252,7 +252,7 @@ TEST(Trainer, ResumeAfterACrashIsBitExact) {
     int lines = 0;
     for (std::string l; std::getline(log, l);) ++lines;
     EXPECT_EQ(lines, 20);
-    // The default precision (bf16 on a CPU with native bf16) resumes exactly too, and trainer.json names it.
+    // The default precision (bf16 on a CPU with AMX-BF16) resumes exactly too, and trainer.json names it.
     const std::string want = train_precision_name(resolve_train_precision(TrainPrecision::Auto, true));
     EXPECT_EQ(sb.precision, resolve_train_precision(TrainPrecision::Auto, true));
     std::ifstream meta(fs::path(latest_train_checkpoint(cb.out_dir)) / "trainer.json");
@@ -352,7 +352,7 @@ TEST(Trainer, BadInputGivesClearErrors) {
     EXPECT_NE(error_of([&] { train_language_model(m, *small, c); }).find("too small"), std::string::npos);
 }
 
-// Training precision (trainer.h TrainPrecision): names, and the default (bf16 only on a CPU with native bf16).
+// Training precision (trainer.h TrainPrecision): names, and the default (bf16 only on a CPU with AMX-BF16).
 TEST(Trainer, PrecisionNamesAndDefault) {
     EXPECT_EQ(parse_train_precision("bf16"), TrainPrecision::Bf16);
     EXPECT_EQ(parse_train_precision("fp32"), TrainPrecision::Fp32);
@@ -360,8 +360,8 @@ TEST(Trainer, PrecisionNamesAndDefault) {
     EXPECT_NE(error_of([] { parse_train_precision("fp16"); }).find("expected bf16, fp32 or auto"), std::string::npos);
     EXPECT_STREQ(train_precision_name(TrainPrecision::Bf16), "bf16");
     const TrainPrecision def = resolve_train_precision(TrainPrecision::Auto, /*parameters_on_cpu=*/true);
-    EXPECT_EQ(def, cpu_has_native_bf16() ? TrainPrecision::Bf16 : TrainPrecision::Fp32);
-    std::printf("[ info ] native bf16: %s, default training precision: %s\n", cpu_has_native_bf16() ? "yes" : "no",
+    EXPECT_EQ(def, cpu_has_amx_bf16() ? TrainPrecision::Bf16 : TrainPrecision::Fp32);
+    std::printf("[ info ] AMX-BF16: %s, default training precision: %s\n", cpu_has_amx_bf16() ? "yes" : "no",
                 train_precision_name(def));
     EXPECT_EQ(resolve_train_precision(TrainPrecision::Auto, false), TrainPrecision::Fp32);
     EXPECT_EQ(resolve_train_precision(TrainPrecision::Fp32, true), TrainPrecision::Fp32);

@@ -42,7 +42,7 @@ struct MqarRunOptions {
     int64_t eval_rows = 256; // held-out rows (another seed)
     uint64_t seed = 1;
     std::string device = "cpu";  // "cpu" or "cuda"
-    TrainPrecision precision = TrainPrecision::Auto;  // trainer.h: bf16 autocast where the CPU has native bf16
+    TrainPrecision precision = TrainPrecision::Auto;  // trainer.h: bf16 autocast where the CPU has AMX-BF16
 };
 struct MqarRunResult {
     double accuracy = 0;     // exact value predictions (arg-max) over all queries of the held-out rows

@@ -26,13 +26,15 @@ class Communicator;  // distributed.h
 // products run on the CPU's bf16 units (oneDNN; AMX or AVX512-BF16) with fp32 accumulation, while the WKV
 // recurrence and its state (wkv_dispatch.cpp), the residual stream, the norms and the loss stay fp32; the step
 // then runs LibTorch's intra-op pool on all threads (TorchThreadsScope). Auto: bf16 when the parameters are on the
-// CPU and it has native bf16 (AVX512-BF16 or AMX-BF16), else fp32.
+// CPU and it has AMX-BF16 tiles, else fp32 (with AVX512-BF16 alone, oneDNN 2.6.3's bf16 matmuls are slower than the
+// fp32 BLAS: a music-recipe step measured 0.593 s bf16 vs 0.541 s fp32 on a model-207 Xeon without AMX, 2026-12-06;
+// with AMX 0.225 vs 0.358 s, docs/TRAINING.md §8).
 enum class TrainPrecision { Auto, Fp32, Bf16 };
 // "auto" | "fp32" | "bf16"; anything else is an aviary::Error naming the choices.
 TrainPrecision parse_train_precision(const std::string& name);
 const char* train_precision_name(TrainPrecision precision);  // "auto", "fp32", "bf16"
-// True when the CPU executes bf16 natively (cpuid AVX512-BF16 or AMX-BF16).
-bool cpu_has_native_bf16();
+// True when the CPU has AMX-BF16 (cpuid): where bf16 training is the default.
+bool cpu_has_amx_bf16();
 // The precision a Trainer uses: Auto becomes Bf16 or Fp32 as described above; explicit choices stay (Bf16 with
 // parameters off the CPU is an error: the autocast is the CPU's).
 TrainPrecision resolve_train_precision(TrainPrecision precision, bool parameters_on_cpu);
