@@ -67,8 +67,7 @@ VisionAdapter::Answer VisionAdapter::answer(const std::string& image_bytes, cons
     a.text = r.text;
     a.completion_tokens = r.tokens;
     a.stop_reason = r.stop_reason;
-    a.prompt_tokens = static_cast<int64_t>(vision::question_prompt(question, o.position, *impl_->tokenizer).ids.size()) +
-                      impl_->model.image_rows();
+    a.prompt_tokens = r.prompt_tokens;
     return a;
 }
 #else

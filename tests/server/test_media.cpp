@@ -102,6 +102,8 @@ TEST_F(Media, ImageQuestionIsAnsweredByTheVisionModel) {
     const auto expected = vision::answer_question(model, *tokenizer, vision::load_clip_image(image_path, pre), question, o);
     EXPECT_EQ(answer, expected.text);
     EXPECT_EQ(r.j["usage"]["completion_tokens"], expected.tokens);
+    EXPECT_EQ(r.j["usage"]["prompt_tokens"].get<int64_t>(), expected.prompt_tokens);
+    EXPECT_GT(expected.prompt_tokens, model.image_rows());  // the question's ids and the image rows
 
     // Streamed: the same text in SSE chunks.
     json streamed = image_request(file_bytes(image_path), question);

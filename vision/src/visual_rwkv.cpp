@@ -264,6 +264,7 @@ AnswerResult answer_question(VisualRwkv& model, const Tokenizer& tokenizer, cons
     const GenerateResult out = generate_from_logits(model.rwkv(), tokenizer, state, logits, g, cb);
     r.ids = out.tokens;
     r.tokens = int(out.tokens.size());
+    r.prompt_tokens = static_cast<int64_t>(p.ids.size()) + model.image_rows();
     r.stop_reason = out.stop_reason;
     const Clock::time_point t_end = Clock::now();
     r.timings.decode_s = seconds(t_prefill, t_end);

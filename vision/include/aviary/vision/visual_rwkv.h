@@ -100,6 +100,7 @@ struct AnswerTimings {
 struct AnswerResult {
     std::string text;  // without the "\n\n" stop
     int tokens = 0;
+    int64_t prompt_tokens = 0;  // the question's text ids plus the image rows, as prefilled
     std::vector<int32_t> ids;  // the generated tokens (stop sequence included)
     std::string stop_reason;  // "stop_sequence", "end_of_text", "max_tokens", "stopped"
     AnswerTimings timings;
