@@ -53,8 +53,9 @@ inline VecF load_w(const void* base, int64_t i) {
         // bf16 bits in the high half of an fp32 word: zero-extending load (vpmovzxwd), shift left by 16
         const uint16_t* p = static_cast<const uint16_t*>(base) + i;
 #if AVIARY_VEC_BYTES == 64 && defined(__AVX512F__)
-        const VecU32 wide =
-            reinterpret_cast<VecU32>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+        // (the zero-masked form: GCC 12 warns that the plain one's undefined pass-through may be uninitialised)
+        const VecU32 wide = reinterpret_cast<VecU32>(
+            _mm512_maskz_cvtepu16_epi32(__mmask16(0xFFFF), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
 #elif AVIARY_VEC_BYTES == 64
         // The 64-byte layout built without AVX-512 (the test twin, tests/core/matvec_vec64_twin.cpp): two halves.
         const VecU32 wide = join_halves<VecU32>(
@@ -77,10 +78,55 @@ inline float load_w1(const void* base, int64_t i) {
     }
 }
 
+// The lanes' sum as a tree, halves first: lanes i and i + kLanes/2, then i and i + kLanes/4, ... (the same order in
+// every kernel of a width, so batch 1 and the batched passes agree bit for bit; fp32 addition is commutative).
+using VecF8 = float __attribute__((vector_size(32)));
+using VecF4 = float __attribute__((vector_size(16)));
+using VecF2 = float __attribute__((vector_size(8)));
+inline float hsum8(VecF8 a) {
+    const VecF4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    const VecF2 c = __builtin_shufflevector(b, b, 0, 1) + __builtin_shufflevector(b, b, 2, 3);
+    return c[0] + c[1];
+}
 inline float hsum(VecF v) {
-    float s = 0;
-    for (int i = 0; i < kLanes; ++i) s += v[i];
-    return s;
+#if AVIARY_VEC_BYTES == 64
+    return hsum8(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+#else
+    return hsum8(v);
+#endif
+}
+
+// out[j] = hsum(v[j]) for j < n, the same tree for 16 vectors at once where the width is 16 lanes: each level adds
+// the two halves of every group of lanes with two-source shuffles, packing two vectors' partial sums into one.
+inline void hsum_many(const VecF* v, int n, float* out) {
+#if AVIARY_VEC_BYTES == 64 && defined(__AVX512F__)
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        VecF t[8], u[4], w[2];
+        auto in = [&](int j) { return j0 + j < n ? v[j0 + j] : VecF{}; };
+        for (int j = 0; j < 8; ++j) {
+            const VecF a = in(2 * j), b = in(2 * j + 1);
+            t[j] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                   __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+        }
+        for (int j = 0; j < 4; ++j)
+            u[j] = __builtin_shufflevector(t[2 * j], t[2 * j + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25,
+                                           26, 27) +
+                   __builtin_shufflevector(t[2 * j], t[2 * j + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29,
+                                           30, 31);
+        for (int j = 0; j < 2; ++j)
+            w[j] = __builtin_shufflevector(u[2 * j], u[2 * j + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25,
+                                           28, 29) +
+                   __builtin_shufflevector(u[2 * j], u[2 * j + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27,
+                                           30, 31);
+        const VecF z =
+            __builtin_shufflevector(w[0], w[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+            __builtin_shufflevector(w[0], w[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for (int j = 0; j < 16 && j0 + j < n; ++j) out[j0 + j] = z[j];
+    }
+#else
+    for (int j = 0; j < n; ++j) out[j] = hsum(v[j]);
+#endif
 }
 
 template <WeightType T>
@@ -152,31 +198,70 @@ void matvec_batch1(const MatView& w, const float* x, float* y, int64_t r0, int64
     }
 }
 
-// NB batch items (1..8) at a time: each weight vector is loaded once and used NB times.
-template <WeightType T, int NB>
-void matvec_rows_nb(const MatView& w, const float* x, int64_t xs, float* y, int64_t ys, int64_t r0, int64_t r1) {
+// Batch > 1, fp32 and bf16: RB rows and NB batch items (2..8) per pass, RB·NB accumulators in registers, so each
+// loaded weight vector serves NB activation vectors and each activation load serves RB rows. Every (row, item) sum
+// runs exactly as in matvec_batch1 (lanes over the columns in order, hsum, then the scalar tail), so a sequence's
+// result does not depend on the batch it decodes in, bit for bit.
+template <int NB>
+constexpr int rows_per_pass() {
+#if AVIARY_VEC_BYTES == 64 && defined(__AVX512F__)
+    constexpr int regs = 28;  // of 32 vector registers, a few left for the compiler
+#elif AVIARY_VEC_BYTES == 64
+    constexpr int regs = 7;  // the 64-byte twin on AVX2: each vector is two of the 16 registers
+#else
+    constexpr int regs = 14;
+#endif
+    constexpr int rb = regs / (NB + 1);
+    return rb < 1 ? 1 : rb > 4 ? 4 : rb;
+}
+
+template <WeightType T, int NB, int RB>
+inline void matvec_pass(const MatView& w, const float* x, int64_t xs, float* y, int64_t ys, int64_t r) {
     const int64_t cols = w.cols, cv = cols - cols % kLanes;
-    for (int64_t r = r0; r < r1; ++r) {
-        VecF acc[NB] = {};
-        const int64_t o = r * cols;
-        for (int64_t c = 0; c < cv; c += kLanes) {
-            const VecF wv = load_w<T>(w.data, o + c);
-            for (int b = 0; b < NB; ++b) acc[b] += wv * load_x(x + b * xs + c);
-        }
+    VecF acc[RB][NB] = {};
+    for (int64_t c = 0; c < cv; c += kLanes) {
+        VecF wv[RB];
+#pragma GCC unroll 8
+        for (int i = 0; i < RB; ++i) wv[i] = load_w<T>(w.data, (r + i) * cols + c);
+#pragma GCC unroll 8
         for (int b = 0; b < NB; ++b) {
-            float s = hsum(acc[b]);
+            VecF xv = load_x(x + b * xs + c);
+#if AVIARY_VEC_BYTES == 32 || defined(__AVX512F__)
+            // One load into a register for the RB rows (GCC would fold a load of the same x into every FMA).
+            if constexpr (RB > 1) asm("" : "+v"(xv));
+#endif
+#pragma GCC unroll 8
+            for (int i = 0; i < RB; ++i) acc[i][b] += wv[i] * xv;
+        }
+    }
+    float sums[RB * NB];
+    hsum_many(&acc[0][0], RB * NB, sums);
+    for (int i = 0; i < RB; ++i) {
+        const int64_t o = (r + i) * cols;
+        for (int b = 0; b < NB; ++b) {
+            float s = sums[i * NB + b];
             for (int64_t c = cv; c < cols; ++c) s += load_w1<T>(w.data, o + c) * x[b * xs + c];
-            y[b * ys + r] = s;
+            y[b * ys + r + i] = s;
         }
     }
 }
 
-// Batch > 1: row blocks of 16 keep a block's weights in L1 while every group of up to 8 batch items reads them;
+template <WeightType T, int NB>
+void matvec_rows_nb(const MatView& w, const float* x, int64_t xs, float* y, int64_t ys, int64_t r0, int64_t r1) {
+    constexpr int RB = rows_per_pass<NB>();
+    int64_t r = r0;
+    for (; r + RB <= r1; r += RB) matvec_pass<T, NB, RB>(w, x, xs, y, ys, r);
+    for (; r < r1; ++r) matvec_pass<T, NB, 1>(w, x, xs, y, ys, r);
+}
+
+// Batch > 1: up to 8 batch items share each weight load; above 8, row blocks of 24 (a multiple of every
+// rows_per_pass) keep a block's weights in L1 while each group of up to 8 items reads them.
 // fn(rb, re, b0, std::integral_constant<int, NB>) runs one (row block, batch group) with NB = its size (1..8).
 template <class Fn>
 inline void for_batch_groups(int64_t r0, int64_t r1, int64_t batch, Fn&& fn) {
-    for (int64_t rb = r0; rb < r1; rb += 16) {
-        const int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+    const int64_t block = batch <= 8 ? r1 - r0 : 24;
+    for (int64_t rb = r0; rb < r1; rb += block) {
+        const int64_t re = rb + block < r1 ? rb + block : r1;
         for (int64_t b0 = 0; b0 < batch; b0 += 8) {
             switch (batch - b0 < 8 ? batch - b0 : 8) {
                 case 1:
