@@ -64,6 +64,7 @@ BatchScheduler::BatchScheduler(Model& model, const Tokenizer& tokenizer, int max
     // never makes the text model rebuild its engine.
     if (model_.options().device == "cpu") engine_ = shared_cpu_engine(model_);
     for (int b = 1; b <= max_batch_; ++b) decoders_.push_back(std::make_unique<Decoder>(model_, b));
+    sampling_pool_ = std::make_unique<cpu::ThreadPool>(std::max(1, thread_count()));
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -278,12 +279,14 @@ void BatchScheduler::decode_step() {
             }
         }
     };
-    // (Small vocabularies sample in microseconds: starting threads would cost more than it saves.)
-    const int64_t groups = V < 16384 ? 1 : std::min<int64_t>(B, std::max(1, thread_count()));
-    std::vector<std::thread> helpers;
-    for (int64_t g = 1; g < groups; ++g) helpers.emplace_back(sample_rows, g * B / groups, (g + 1) * B / groups);
-    sample_rows(0, B / groups);
-    for (auto& t : helpers) t.join();
+    // (Small vocabularies sample in microseconds: waking the pool would cost more than it saves.)
+    const int64_t groups = V < 16384 ? 1 : std::min<int64_t>(B, sampling_pool_->size());
+    if (groups == 1) {
+        sample_rows(0, B);
+    } else {
+        sampling_pool_->run(static_cast<int>(groups),
+                            [&](int g) { sample_rows(g * B / groups, (g + 1) * B / groups); });
+    }
     for (const auto& e : failed)
         if (e) std::rethrow_exception(e);  // (the loop ends every sequence in flight with the error)
     std::vector<int64_t> ended;

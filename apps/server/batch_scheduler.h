@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "api_error.h"
+#include "aviary/core/cpu_engine_pool.h"
 #include "aviary/core/generator.h"
 #include "aviary/server/server.h"
 #include "state_cache.h"
@@ -88,6 +89,7 @@ private:
     bool rows_dirty_ = true;
     StateCache cache_;
     NamedStates named_;
+    std::unique_ptr<cpu::ThreadPool> sampling_pool_;  // samples the rows of a step in parallel
 
     mutable std::mutex mutex_;  // queue_, held_, stopping_, stats_
     std::condition_variable cv_;

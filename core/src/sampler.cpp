@@ -1,8 +1,8 @@
 // Token sampling with the official semantics: sample_logits follows ChatRWKV PIPELINE.sample_logits (CPU
 // path, rwkv 0.8.32 utils.py; spec §6.2) step for step, and Sampler adds token bans and the decayed
 // presence/frequency penalties of PIPELINE.generate (spec §6.3). The descending sort of the probabilities
-// is a counting sort into bins by value followed by sorting the bins from the largest only until the fp32
-// cumulative sum reaches top_p: the same cumsum, cutoff and survivors as a full sort, sorting few entries.
+// is a counting sort into bins by value followed by sorting the bins (a radix sort on the remaining bits) from the
+// largest only until the fp32 cumulative sum reaches top_p: the same cumsum, cutoff and survivors as a full sort.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,6 +18,40 @@ namespace {
 // 3 mantissa bits: 8 bins per octave). Probabilities are <= 1.0f = 0x3F800000, hence kBins.
 constexpr int kBinShift = 20;
 constexpr size_t kBins = (0x3F800000u >> kBinShift) + 1;
+
+// Sorts one bin's ids by descending probability, ties by ascending id. The counting sort fills every bin in
+// ascending id order and the bin fixes all but the low kBinShift bits of the fp32 pattern, so two stable counting
+// passes (LSD radix, 10 bits each) over those bits give that order exactly; small bins take a comparison sort.
+void sort_bin(int32_t* ids, size_t n, const float* probs) {
+    auto key = [&](int32_t id) {
+        uint32_t bits;
+        std::memcpy(&bits, &probs[id], sizeof bits);
+        return ((1u << kBinShift) - 1) - (bits & ((1u << kBinShift) - 1));  // ascending key = descending value
+    };
+    if (n < 256) {
+        std::sort(ids, ids + n, [&](int32_t a, int32_t b) { return key(a) < key(b) || (key(a) == key(b) && a < b); });
+        return;
+    }
+    static_assert(kBinShift == 20, "two 10-bit passes cover the bits below the bin");
+    thread_local std::vector<int32_t> tmp;
+    tmp.resize(n);
+    uint32_t count[1024];
+    int32_t* src = ids;
+    int32_t* dst = tmp.data();
+    for (int shift : {0, 10}) {
+        std::fill(count, count + 1024, 0u);
+        for (size_t i = 0; i < n; ++i) ++count[(key(src[i]) >> shift) & 1023u];
+        uint32_t sum = 0;
+        for (uint32_t& c : count) {
+            const uint32_t here = c;
+            c = sum;
+            sum += here;
+        }
+        for (size_t i = 0; i < n; ++i) dst[count[(key(src[i]) >> shift) & 1023u]++] = src[i];
+        std::swap(src, dst);
+    }
+    // two passes: the result is back in ids
+}
 
 }  // namespace
 
@@ -58,7 +92,6 @@ int32_t sample_logits(const float* logits, int64_t n, float temperature, float t
     // bits; for p >= 0 the bit pattern orders like the value) puts the ids into bins of descending value,
     // and bins are sorted one by one, from the largest, only until the cumsum reaches top_p. Equal values
     // share a bin, so the survivors (ties at the cutoff included) are exactly a prefix of `order`.
-    auto by_prob_desc = [](int32_t a, int32_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); };
     auto bin_of = [](float p) {
         uint32_t bits;
         std::memcpy(&bits, &p, sizeof bits);
@@ -80,7 +113,7 @@ int32_t sample_logits(const float* logits, int64_t n, float temperature, float t
     for (size_t b = 0; b < kBins && cut_index < 0; ++b) {
         const size_t begin = bin_start[b], end = bin_start[b + 1];
         if (begin == end) continue;
-        std::sort(order.begin() + begin, order.begin() + end, by_prob_desc);
+        sort_bin(order.data() + begin, end - begin, probs.data());
         for (size_t k = begin; k < end; ++k) {
             cumsum += probs[order[k]];
             if (cumsum >= top_p) {
