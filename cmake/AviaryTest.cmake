@@ -1,6 +1,7 @@
-# aviary_add_test(NAME name SOURCES a.cpp ... LIBS lib... LABELS unit|golden|cuda|gui|slow ...)
-# One helper registers every GoogleTest executable with ctest and its labels. Tests named *_CUDA are
-# GPU tests: they skip themselves at run time when no GPU is present, and carry the label `cuda`.
+# aviary_add_test(NAME name SOURCES a.cpp ... LIBS lib... LABELS unit|cuda|gui)
+# One helper registers every GoogleTest executable with ctest. LABELS is the base label of its tests; the labels
+# `golden` and `slow` are given per test by tests/test_labels.cmake, which ctest reads after the discovered tests.
+# Tests named *_CUDA are GPU tests: they skip themselves at run time when no GPU is present (label `cuda`).
 function(aviary_add_test)
   cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cpp)
@@ -11,4 +12,9 @@ function(aviary_add_test)
     AVIARY_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/tests/fixtures"
     AVIARY_BINARY_DIR="${PROJECT_BINARY_DIR}")
   gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+  set(labels_file "${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_labels.cmake")
+  file(WRITE "${labels_file}"
+    "include(\"${PROJECT_SOURCE_DIR}/tests/test_labels.cmake\")\n"
+    "aviary_label_tests(${T_NAME}_TESTS \"${T_LABELS}\")\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_file}")
 endfunction()
