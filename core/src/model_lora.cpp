@@ -8,8 +8,8 @@
 #include <map>
 
 #include "aviary/core/error.h"
+#include "aviary/core/glob.h"
 #include "aviary/core/model.h"
-#include "aviary/core/trainer.h"  // glob_match
 #include "model_impl.h"
 
 namespace aviary {

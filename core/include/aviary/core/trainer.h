@@ -71,8 +71,6 @@ const char* group_name(ParamGroup group);
 // during warmup × (0.2 + 0.8·step/warmup).
 double learning_rate(const TrainOptions& options, int64_t step);
 
-bool glob_match(const std::string& pattern, const std::string& name);
-
 // Returns `loss` unchanged; its backward adds, at each position's arg-max
 // logit, max·1e-4/(B·T) (scaled by the incoming gradient, so that accumulation
 // over micro-batches equals one larger batch). logits (B, T, V).
