@@ -34,19 +34,6 @@ bool cuda_stream_capturing() {
 #endif
 }
 
-bool is_matrix_weight(const std::string& name) {
-    // The big matrices that take the weight dtype; LoRAs, mixes, decay, norms stay fp32 (spec §2.8).
-    auto ends_with = [&](const char* s) {
-        const std::string suf(s);
-        return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
-    };
-    if (name == "emb.weight" || name == "head.weight") return true;
-    for (const char* s : {"att.receptance.weight", "att.key.weight", "att.value.weight", "att.output.weight",
-                          "att.gate.weight", "ffn.key.weight", "ffn.receptance.weight", "ffn.value.weight"})
-        if (ends_with(s)) return true;
-    return false;
-}
-
 }  // namespace
 
 at::Tensor Model::Impl::run(at::Tensor x, State& state, bool all_logits, const Model::BlockHook* hook) {
