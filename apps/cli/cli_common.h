@@ -58,7 +58,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const Model& model, const std::str
 void add_precision_option(CLI::App* sub, TrainPrecision& precision);
 
 // The shared token-LM trainer with a progress bar on stderr (when show_progress) and Ctrl-C handled as "save a
-// checkpoint and stop" (cmd_train.cpp); mean_tokens_per_s (optional) gets the average throughput.
+// checkpoint and stop" (cmd_train_text.cpp); mean_tokens_per_s (optional) gets the average throughput.
 TrainSummary train_language_model_with_progress(Model& model, const TokenSource& data, const LmTrainConfig& config,
                                                 bool show_progress, double* mean_tokens_per_s = nullptr);
 

@@ -322,15 +322,18 @@ AudioRwkv AudioRwkv::load(const std::string& path) {
     return model;
 }
 
-void AudioRwkv::save(const std::string& path, const std::string& dtype) const {
+Metadata AudioRwkv::file_metadata() const {
     nlohmann::json labels = nlohmann::json::array();
     for (const auto& l : impl_->labels) labels.push_back({l.mid, l.name});
+    return {{"aviary.audio.config", impl_->config.to_json()}, {"aviary.audio.labels", labels.dump()},
+            {"format", "aviary-audio-rwkv"}};
+}
+
+void AudioRwkv::save(const std::string& path, const std::string& dtype) const {
     TensorList sd;
     for (auto& t : state_dict()) sd.push_back({t.name, t.tensor.detach()});
     // BatchNorm's counter stays int64; floating tensors follow dtype
-    write_safetensors(path, convert_dtype(sd, dtype),
-                      {{"aviary.audio.config", impl_->config.to_json()}, {"aviary.audio.labels", labels.dump()},
-                       {"format", "aviary-audio-rwkv"}});
+    write_safetensors(path, convert_dtype(sd, dtype), file_metadata());
 }
 
 }  // namespace aviary::audio

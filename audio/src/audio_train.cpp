@@ -1,7 +1,7 @@
 // AudioRWKV training loop (../shared/reference/multimodal_spec.md B.2 "Training"): class-balanced sampling, BCE,
 // SpecAugment stripes and HTS-AT mixup (inputs only) on the BatchNorm'd log-mel; core's Trainer does AdamW,
 // warm-up + cosine schedule and clipping. Every random draw comes from an RNG seeded by (seed, step), so a resumed
-// run repeats the uninterrupted one. Checkpoints: a temporary directory renamed whole (trainer.json last).
+// run repeats the uninterrupted one. Checkpoints: core's (train_checkpoint.cpp), with the model's file metadata.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -11,7 +11,6 @@
 #include <random>
 
 #include "aviary/audio/audio_train.h"
-#include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "aviary/core/trainer.h"
 
@@ -71,47 +70,20 @@ std::vector<int64_t> balanced_rows(const std::vector<std::vector<int64_t>>& by_c
     return rows;
 }
 
-std::string step_dir_name(int64_t step) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
-    return buf;
-}
-
+// A training checkpoint through core's protocol (train_checkpoint.cpp: temporary directory renamed whole, trainer.json
+// last, the newest two plus the best kept). Its model.safetensors is a complete model file (`aviary tag --model`
+// takes it). The data position stays 0: every draw comes from (seed, step), nothing else to restore.
 void save_checkpoint(const std::string& out_dir, const AudioRwkv& model, const Trainer& trainer, int64_t step,
                      double loss, double elapsed) {
-    const fs::path root = fs::path(out_dir) / "checkpoints";
-    fs::create_directories(root);
-    const fs::path tmp = root / (".tmp-" + step_dir_name(step)), final_dir = root / step_dir_name(step);
-    remove_tree(tmp.string());
-    fs::create_directories(tmp);
-    model.save((tmp / "model.safetensors").string());  // a complete model file: `aviary tag --model` takes it
-    write_safetensors((tmp / "optimizer.safetensors").string(), trainer.optimizer_state());
-    nlohmann::json j = {{"step", step}, {"loss", loss}, {"elapsed_s", elapsed},
-                        {"precision", train_precision_name(trainer.options().precision)}};
-    write_file_atomic((tmp / "trainer.json").string(), j.dump(1));  // last: marks the directory complete
-    fsync_directory(tmp.string());
-    remove_tree(final_dir.string());
-    fs::rename(tmp, final_dir);
-    fsync_directory(root.string());
-    // keep the newest two
-    std::vector<fs::path> dirs;
-    for (const auto& e : fs::directory_iterator(root))
-        if (e.is_directory() && e.path().filename().string().rfind("step-", 0) == 0) dirs.push_back(e.path());
-    std::sort(dirs.begin(), dirs.end());
-    for (size_t i = 0; i + 2 < dirs.size(); ++i) remove_tree(dirs[i].string());
-}
-
-std::string latest_checkpoint(const std::string& out_dir) {
-    const fs::path root = fs::path(out_dir) / "checkpoints";
-    std::error_code ec;
-    if (!fs::is_directory(root, ec)) return "";
-    std::string best;
-    for (const auto& e : fs::directory_iterator(root)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("step-", 0) == 0 && fs::exists(e.path() / "trainer.json") && name > fs::path(best).filename().string())
-            best = e.path().string();
-    }
-    return best;
+    CheckpointInfo info;
+    info.step = step;
+    info.loss = loss;
+    info.elapsed_s = elapsed;
+    const std::string model_json =
+        nlohmann::json{{"kind", "audio-rwkv"}, {"config", nlohmann::json::parse(model.config().to_json())}}.dump();
+    TensorList weights;
+    for (const auto& t : model.state_dict()) weights.push_back({t.name, t.tensor.detach()});
+    save_train_checkpoint(out_dir, weights, model_json, trainer, info, /*keep_last=*/2, model.file_metadata());
 }
 
 }  // namespace
@@ -176,17 +148,8 @@ AudioTrainResult train_audio_model(AudioRwkv& model, const ClipFeatures& train, 
     AudioTrainResult result;
     double elapsed0 = 0;
     if (resume) {
-        const std::string ck = latest_checkpoint(out_dir);
-        if (!ck.empty()) {
-            model.load_state_dict(read_safetensors(ck + "/model.safetensors"));
-            nlohmann::json j;
-            {
-                std::ifstream f(ck + "/trainer.json");
-                j = nlohmann::json::parse(f);
-            }
-            trainer.load_optimizer_state(read_safetensors(ck + "/optimizer.safetensors"), j.at("step").get<int64_t>());
-            elapsed0 = j.value("elapsed_s", 0.0);
-        }
+        const std::string ck = latest_train_checkpoint(out_dir);
+        if (!ck.empty()) elapsed0 = load_train_checkpoint(ck, model.state_dict(), trainer).elapsed_s;
     }
     result.start_step = trainer.step_count();
     std::ofstream log(fs::path(out_dir) / "train_log.jsonl", std::ios::app);

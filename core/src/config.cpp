@@ -29,6 +29,18 @@ const at::Tensor& require(const TensorList& tensors, const std::string& name, co
 
 }  // namespace
 
+bool is_matrix_weight(const std::string& name) {
+    auto ends_with = [&](const char* s) {
+        const std::string suf(s);
+        return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
+    };
+    if (name == "emb.weight" || name == "head.weight") return true;
+    for (const char* s : {"att.receptance.weight", "att.key.weight", "att.value.weight", "att.output.weight",
+                          "att.gate.weight", "ffn.key.weight", "ffn.receptance.weight", "ffn.value.weight"})
+        if (ends_with(s)) return true;
+    return false;
+}
+
 std::string ModelConfig::to_json() const {
     nlohmann::ordered_json j;
     // a JSON number: 5.2 or 6 (DESIGN.md CLI contract)

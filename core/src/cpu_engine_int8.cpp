@@ -18,19 +18,11 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 }  // namespace
 
-bool is_engine_matrix(const std::string& name) {
-    if (name == "emb.weight" || name == "head.weight") return true;
-    for (const char* s : {"att.receptance.weight", "att.key.weight", "att.value.weight", "att.output.weight",
-                          "att.gate.weight", "ffn.key.weight", "ffn.receptance.weight", "ffn.value.weight"})
-        if (ends_with(name, s)) return true;
-    return false;
-}
-
 TensorList quantize_checkpoint_int8(const TensorList& tensors) {
     AVIARY_CHECK(!is_int8_checkpoint(tensors), "the checkpoint is already int8");
     TensorList out;
     for (const auto& nt : tensors) {
-        if (!is_engine_matrix(nt.name) || nt.tensor.dim() != 2 || !at::isFloatingType(nt.tensor.scalar_type())) {
+        if (!is_matrix_weight(nt.name) || nt.tensor.dim() != 2 || !at::isFloatingType(nt.tensor.scalar_type())) {
             out.push_back(nt);
             continue;
         }

@@ -107,7 +107,8 @@ void save_train_checkpoint(const std::string& out_dir, const Model& model, const
 }
 
 void save_train_checkpoint(const std::string& out_dir, const TensorList& weights, const std::string& model_json,
-                           const Trainer& trainer, const CheckpointInfo& info, int keep_last) {
+                           const Trainer& trainer, const CheckpointInfo& info, int keep_last,
+                           const Metadata& weights_metadata) {
     const fs::path root = fs::path(out_dir) / "checkpoints";
     fs::create_directories(root);
     // Leftovers of an interrupted save are never read; clear them.
@@ -118,7 +119,7 @@ void save_train_checkpoint(const std::string& out_dir, const TensorList& weights
     fs::create_directories(tmp);
     int files = 0;
     try {
-        write_safetensors((tmp / "model.safetensors").string(), weights, {{"format", "pt"}});
+        write_safetensors((tmp / "model.safetensors").string(), weights, weights_metadata);
         file_written(files);
         TensorList opt = trainer.optimizer_state();
         opt.push_back({"rng/torch_cpu", at::detail::getDefaultCPUGenerator().get_state()});

@@ -19,6 +19,7 @@
 #include "aviary/core/cpu_info.h"
 #include "aviary/core/distributed.h"
 #include "aviary/core/error.h"
+#include "aviary/core/glob.h"
 #include "aviary/core/threads.h"
 
 namespace aviary {
@@ -175,24 +176,6 @@ const char* group_name(ParamGroup g) {
             return "decay";
     }
     return "?";
-}
-
-bool glob_match(const std::string& pattern, const std::string& name) {
-    // Iterative wildcard match with backtracking to the last '*'.
-    size_t p = 0, n = 0, star = std::string::npos, mark = 0;
-    while (n < name.size()) {
-        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
-            ++p, ++n;
-        } else if (p < pattern.size() && pattern[p] == '*') {
-            star = p++, mark = n;
-        } else if (star != std::string::npos) {
-            p = star + 1, n = ++mark;
-        } else {
-            return false;
-        }
-    }
-    while (p < pattern.size() && pattern[p] == '*') ++p;
-    return p == pattern.size();
 }
 
 at::Tensor l2wrap(const at::Tensor& loss, const at::Tensor& logits) {

@@ -165,7 +165,7 @@ TEST_P(CpuEngineVersion, Bf16AndInt8ComputeTheModelOfTheirRoundedWeights) {
     aviary::TensorList rounded_bf16;
     for (const auto& nt : w)
         rounded_bf16.push_back(
-            {nt.name, aviary::is_engine_matrix(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
+            {nt.name, aviary::is_matrix_weight(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
     const aviary::TensorList rounded_int8 = aviary::dequantize_checkpoint_int8(aviary::quantize_checkpoint_int8(w));
     const int64_t V = model.config().vocab_size;
     for (const std::string dtype : {"bf16", "int8"}) {
@@ -476,7 +476,7 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
     aviary::TensorList rounded_bf16;
     for (const auto& nt : w)
         rounded_bf16.push_back(
-            {nt.name, aviary::is_engine_matrix(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
+            {nt.name, aviary::is_matrix_weight(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
     const at::Tensor prompt = at::randint(0, V, {2, 21}, at::detail::createCPUGenerator(4), at::kLong);
     for (const std::string dtype : {"bf16", "int8"}) {
         Model reference = Model::from_tensors(dtype == "bf16" ? rounded_bf16 : rounded_int8);

@@ -209,7 +209,7 @@ TEST(CpuEngineOneDnn, PrefillMatchesTheModelOfItsRoundedWeights) {
         aviary::TensorList rounded_bf16;
         for (const auto& nt : w)
             rounded_bf16.push_back(
-                {nt.name, aviary::is_engine_matrix(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
+                {nt.name, aviary::is_matrix_weight(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
         const at::Tensor prompt = at::randint(0, 300, {2, 37}, at::detail::createCPUGenerator(4), at::kLong);
         for (const std::string dtype : {"bf16", "int8"}) {
             if (!(dtype == "bf16" ? info.bf16_supported : info.int8_supported)) {

@@ -18,6 +18,7 @@
 #include <iterator>
 
 #include "aviary/core/error.h"
+#include "aviary/core/glob.h"
 #include "aviary/core/model.h"
 #include "aviary/core/model_init.h"
 #include "aviary/core/model_shapes.h"

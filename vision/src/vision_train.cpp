@@ -1,6 +1,7 @@
-// VisualRWKV training stages on the shared Trainer (spec A.6 loss, A.7 stages and defaults, A.8 LLaVA data):
-// left-padded text before the image (id 0, no loss), image rows, text after; shifted cross-entropy on supervised
-// tokens, per-sample mean then batch mean, L2Wrap; a feature cache of the frozen CLIP for stages 1 and 2.
+// VisualRWKV training stages on the shared Trainer (spec A.6 loss, A.7 stages and defaults) over LLaVA data
+// (llava_data.cpp): left-padded text before the image (id 0, no loss), image rows, text after; shifted cross-entropy
+// on supervised tokens, per-sample mean then batch mean, L2Wrap; stages 1 and 2 read the frozen CLIP's features from
+// the feature cache (feature_cache.cpp). Also the ViT pretraining on per-patch labels.
 #include <torch/torch.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -11,7 +12,6 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
-#include <sstream>
 
 #include "aviary/core/error.h"
 #include "aviary/vision/vision_train.h"
@@ -20,119 +20,6 @@ namespace aviary::vision {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-std::vector<LlavaSample> read_llava(const std::string& path) {
-    std::error_code ec;
-    AVIARY_CHECK(fs::exists(path, ec) && !fs::is_directory(path, ec), "LLaVA data '", path, "' does not exist");
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string text = ss.str();
-    std::vector<json> items;
-    const auto first = text.find_first_not_of(" \t\r\n");
-    AVIARY_CHECK(first != std::string::npos, "LLaVA data '", path, "' is empty");
-    try {
-        if (text[first] == '[') {
-            for (auto& j : json::parse(text)) items.push_back(j);
-        } else {
-            std::istringstream lines(text);
-            for (std::string line; std::getline(lines, line);)
-                if (line.find_first_not_of(" \t\r") != std::string::npos) items.push_back(json::parse(line));
-        }
-    } catch (const json::exception& e) {
-        AVIARY_FAIL("LLaVA data '", path, "' is not valid JSON/JSONL: ", e.what());
-    }
-    std::vector<LlavaSample> out;
-    for (size_t i = 0; i < items.size(); ++i) {
-        const auto& j = items[i];
-        try {
-            LlavaSample s;
-            if (j.contains("id")) s.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
-            if (j.contains("image") && !j["image"].is_null()) s.image = j["image"].get<std::string>();
-            for (const auto& t : j.at("conversations"))
-                s.turns.push_back({t.at("from").get<std::string>(), t.at("value").get<std::string>()});
-            AVIARY_CHECK(!s.turns.empty(), "no turns");
-            out.push_back(std::move(s));
-        } catch (const json::exception& e) {
-            AVIARY_FAIL("LLaVA data '", path, "' item ", i, ": expected {\"image\": …, \"conversations\": [{\"from\", "
-                        "\"value\"}, …]} (", e.what(), ")");
-        }
-    }
-    AVIARY_CHECK(!out.empty(), "LLaVA data '", path, "' holds no items");
-    return out;
-}
-
-namespace {
-
-std::string fingerprint(const ClipVision& vit) {
-    torch::NoGradGuard ng;
-    double s = 0, s2 = 0;
-    for (const auto& t : vit.state_dict()) {
-        s += t.tensor.to(at::kDouble).sum().item<double>();
-        s2 += t.tensor.to(at::kDouble).abs().sum().item<double>();
-    }
-    std::ostringstream os;
-    os.precision(17);
-    os << vit.config().image_size << "/" << vit.config().hidden << "/" << vit.config().layers << "/" << s << "/" << s2;
-    return os.str();
-}
-
-std::string image_path(const std::string& folder, const std::string& image) {
-    return folder.empty() ? image : (fs::path(folder) / image).string();
-}
-
-}  // namespace
-
-FeatureCache FeatureCache::build(const std::string& path, const ClipVision& vit, const std::vector<LlavaSample>& data,
-                                 const std::string& image_folder,
-                                 const std::function<bool(int64_t, int64_t)>& on_progress) {
-    std::vector<std::string> images;
-    for (const auto& s : data)
-        if (!s.image.empty()) images.push_back(s.image);
-    std::sort(images.begin(), images.end());
-    images.erase(std::unique(images.begin(), images.end()), images.end());
-    const std::string fp = fingerprint(vit);
-    FeatureCache c;
-    std::error_code ec;
-    if (!path.empty() && fs::exists(path, ec)) {
-        Metadata meta;
-        TensorList t = read_safetensors(path, &meta);
-        if (meta["clip_fingerprint"] == fp) {
-            for (auto& x : t) c.features_[x.name] = x.tensor;
-            bool all = true;
-            for (const auto& im : images) all = all && c.features_.count(im);
-            if (all) {
-                c.loaded_ = true;
-                return c;
-            }
-        }
-        c.features_.clear();
-    }
-    ClipPreprocess pre;
-    pre.size = vit.config().image_size;
-    torch::NoGradGuard ng;
-    constexpr int64_t kBatch = 16;
-    for (size_t i = 0; i < images.size(); i += kBatch) {
-        std::vector<at::Tensor> px;
-        const size_t end = std::min(images.size(), i + kBatch);
-        for (size_t k = i; k < end; ++k) px.push_back(load_clip_image(image_path(image_folder, images[k]), pre));
-        at::Tensor f = vit.features(torch::stack(px));  // (b, P + 1, C)
-        for (size_t k = i; k < end; ++k) c.features_[images[k]] = f[int64_t(k - i)].clone();
-        if (on_progress && !on_progress(int64_t(end), int64_t(images.size()))) AVIARY_FAIL("cancelled");
-    }
-    if (!path.empty()) {
-        TensorList out;
-        for (auto& [k, v] : c.features_) out.push_back({k, v});
-        write_safetensors(path, out, {{"clip_fingerprint", fp}, {"image_folder", image_folder}});
-    }
-    return c;
-}
-
-const at::Tensor& FeatureCache::get(const std::string& image) const {
-    auto it = features_.find(image);
-    AVIARY_CHECK(it != features_.end(), "no cached CLIP features for image '", image, "'");
-    return it->second;
-}
 
 VisionTrainConfig stage_defaults(int stage) {
     VisionTrainConfig c;
@@ -211,7 +98,7 @@ at::Tensor vision_batch_loss(VisualRwkv& model, const Tokenizer& tokenizer, cons
         const auto& s = data[i];
         if (s.image.empty()) feats.push_back(at::Tensor());
         else if (cache) feats.push_back(cache->get(s.image));
-        else feats.push_back(load_clip_image(image_path(config.image_folder, s.image), pre));
+        else feats.push_back(load_clip_image(llava_image_path(config.image_folder, s.image), pre));
     }
     at::Tensor rows;
     if (cache) {
@@ -443,7 +330,7 @@ static at::Tensor patch_label_loss(VisualRwkv& model, const PatchLabels& data, c
     auto ta = target.accessor<int64_t, 3>();
     for (int64_t b = 0; b < B; ++b) {
         const int64_t i = indices[b];
-        px.push_back(load_clip_image(image_path(image_folder, data.images[i]), pre));
+        px.push_back(load_clip_image(llava_image_path(image_folder, data.images[i]), pre));
         for (int64_t p = 0; p < P; ++p)
             for (int64_t g = 0; g < G; ++g) ta[b][p][g] = data.labels[i][p * G + g];
     }

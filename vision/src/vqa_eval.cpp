@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "aviary/core/error.h"
-#include "aviary/vision/vision_train.h"
+#include "aviary/vision/llava_data.h"
 
 namespace aviary::vision {
 

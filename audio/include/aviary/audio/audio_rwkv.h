@@ -51,6 +51,9 @@ public:
     // safetensors with metadata "aviary.audio.config" (JSON) and "aviary.audio.labels" (JSON [[mid, name], …]).
     static AudioRwkv load(const std::string& path);
     void save(const std::string& path, const std::string& dtype = "fp32") const;  // atomic
+    // The metadata save() writes (config, labels, format); with state_dict() it makes a model file (the training
+    // checkpoints' model.safetensors, audio_train.cpp).
+    Metadata file_metadata() const;
 
     const AudioRwkvConfig& config() const;
     const std::vector<ClassLabel>& labels() const;

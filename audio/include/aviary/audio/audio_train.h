@@ -1,8 +1,9 @@
 // AudioRWKV training (../shared/reference/multimodal_spec.md B.2): BCE on the 527 sigmoid outputs, class-balanced
 // sampling (each round visits every class once in random order, one random clip of that class), mixup of the
 // normalised log-mel with the reversed batch (λ ~ Beta(α, α) per sample, inputs only, HTS-AT style), SpecAugment
-// (zeroed time and mel stripes). Optimizer, schedule and clipping come from core's Trainer; checkpoints are written
-// atomically (temporary directory renamed whole) and resume exactly (every random draw is derived from seed + step).
+// (zeroed time and mel stripes). Optimizer, schedule and clipping come from core's Trainer; checkpoints are core's
+// (trainer.h: written atomically, newest two plus the best kept) and resume exactly (every random draw is derived from
+// seed + step).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -35,6 +35,11 @@ ModelConfig infer_config(const TensorList& tensors);
 // The official key set and shapes of a config (used for validation and for random initialisation).
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_shapes(const ModelConfig& config);
 
+// True for the big matrices of a state dict: emb, head and the att/ffn Linear weights. They take the weight dtype
+// (Model's bf16, the CPU engine's bf16 / int8 formats and int8 checkpoints); LoRAs, mixes, decay and norms stay fp32
+// (spec §2.8).
+bool is_matrix_weight(const std::string& name);
+
 // Arithmetic of one token in sequence mode: 2 FLOPs per weight of every layer matrix and LoRA (the "….weight"
 // matrices of att/ffn and the time_*_w1/_w2 LoRAs of expected_shapes; not the embedding, and not the head, which a
 // prefill runs for the last token only) plus ~4 per WKV state element (n_att · head_size per layer). 0.1B RWKV-6:

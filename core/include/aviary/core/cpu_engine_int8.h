@@ -5,11 +5,10 @@
 // the stored codes (the largest |code| of a row is 127, so max|q·s|/127 = s).
 #pragma once
 #include "aviary/core/checkpoint.h"
+#include "aviary/core/config.h"  // is_matrix_weight: the matrices quantised here
 
 namespace aviary {
 
-// True when the name is one of the matrices the engine stores in its weight format.
-bool is_engine_matrix(const std::string& name);
 // Quantises every engine matrix of an official state dict (any floating dtype) to int8 + row scales.
 TensorList quantize_checkpoint_int8(const TensorList& tensors);
 // True when the list holds "<name>.int8_scale" keys (a quantize_checkpoint_int8 result).

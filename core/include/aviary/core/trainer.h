@@ -71,8 +71,6 @@ const char* group_name(ParamGroup group);
 // during warmup × (0.2 + 0.8·step/warmup).
 double learning_rate(const TrainOptions& options, int64_t step);
 
-bool glob_match(const std::string& pattern, const std::string& name);
-
 // Returns `loss` unchanged; its backward adds, at each position's arg-max
 // logit, max·1e-4/(B·T) (scaled by the incoming gradient, so that accumulation
 // over micro-batches equals one larger batch). logits (B, T, V).
@@ -146,10 +144,12 @@ std::string latest_train_checkpoint(const std::string& out_dir);
 // checkpoint's tensors have the model's names and shapes (a checkpoint of
 // another model is an error naming the first difference).
 CheckpointInfo load_train_checkpoint(const std::string& checkpoint_dir, Model& model, Trainer& trainer);
-// The same for models that are not an aviary::Model (vision, …): `weights` are the trainable module's named
-// tensors (saved as they are, loaded in place), `model_json` describes it in trainer.json.
+// The same for models that are not an aviary::Model (vision, audio, …): `weights` are the trainable module's named
+// tensors (saved as they are, loaded in place), `model_json` describes it in trainer.json, `weights_metadata` goes
+// into model.safetensors (audio: its config and labels, so that the checkpoint's weights are a model file).
 void save_train_checkpoint(const std::string& out_dir, const TensorList& weights, const std::string& model_json,
-                           const Trainer& trainer, const CheckpointInfo& info, int keep_last);
+                           const Trainer& trainer, const CheckpointInfo& info, int keep_last,
+                           const Metadata& weights_metadata = {{"format", "pt"}});
 CheckpointInfo load_train_checkpoint(const std::string& checkpoint_dir, const TensorList& weights, Trainer& trainer);
 // For tests: make the next checkpoint write throw after `files` of its files
 // are written (−1 = off).

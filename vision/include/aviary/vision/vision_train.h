@@ -8,42 +8,17 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "aviary/core/trainer.h"
+#include "aviary/vision/feature_cache.h"
 #include "aviary/vision/image.h"
+#include "aviary/vision/llava_data.h"
 #include "aviary/vision/prompt.h"
 #include "aviary/vision/visual_rwkv.h"
 
 namespace aviary::vision {
-
-// One LLaVA item: {"id", "image" (optional, relative to the image folder), "conversations": [{"from", "value"}]}.
-struct LlavaSample {
-    std::string id;
-    std::string image;  // empty: text-only
-    std::vector<Turn> turns;
-};
-// Reads a LLaVA JSON list (or JSONL, one item per line); errors name the file and item.
-std::vector<LlavaSample> read_llava(const std::string& path);
-
-// CLIP features (P + 1, C), VisualRWKV order, of every image a data set names, computed once with the frozen CLIP
-// and kept in `path` (safetensors keyed by the image's relative path, with a fingerprint of the CLIP weights and
-// the preprocessing; a stale or foreign cache is rebuilt). on_progress(done, total) may return false to cancel.
-class FeatureCache {
-public:
-    static FeatureCache build(const std::string& path, const ClipVision& vit, const std::vector<LlavaSample>& data,
-                              const std::string& image_folder,
-                              const std::function<bool(int64_t, int64_t)>& on_progress = {});
-    const at::Tensor& get(const std::string& image) const;  // error when absent
-    int64_t size() const { return int64_t(features_.size()); }
-    bool loaded_from_disk() const { return loaded_; }
-
-private:
-    std::map<std::string, at::Tensor> features_;
-    bool loaded_ = false;
-};
 
 struct VisionTrainConfig {
     int stage = 1;  // 0 (everything, from scratch), 1 (proj), 2 (RWKV + proj)
