@@ -1,12 +1,9 @@
-// Adapter to aviary::vision (answer_question on decoded, CLIP-preprocessed pixels) and aviary::audio (tag_file on a
-// private temporary copy of the sound, as libsndfile reads files). Only this file includes those modules' headers.
+// Adapter to aviary::vision (answer_question on decoded, CLIP-preprocessed pixels) and aviary::audio (the sound's
+// bytes decoded in memory, then tag_samples). Only this file includes those modules' headers.
 #include "media_adapter.h"
 
 #include <ATen/ATen.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <filesystem>
 #include <mutex>
 
 #include "api_error.h"
@@ -94,38 +91,22 @@ AudioAdapter::AudioAdapter(const std::string& path) : impl_(std::make_unique<Imp
 AudioAdapter::~AudioAdapter() = default;
 
 AudioAdapter::Result AudioAdapter::tag(const std::string& sound_bytes, int64_t top_k, double max_seconds) {
-    // libsndfile reads files: a private temporary copy, removed on every path.
-    std::string path = (std::filesystem::temp_directory_path() / "aviary-serve-sound-XXXXXX").string();
-    const int fd = mkstemp(path.data());
-    AVIARY_CHECK(fd >= 0, "cannot create a temporary file for the sound in ", std::filesystem::temp_directory_path());
-    struct Remove {
-        std::string p;
-        ~Remove() { std::remove(p.c_str()); }
-    } remove{path};
-    size_t written = 0;
-    while (written < sound_bytes.size()) {
-        const ssize_t n = ::write(fd, sound_bytes.data() + written, sound_bytes.size() - written);
-        if (n <= 0) break;
-        written += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    AVIARY_CHECK(written == sound_bytes.size(), "cannot write the sound to a temporary file");
+    // Decoded from memory (libsndfile virtual I/O): no file is written, and messages name "the sound".
     Result out;
+    std::vector<float> mono;
+    audio::SoundInfo info;
     try {
-        audio::SoundInfo info;
-        audio::read_sound_mono(path, &info);
-        out.seconds = double(info.frames) / info.sample_rate;
+        mono = audio::decode_sound_mono(sound_bytes.data(), sound_bytes.size(), "the sound", &info);
     } catch (const Error& e) {
-        std::string msg = e.what();
-        const size_t at = msg.find(path);  // the client never sees server paths
-        if (at != std::string::npos) msg.replace(at, path.size(), "the sound");
-        throw bad_field("audio", "cannot use the sound: " + msg);
+        throw bad_field("audio", std::string("cannot use the sound: ") + e.what());
     }
+    out.seconds = double(info.frames) / info.sample_rate;
     if (out.seconds > max_seconds)
         throw bad_field("audio", "the sound lasts " + std::to_string(out.seconds) + " s; the limit is " +
                                      std::to_string(max_seconds) + " s");
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    for (const auto& t : audio::tag_file(impl_->model, path, top_k)) out.tags.push_back({t.index, t.mid, t.name, t.score});
+    for (const auto& t : audio::tag_samples(impl_->model, mono, info.sample_rate, top_k))
+        out.tags.push_back({t.index, t.mid, t.name, t.score});
     return out;
 }
 #else

@@ -1,7 +1,7 @@
 // The Image QA / Audio backends of this build (backends.h). Vision: aviary::vision when the module is built
-// (image decoding with EXIF orientation, CLIP preprocessing, VisualRWKV answers streamed token by token), else a
-// preview with OpenCV. Audio: aviary::audio's tag_file with an AudioRWKV model when the module is built, else
-// "not available in this build".
+// (image decoding with EXIF orientation, CLIP preprocessing and its inverse for the preview, VisualRWKV answers
+// streamed token by token, the tokenizer and image place from the model's metadata), else a preview with OpenCV.
+// Audio: aviary::audio's tag_samples with an AudioRWKV model.
 #include "backends.h"
 
 #include <chrono>
@@ -13,22 +13,11 @@
 #include "aviary/core/process_stats.h"
 #include "media.h"
 
-#ifdef AVIARY_HAVE_AUDIO
-#include <sndfile.h>
-#include <unistd.h>
-
-#include <filesystem>
-
 #include "aviary/audio/audio_rwkv.h"
 #include "aviary/audio/tagger.h"
-#endif
 
 #ifdef AVIARY_HAVE_VISION
 #include <ATen/ATen.h>
-
-#include <cmath>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "aviary/vision/image.h"
 #include "aviary/vision/prompt.h"
@@ -108,11 +97,7 @@ public:
         vision::ClipPreprocess o;
         o.size = model_ ? model_->image_size() : 224;
         const at::Tensor px = vision::clip_preprocess(rgb_tensor(image), o);  // (3, S, S) normalised
-        // Back to 8-bit codes for display: c = (x·std + mean)·255.
-        const at::Tensor mean = at::tensor({o.mean[0], o.mean[1], o.mean[2]}, at::kDouble).view({3, 1, 1});
-        const at::Tensor std = at::tensor({o.std[0], o.std[1], o.std[2]}, at::kDouble).view({3, 1, 1});
-        const at::Tensor codes = ((px.to(at::kDouble) * std + mean) * 255).round().clamp(0, 255).to(at::kByte);
-        return rgba_from_rgb(codes.permute({1, 2, 0}));
+        return rgba_from_rgb(vision::clip_pixels_to_rgb(px, o));              // back to codes for display
     }
     std::string load(const std::string& model_path, const std::string& clip_path,
                      const std::string& proj_path) override {
@@ -167,19 +152,6 @@ private:
 };
 #endif
 
-class PreviewAudioBackend : public AudioBackend {
-public:
-    bool available() const override { return false; }
-    std::string status() const override {
-        return "Tagging model not available in this build (built without the audio module): waveform and log-mel "
-               "spectrogram work; tags cannot be computed.";
-    }
-    std::vector<std::pair<std::string, float>> tag(const std::string&, const std::vector<float>&, int) override {
-        AVIARY_FAIL("audio tagging model not available in this build (built without the audio module)");
-    }
-};
-
-#ifdef AVIARY_HAVE_AUDIO
 class ModuleAudioBackend : public AudioBackend {
 public:
     bool available() const override {
@@ -212,31 +184,12 @@ public:
             return "";
         }
     }
-    std::vector<std::pair<std::string, float>> tag(const std::string& source_path, const std::vector<float>& samples,
-                                                   int sample_rate) override {
+    const audio::AudioRwkvConfig* config() const override { return model_ ? &model_->config() : nullptr; }
+    std::vector<std::pair<std::string, float>> tag(const std::vector<float>& samples, int sample_rate) override {
         AVIARY_CHECK(model_, "no tagging model loaded: load an AudioRWKV model first");
-        std::string path = source_path;
-        if (path.empty()) {  // a sound without a file (the demo): through a temporary WAV, as the CLI would read it
-            path =
-                (std::filesystem::temp_directory_path() / ("aviary-studio-tag-" + std::to_string(::getpid()) + ".wav"))
-                    .string();
-            SF_INFO info{};
-            info.samplerate = sample_rate, info.channels = 1, info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-            SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-            AVIARY_CHECK(f, "cannot write the temporary sound '", path, "'");
-            sf_writef_float(f, samples.data(), sf_count_t(samples.size()));
-            sf_close(f);
-        }
-        std::vector<audio::Tag> tags;
-        try {
-            tags = audio::tag_file(*model_, path, 0);
-        } catch (...) {
-            if (source_path.empty()) std::filesystem::remove(path);
-            throw;
-        }
-        if (source_path.empty()) std::filesystem::remove(path);
         std::vector<std::pair<std::string, float>> out;
-        for (const auto& t : tags) out.emplace_back(t.name, float(t.score));
+        for (const auto& t : audio::tag_samples(*model_, samples, sample_rate, 0))
+            out.emplace_back(t.name, float(t.score));
         return out;
     }
 
@@ -245,7 +198,6 @@ private:
     mutable std::mutex mutex_;
     std::string description_;
 };
-#endif
 
 }  // namespace
 
@@ -257,15 +209,7 @@ std::unique_ptr<VisionBackend> make_vision_backend() {
 #endif
 }
 std::unique_ptr<AudioBackend> make_audio_backend() {
-#ifdef AVIARY_HAVE_AUDIO
     return std::make_unique<ModuleAudioBackend>();
-#else
-    return std::make_unique<PreviewAudioBackend>();
-#endif
-}
-
-std::string AudioBackend::load(const std::string&) {
-    AVIARY_FAIL("audio tagging model not available in this build (the studio was built without the audio module)");
 }
 
 }  // namespace aviary::studio

@@ -1,8 +1,9 @@
 // What the Image QA and Audio panels need from a model, behind small interfaces the worker owns, so the
 // panels work (viewing, preprocessing preview, spectrogram) whatever the build holds, and say what is missing
 // instead of pretending. With the vision module in the build (AVIARY_HAVE_VISION) the image backend decodes and
-// preprocesses with aviary::vision (CLIP preprocessing with HF parity) and answers with VisualRWKV; with the audio
-// module (AVIARY_HAVE_AUDIO) tags come from an AudioRWKV model through audio::tag_file.
+// preprocesses with aviary::vision (CLIP preprocessing with HF parity) and answers with VisualRWKV. The audio module
+// is always in a studio build: tags come from an AudioRWKV model through audio::tag_samples on the samples the panel
+// holds (no file written), and the spectrogram uses the loaded model's front end.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,10 @@
 #include <vector>
 
 #include "studio_events.h"
+
+namespace aviary::audio {
+struct AudioRwkvConfig;
+}
 
 namespace aviary::studio {
 
@@ -50,13 +55,14 @@ public:
     virtual ~AudioBackend() = default;
     virtual bool available() const = 0;
     virtual std::string status() const = 0;  // safe to call from the UI thread
-    // Loads a tagging model; returns a description. The default: not available in this build.
-    virtual std::string load(const std::string& model_path);
-    virtual std::string default_model() const { return ""; }
-    // (label, score) for every class, any order, of the sound in `source_path` (a file) or, when that is empty,
-    // of `samples` at `sample_rate`; throws aviary::Error when no model is loaded.
-    virtual std::vector<std::pair<std::string, float>> tag(const std::string& source_path,
-                                                           const std::vector<float>& samples, int sample_rate) = 0;
+    // Loads a tagging model; returns a description.
+    virtual std::string load(const std::string& model_path) = 0;
+    virtual std::string default_model() const = 0;
+    // The loaded model's configuration (its front end and clip), null when none is loaded (worker thread only).
+    virtual const audio::AudioRwkvConfig* config() const = 0;
+    // (label, score) for every class, any order, of mono `samples` at `sample_rate`; throws aviary::Error when no
+    // model is loaded.
+    virtual std::vector<std::pair<std::string, float>> tag(const std::vector<float>& samples, int sample_rate) = 0;
 };
 
 std::unique_ptr<VisionBackend> make_vision_backend();

@@ -1,7 +1,5 @@
-// Image and sound loading for the panels (media.h): OpenCV imread/resize, libsndfile.
+// Image loading and demo media for the panels (media.h): OpenCV imread/resize; sound clips for display.
 #include "media.h"
-
-#include <sndfile.h>
 
 #include <algorithm>
 #include <cmath>
@@ -66,25 +64,6 @@ ImageRGBA demo_test_pattern(int width, int height) {
     return img;
 }
 
-void load_sound_mono(const std::string& path, std::vector<float>& samples, int& sample_rate) {
-    AVIARY_CHECK(std::filesystem::is_regular_file(path), "sound file '", path, "' does not exist");
-    SF_INFO info{};
-    SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
-    AVIARY_CHECK(f != nullptr, "sound file '", path, "' could not be read (", sf_strerror(nullptr),
-                 "; expected WAV, FLAC, OGG or another libsndfile format)");
-    std::vector<float> inter(size_t(info.frames) * size_t(info.channels));
-    const sf_count_t got = sf_readf_float(f, inter.data(), info.frames);
-    sf_close(f);
-    AVIARY_CHECK(got > 0 && info.channels > 0, "sound file '", path, "' has no samples");
-    samples.assign(size_t(got), 0.f);
-    for (sf_count_t i = 0; i < got; ++i) {
-        float s = 0;
-        for (int c = 0; c < info.channels; ++c) s += inter[size_t(i) * info.channels + c];
-        samples[size_t(i)] = s / float(info.channels);
-    }
-    sample_rate = info.samplerate;
-}
-
 void demo_chirp(std::vector<float>& samples, int& sample_rate) {
     sample_rate = 16000;
     const double kPi = 3.14159265358979323846;
@@ -104,24 +83,25 @@ void demo_chirp(std::vector<float>& samples, int& sample_rate) {
     }
 }
 
-std::shared_ptr<AudioClip> make_audio_clip(std::vector<float> samples, int sample_rate) {
+std::shared_ptr<AudioClip> make_audio_clip(std::vector<float> samples, int sample_rate,
+                                           const audio::AudioRwkvConfig* model) {
     auto clip = std::make_shared<AudioClip>();
     clip->sample_rate = sample_rate;
-    LogMelOptions o;
-    // 10 ms hops, longer for long sounds so the texture stays within 8000 columns (GL size limits).
-    o.hop = std::max<int>({1, sample_rate / 100, int(samples.size() / 8000) + 1});
-    o.n_fft = 512;
-    while (o.n_fft < sample_rate / 40) o.n_fft *= 2;  // ≥ 25 ms windows
-    o.n_mels = 64;
-    clip->spectrogram = log_mel_spectrogram(samples, sample_rate, o);
+    clip->spectrogram = model_spectrogram(samples, sample_rate, model);
     clip->samples = std::move(samples);
     const Spectrogram& s = clip->spectrogram;
-    clip->db_high = s.max_db, clip->db_low = s.max_db - o.top_db;
-    // Texture rows: highest band on top.
-    std::vector<float> rows(size_t(s.n_mels) * s.n_frames);
+    clip->db_high = s.max_db, clip->db_low = s.max_db - kSpectrogramRangeDb;
+    // Texture columns: each the loudest of `group` frames, so long sounds stay within GL's texture sizes; rows:
+    // the highest band on top.
+    const int group = (s.n_frames + kMaxSpectrogramColumns - 1) / kMaxSpectrogramColumns;
+    const int cols = (s.n_frames + group - 1) / group;
+    std::vector<float> rows(size_t(s.n_mels) * cols, -1e30f);
     for (int m = 0; m < s.n_mels; ++m)
-        for (int t = 0; t < s.n_frames; ++t) rows[size_t(s.n_mels - 1 - m) * s.n_frames + t] = s.at(t, m);
-    clip->spectrogram_rgba.width = s.n_frames;
+        for (int t = 0; t < s.n_frames; ++t) {
+            float& v = rows[size_t(s.n_mels - 1 - m) * cols + t / group];
+            v = std::max(v, s.at(t, m));
+        }
+    clip->spectrogram_rgba.width = cols;
     clip->spectrogram_rgba.height = s.n_mels;
     clip->spectrogram_rgba.rgba = colormap_rgba(rows, float(clip->db_low), float(clip->db_high), Colormap::Heat);
     return clip;

@@ -1,7 +1,8 @@
 // Audio panel: open or drop a sound, its waveform (min/max per pixel column), the log-mel spectrogram as a
 // colour-mapped texture with a dB colour bar and a hover readout (time, Hz, dB), and tags as sorted bars with
 // a threshold slider (style_anchors §4.4: ImPlot heatmap + colormap scale, ggwave's hover, ImHex's lazy
-// texture). The spectrogram is computed and colour-mapped on the worker; the texture is made here.
+// texture). The spectrogram is the tagger's log-mel (spectrogram.h), computed and colour-mapped on the worker; the
+// texture is made here, with the end of the tagger's clip marked.
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
@@ -67,7 +68,13 @@ void spectrogram_view(const AudioState& s, ImVec2 size) {
     ImGui::BeginChild("##spec", size, true, ImGuiWindowFlags_NoScrollbar);
     const ImVec2 p0 = ImGui::GetCursorScreenPos(), avail = ImGui::GetContentRegionAvail();
     if (s.spec_tex.id) ImGui::Image((ImTextureID)(intptr_t)s.spec_tex.id, avail);
-    if (ImGui::IsItemHovered() && sp.n_frames > 0) {
+    const bool hovered = ImGui::IsItemHovered();
+    if (sp.clip_frames > 0 && sp.clip_frames < sp.n_frames) {  // the end of the clip the tagger reads
+        const float x = p0.x + avail.x * float(sp.clip_frames) / float(sp.n_frames);
+        ImGui::GetWindowDrawList()->AddLine(ImVec2(x, p0.y), ImVec2(x, p0.y + avail.y), IM_COL32(255, 255, 255, 200),
+                                            2.f);
+    }
+    if (hovered && sp.n_frames > 0) {
         const ImVec2 m = ImGui::GetIO().MousePos;
         const int frame = std::clamp(int((m.x - p0.x) / avail.x * sp.n_frames), 0, sp.n_frames - 1);
         const int mel = std::clamp(sp.n_mels - 1 - int((m.y - p0.y) / avail.y * sp.n_mels), 0, sp.n_mels - 1);
@@ -102,11 +109,17 @@ void draw_audio_panel(AppState& app) {
     ImGui::TextUnformatted("Waveform");
     waveform(*s.clip, ImVec2(w - 90, 120));
     const Spectrogram& sp = s.clip->spectrogram;
-    ImGui::Text("Log-mel spectrogram: %d bands x %d frames, hop %.1f ms", sp.n_mels, sp.n_frames,
-                sp.hop_seconds * 1000);
+    if (sp.clip_frames > 0)
+        ImGui::Text("Log-mel the tagger reads: %d bands x %d frames at %d Hz, hop %.1f ms; its clip: the first %.1f s",
+                    sp.n_mels, sp.n_frames, sp.sample_rate, sp.hop_seconds * 1000, sp.clip_frames * sp.hop_seconds);
+    else
+        ImGui::Text("Log-mel (default AudioRWKV front end): %d bands x %d frames at %d Hz, hop %.1f ms", sp.n_mels,
+                    sp.n_frames, sp.sample_rate, sp.hop_seconds * 1000);
     help_marker(
-        "Periodic Hann window, |FFT|^2, HTK mel filters, 10*log10 with an 80 dB floor (torchaudio "
-        "MelSpectrogram + AmplitudeToDB defaults). Hover for time, frequency and level.");
+        "The audio module's front end, the features the tagger reads: the sound resampled to the model's rate, "
+        "periodic Hann window, |FFT|^2, Slaney mel filters, 10*log10 (PANNs / AudioRWKV). Loading a tagging model "
+        "redraws it with that model's front end and marks the end of the clip it reads (shorter sounds are "
+        "zero-padded to it). Colours span 80 dB below the loudest bin. Hover for time, frequency and level.");
     const float spec_h = ImGui::GetContentRegionAvail().y - 4;
     spectrogram_view(s, ImVec2(w - 90, spec_h));
     ImGui::SameLine();

@@ -1,7 +1,8 @@
-// The studio's one worker thread: it owns every model (chat, music, the vision/audio backends) and runs
-// the commands the UI posts, one at a time, sending events back (studio_events.h). The UI never waits on it:
-// commands return at once, stop() is an atomic flag polled between tokens, and every exception a job throws
-// becomes an Error event (nothing a job does can take the app down). STYLE.md; ImHex TaskManager, Tracy.
+// The studio's one worker thread: it owns every model (chat, music, the vision/audio backends) and runs the
+// commands the UI posts, one at a time (the queue in studio_worker.cpp; each channel's commands in
+// worker_<channel>.cpp), sending events back (studio_events.h). The UI never waits on it: commands return at once,
+// stop() is an atomic flag polled between tokens, and every exception a job throws becomes an Error event
+// (nothing a job does can take the app down). STYLE.md; ImHex TaskManager, Tracy.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -69,7 +70,8 @@ public:
     void open_image(const std::string& path);
     void demo_image();
     void ask_image(const std::string& question, int max_tokens);
-    void load_audio_model(const std::string& model_path);  // ModelLoaded on the Audio channel
+    // ModelLoaded on the Audio channel, then AudioReady again for the sound shown (the spectrogram of this model).
+    void load_audio_model(const std::string& model_path);
     std::string audio_default_model() const;
     void open_audio(const std::string& path);
     void demo_audio();
@@ -101,6 +103,8 @@ private:
     void run_chat(const std::string& prompt, const GenerateOptions& options);
     void ensure_music_model(const std::string& path);
     std::string scratch_file(const std::string& name) const;
+    // Makes the clip (the loaded tagging model's spectrogram) current and sends it to the Audio panel.
+    void show_audio(std::vector<float> samples, int sample_rate, const std::string& text);
 
     EventQueue events_;
     mutable std::mutex mutex_;
@@ -123,7 +127,7 @@ private:
     std::unique_ptr<AudioBackend> audio_;
     std::shared_ptr<const ImageRGBA> image_;
     std::shared_ptr<const AudioClip> clip_;
-    std::string clip_path_;  // the file of clip_ ("" for the demo sound)
+    std::string clip_text_;  // the description of clip_
     std::string scratch_dir_;
 
     std::thread thread_;  // last: starts after every member exists

@@ -9,6 +9,7 @@
 #include "aviary/audio/audioset.h"
 #include "aviary/audio/front_end.h"
 #include "aviary/audio/sound_file.h"
+#include "aviary/audio/tagger.h"
 #include "aviary/core/error.h"
 
 namespace fs = std::filesystem;
@@ -169,15 +170,13 @@ ClipList read_clip_list(const std::string& data_path, const std::string& clips_d
 ClipFeatures load_clip_features(const ClipList& list, const AudioRwkvConfig& config,
                                 const std::function<bool(int64_t, int64_t)>& on_progress) {
     ClipFeatures out;
-    LogMelOptions lm;
-    lm.sample_rate = config.sample_rate;
-    lm.hop = config.hop;
-    lm.n_mels = int(config.n_mels);
     const int64_t total = int64_t(list.items.size());
     for (int64_t i = 0; i < total; ++i) {
         const ClipItem& item = list.items[size_t(i)];
         try {
-            Features f = log_mel(load_clip(item.path, config.sample_rate, config.clip_samples()), lm);
+            SoundInfo info;
+            const std::vector<float> mono = read_sound_mono(item.path, &info);
+            Features f = model_log_mel(config, mono, info.sample_rate, config.clip_samples());  // as the tagger
             out.logmel.push_back(std::move(f.data));
             out.labels.push_back(item.labels);
             out.paths.push_back(item.path);

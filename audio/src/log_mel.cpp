@@ -26,15 +26,21 @@ double mel_to_hz_slaney(double mel) {
     return kSlaneyBreakHz * std::exp(kSlaneyLogStep * (mel - min_log_mel));
 }
 
+std::vector<double> slaney_mel_points(int n_mels, double f_min, double f_max) {
+    std::vector<double> mel_hz(static_cast<size_t>(n_mels + 2));
+    const double m0 = hz_to_mel_slaney(f_min), m1 = hz_to_mel_slaney(f_max);
+    for (int i = 0; i < n_mels + 2; ++i) mel_hz[size_t(i)] = mel_to_hz_slaney(m0 + (m1 - m0) * i / (n_mels + 1));
+    return mel_hz;
+}
+
 std::vector<double> slaney_mel_filterbank(int sample_rate, int n_fft, int n_mels, double f_min, double f_max) {
     AVIARY_CHECK(n_mels > 0 && n_fft > 1 && f_min >= 0 && f_max > f_min && f_max <= sample_rate / 2.0,
                  "mel filterbank: need 0 <= f_min < f_max <= Nyquist, got ", f_min, "..", f_max, " Hz at ",
                  sample_rate, " Hz");
     const int n_freq = n_fft / 2 + 1;
-    std::vector<double> fft_hz(static_cast<size_t>(n_freq)), mel_hz(static_cast<size_t>(n_mels + 2));
+    std::vector<double> fft_hz(static_cast<size_t>(n_freq));
     for (int i = 0; i < n_freq; ++i) fft_hz[size_t(i)] = double(i) * sample_rate / n_fft;  // linspace(0, sr/2)
-    const double m0 = hz_to_mel_slaney(f_min), m1 = hz_to_mel_slaney(f_max);
-    for (int i = 0; i < n_mels + 2; ++i) mel_hz[size_t(i)] = mel_to_hz_slaney(m0 + (m1 - m0) * i / (n_mels + 1));
+    const std::vector<double> mel_hz = slaney_mel_points(n_mels, f_min, f_max);
     std::vector<double> w(static_cast<size_t>(n_mels) * size_t(n_freq), 0.0);
     for (int m = 0; m < n_mels; ++m) {
         const double lo = mel_hz[size_t(m)], c = mel_hz[size_t(m + 1)], hi = mel_hz[size_t(m + 2)];

@@ -1,10 +1,13 @@
 // Sound input (audio/src/sound_file.cpp): mono mix, resampling (a resampled sine keeps its frequency), pad/trim,
 // and bad input (empty file, not audio, 0 frames, NaN samples, missing file) giving one clear error naming the file;
-// 8 channels and 384 kHz are within the documented limits and are read, mixed and resampled.
+// 8 channels and 384 kHz are within the documented limits and are read, mixed and resampled. A sound file's bytes
+// decoded in memory give the file's samples bit for bit and, when bad, the file's messages.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 
 #include "aviary/audio/sound_file.h"
 #include "aviary/core/error.h"
@@ -16,6 +19,20 @@ namespace {
 std::string error_of(const std::string& path) {
     try {
         read_sound_mono(path);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+std::string bytes_of(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+std::string memory_error_of(const std::string& bytes, const std::string& name) {
+    try {
+        decode_sound_mono(bytes.data(), bytes.size(), name);
     } catch (const Error& e) {
         return e.what();
     }
@@ -83,6 +100,57 @@ TEST(SoundFile, BadInputGivesClearErrors) {
     EXPECT_NE(error_of(nan).find("non-finite"), std::string::npos) << error_of(nan);
     EXPECT_NE(error_of((dir / "missing.wav").string()).find("does not exist"), std::string::npos);
     for (const auto& p : {empty, text, zero, nan}) EXPECT_NE(error_of(p).find(p), std::string::npos) << p;
+}
+
+TEST(SoundFile, BytesInMemoryDecodeAsTheFileBitForBit) {
+    auto dir = test::audio_scratch_dir("audio_memory");
+    std::vector<std::string> paths = {std::string(AVIARY_SOURCE_DIR) + "/assets/samples/sine.wav",
+                                      std::string(AVIARY_SOURCE_DIR) + "/assets/samples/white_noise.wav"};
+    std::vector<float> st, c8;
+    for (int t = 0; t < 4410; ++t) st.push_back(float(std::sin(0.01 * t))), st.push_back(float(std::cos(0.03 * t)));
+    for (int t = 0; t < 3840; ++t)
+        for (int c = 0; c < 8; ++c) c8.push_back(float(0.1 * c) * float(std::sin(0.002 * t * (c + 1))));
+    test::write_wav((dir / "stereo16.wav").string(), st, 2, 44100);
+    test::write_wav((dir / "c8.wav").string(), c8, 8, 384000, true);
+    paths.push_back((dir / "stereo16.wav").string());
+    paths.push_back((dir / "c8.wav").string());
+    for (const std::string& p : paths) {
+        SoundInfo from_file, from_memory;
+        const std::vector<float> x = read_sound_mono(p, &from_file);
+        const std::string bytes = bytes_of(p);
+        const std::vector<float> y = decode_sound_mono(bytes.data(), bytes.size(), p, &from_memory);
+        EXPECT_EQ(from_memory.sample_rate, from_file.sample_rate) << p;
+        EXPECT_EQ(from_memory.channels, from_file.channels) << p;
+        EXPECT_EQ(from_memory.frames, from_file.frames) << p;
+        ASSERT_EQ(y.size(), x.size()) << p;
+        ASSERT_GT(x.size(), 100u) << p;
+        size_t differ = 0;
+        for (size_t i = 0; i < x.size(); ++i) differ += std::memcmp(&x[i], &y[i], sizeof(float)) != 0;
+        EXPECT_EQ(differ, 0u) << p << ": samples that differ from the file's";
+    }
+}
+
+TEST(SoundFile, BadBytesInMemoryGiveTheFilesMessages) {
+    auto dir = test::audio_scratch_dir("audio_memory_bad");
+    const std::string text = (dir / "text.wav").string(), zero = (dir / "zero.wav").string(),
+                      nan = (dir / "nan.wav").string(), cut = (dir / "cut.wav").string();
+    std::ofstream(text) << "this is not audio\n";
+    test::write_wav(zero, {}, 1, 16000);
+    test::write_wav(nan, {0.1f, std::nanf(""), 0.2f}, 1, 16000, true);
+    test::write_wav(cut, std::vector<float>(1000, 0.25f), 1, 16000);
+    {
+        const std::string b = bytes_of(cut);  // the RIFF header alone, its data chunk cut away
+        std::ofstream(cut, std::ios::binary | std::ios::trunc) << b.substr(0, 20);
+    }
+    for (const std::string& p : {text, zero, nan, cut}) {
+        const std::string from_file = error_of(p);
+        ASSERT_NE(from_file, "") << p;
+        EXPECT_EQ(memory_error_of(bytes_of(p), p), from_file) << p;
+        EXPECT_NE(memory_error_of(bytes_of(p), "upload.wav").find("'upload.wav'"), std::string::npos) << p;
+    }
+    EXPECT_NE(memory_error_of("", "upload.wav").find("'upload.wav' is empty"), std::string::npos)
+        << memory_error_of("", "upload.wav");
+    EXPECT_NE(memory_error_of("RIFF not really a wave file", "the sound").find("not a sound file"), std::string::npos);
 }
 
 }  // namespace

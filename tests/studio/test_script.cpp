@@ -2,6 +2,9 @@
 // that name the line.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <set>
+
 #include "aviary/core/error.h"
 #include "script.h"
 
@@ -56,4 +59,20 @@ TEST(StudioScript, ErrorsNameTheLine) {
     EXPECT_NE(error_of("screenshot shot.jpg\n").find(".png"), std::string::npos);
     EXPECT_NE(error_of("click\n").find("button label"), std::string::npos);
     EXPECT_EQ(error_of("# only a comment\n"), "");
+}
+
+// The docs' screenshot script (tools/make_studio_screenshots.sh runs it) parses, screenshots every panel and opens
+// only files that exist in the repository.
+TEST(StudioScript, DocsScreenshotScriptParses) {
+    const auto cmds = load_script(std::string(AVIARY_SOURCE_DIR) + "/tests/studio/docs_screenshots.txt");
+    std::set<std::string> shots;
+    for (const auto& c : cmds) {
+        if (c.verb == "screenshot") shots.insert(c.rest);
+        if (c.verb == "open")
+            EXPECT_TRUE(std::filesystem::exists(std::string(AVIARY_SOURCE_DIR) + "/" + c.rest)) << c.rest;
+    }
+    for (const char* panel : {"chat", "image", "image-vqa", "audio", "music", "training", "log", "settings"})
+        EXPECT_EQ(shots.count(std::string(panel) + ".png"), 1u) << panel;
+    ASSERT_FALSE(cmds.empty());
+    EXPECT_EQ(cmds.back().verb, "quit");
 }

@@ -25,12 +25,10 @@
 #include "common/cli_run.h"
 #include "media.h"
 #include "studio_worker.h"
-#ifdef AVIARY_HAVE_AUDIO
-#include <sndfile.h>
-
+#include "audio/wav_writer.h"
 #include "aviary/audio/audio_rwkv.h"
+#include "aviary/audio/sound_file.h"
 #include "aviary/audio/tagger.h"
-#endif
 #ifdef AVIARY_HAVE_VISION
 #include "aviary/vision/image.h"
 #include "aviary/vision/prompt.h"
@@ -316,7 +314,10 @@ TEST(StudioWorker, DemoSoundSpectrogramPeaksAtItsTones) {
     const AudioClip& c = *ready[0].audio;
     const Spectrogram& s = c.spectrogram;
     ASSERT_EQ(c.sample_rate, 16000);
-    EXPECT_EQ(s.n_frames, int(c.samples.size()) / 160 + 1);  // hop 10 ms, centred frames
+    // No model loaded: the default AudioRWKV front end (32 kHz, hop 320 = 10 ms, centred frames) and no clip.
+    EXPECT_EQ(s.n_frames, int(audio::resample(c.samples, 16000, 32000).size()) / 320 + 1);
+    EXPECT_DOUBLE_EQ(s.hop_seconds, 0.01);
+    EXPECT_EQ(s.clip_frames, 0);
     EXPECT_EQ(c.spectrogram_rgba.width, s.n_frames);
     EXPECT_EQ(c.spectrogram_rgba.height, s.n_mels);
     auto peak_hz = [&](double t) {
@@ -327,7 +328,7 @@ TEST(StudioWorker, DemoSoundSpectrogramPeaksAtItsTones) {
         return s.band_hz[size_t(best)];
     };
     // Chirp f(t) = 200·20^(t/2.5) Hz: 663 Hz at 1.0 s, 2.0 kHz at 1.9 s; then the 440 Hz tone dominates.
-    // Mel bands are ~60-200 Hz apart here: the peak band's centre is within 12 %.
+    // Slaney mel bands are ~54 Hz apart below 1 kHz and ~6 % above: the peak band's centre is within 12 %.
     for (auto [t, hz] :
          {std::pair{1.0, 200 * std::pow(20.0, 0.4)}, std::pair{1.9, 200 * std::pow(20.0, 0.76)}, std::pair{3.2, 440.0}})
         EXPECT_NEAR(peak_hz(t), hz, hz * 0.12) << "at " << t << " s";
@@ -449,34 +450,28 @@ TEST(StudioWorker, VqaAnswersThroughTheVisionModule) {
 }
 #endif
 
-#ifdef AVIARY_HAVE_AUDIO
-// With the audio module: a small random AudioRWKV tags an opened sound through the worker with the scores of
-// audio::tag_file called directly, sorted highest first; the demo sound (no file) is tagged too.
+// A small random AudioRWKV tags an opened sound through the worker with the scores of audio::tag_file called
+// directly on the file, sorted highest first; the demo sound (no file: tagged from the samples in memory) has the same
+// samples and gets the same tags; loading the model redraws the sound shown with the model's front end and clip.
 TEST(StudioWorker, TagsThroughTheAudioModule) {
     const fs::path dir = aviary::test::scratch_dir("studio_tags");
     audio::AudioRwkvConfig c = audio::AudioRwkvConfig::tiny(1.0);
     c.n_embd = 64, c.n_layer = 2, c.n_head = 1, c.n_classes = 5, c.lora_mix = 8, c.lora_decay = 8;
+    c.hop = 640;  // a front end other than the default one
     std::vector<audio::ClassLabel> labels;
     for (int i = 0; i < 5; ++i) labels.push_back({"/m/" + std::to_string(i), "class " + std::to_string(i)});
     const std::string model_path = (dir / "tiny-tagger.safetensors").string();
     audio::AudioRwkv(c, labels, 3).save(model_path);
-    // A sound file: the demo chirp written as 16 kHz float WAV through the worker's own reader's format.
+    // A sound file: the demo chirp written as a 16 kHz float WAV (float samples survive exactly).
     std::vector<float> samples;
     int sr = 0;
     demo_chirp(samples, sr);
     const std::string wav = (dir / "chirp.wav").string();
-    {
-        SF_INFO info{};
-        info.samplerate = sr, info.channels = 1, info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
-        SNDFILE* f = sf_open(wav.c_str(), SFM_WRITE, &info);
-        ASSERT_TRUE(f);
-        sf_writef_float(f, samples.data(), sf_count_t(samples.size()));
-        sf_close(f);
-    }
+    aviary::test::write_wav(wav, samples, 1, sr, /*float_format=*/true);
     StudioWorker w(1);
     w.tag_audio();  // no sound yet
-    w.load_audio_model(model_path);
     w.open_audio(wav);
+    w.load_audio_model(model_path);
     w.tag_audio();
     w.demo_audio();
     w.tag_audio();
@@ -484,17 +479,25 @@ TEST(StudioWorker, TagsThroughTheAudioModule) {
     const auto errors = of_kind(ev, EventKind::Error);
     ASSERT_EQ(errors.size(), 1u) << errors_of(ev);
     EXPECT_NE(errors[0].text.find("open a sound first"), std::string::npos);
+    const auto ready = of_kind(ev, EventKind::AudioReady);
+    ASSERT_EQ(ready.size(), 3u);  // the file, the file again with the model's front end, the demo sound
+    EXPECT_EQ(ready[0].audio->spectrogram.clip_frames, 0);
+    EXPECT_DOUBLE_EQ(ready[0].audio->spectrogram.hop_seconds, 0.01);
+    for (int i : {1, 2}) {
+        EXPECT_EQ(ready[size_t(i)].audio->spectrogram.clip_frames, c.frames()) << i;
+        EXPECT_DOUBLE_EQ(ready[size_t(i)].audio->spectrogram.hop_seconds, 0.02) << i;
+    }
+    EXPECT_EQ(ready[1].text, ready[0].text);
+    EXPECT_NE(ready[0].text.find("chirp.wav (4.00 s, 16000 Hz, 1 channel)"), std::string::npos) << ready[0].text;
     const auto tags = of_kind(ev, EventKind::Tags);
     ASSERT_EQ(tags.size(), 2u);
     audio::AudioRwkv ref_model = audio::AudioRwkv::load(model_path);
     const auto ref = audio::tag_file(ref_model, wav, 0);
-    for (const auto& t : tags) {  // the file and the demo sound (same samples) give the same tags
+    for (const auto& t : tags) {
         ASSERT_EQ(t.tags.size(), ref.size());
         for (size_t i = 0; i < ref.size(); ++i) {
             EXPECT_EQ(t.tags[i].first, ref[i].name) << "rank " << i;
-            EXPECT_NEAR(t.tags[i].second, ref[i].score, 1e-6) << "rank " << i;
-            if (i > 0) EXPECT_GE(t.tags[i - 1].second, t.tags[i].second);
+            EXPECT_EQ(t.tags[i].second, float(ref[i].score)) << "rank " << i;
         }
     }
 }
-#endif

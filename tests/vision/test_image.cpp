@@ -90,3 +90,23 @@ TEST(VisionImage, BadInputIsAClearError) {
     EXPECT_NE(error_of([] { av::load_image(fixture("vision/scene_rgb.png"), 1000); }).find("more than the 1000"),
               std::string::npos);
 }
+
+// clip_pixels_to_rgb undoes the normalisation: on an image already at the crop size (no resize, no crop) it gives
+// back every code exactly; a 2:1 image gives the centre crop of its PIL-bicubic resize; other tensors are refused.
+TEST(VisionImage, ClipPixelsBackToRgbCodes) {
+    torch::manual_seed(7);
+    const at::Tensor rgb = torch::randint(0, 256, {24, 24, 3}, torch::kLong).to(torch::kByte);
+    av::ClipPreprocess o;
+    o.size = 24;
+    const at::Tensor back = av::clip_pixels_to_rgb(av::clip_preprocess(rgb, o), o);
+    ASSERT_EQ(back.sizes(), rgb.sizes());
+    ASSERT_EQ(back.scalar_type(), torch::kByte);
+    EXPECT_EQ((back.to(torch::kInt) - rgb.to(torch::kInt)).abs().max().item<int>(), 0);
+    const at::Tensor wide = torch::randint(0, 256, {20, 40, 3}, torch::kLong).to(torch::kByte);
+    o.size = 10;
+    const at::Tensor crop = av::resize_bicubic_pil(wide, 10, 20).slice(1, 5, 15);
+    const at::Tensor got = av::clip_pixels_to_rgb(av::clip_preprocess(wide, o), o);
+    EXPECT_EQ((got.to(torch::kInt) - crop.to(torch::kInt)).abs().max().item<int>(), 0);
+    const std::string e = error_of([] { av::clip_pixels_to_rgb(torch::zeros({24, 24, 3})); });
+    EXPECT_NE(e.find("CLIP pixels must be a float tensor (3, H, W)"), std::string::npos) << e;
+}

@@ -127,4 +127,14 @@ at::Tensor clip_preprocess(const at::Tensor& rgb, const ClipPreprocess& o) {
     return ((x - mean) / sd).contiguous();
 }
 
+at::Tensor clip_pixels_to_rgb(const at::Tensor& pixels, const ClipPreprocess& o) {
+    AVIARY_CHECK(pixels.dim() == 3 && pixels.size(0) == 3 && pixels.is_floating_point(),
+                 "CLIP pixels must be a float tensor (3, H, W), got ", pixels.sizes());
+    // c = round((x·std + mean)·255): clip_preprocess's (x/255 − mean)/std undone, in float64
+    auto mean = torch::tensor({o.mean[0], o.mean[1], o.mean[2]}, torch::kDouble).view({3, 1, 1});
+    auto sd = torch::tensor({o.std[0], o.std[1], o.std[2]}, torch::kDouble).view({3, 1, 1});
+    const at::Tensor codes = ((pixels.to(torch::kDouble) * sd + mean) * 255.0).round().clamp(0, 255).to(torch::kByte);
+    return codes.permute({1, 2, 0}).contiguous();  // (H, W, 3)
+}
+
 }  // namespace aviary::vision

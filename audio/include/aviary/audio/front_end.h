@@ -42,6 +42,9 @@ struct KaldiFbankOptions {
 
 // librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm='slaney'): (n_mels × (n_fft/2+1)) row-major.
 std::vector<double> slaney_mel_filterbank(int sample_rate, int n_fft, int n_mels, double f_min, double f_max);
+// The n_mels + 2 band edges of those filters in Hz, equally spaced in Slaney mel from f_min to f_max: band m rises
+// from point m, peaks at point m + 1 (its centre) and falls to point m + 2.
+std::vector<double> slaney_mel_points(int n_mels, double f_min, double f_max);
 // Slaney mel scale (librosa hz_to_mel / mel_to_hz with htk=False): linear below 1 kHz, logarithmic above.
 double hz_to_mel_slaney(double hz);
 double mel_to_hz_slaney(double mel);

@@ -1,10 +1,13 @@
-// Tagging sound files with an AudioRWKV model: read, mono, resample to the model's rate, pad/trim, log-mel,
-// forward, sigmoid, top-k. default_model_path finds the shipped demo model like music::default_model_path.
+// Tagging sounds with an AudioRWKV model: a file, a sound file's bytes in memory, or mono samples -> resample to the
+// model's rate, pad/trim to its clip, log-mel (model_log_mel: the one front end of tagging, training and the studio's
+// spectrogram), forward, sigmoid, top-k. default_model_path finds the shipped demo model like
+// music::default_model_path.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "aviary/audio/audio_rwkv.h"
+#include "aviary/audio/front_end.h"
 
 namespace aviary::audio {
 
@@ -29,8 +32,23 @@ struct TagTimings {
     int files = 0;
 };
 
-// Top-k tags of one file (k <= 0: all classes), highest score first; `timings`, when given, gets this file's times
-// added.
+// The model's front end: log_mel options from its config (rate, hop, mel bins; window and band edges the PANNs
+// values of LogMelOptions).
+LogMelOptions log_mel_options(const AudioRwkvConfig& config);
+// The log-mel the model reads for mono samples at `sample_rate`: resampled to config.sample_rate, padded or cut to
+// clip_samples (<= 0: the whole sound; the tagger passes config.clip_samples()), log_mel(log_mel_options(config)).
+Features model_log_mel(const AudioRwkvConfig& config, const std::vector<float>& mono, int sample_rate,
+                       int64_t clip_samples);
+
+// Top-k tags of one sound (k <= 0: all classes), highest score first; `timings`, when given, gets this sound's times
+// added. The three differ only in where the mono samples come from; a file and its bytes give the same tags.
 std::vector<Tag> tag_file(AudioRwkv& model, const std::string& path, int64_t top_k, TagTimings* timings = nullptr);
+// The bytes of a sound file in memory (decode_sound_mono; `name` stands for the file in messages).
+std::vector<Tag> tag_sound_bytes(AudioRwkv& model, const void* data, size_t size, const std::string& name,
+                                 int64_t top_k, TagTimings* timings = nullptr);
+// Mono samples at `sample_rate` (throws aviary::Error on no samples, a rate outside the sound_file.h limits, or a
+// non-finite sample).
+std::vector<Tag> tag_samples(AudioRwkv& model, const std::vector<float>& mono, int sample_rate, int64_t top_k,
+                             TagTimings* timings = nullptr);
 
 }  // namespace aviary::audio

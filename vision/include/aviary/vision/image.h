@@ -32,6 +32,9 @@ struct ClipPreprocess {
 // RGB uint8 (H, W, 3) -> float32 (3, size, size): shortest edge to `size` (long edge int(size·long/short)), centre
 // crop (top = (h − size) / 2 rounded down, as transformers' center_crop), x/255, (x − mean)/std.
 at::Tensor clip_preprocess(const at::Tensor& rgb, const ClipPreprocess& options = {});
+// The inverse of the normalisation, for display: float (3, S, S) CLIP pixels -> RGB uint8 (S, S, 3) codes
+// round((x·std + mean)·255) clamped to [0, 255] — the resized, cropped image the model sees.
+at::Tensor clip_pixels_to_rgb(const at::Tensor& pixels, const ClipPreprocess& options = {});
 // load_image + clip_preprocess.
 at::Tensor load_clip_image(const std::string& path, const ClipPreprocess& options = {});
 
