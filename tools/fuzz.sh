@@ -43,11 +43,14 @@ run_target() {
   fi
   echo "fuzz: $t for ${seconds}s ($(ls "$corpus" | wc -l) inputs in $corpus)"
   local rc=0
+  # One BLAS/OpenMP thread: a harness is one thread, and spinning BLAS workers on a busy host stall a harness's set-up
+  # (a small model's orthogonal init) past the timeout. 25 s per input: set-up included, on a shared, niced core.
   # shellcheck disable=SC2086
-  "$bin" "$corpus" -dict=tests/fuzz/aviary.dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+  "$bin" "$corpus" -dict=tests/fuzz/aviary.dict -max_total_time="$seconds" -timeout=25 -rss_limit_mb=4096 \
     -artifact_prefix="$build/crashes/$t-" -print_final_stats=1 ${AVIARY_FUZZ_FLAGS:-} \
     > "$build/logs/$t.log" 2>&1 || rc=$?
-  grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units|^stat::average_exec_per_sec|^Done ' "$build/logs/$t.log" || true
+  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::number_of_executed_units|^stat::average_exec_per_sec|^Done ' "$build/logs/$t.log" || true
   if [ $rc -ne 0 ]; then
     echo "fuzz: $t FOUND A PROBLEM (exit $rc): see $build/logs/$t.log and $build/crashes/$t-*" >&2
     grep -E 'ERROR: |SUMMARY: |runtime error|property failed|terminate called|what\(\)' "$build/logs/$t.log" | head -5 >&2 || true
