@@ -1,4 +1,5 @@
-# aviary_add_test(NAME name SOURCES a.cpp ... LIBS lib... LABELS unit|golden|cuda|gui|slow ...)
+# aviary_add_test(NAME name SOURCES a.cpp ... LIBS lib... LABELS unit|golden|cuda|gui|slow|sanitize ...)
+# `sanitize` marks the executables CI also builds and runs under the asan preset (tools/run.sh sanitize).
 # One helper registers every GoogleTest executable with ctest and its labels. Tests named *_CUDA are
 # GPU tests: they skip themselves at run time when no GPU is present, and carry the label `cuda`.
 function(aviary_add_test)
