@@ -11,5 +11,11 @@ function(aviary_add_test)
     AVIARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     AVIARY_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/tests/fixtures"
     AVIARY_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60)
+  # Labels: gtest_discover_tests' PROPERTIES flattens a list (LABELS unit golden became LABELS=unit plus a property
+  # named "golden"), so a ctest include file that runs after the discovered tests sets the whole list on them.
+  set(_labels_file "${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_labels.cmake")
+  file(WRITE "${_labels_file}"
+    "if(${T_NAME}_TESTS)\n  set_tests_properties(\${${T_NAME}_TESTS} PROPERTIES LABELS \"${T_LABELS}\")\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${_labels_file}")
 endfunction()
