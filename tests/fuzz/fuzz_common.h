@@ -72,7 +72,8 @@ inline std::string write_file(const std::string& name, std::string_view bytes) {
     const std::filesystem::path p = std::filesystem::path(scratch_dir()) / name;
     std::filesystem::create_directories(p.parent_path());
     FILE* f = std::fopen(p.c_str(), "wb");
-    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
+    // (no fwrite for an empty input: its data pointer may be null, which fwrite's contract does not allow)
+    if (!f || (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) || std::fclose(f) != 0) {
         std::perror("aviary fuzz: cannot write the scratch file");
         std::abort();
     }
