@@ -1,7 +1,8 @@
-# aviary_add_test(NAME name SOURCES a.cpp ... LIBS lib... LABELS unit|cuda|gui)
-# One helper registers every GoogleTest executable with ctest. LABELS is the base label of its tests; the labels
-# `golden` and `slow` are given per test by tests/test_labels.cmake, which ctest reads after the discovered tests.
-# Tests named *_CUDA are GPU tests: they skip themselves at run time when no GPU is present (label `cuda`).
+# aviary_add_test(NAME name SOURCES a.cpp ... LIBS lib... LABELS unit|cuda|gui [sanitize])
+# One helper registers every GoogleTest executable with ctest. LABELS are the labels of all its tests: the base label
+# (unit, cuda or gui) and `sanitize` for the executables CI also builds and runs under the asan preset (tools/run.sh
+# sanitize). The labels `golden` and `slow` are given per test by tests/test_labels.cmake. Tests named *_CUDA are GPU
+# tests: they skip themselves at run time when no GPU is present (label `cuda`).
 function(aviary_add_test)
   cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cpp)
@@ -11,7 +12,9 @@ function(aviary_add_test)
     AVIARY_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     AVIARY_FIXTURES_DIR="${PROJECT_SOURCE_DIR}/tests/fixtures"
     AVIARY_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60)
+  # gtest_discover_tests' PROPERTIES flattens a list (LABELS "unit;golden" became LABELS=unit plus a property named
+  # "golden"), so a ctest include file, read after the discovered tests, sets each test's whole label list.
   set(labels_file "${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_labels.cmake")
   file(WRITE "${labels_file}"
     "include(\"${PROJECT_SOURCE_DIR}/tests/test_labels.cmake\")\n"

@@ -12,6 +12,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config
       libcpp-httplib-dev  # aviary serve (HTTP server and the tests' client)
       libgloo-dev libdnnl-dev
       clang-format-14  # tools/check-format.sh (CI)
+      clang-14 libclang-rt-14-dev  # the fuzz preset (libFuzzer + ASan/UBSan runtimes): tools/fuzz.sh, CI's sanitize step
       python3 ca-certificates
       # Optional at run time (aviary music --midi/--wav/--svg and its validity check); the music tests use them.
       abcmidi abcm2ps fluidsynth fluid-soundfont-gm

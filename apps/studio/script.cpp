@@ -1,6 +1,9 @@
 // Script parsing for the scripted mode (script.h).
 #include "script.h"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,11 +18,18 @@ std::string trim(const std::string& s) {
     if (a == std::string::npos) return "";
     return s.substr(a, s.find_last_not_of(" \t\r") - a + 1);
 }
+// A finite number strtod reads whole (out-of-range values such as 1e309 are refused here, so the runner's std::stod
+// never throws on a parsed script).
 bool is_number(const std::string& s) {
     if (s.empty()) return false;
     char* end = nullptr;
-    std::strtod(s.c_str(), &end);
-    return end == s.c_str() + s.size();
+    errno = 0;
+    const double v = std::strtod(s.c_str(), &end);
+    return end == s.c_str() + s.size() && errno != ERANGE && std::isfinite(v);
+}
+// A frame count the runner's std::stoi takes: 1 to 9 decimal digits.
+bool is_frame_count(const std::string& s) {
+    return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 }  // namespace
 
@@ -57,10 +67,14 @@ std::vector<ScriptCommand> parse_script(const std::string& text) {
                          ": 'set ", c.args[0], "' expects a number, true or false, got '", c.args[1], "'");
         } else if (c.verb == "click" || c.verb == "open") {
             need(1, c.verb == "click" ? "a button label" : "a path");
-        } else if (c.verb == "wait-idle" || c.verb == "wait-frames") {
+        } else if (c.verb == "wait-idle") {
             need(1, "a number");
             AVIARY_CHECK(is_number(c.args[0]) && std::stod(c.args[0]) >= 0, "script line ", line, ": '", c.verb,
                          "' expects a non-negative number, got '", c.args[0], "'");
+        } else if (c.verb == "wait-frames") {
+            need(1, "a number");
+            AVIARY_CHECK(is_frame_count(c.args[0]), "script line ", line, ": '", c.verb,
+                         "' expects a non-negative number of frames (at most 9 digits), got '", c.args[0], "'");
         } else if (c.verb == "screenshot") {
             need(1, "a file name");
             AVIARY_CHECK(c.args[0].size() > 4 && c.args[0].substr(c.args[0].size() - 4) == ".png" &&

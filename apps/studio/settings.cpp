@@ -1,7 +1,10 @@
 // Settings persistence (settings.h) with nlohmann-json.
 #include "settings.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
+#include <type_traits>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -71,9 +74,32 @@ std::string settings_to_json(const Settings& s) {
 }
 
 namespace {
+// Whether a JSON number fits T: nlohmann converts with a plain cast, which is undefined for a floating value outside T's
+// range (UBSan, found by fuzzing: tests/fuzz/regressions/studio_settings/) and wraps an integer silently.
+template <class T>
+bool number_fits(const json& v) {
+    if constexpr (std::is_integral_v<T>) {
+        constexpr auto max = std::numeric_limits<T>::max();
+        if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(max);
+        if (v.is_number_integer()) {
+            const int64_t i = v.get<int64_t>();
+            if constexpr (std::is_signed_v<T>) return i >= int64_t(std::numeric_limits<T>::lowest()) && i <= int64_t(max);
+            else return i >= 0 && uint64_t(i) <= uint64_t(max);
+        }
+        const double d = v.get<double>(), limit = std::ldexp(1.0, std::numeric_limits<T>::digits);  // 2^digits
+        return std::isfinite(d) && d < limit && d >= (std::is_signed_v<T> ? -limit : 0.0);
+    } else {
+        const double d = v.get<double>();
+        return std::isfinite(d) && std::fabs(d) <= double(std::numeric_limits<T>::max());
+    }
+}
+
 template <class T>
 void get(const json& j, const char* key, T& out, const std::string& source) {
     if (!j.contains(key) || j[key].is_null()) return;
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)
+        AVIARY_CHECK(!j[key].is_number() || number_fits<T>(j[key]), source, ": \"", key, "\" is out of range (",
+                     j[key].dump(), ")");
     try {
         out = j[key].get<T>();
     } catch (const std::exception&) {

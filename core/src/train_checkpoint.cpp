@@ -70,7 +70,37 @@ struct Entry {
     double loss;
 };
 
-// Complete checkpoints (step-* with trainer.json), oldest first.
+// trainer.json of a checkpoint: the fields the loader and the rotation use, each checked for its type (a file that is not
+// JSON, or has a field of another type, is not a checkpoint: fuzzing found nlohmann type errors escaping here).
+struct TrainerJson {
+    int64_t step = 0, data_position = 0;
+    double loss = 0, elapsed_s = 0;
+};
+// Throws aviary::Error naming the file and the field.
+TrainerJson read_trainer_json(const fs::path& meta) {
+    std::ifstream f(meta);
+    const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+    AVIARY_CHECK(!j.is_discarded() && j.is_object() && j.value("format", nlohmann::json()) == "aviary-train-checkpoint",
+                 "'", meta.string(), "' is not an Aviary training checkpoint");
+    auto integer = [&](const char* key) {
+        AVIARY_CHECK(j.contains(key) && j[key].is_number_integer() && j[key].get<int64_t>() >= 0, "'", meta.string(),
+                     "': '", key, "' should be a non-negative integer");
+        return j[key].get<int64_t>();
+    };
+    auto number = [&](const char* key) {
+        if (!j.contains(key)) return 0.0;
+        AVIARY_CHECK(j[key].is_number(), "'", meta.string(), "': '", key, "' should be a number");
+        return j[key].get<double>();
+    };
+    TrainerJson t;
+    t.step = integer("step");
+    t.data_position = integer("data_position");
+    t.loss = number("loss");
+    t.elapsed_s = number("elapsed_s");
+    return t;
+}
+
+// Complete checkpoints (step-* with a valid trainer.json), oldest first.
 std::vector<Entry> list_checkpoints(const fs::path& root) {
     std::vector<Entry> out;
     std::error_code ec;
@@ -80,10 +110,11 @@ std::vector<Entry> list_checkpoints(const fs::path& root) {
         if (!e.is_directory() || name.rfind("step-", 0) != 0) continue;
         const fs::path meta = e.path() / "trainer.json";
         if (!fs::is_regular_file(meta)) continue;
-        std::ifstream f(meta);
-        nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-        if (j.is_discarded() || !j.contains("step")) continue;
-        out.push_back({e.path(), j["step"].get<int64_t>(), j.value("loss", 0.0)});
+        try {
+            const TrainerJson t = read_trainer_json(meta);
+            out.push_back({e.path(), t.step, t.loss});
+        } catch (const Error&) {  // not a complete checkpoint: never used
+        }
     }
     std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.step < b.step; });
     return out;
@@ -172,10 +203,7 @@ CheckpointInfo load_train_checkpoint(const std::string& dir, const TensorList& w
     const fs::path d(dir);
     const fs::path meta = d / "trainer.json";
     AVIARY_CHECK(fs::is_regular_file(meta), "'", dir, "' is not a complete training checkpoint (no trainer.json)");
-    std::ifstream f(meta);
-    nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-    AVIARY_CHECK(!j.is_discarded() && j.value("format", "") == "aviary-train-checkpoint", "'", meta.string(),
-                 "' is not an Aviary training checkpoint");
+    const TrainerJson j = read_trainer_json(meta);
     // Weights: same names and shapes as the model, or a clear error.
     TensorList saved = read_safetensors((d / "model.safetensors").string());
     const TensorList& params = weights;
@@ -191,18 +219,25 @@ CheckpointInfo load_train_checkpoint(const std::string& dir, const TensorList& w
             p.tensor.copy_(*t);
         }
     }
-    TensorList opt = read_safetensors((d / "optimizer.safetensors").string());
+    const std::string opt_path = (d / "optimizer.safetensors").string();
+    TensorList opt = read_safetensors(opt_path);
     CheckpointInfo info;
     info.path = dir;
-    info.step = j.at("step").get<int64_t>();
-    info.data_position = j.at("data_position").get<int64_t>();
-    info.loss = j.value("loss", 0.0);
-    info.elapsed_s = j.value("elapsed_s", 0.0);
+    info.step = j.step;
+    info.data_position = j.data_position;
+    info.loss = j.loss;
+    info.elapsed_s = j.elapsed_s;
     trainer.load_optimizer_state(opt, info.step);
     if (const at::Tensor* rng = find_tensor(opt, "rng/torch_cpu")) {
         auto gen = at::detail::getDefaultCPUGenerator();
         std::lock_guard<std::mutex> lock(gen.mutex());
-        gen.set_state(*rng);
+        // LibTorch checks the state's size and contents and throws c10::Error (found by fuzzing); say which file.
+        try {
+            gen.set_state(*rng);
+        } catch (const c10::Error& e) {
+            AVIARY_FAIL("'", opt_path, "': 'rng/torch_cpu' is not a CPU generator state (", e.what_without_backtrace(),
+                        ")");
+        }
     }
     return info;
 }

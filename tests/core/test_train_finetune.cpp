@@ -219,7 +219,8 @@ TEST(TrainState, TunesOnlyTheInitialStateAndReloads) {
         // Every other weight is bit-identical; the state moved.
         for (const auto& nt : before)
             EXPECT_TRUE(at::equal(*find_tensor(m.state_dict(), nt.name), nt.tensor)) << nt.name;
-        const at::Tensor* ts = find_tensor(m.state_dict(), "blocks.1.att.time_state");
+        const TensorList tuned = m.state_dict();  // find_tensor points into it (ASan: a temporary's would dangle)
+        const at::Tensor* ts = find_tensor(tuned, "blocks.1.att.time_state");
         ASSERT_NE(ts, nullptr);
         EXPECT_EQ(ts->sizes(), (std::vector<int64_t>{1, 64, 64}));
         EXPECT_GT(ts->abs().max().item<double>(), 0);
