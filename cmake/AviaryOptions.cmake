@@ -12,6 +12,7 @@ option(AVIARY_BUILD_MUSIC "Build the music module" ON)
 option(AVIARY_BUILD_BENCH "Build the benchmarks in bench/" ON)
 set(AVIARY_SANITIZE "" CACHE STRING "Sanitizers to build with, e.g. address,undefined")
 option(AVIARY_USE_CCACHE "Use ccache when it is installed" ON)
+option(AVIARY_WERROR "Treat compiler warnings as errors (cmake/AviaryWarnings.cmake)" OFF)
 option(AVIARY_FUZZ "Build the libFuzzer targets in tests/fuzz (clang only: the fuzz preset; every library is built with coverage instrumentation)" OFF)
 option(AVIARY_NATIVE "Compile for the build machine's CPU (-march=native)" OFF)
 
