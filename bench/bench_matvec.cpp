@@ -76,9 +76,11 @@ int main(int argc, char** argv) {
                 for (const KernelSet* ks : sets) {
                     const double s = best_seconds(reps, inner, *ks, m, x, batch, y);
                     std::printf("%-8s %-5s %-6lld %-14s %10.1f %14.2f\n", ks->name,
-                                type == WeightType::F32 ? "fp32" : type == WeightType::BF16 ? "bf16" : "int8",
-                                static_cast<long long>(batch), resident ? "L2-resident" : "160 MB", rows * cols * eb / s / 1e9,
-                                rows * cols / s / 1e9);
+                                type == WeightType::F32    ? "fp32"
+                                : type == WeightType::BF16 ? "bf16"
+                                                           : "int8",
+                                static_cast<long long>(batch), resident ? "L2-resident" : "160 MB",
+                                rows * cols * eb / s / 1e9, rows * cols / s / 1e9);
                 }
             }
         }

@@ -30,7 +30,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double seconds(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+}
 
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
@@ -47,13 +49,14 @@ struct Outcome {
 Outcome complete(int port, const std::string& prompt, int max_tokens, uint64_t seed) {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(600);
-    const json body{{"prompt", prompt}, {"max_tokens", max_tokens}, {"seed", seed}, {"temperature", 1.0},
+    const json body{{"prompt", prompt},    {"max_tokens", max_tokens}, {"seed", seed}, {"temperature", 1.0},
                     {"stop", "@@never@@"}, {"ignore_eos", true}};  // every request runs to max_tokens
     auto r = c.Post("/v1/completions", body.dump(), "application/json");
     Outcome o;
     if (!r || r->status != 200) {
         std::fprintf(stderr, "request failed: %s\n",
-                     r ? (std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str() : httplib::to_string(r.error()).c_str());
+                     r ? (std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str()
+                       : httplib::to_string(r.error()).c_str());
         return o;
     }
     const json j = json::parse(r->body, nullptr, false);
@@ -72,8 +75,10 @@ int main(int argc, char** argv) {
     std::string shape, dtype = "bf16";
     int clients = 16, requests = 20, max_tokens = 32, decode_tokens = 256, max_batch = 8, threads = 0, streams = 8;
     app.add_option("--model", model, "Text model (default: the shipped music model)");
-    app.add_option("--shape", shape, "Instead: a random v6 model of this official shape (0.1b, 0.4b), matrices in --dtype");
-    app.add_option("--dtype", dtype, "Matrices of the --shape model: bf16 | fp32")->check(CLI::IsMember({"bf16", "fp32"}));
+    app.add_option("--shape", shape,
+                   "Instead: a random v6 model of this official shape (0.1b, 0.4b), matrices in --dtype");
+    app.add_option("--dtype", dtype, "Matrices of the --shape model: bf16 | fp32")
+        ->check(CLI::IsMember({"bf16", "fp32"}));
     app.add_option("--clients", clients, "Concurrent clients of the load test");
     app.add_option("--requests", requests, "Requests per client");
     app.add_option("--max-tokens", max_tokens, "Tokens per load-test request");
@@ -135,8 +140,11 @@ int main(int argc, char** argv) {
         std::vector<std::thread> ts;
         srv.hold_scheduling(true);  // start them in the same step
         for (int i = 0; i < n; ++i)
-            ts.emplace_back([&, i] { outs[size_t(i)] = complete(port, "X:" + std::to_string(90000 + i) + "\n", decode_tokens, 7 + i); });
-        for (int i = 0; i < 2000 && srv.stats().queued < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            ts.emplace_back([&, i] {
+                outs[size_t(i)] = complete(port, "X:" + std::to_string(90000 + i) + "\n", decode_tokens, 7 + i);
+            });
+        for (int i = 0; i < 2000 && srv.stats().queued < n; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         const auto a = Clock::now();
         srv.hold_scheduling(false);
         for (auto& t : ts) t.join();
@@ -151,10 +159,11 @@ int main(int argc, char** argv) {
     srv.stop();
     if (!temp.empty()) std::filesystem::remove(temp);
 
-    std::printf("load: %d clients x %d requests (max_tokens %d): %.2f s, %.1f req/s, %.1f generated tok/s, "
-                "latency p50 %.3f s p99 %.3f s, failures %d\n",
-                clients, requests, max_tokens, load_s, total / load_s, double(tokens) / load_s, percentile(all, 0.5),
-                percentile(all, 0.99), failures.load());
+    std::printf(
+        "load: %d clients x %d requests (max_tokens %d): %.2f s, %.1f req/s, %.1f generated tok/s, "
+        "latency p50 %.3f s p99 %.3f s, failures %d\n",
+        clients, requests, max_tokens, load_s, total / load_s, double(tokens) / load_s, percentile(all, 0.5),
+        percentile(all, 0.99), failures.load());
     std::printf("decode: 1 stream %.1f tok/s (%lld tokens); %d streams %.1f tok/s aggregate (%lld tokens, %.2fx)\n",
                 one_rate, (long long)one_tok, streams, many_rate, (long long)many_tok, many_rate / one_rate);
     const json out{{"model", std::filesystem::path(model).filename().string()},

@@ -32,9 +32,13 @@ std::string generate_mixture(const aviary::WorldTokenizer& tok, size_t bytes, ui
             }
         }
     }
-    static const char* kCode[] = {"    for (int i = 0; i < n; ++i) {\n", "        sum += values[i] * weights[i];\n",
-                                  "    }\n", "def forward(self, x):\n", "        return self.head(self.ln_out(x))\n",
-                                  "#include <vector>\n", "    if (!ok) return nullptr;  // nothing to do\n"};
+    static const char* kCode[] = {"    for (int i = 0; i < n; ++i) {\n",
+                                  "        sum += values[i] * weights[i];\n",
+                                  "    }\n",
+                                  "def forward(self, x):\n",
+                                  "        return self.head(self.ln_out(x))\n",
+                                  "#include <vector>\n",
+                                  "    if (!ok) return nullptr;  // nothing to do\n"};
     std::mt19937_64 rng(seed);
     std::string out;
     out.reserve(bytes + 256);

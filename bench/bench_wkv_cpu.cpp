@@ -33,10 +33,10 @@ int main(int argc, char** argv) {
         aviary::WkvImpl impl;
         int64_t chunk;
     };
-    for (const Path& p : {Path{"cpu (fused loops)", aviary::WkvImpl::Cpu, 0},
-                          Path{"chunked, chunk 16", aviary::WkvImpl::Chunked, 16},
-                          Path{"chunked, chunk 32 (the old CPU default)", aviary::WkvImpl::Chunked, 32},
-                          Path{"reference (per token)", aviary::WkvImpl::Reference, 0}}) {
+    for (const Path& p :
+         {Path{"cpu (fused loops)", aviary::WkvImpl::Cpu, 0}, Path{"chunked, chunk 16", aviary::WkvImpl::Chunked, 16},
+          Path{"chunked, chunk 32 (the old CPU default)", aviary::WkvImpl::Chunked, 32},
+          Path{"reference (per token)", aviary::WkvImpl::Reference, 0}}) {
         double best = 1e30;
         for (int i = 0; i < reps; ++i) {
             const auto t0 = std::chrono::steady_clock::now();

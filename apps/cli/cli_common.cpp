@@ -30,8 +30,9 @@ void add_precision_option(CLI::App* sub, TrainPrecision& precision) {
 
 Model load_model(const ModelArgs& args) {
     set_thread_count(args.threads);
-    AVIARY_CHECK(args.dtype != "int8" || args.device == "cpu", "--dtype int8 runs on the CPU decode engine only; "
-                                                               "use --device cpu (or --dtype bf16 on cuda)");
+    AVIARY_CHECK(args.dtype != "int8" || args.device == "cpu",
+                 "--dtype int8 runs on the CPU decode engine only; "
+                 "use --device cpu (or --dtype bf16 on cuda)");
     // The CPU decode engine (Decoder on the CPU: generate, chat, music, bench) takes its format and threads here.
     TensorList tensors = read_checkpoint(args.model);
     // "auto" (bench's default): the checkpoint's own precision — an int8 file (`aviary convert --dtype int8`) int8,
@@ -81,10 +82,11 @@ std::vector<int64_t> parse_token_list(const std::string& text) {
     while (pos <= text.size()) {
         size_t comma = text.find(',', pos);
         std::string piece = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        const bool digits = !piece.empty() && piece.size() <= 10 &&
-                            piece.find_first_not_of("0123456789") == std::string::npos;
+        const bool digits =
+            !piece.empty() && piece.size() <= 10 && piece.find_first_not_of("0123456789") == std::string::npos;
         if (!digits)
-            throw UsageError("--tokens: '" + piece + "' is not a token id (expected comma-separated non-negative "
+            throw UsageError("--tokens: '" + piece +
+                             "' is not a token id (expected comma-separated non-negative "
                              "integers, e.g. 1,5,77)");
         ids.push_back(std::stoll(piece));
         if (comma == std::string::npos) break;

@@ -26,9 +26,9 @@ void register_bench(CLI::App& app, Runner& run);
 void register_train(CLI::App& app, Runner& run);
 void register_data(CLI::App& app, Runner& run);
 void register_eval(CLI::App& app, Runner& run);
-void register_music(CLI::App& app, Runner& run);  // after register_eval (adds `eval music-loss`)
-void register_audio(CLI::App& app, Runner& run);   // cmd_audio.cpp, after register_train/register_eval
-void register_vision(CLI::App& app, Runner& run);  // cmd_vision.cpp, after register_train/register_eval
+void register_music(CLI::App& app, Runner& run);     // after register_eval (adds `eval music-loss`)
+void register_audio(CLI::App& app, Runner& run);     // cmd_audio.cpp, after register_train/register_eval
+void register_vision(CLI::App& app, Runner& run);    // cmd_vision.cpp, after register_train/register_eval
 void register_research(CLI::App& app, Runner& run);  // cmd_research.cpp
 void register_serve(CLI::App& app, Runner& run);     // cmd_serve.cpp (when the server module is built)
 

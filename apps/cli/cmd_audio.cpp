@@ -119,7 +119,8 @@ void register_tag(CLI::App& app, Runner& run) {
 
 void register_train_audio(CLI::App& app, Runner& run) {
     CLI::App* tr = app.get_subcommand("train");
-    auto* sub = tr->add_subcommand("audio", "Train AudioRWKV on AudioSet-format data (segment CSV + clips or AST JSON)");
+    auto* sub =
+        tr->add_subcommand("audio", "Train AudioRWKV on AudioSet-format data (segment CSV + clips or AST JSON)");
     struct Args {
         std::string data, clips, eval_data, eval_clips, out, labels, size = "tiny", init;
         double clip_seconds = 10.0;
@@ -189,17 +190,16 @@ void register_train_audio(CLI::App& app, Runner& run) {
                          static_cast<long long>(config.grid_t()), static_cast<long long>(config.grid_f()),
                          train.logmel.size(), eval.logmel.size());
             ProgressBar bar(true);
-            auto result = audio::train_audio_model(model, train, eval, a->opt, a->out, a->resume,
-                                                   [&](const audio::AudioTrainProgress& p) {
-                                                       std::string text = "loss " + fmt(p.loss) + " lr " +
-                                                                          fmt(p.lr * 1e3, 3) + "e-3";
-                                                       if (p.eval_map >= 0) text += " eval mAP " + fmt(p.eval_map);
-                                                       bar.update(double(p.step), double(p.total), text);
-                                                       return true;
-                                                   });
+            auto result = audio::train_audio_model(
+                model, train, eval, a->opt, a->out, a->resume, [&](const audio::AudioTrainProgress& p) {
+                    std::string text = "loss " + fmt(p.loss) + " lr " + fmt(p.lr * 1e3, 3) + "e-3";
+                    if (p.eval_map >= 0) text += " eval mAP " + fmt(p.eval_map);
+                    bar.update(double(p.step), double(p.total), text);
+                    return true;
+                });
             bar.finish();
-            nlohmann::json j = {{"start_step", result.start_step}, {"end_step", result.end_step},
-                                {"model", result.final_model}};
+            nlohmann::json j = {
+                {"start_step", result.start_step}, {"end_step", result.end_step}, {"model", result.final_model}};
             if (result.eval.classes_scored > 0) {
                 j["eval_map"] = result.eval.map;
                 j["eval_mauc"] = result.eval.mauc;

@@ -116,11 +116,11 @@ void register_bench(CLI::App& app, Runner& run) {
         ->check(CLI::Range(1, 4096));
     sub->add_flag("--json", a->json, "End with one JSON line");
     sub->add_flag("--libtorch-decode", a->libtorch_decode,
-                  "Prefill with Model::forward and decode with Model::step (LibTorch op by op) instead of the CPU engine, for comparison");
+                  "Prefill with Model::forward and decode with Model::step (LibTorch op by op) instead of the CPU "
+                  "engine, for comparison");
     sub->callback([&run, a] {
         run = [a] {
-            if (a->model.model.empty() == a->shape.empty())
-                throw UsageError("give exactly one of --model or --shape");
+            if (a->model.model.empty() == a->shape.empty()) throw UsageError("give exactly one of --model or --shape");
             set_thread_count(a->model.threads);
             const bool cuda = a->model.device == "cuda";
             if (a->model.dtype == "int8" && cuda) throw UsageError("--dtype int8 is a CPU format; use bf16 on cuda");

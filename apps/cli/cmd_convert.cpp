@@ -20,7 +20,8 @@ void register_convert(CLI::App& app, Runner& run) {
     auto a = std::make_shared<Args>();
     sub->add_option("input", a->in, "Input checkpoint")->required();
     sub->add_option("output", a->out, "Output file; its extension picks the format: .safetensors or .pth")->required();
-    sub->add_option("--dtype", a->dtype, "Convert floating tensors to bf16, fp16 or fp32, or quantise the matrices to int8 "
+    sub->add_option("--dtype", a->dtype,
+                    "Convert floating tensors to bf16, fp16 or fp32, or quantise the matrices to int8 "
                     "with per-row scales (.safetensors only) (default: keep)")
         ->check(CLI::IsMember({"bf16", "fp16", "fp32", "int8"}));
     sub->callback([&run, a] {

@@ -66,8 +66,7 @@ void register_eval(CLI::App& app, Runner& run) {
     };
     auto l = std::make_shared<PosArgs>();
     lp->add_option("--model,-m", l->models, "Model file (repeatable: curves are overlaid)")->required();
-    lp->add_option("--data", l->data, ".jsonl {\"text\"}, text file, or directory (one document per file)")
-        ->required();
+    lp->add_option("--data", l->data, ".jsonl {\"text\"}, text file, or directory (one document per file)")->required();
     lp->add_option("--tokenizer", l->tokenizer, "world (default) or byte")->check(CLI::IsMember({"world", "byte"}));
     add_vocab_option(lp, l->vocab);
     lp->add_option("--max-len", l->max_len, "Tokens per document at most (may exceed the training context)")

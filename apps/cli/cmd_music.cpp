@@ -33,7 +33,6 @@ void write_text(const fs::path& p, const std::string& text) {
     write_file_atomic(p.string(), text);
 }
 
-
 // `aviary train music`: the shared token-LM trainer on framed tunes, configured by one JSON file; the run
 // folder gets config.json (every setting), checkpoints/, train_log.jsonl, model.safetensors and summary.json
 // (training and validation loss).
@@ -82,8 +81,7 @@ void register_train_music(CLI::App& app, Runner& run) {
                 }
                 kept.push_back(std::move(t));
             }
-            AVIARY_CHECK(!kept.empty(), "'", a->data, "': every tune is longer than max_tune_bytes ",
-                         c.max_tune_bytes);
+            AVIARY_CHECK(!kept.empty(), "'", a->data, "': every tune is longer than max_tune_bytes ", c.max_tune_bytes);
             std::vector<music::Tune> train, validation;
             if (!a->validation.empty()) {
                 train = kept;
@@ -94,11 +92,12 @@ void register_train_music(CLI::App& app, Runner& run) {
                 train = kept;
             }
             auto train_src = make_memory_source(music::frame_tunes_as_tokens(train), a->data + " (train)");
-            AVIARY_CHECK(train_src->size() > c.ctx_len, "'", a->data, "': the training tunes hold ",
-                         train_src->size(), " bytes, fewer than ctx_len + 1 = ", c.ctx_len + 1);
+            AVIARY_CHECK(train_src->size() > c.ctx_len, "'", a->data, "': the training tunes hold ", train_src->size(),
+                         " bytes, fewer than ctx_len + 1 = ", c.ctx_len + 1);
             fs::create_directories(a->out);
             write_file_atomic((fs::path(a->out) / "config.json").string(), music::music_train_config_json(c));
-            std::fprintf(stderr, "train music: %zu training tunes (%lld bytes), %zu validation, %lld dropped (> %lld bytes)\n",
+            std::fprintf(stderr,
+                         "train music: %zu training tunes (%lld bytes), %zu validation, %lld dropped (> %lld bytes)\n",
                          train.size(), static_cast<long long>(train_src->size()), validation.size(),
                          static_cast<long long>(dropped), static_cast<long long>(c.max_tune_bytes));
             set_thread_count(a->threads);

@@ -129,7 +129,8 @@ void register_research(CLI::App& app, Runner& run) {
     sub->add_option("--steps", a->steps, "Training steps per run")->check(CLI::PositiveNumber);
     sub->add_option("--batch", a->batch, "Sequences per step")->check(CLI::PositiveNumber);
     sub->add_option("--lr", a->lr, "Peak learning rate")->check(CLI::PositiveNumber);
-    sub->add_option("--vocab", a->vocab, "Vocabulary (keys in [1, V/2), values in [V/2, V))")->check(CLI::Range(8, 65536));
+    sub->add_option("--vocab", a->vocab, "Vocabulary (keys in [1, V/2), values in [V/2, V))")
+        ->check(CLI::Range(8, 65536));
     sub->add_option("--pairs", a->pairs, "Key-value pairs per sequence (0: seq/16, at least 4)")
         ->check(CLI::NonNegativeNumber);
     sub->add_option("--eval-rows", a->eval_rows, "Held-out sequences per run")->check(CLI::PositiveNumber);
@@ -159,12 +160,21 @@ void register_research(CLI::App& app, Runner& run) {
             check_device(a->device);  // before anything is written
             set_thread_count(a->threads);
             fs::create_directories(a->out);
-            nlohmann::json cfg = {{"experiment", "mqar"},   {"arch", archs},          {"dims", dims},
-                                  {"seq", seqs},            {"layers", a->layers},    {"steps", a->steps},
-                                  {"batch", a->batch},      {"lr", a->lr},            {"vocab", a->vocab},
-                                  {"pairs", a->pairs},      {"eval_rows", a->eval_rows}, {"seed", a->seed},
-                                  {"device", a->device},
-                                  {"note", "small-scale reproduction of the paper's Figure 4 (MQAR); pairs 0 = seq/16"}};
+            nlohmann::json cfg = {
+                {"experiment", "mqar"},
+                {"arch", archs},
+                {"dims", dims},
+                {"seq", seqs},
+                {"layers", a->layers},
+                {"steps", a->steps},
+                {"batch", a->batch},
+                {"lr", a->lr},
+                {"vocab", a->vocab},
+                {"pairs", a->pairs},
+                {"eval_rows", a->eval_rows},
+                {"seed", a->seed},
+                {"device", a->device},
+                {"note", "small-scale reproduction of the paper's Figure 4 (MQAR); pairs 0 = seq/16"}};
             write_file_atomic((fs::path(a->out) / "config.json").string(), cfg.dump(2) + "\n");
             std::string csv = "arch,dim,seq,pairs,accuracy,final_loss,params,seconds\n";
             std::string runs;
@@ -207,8 +217,9 @@ void register_research(CLI::App& app, Runner& run) {
                                       static_cast<long long>(o.task.pairs), r.accuracy, r.final_loss,
                                       static_cast<long long>(r.n_params), r.seconds);
                         csv += line;
-                        nlohmann::json j = {{"arch", o.version},     {"dim", dim},           {"seq", o.task.seq_len},
-                                            {"pairs", o.task.pairs}, {"accuracy", r.accuracy}, {"losses", r.losses}};
+                        nlohmann::json j = {{"arch", o.version},      {"dim", dim},
+                                            {"seq", o.task.seq_len},  {"pairs", o.task.pairs},
+                                            {"accuracy", r.accuracy}, {"losses", r.losses}};
                         runs += j.dump() + "\n";
                         if (!a->quiet) std::fprintf(stderr, "  accuracy %.3f (%.0f s)\n", r.accuracy, r.seconds);
                         // Results so far are kept even if a later run is interrupted.

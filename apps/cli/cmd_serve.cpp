@@ -82,8 +82,8 @@ void register_serve(CLI::App& app, Runner& run) {
             sigemptyset(&sa.sa_mask);
             sigaction(SIGINT, &sa, nullptr);
             sigaction(SIGTERM, &sa, nullptr);
-            std::fprintf(stderr, "aviary serve: listening on http://%s:%d (OpenAI API under /v1)\n",
-                         a->o.host.c_str(), srv.port());
+            std::fprintf(stderr, "aviary serve: listening on http://%s:%d (OpenAI API under /v1)\n", a->o.host.c_str(),
+                         srv.port());
             srv.run();
             const unsigned char done = 0;
             (void)!write(g_signal_pipe[1], &done, 1);

@@ -10,7 +10,8 @@
 namespace aviary::cli {
 
 void register_tokenize(CLI::App& app, Runner& run) {
-    auto* sub = app.add_subcommand("tokenize", "World tokenizer: text on stdin to ids on stdout (or back with --decode)");
+    auto* sub =
+        app.add_subcommand("tokenize", "World tokenizer: text on stdin to ids on stdout (or back with --decode)");
     struct Args {
         std::string vocab;
         bool decode = false;

@@ -256,13 +256,15 @@ void register_train(CLI::App& app, Runner& run) {
                 if (item == "dd-token-shift")
                     ablate_globs.insert(ablate_globs.end(), {"blocks.*.att.time_maa_w1", "blocks.*.att.time_maa_w2"});
                 else if (item == "dd-decay")
-                    ablate_globs.insert(ablate_globs.end(), {"blocks.*.att.time_decay_w1", "blocks.*.att.time_decay_w2"});
+                    ablate_globs.insert(ablate_globs.end(),
+                                        {"blocks.*.att.time_decay_w1", "blocks.*.att.time_decay_w2"});
                 else
                     throw UsageError("--ablate: unknown ablation '" + item + "' (expected dd-token-shift, dd-decay)");
             }
             if (!ablate_globs.empty()) {
                 if (!parse_init_spec(a->model.model, L, D, version) || version != 6)
-                    throw UsageError("--ablate needs a Finch model trained from scratch: --model init:N_LAYER,N_EMBD,6");
+                    throw UsageError(
+                        "--ablate needs a Finch model trained from scratch: --model init:N_LAYER,N_EMBD,6");
                 a->train.freeze.insert(a->train.freeze.end(), ablate_globs.begin(), ablate_globs.end());
             }
             if (parse_init_spec(a->model.model, L, D, version)) {

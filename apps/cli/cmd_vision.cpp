@@ -32,7 +32,9 @@ namespace {
 
 // Ctrl-C / SIGTERM during `train vision`: the current step finishes, the model is saved, the command ends.
 volatile std::sig_atomic_t g_vision_interrupted = 0;
-extern "C" void on_vision_signal(int) { g_vision_interrupted = 1; }
+extern "C" void on_vision_signal(int) {
+    g_vision_interrupted = 1;
+}
 
 struct VisionModelArgs {
     std::string model, clip, proj, vocab, tokenizer;
@@ -42,11 +44,13 @@ struct VisionModelArgs {
 
 void add_vision_model_options(CLI::App* sub, VisionModelArgs& a, const char* model_help) {
     sub->add_option("--model", a.model, model_help);
-    sub->add_option("--clip", a.clip, "CLIP vision weights (HF/OpenAI safetensors or .pth, or a VisualRWKV "
-                                      "*_visual.pth) when --model holds only the RWKV");
+    sub->add_option("--clip", a.clip,
+                    "CLIP vision weights (HF/OpenAI safetensors or .pth, or a VisualRWKV "
+                    "*_visual.pth) when --model holds only the RWKV");
     sub->add_option("--proj", a.proj, "Projector weights (proj.weight) when neither --model nor --clip has them");
     sub->add_option("--vocab", a.vocab, "World vocabulary file (default: the installed one)");
-    sub->add_option("--tokenizer", a.tokenizer, "world | byte (default: the model's metadata, else byte for <= 256 ids)")
+    sub->add_option("--tokenizer", a.tokenizer,
+                    "world | byte (default: the model's metadata, else byte for <= 256 ids)")
         ->check(CLI::IsMember({"world", "byte"}));
     sub->add_option("--threads", a.threads, "CPU threads (default: $AVIARY_THREADS or all cores)")
         ->check(CLI::Range(0, 1024));
@@ -89,13 +93,16 @@ void register_vision(CLI::App& app, Runner& run) {
             bool stats = false;
         };
         auto a = std::make_shared<Args>();
-        add_vision_model_options(sub, a->m, "VisualRWKV weights (rwkv./vit./proj. in one file, or a plain RWKV "
-                                            "with --clip); default: the shipped demo model");
+        add_vision_model_options(sub, a->m,
+                                 "VisualRWKV weights (rwkv./vit./proj. in one file, or a plain RWKV "
+                                 "with --clip); default: the shipped demo model");
         add_dtype_option(sub, a->m);
         sub->add_option("--image", a->image, "Image file (any format OpenCV reads)")->required();
         sub->add_option("--question,-q", a->question, "The question")->required();
         sub->add_option("--max-tokens", a->max_tokens, "Longest answer")->check(CLI::Range(1, 4096));
-        sub->add_option("--position", a->position, "Image place in the prompt: first | middle | last (default: the model's training position, else middle)")
+        sub->add_option(
+               "--position", a->position,
+               "Image place in the prompt: first | middle | last (default: the model's training position, else middle)")
             ->check(CLI::IsMember({"first", "middle", "last"}));
         sub->add_flag("--stats", a->stats,
                       "After the answer, one JSON line on stderr: load_s, image_s, prefill_s, decode_s, ttft_s, "
@@ -123,14 +130,15 @@ void register_vision(CLI::App& app, Runner& run) {
                 if (a->stats) {
                     const auto& t = r.timings;
                     nlohmann::json j = {{"load_s", load_s},
-                                              {"image_s", t.image_s},
-                                              {"prefill_s", t.prefill_s},
-                                              {"decode_s", t.decode_s},
-                                              {"ttft_s", t.ttft_s},
-                                              {"tokens", r.tokens},
-                                              {"peak_rss_mb", peak_rss_mb()}};
+                                        {"image_s", t.image_s},
+                                        {"prefill_s", t.prefill_s},
+                                        {"decode_s", t.decode_s},
+                                        {"ttft_s", t.ttft_s},
+                                        {"tokens", r.tokens},
+                                        {"peak_rss_mb", peak_rss_mb()}};
                     // The compute floor of the first token: its FLOPs ÷ the engine's bf16/fp32 GEMM rate measured now
-                    // (the same oneDNN/BLAS path the prefill ran; CLIP's matmuls go to the same units through LibTorch).
+                    // (the same oneDNN/BLAS path the prefill ran; CLIP's matmuls go to the same units through
+                    // LibTorch).
                     if (auto engine = shared_cpu_engine(model.rwkv())) {
                         const double gflops = engine->measure_prefill_gemm_gflops();
                         const double floor_s = t.ttft_flops / (gflops * 1e9);
@@ -147,8 +155,9 @@ void register_vision(CLI::App& app, Runner& run) {
     }
     // ---- aviary train vision ----
     if (CLI::App* tr = app.get_subcommand("train")) {
-        auto* sub = tr->add_subcommand("vision", "Train VisualRWKV on LLaVA-format data (stage 1: proj; stage 2: "
-                                                 "RWKV + proj; stage 0: everything, from scratch)");
+        auto* sub = tr->add_subcommand("vision",
+                                       "Train VisualRWKV on LLaVA-format data (stage 1: proj; stage 2: "
+                                       "RWKV + proj; stage 0: everything, from scratch)");
         struct Args {
             VisionModelArgs m;
             int stage = 1;
@@ -161,8 +170,9 @@ void register_vision(CLI::App& app, Runner& run) {
             TrainPrecision precision = TrainPrecision::Auto;
         };
         auto a = std::make_shared<Args>();
-        add_vision_model_options(sub, a->m, "VisualRWKV weights to start from (stage 1/2; stage 0 may start fresh "
-                                            "with --new-rwkv/--new-vit)");
+        add_vision_model_options(sub, a->m,
+                                 "VisualRWKV weights to start from (stage 1/2; stage 0 may start fresh "
+                                 "with --new-rwkv/--new-vit)");
         sub->add_option("--stage", a->stage, "0 | 1 | 2")->required()->check(CLI::Range(0, 2));
         sub->add_option("--data", a->data, "LLaVA JSON (or JSONL) with conversations and <image>")->required();
         sub->add_option("--image-folder", a->images, "Folder the items' image paths are relative to");
@@ -174,12 +184,16 @@ void register_vision(CLI::App& app, Runner& run) {
         sub->add_option("--lr", a->lr, "Initial lr (default: the stage's: 1e-3 / 2e-5)");
         sub->add_option("--lr-final", a->lr_final, "Final lr of the cosine (default: the stage's 1e-5 / 2e-5)");
         sub->add_option("--warmup", a->warmup, "Warm-up steps (default 0; stage 0: 20)");
-        sub->add_option("--position", a->position, "Image place: first | middle | last (default: stage 1 first, "
-                                                    "stage 2 middle)")
+        sub->add_option("--position", a->position,
+                        "Image place: first | middle | last (default: stage 1 first, "
+                        "stage 2 middle)")
             ->check(CLI::IsMember({"first", "middle", "last"}));
         sub->add_option("--feature-cache", a->cache, "CLIP feature cache file (default OUT/feature_cache.safetensors)");
-        sub->add_option("--new-rwkv", a->new_rwkv, "Stage 0 from scratch: RWKV-6 'LAYERS,WIDTH,VOCAB' (e.g. 2,128,256)");
-        sub->add_option("--new-vit", a->new_vit, "Stage 0 from scratch: ViT 'LAYERS,WIDTH,PATCH,IMAGE[,HEADS]' (e.g. 3,128,8,64; heads default WIDTH/64)");
+        sub->add_option("--new-rwkv", a->new_rwkv,
+                        "Stage 0 from scratch: RWKV-6 'LAYERS,WIDTH,VOCAB' (e.g. 2,128,256)");
+        sub->add_option(
+            "--new-vit", a->new_vit,
+            "Stage 0 from scratch: ViT 'LAYERS,WIDTH,PATCH,IMAGE[,HEADS]' (e.g. 3,128,8,64; heads default WIDTH/64)");
         sub->add_option("--seed", a->seed, "Seed (data order, fresh weights)");
         sub->add_option("--save-every", a->save_every, "Checkpoint every N steps (0: only when stopped and at the end)")
             ->check(CLI::NonNegativeNumber);
@@ -206,7 +220,8 @@ void register_vision(CLI::App& app, Runner& run) {
                             throw UsageError(std::string(what) + " '" + s + "' must be comma-separated integers");
                         }
                     }
-                    if (v.size() != n) throw UsageError(std::string(what) + " '" + s + "' needs " + std::to_string(n) + " numbers");
+                    if (v.size() != n)
+                        throw UsageError(std::string(what) + " '" + s + "' needs " + std::to_string(n) + " numbers");
                     return v;
                 };
                 vision::VisualRwkv model;
@@ -219,7 +234,8 @@ void register_vision(CLI::App& app, Runner& run) {
                     auto r = ints(a->new_rwkv, 3, "--new-rwkv");
                     const bool with_heads = std::count(a->new_vit.begin(), a->new_vit.end(), ',') == 4;
                     auto v = ints(a->new_vit, with_heads ? 5 : 4, "--new-vit");
-                    Model rw = Model::from_tensors(init_weights(init_config(int(r[0]), int(r[1]), 6, int(r[2])), a->seed));
+                    Model rw =
+                        Model::from_tensors(init_weights(init_config(int(r[0]), int(r[1]), 6, int(r[2])), a->seed));
                     vision::ClipVisionConfig vc;
                     vc.layers = v[0];
                     vc.hidden = v[1];
@@ -234,7 +250,8 @@ void register_vision(CLI::App& app, Runner& run) {
                     at::Tensor proj = torch::rand({r[1], vc.hidden}) * (2 * bound) - bound;
                     model = vision::VisualRwkv::from_parts(std::move(rw), std::move(vit), proj);
                 } else {
-                    if (a->m.model.empty()) throw UsageError("--model is required (or --new-rwkv/--new-vit with --stage 0)");
+                    if (a->m.model.empty())
+                        throw UsageError("--model is required (or --new-rwkv/--new-vit with --stage 0)");
                     model = load_visual(a->m, "fp32");
                 }
                 if ((a->vit_pretrain || a->freeze_vit) && a->stage != 0)
@@ -244,8 +261,10 @@ void register_vision(CLI::App& app, Runner& run) {
                 const auto tokenizer = vision::tokenizer_for(model, a->m.tokenizer, a->m.vocab);
                 vision::PatchLabels patches;
                 std::vector<vision::LlavaSample> data;
-                if (a->vit_pretrain) patches = vision::read_patch_labels(a->data);
-                else data = vision::read_llava(a->data);
+                if (a->vit_pretrain)
+                    patches = vision::read_patch_labels(a->data);
+                else
+                    data = vision::read_llava(a->data);
                 vision::VisionTrainConfig c = vision::stage_defaults(a->stage);
                 c.freeze_vit = a->freeze_vit;
                 c.train.steps = a->steps;
@@ -277,7 +296,8 @@ void register_vision(CLI::App& app, Runner& run) {
                     }
                     char text[160];
                     if (p.phase == "features")
-                        std::snprintf(text, sizeof text, "CLIP features %lld/%lld", (long long)p.step, (long long)p.total);
+                        std::snprintf(text, sizeof text, "CLIP features %lld/%lld", (long long)p.step,
+                                      (long long)p.total);
                     else
                         std::snprintf(text, sizeof text, "step %lld/%lld loss %.4f lr %.2e", (long long)p.step,
                                       (long long)p.total, p.loss, p.lr);
@@ -292,10 +312,13 @@ void register_vision(CLI::App& app, Runner& run) {
                 if (summary.start_step > 0)
                     std::fprintf(stderr, "resumed at step %lld\n", static_cast<long long>(summary.start_step));
                 if (summary.stopped)
-                    std::fprintf(stderr, "interrupted after %zu steps; a checkpoint and the model are saved (--resume "
-                                         "continues)\n", summary.losses.size());
+                    std::fprintf(stderr,
+                                 "interrupted after %zu steps; a checkpoint and the model are saved (--resume "
+                                 "continues)\n",
+                                 summary.losses.size());
                 std::fprintf(stderr, "stage %s: trained %lld parameters in %zu tensors; final loss %.4f; wrote %s\n",
-                             a->vit_pretrain ? "0 (ViT pretraining)" : std::to_string(a->stage).c_str(), (long long)summary.trainable_params, summary.trained.size(),
+                             a->vit_pretrain ? "0 (ViT pretraining)" : std::to_string(a->stage).c_str(),
+                             (long long)summary.trainable_params, summary.trained.size(),
                              summary.losses.empty() ? 0.0 : summary.losses.back(), summary.final_model.c_str());
                 return 0;
             };
@@ -303,8 +326,9 @@ void register_vision(CLI::App& app, Runner& run) {
     }
     // ---- aviary eval vqa ----
     if (CLI::App* ev = app.get_subcommand("eval")) {
-        auto* sub = ev->add_subcommand("vqa", "VQA accuracy (exact match) and POPE-style yes/no F1 of a VisualRWKV "
-                                              "model");
+        auto* sub = ev->add_subcommand("vqa",
+                                       "VQA accuracy (exact match) and POPE-style yes/no F1 of a VisualRWKV "
+                                       "model");
         struct Args {
             VisionModelArgs m;
             std::string data, images, out, position;
@@ -327,8 +351,7 @@ void register_vision(CLI::App& app, Runner& run) {
             run = [a] {
                 auto items = vision::read_vqa(a->data);
                 if (a->limit > 0 && int64_t(items.size()) > a->limit) items.resize(size_t(a->limit));
-                const std::string folder =
-                    a->images.empty() ? fs::path(a->data).parent_path().string() : a->images;
+                const std::string folder = a->images.empty() ? fs::path(a->data).parent_path().string() : a->images;
                 auto model = load_visual(a->m, a->m.dtype);
                 const auto tokenizer = vision::tokenizer_for(model, a->m.tokenizer, a->m.vocab);
                 vision::AnswerOptions o;
@@ -343,8 +366,8 @@ void register_vision(CLI::App& app, Runner& run) {
                     auto r = vision::answer_question(model, *tokenizer, image_for(model, path), it.question, o);
                     preds.push_back(r.text);
                     refs.push_back(it.answer);
-                    answers.push_back({{"id", it.id}, {"question", it.question}, {"answer", r.text},
-                                       {"reference", it.answer}});
+                    answers.push_back(
+                        {{"id", it.id}, {"question", it.question}, {"answer", r.text}, {"reference", it.answer}});
                     bar.update(double(i + 1), double(items.size()), "questions");
                 }
                 bar.finish();

@@ -12,8 +12,8 @@
 namespace aviary::cli {
 
 nlohmann::json write_position_loss_outputs(const std::string& prefix, const std::vector<std::string>& models,
-                                           const std::vector<PositionLoss>& raw, double sigma,
-                                           const std::string& title, const std::string& x_label) {
+                                           const std::vector<PositionLoss>& raw, double sigma, const std::string& title,
+                                           const std::string& x_label) {
     std::vector<std::vector<double>> curves;
     std::vector<std::string> labels;
     nlohmann::json res = nlohmann::json::array();

@@ -11,7 +11,7 @@
 namespace aviary::cli {
 
 nlohmann::json write_position_loss_outputs(const std::string& prefix, const std::vector<std::string>& models,
-                                           const std::vector<PositionLoss>& raw, double sigma,
-                                           const std::string& title, const std::string& x_label);
+                                           const std::vector<PositionLoss>& raw, double sigma, const std::string& title,
+                                           const std::string& x_label);
 
 }  // namespace aviary::cli

@@ -7,7 +7,8 @@
 namespace aviary::cli {
 
 inline void add_sampling_options(CLI::App* sub, SamplerOptions& s) {
-    sub->add_option("--temperature", s.temperature, "Temperature, applied to probabilities after top-p/top-k (0 = greedy)")
+    sub->add_option("--temperature", s.temperature,
+                    "Temperature, applied to probabilities after top-p/top-k (0 = greedy)")
         ->check(CLI::Range(0.0, 100.0));
     sub->add_option("--top-p", s.top_p, "Nucleus cutoff: keep tokens until the cumulative probability reaches P")
         ->check(CLI::Range(0.0, 1.0));

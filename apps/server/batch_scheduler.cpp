@@ -68,7 +68,9 @@ BatchScheduler::BatchScheduler(Model& model, const Tokenizer& tokenizer, int max
     thread_ = std::thread([this] { loop(); });
 }
 
-BatchScheduler::~BatchScheduler() { shutdown(); }
+BatchScheduler::~BatchScheduler() {
+    shutdown();
+}
 
 void BatchScheduler::submit(const std::shared_ptr<GenerationJob>& job) {
     {

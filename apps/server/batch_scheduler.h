@@ -83,9 +83,9 @@ private:
     Model& model_;
     const Tokenizer& tokenizer_;
     const int max_batch_;
-    std::shared_ptr<CpuEngine> engine_;  // the text model's CPU engine (held: see the .cpp)
+    std::shared_ptr<CpuEngine> engine_;               // the text model's CPU engine (held: see the .cpp)
     std::vector<std::unique_ptr<Decoder>> decoders_;  // [B - 1]: batch B
-    Decoder* current_ = nullptr;                       // holds the rows of running_
+    Decoder* current_ = nullptr;                      // holds the rows of running_
     bool rows_dirty_ = true;
     StateCache cache_;
     NamedStates named_;

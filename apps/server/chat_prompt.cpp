@@ -26,7 +26,8 @@ ImageQuestion image_question(const std::vector<ChatMessage>& messages) {
         if (!m.images.empty()) q.image = m.images.front();
         if (m.role == "user" && !clean_chat_message(m.text).empty()) q.question = clean_chat_message(m.text);
     }
-    if (images != 1) throw bad_field("messages", "a conversation may hold one image, it holds " + std::to_string(images));
+    if (images != 1)
+        throw bad_field("messages", "a conversation may hold one image, it holds " + std::to_string(images));
     if (q.question.empty()) throw bad_field("messages", "the image comes with no question (a text part)");
     return q;
 }

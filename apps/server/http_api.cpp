@@ -41,7 +41,9 @@ namespace {
 using Json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string dump(const Json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 void send_error(httplib::Response& res, const ApiError& e) {
     res.status = e.status();
@@ -152,7 +154,10 @@ public:
     void models(const httplib::Request&, httplib::Response& res) {
         Json data = Json::array();
         for (const auto& [id, kind] : served())
-            data.push_back({{"id", id}, {"object", "model"}, {"created", ctx_.created}, {"owned_by", "aviary"},
+            data.push_back({{"id", id},
+                            {"object", "model"},
+                            {"created", ctx_.created},
+                            {"owned_by", "aviary"},
                             {"aviary_kind", kind}});
         res.set_content(dump(Json{{"object", "list"}, {"data", data}}), "application/json");
     }
@@ -161,7 +166,10 @@ public:
         const std::string id = req.matches[1];
         for (const auto& [m, kind] : served()) {
             if (m != id) continue;
-            res.set_content(dump(Json{{"id", m}, {"object", "model"}, {"created", ctx_.created}, {"owned_by", "aviary"},
+            res.set_content(dump(Json{{"id", m},
+                                      {"object", "model"},
+                                      {"created", ctx_.created},
+                                      {"owned_by", "aviary"},
                                       {"aviary_kind", kind}}),
                             "application/json");
             return;
@@ -274,11 +282,10 @@ public:
         Json tags = Json::array();
         for (const auto& t : result.tags)
             tags.push_back({{"index", t.index}, {"mid", t.mid}, {"name", t.name}, {"score", t.score}});
-        res.set_content(dump(Json{{"object", "audio.tags"},
-                                  {"model", ctx_.audio_id},
-                                  {"duration_s", result.seconds},
-                                  {"tags", tags}}),
-                        "application/json");
+        res.set_content(
+            dump(Json{
+                {"object", "audio.tags"}, {"model", ctx_.audio_id}, {"duration_s", result.seconds}, {"tags", tags}}),
+            "application/json");
     }
 
 private:
@@ -358,8 +365,7 @@ private:
             std::string text = job->result.text;
             if (reply.chat) text = LeadingBlanks{}(text);
             const Json usage = usage_json(job->prompt_tokens, int64_t(job->result.tokens.size()), job->cached_tokens);
-            res.set_content(dump(reply.full(text, finish_reason(job->result.stop_reason), usage)),
-                            "application/json");
+            res.set_content(dump(reply.full(text, finish_reason(job->result.stop_reason), usage)), "application/json");
             return;
         }
         ++ctx_.in_flight;
@@ -421,10 +427,10 @@ private:
         const int64_t max_pixels = ctx_.options.max_image_pixels;
         if (!reply.stream) {
             InFlight guard(ctx_.in_flight);
-            const auto a = vision.answer(q.image, q.question, max_tokens, max_pixels, {},
-                                         [&] { return Clock::now() > deadline; });
+            const auto a =
+                vision.answer(q.image, q.question, max_tokens, max_pixels, {}, [&] { return Clock::now() > deadline; });
             res.set_content(dump(reply.full(a.text, finish_reason(a.stop_reason),
-                                             usage_json(a.prompt_tokens, a.completion_tokens, 0))),
+                                            usage_json(a.prompt_tokens, a.completion_tokens, 0))),
                             "application/json");
             return;
         }
@@ -446,7 +452,8 @@ private:
                         q.image, q.question, max_tokens, max_pixels,
                         [&](const std::string& piece) { write("data: " + dump(reply.chunk(piece, nullptr)) + "\n\n"); },
                         [&] { return broken || Clock::now() > deadline; });
-                    write(reply.tail(finish_reason(a.stop_reason), usage_json(a.prompt_tokens, a.completion_tokens, 0)));
+                    write(
+                        reply.tail(finish_reason(a.stop_reason), usage_json(a.prompt_tokens, a.completion_tokens, 0)));
                 } catch (const ApiError& e) {
                     write("data: " + error_json(e) + "\n\ndata: [DONE]\n\n");
                 } catch (const std::exception& e) {
@@ -475,8 +482,8 @@ httplib::Server::Handler guarded(Fn fn) {
         } catch (const Error& e) {
             send_error(res, ApiError(400, e.what(), "invalid_request_error", "", "invalid_value"));
         } catch (const std::exception& e) {
-            send_error(res, ApiError(500, std::string("internal error: ") + e.what(), "server_error", "",
-                                     "internal_error"));
+            send_error(res,
+                       ApiError(500, std::string("internal error: ") + e.what(), "server_error", "", "internal_error"));
         }
     };
 }
@@ -514,7 +521,7 @@ void install_routes(httplib::Server& http, ApiContext& ctx) {
     http.Delete(R"(/v1/states/([^/]+))", guarded([h](const auto& q, auto& s) { h->delete_state(q, s); }));
     // Statuses httplib sets itself (no route, body over the limit, bad request line) get an error object too.
     http.set_error_handler(httplib::Server::HandlerWithResponse([&ctx](const httplib::Request& req,
-                                                                        httplib::Response& res) {
+                                                                       httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         switch (res.status) {
             case 404:
@@ -528,8 +535,8 @@ void install_routes(httplib::Server& http, ApiContext& ctx) {
                                          "invalid_request_error", "", "request_too_large"));
                 break;
             default:
-                send_error(res, ApiError(res.status, "the request could not be served (HTTP " +
-                                                         std::to_string(res.status) + ")",
+                send_error(res, ApiError(res.status,
+                                         "the request could not be served (HTTP " + std::to_string(res.status) + ")",
                                          "invalid_request_error"));
         }
         return httplib::Server::HandlerResponse::Handled;

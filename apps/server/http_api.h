@@ -24,8 +24,8 @@ struct ApiContext {
     const Tokenizer& tokenizer;
     int64_t vocab_size = 0;
     BatchScheduler& scheduler;
-    VisionAdapter* vision = nullptr;  // null: no --vision-model
-    AudioAdapter* audio = nullptr;    // null: no --audio-model
+    VisionAdapter* vision = nullptr;           // null: no --vision-model
+    AudioAdapter* audio = nullptr;             // null: no --audio-model
     std::string text_id, vision_id, audio_id;  // model ids (file names without extension)
     int64_t created = 0;                       // unix time the server started
     std::atomic<int> in_flight{0};             // responses not yet fully written

@@ -42,9 +42,8 @@ VisionAdapter::VisionAdapter(const std::string& path) : impl_(std::make_unique<I
 
 VisionAdapter::~VisionAdapter() = default;
 
-VisionAdapter::Answer VisionAdapter::answer(const std::string& image_bytes, const std::string& question,
-                                            int max_tokens, int64_t max_pixels,
-                                            const std::function<void(const std::string&)>& on_text,
+VisionAdapter::Answer VisionAdapter::answer(const std::string& image_bytes, const std::string& question, int max_tokens,
+                                            int64_t max_pixels, const std::function<void(const std::string&)>& on_text,
                                             const std::function<bool()>& should_stop) {
     at::Tensor rgb;
     try {
@@ -115,7 +114,9 @@ AudioAdapter::AudioAdapter(const std::string& path) {
     AVIARY_FAIL("this build has no audio module; cannot load '", path, "' (build with AVIARY_BUILD_AUDIO=ON)");
 }
 AudioAdapter::~AudioAdapter() = default;
-AudioAdapter::Result AudioAdapter::tag(const std::string&, int64_t, double) { return {}; }
+AudioAdapter::Result AudioAdapter::tag(const std::string&, int64_t, double) {
+    return {};
+}
 #endif
 
 }  // namespace aviary::server

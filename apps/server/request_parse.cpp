@@ -137,7 +137,8 @@ ChatMessage parse_message(const json& m, size_t index) {
             const std::string t = type->get<std::string>();
             if (t == "text") {
                 const json* text = field(part, "text");
-                if (!text || !text->is_string()) throw bad_field("messages", where + " text part needs a 'text' string");
+                if (!text || !text->is_string())
+                    throw bad_field("messages", where + " text part needs a 'text' string");
                 if (!out.text.empty()) out.text += "\n";
                 out.text += text->get<std::string>();
             } else if (t == "image_url") {
@@ -148,7 +149,8 @@ ChatMessage parse_message(const json& m, size_t index) {
                     throw bad_field("messages", where + " image_url part needs image_url.url (a string)");
                 out.images.push_back(decode_data_url(url->get<std::string>()));
             } else {
-                throw bad_field("messages", where + ": content part type '" + t + "' is not supported (text, image_url)");
+                throw bad_field("messages",
+                                where + ": content part type '" + t + "' is not supported (text, image_url)");
             }
         }
     } else {
@@ -167,7 +169,8 @@ bool GenerationRequest::has_images() const {
 
 void check_state_id(const std::string& id, const std::string& param) {
     bool ok = !id.empty() && id.size() <= 64;
-    for (const char c : id) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+    for (const char c : id)
+        ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
     if (!ok) throw bad_field(param, "'" + param + "' must be 1 to 64 characters of A-Z a-z 0-9 _ . -");
 }
 
@@ -182,8 +185,8 @@ nlohmann::json parse_json_body(const std::string& body) {
         throw ApiError(400, std::string("the request body is not valid JSON (") + e.what() + ")",
                        "invalid_request_error", "", "invalid_json");
     }
-    if (!j.is_object()) throw ApiError(400, "the request body must be a JSON object", "invalid_request_error", "",
-                                       "invalid_json");
+    if (!j.is_object())
+        throw ApiError(400, "the request body must be a JSON object", "invalid_request_error", "", "invalid_json");
     return j;
 }
 

@@ -22,7 +22,9 @@
 namespace aviary::server {
 namespace {
 
-std::string model_id(const std::string& path) { return std::filesystem::path(path).stem().string(); }
+std::string model_id(const std::string& path) {
+    return std::filesystem::path(path).stem().string();
+}
 
 // Debian's compiled cpp-httplib listens with a backlog of 5: a burst of new connections overflows it and the kernel
 // drops their SYNs (the clients retry after 1 s). Listening again on the bound socket raises the backlog.
@@ -64,8 +66,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     m.tokenizer = make_tokenizer(o.tokenizer, m.model.config().vocab_size, o.vocab_path);
     if (!o.vision_model_path.empty()) m.vision = std::make_unique<VisionAdapter>(o.vision_model_path);
     if (!o.audio_model_path.empty()) m.audio = std::make_unique<AudioAdapter>(o.audio_model_path);
-    m.scheduler = std::make_unique<BatchScheduler>(m.model, *m.tokenizer, o.max_batch,
-                                                   size_t(o.state_cache_mb) << 20, size_t(std::max(1, o.max_named_states)));
+    m.scheduler = std::make_unique<BatchScheduler>(m.model, *m.tokenizer, o.max_batch, size_t(o.state_cache_mb) << 20,
+                                                   size_t(std::max(1, o.max_named_states)));
     m.ctx = std::unique_ptr<ApiContext>(new ApiContext{o, *m.tokenizer, m.model.config().vocab_size, *m.scheduler});
     m.ctx->vision = m.vision.get();
     m.ctx->audio = m.audio.get();
@@ -94,13 +96,18 @@ Server::~Server() {
     if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-int Server::port() const { return impl_->port; }
+int Server::port() const {
+    return impl_->port;
+}
 
-void Server::run() { impl_->http.listen_after_bind(); }
+void Server::run() {
+    impl_->http.listen_after_bind();
+}
 
 void Server::start() {
     impl_->thread = std::thread([this] { run(); });
-    for (int i = 0; i < 500 && !impl_->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && !impl_->http.is_running(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 void Server::stop() {
@@ -113,8 +120,12 @@ void Server::stop() {
     impl_->http.stop();
 }
 
-void Server::hold_scheduling(bool hold) { impl_->scheduler->hold(hold); }
+void Server::hold_scheduling(bool hold) {
+    impl_->scheduler->hold(hold);
+}
 
-ServerStats Server::stats() const { return impl_->scheduler->stats(); }
+ServerStats Server::stats() const {
+    return impl_->scheduler->stats();
+}
 
 }  // namespace aviary::server

@@ -135,7 +135,8 @@ public:
         const at::Tensor px = vision::clip_preprocess(rgb_tensor(image), o);
         ao.max_tokens = max_tokens;
         ao.position = vision::image_position_for(*model_);  // the model's training place, as `aviary vqa` picks it
-        const vision::AnswerResult r = vision::answer_question(*model_, *tokenizer_, px, question, ao, on_text, should_stop);
+        const vision::AnswerResult r =
+            vision::answer_question(*model_, *tokenizer_, px, question, ao, on_text, should_stop);
         VqaStats s;
         s.load_s = load_s_, s.image_s = r.timings.image_s, s.prefill_s = r.timings.prefill_s;
         s.decode_s = r.timings.decode_s, s.ttft_s = r.timings.ttft_s, s.tokens = r.tokens;

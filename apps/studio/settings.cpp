@@ -74,8 +74,8 @@ std::string settings_to_json(const Settings& s) {
 }
 
 namespace {
-// Whether a JSON number fits T: nlohmann converts with a plain cast, which is undefined for a floating value outside T's
-// range (UBSan, found by fuzzing: tests/fuzz/regressions/studio_settings/) and wraps an integer silently.
+// Whether a JSON number fits T: nlohmann converts with a plain cast, which is undefined for a floating value outside
+// T's range (UBSan, found by fuzzing: tests/fuzz/regressions/studio_settings/) and wraps an integer silently.
 template <class T>
 bool number_fits(const json& v) {
     if constexpr (std::is_integral_v<T>) {
@@ -83,8 +83,10 @@ bool number_fits(const json& v) {
         if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(max);
         if (v.is_number_integer()) {
             const int64_t i = v.get<int64_t>();
-            if constexpr (std::is_signed_v<T>) return i >= int64_t(std::numeric_limits<T>::lowest()) && i <= int64_t(max);
-            else return i >= 0 && uint64_t(i) <= uint64_t(max);
+            if constexpr (std::is_signed_v<T>)
+                return i >= int64_t(std::numeric_limits<T>::lowest()) && i <= int64_t(max);
+            else
+                return i >= 0 && uint64_t(i) <= uint64_t(max);
         }
         const double d = v.get<double>(), limit = std::ldexp(1.0, std::numeric_limits<T>::digits);  // 2^digits
         return std::isfinite(d) && d < limit && d >= (std::is_signed_v<T> ? -limit : 0.0);

@@ -8,8 +8,7 @@
 
 namespace aviary::studio {
 
-Spectrogram model_spectrogram(const std::vector<float>& samples, int sample_rate,
-                              const audio::AudioRwkvConfig* model) {
+Spectrogram model_spectrogram(const std::vector<float>& samples, int sample_rate, const audio::AudioRwkvConfig* model) {
     const audio::AudioRwkvConfig config = model ? *model : audio::AudioRwkvConfig{};
     const audio::Features f = audio::model_log_mel(config, samples, sample_rate, 0);  // the whole sound
     const audio::LogMelOptions o = audio::log_mel_options(config);

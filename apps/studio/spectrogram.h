@@ -14,7 +14,7 @@ namespace aviary::studio {
 
 struct Spectrogram {
     int n_mels = 0, n_frames = 0;
-    int sample_rate = 0;          // the rate the features are computed at (the model's)
+    int sample_rate = 0;  // the rate the features are computed at (the model's)
     double hop_seconds = 0;
     int clip_frames = 0;          // frames [0, clip_frames) are the tagger's clip (0: no model loaded, no clip)
     std::vector<double> band_hz;  // (n_mels) centre frequency of each mel band
@@ -25,7 +25,6 @@ struct Spectrogram {
 
 // The model's log-mel of mono `samples` at `sample_rate`; `model` null: the default front end (AudioRwkvConfig{},
 // the PANNs values the shipped model uses too) and no clip. Throws aviary::Error on a sound too short for a frame.
-Spectrogram model_spectrogram(const std::vector<float>& samples, int sample_rate,
-                              const audio::AudioRwkvConfig* model);
+Spectrogram model_spectrogram(const std::vector<float>& samples, int sample_rate, const audio::AudioRwkvConfig* model);
 
 }  // namespace aviary::studio

@@ -10,7 +10,7 @@
 
 #include "aviary/core/model.h"
 #include "aviary/core/threads.h"
-#include "backends.h"        // the owned backends' destructors
+#include "backends.h"  // the owned backends' destructors
 #include "chat_session.h"
 
 namespace aviary::studio {

@@ -29,10 +29,18 @@ AudioRwkvConfig AudioRwkvConfig::small(double clip_seconds) {
     c.clip_seconds = clip_seconds;
     return c;
 }
-int64_t AudioRwkvConfig::clip_samples() const { return int64_t(std::llround(clip_seconds * sample_rate)); }
-int64_t AudioRwkvConfig::frames() const { return 1 + clip_samples() / hop; }
-int64_t AudioRwkvConfig::grid_t() const { return frames() / patch; }
-int64_t AudioRwkvConfig::grid_f() const { return n_mels / patch; }
+int64_t AudioRwkvConfig::clip_samples() const {
+    return int64_t(std::llround(clip_seconds * sample_rate));
+}
+int64_t AudioRwkvConfig::frames() const {
+    return 1 + clip_samples() / hop;
+}
+int64_t AudioRwkvConfig::grid_t() const {
+    return frames() / patch;
+}
+int64_t AudioRwkvConfig::grid_f() const {
+    return n_mels / patch;
+}
 
 void AudioRwkvConfig::validate() const {
     AVIARY_CHECK(n_embd > 0 && n_head > 0 && n_embd % n_head == 0, "AudioRWKV: n_embd ", n_embd,
@@ -45,10 +53,10 @@ void AudioRwkvConfig::validate() const {
 }
 
 std::string AudioRwkvConfig::to_json() const {
-    nlohmann::json j = {{"n_embd", n_embd},     {"n_layer", n_layer},   {"n_head", n_head},
-                        {"patch", patch},       {"n_mels", n_mels},     {"sample_rate", sample_rate},
-                        {"hop", hop},           {"clip_seconds", clip_seconds}, {"n_classes", n_classes},
-                        {"ffn_mult", ffn_mult}, {"lora_mix", lora_mix}, {"lora_decay", lora_decay}};
+    nlohmann::json j = {
+        {"n_embd", n_embd},       {"n_layer", n_layer},         {"n_head", n_head},     {"patch", patch},
+        {"n_mels", n_mels},       {"sample_rate", sample_rate}, {"hop", hop},           {"clip_seconds", clip_seconds},
+        {"n_classes", n_classes}, {"ffn_mult", ffn_mult},       {"lora_mix", lora_mix}, {"lora_decay", lora_decay}};
     return j.dump();
 }
 
@@ -91,7 +99,7 @@ struct SpatialMixImpl : torch::nn::Module {  // VRWKV6 "att"
     SpatialMixImpl(const AudioRwkvConfig& c, int64_t layer)
         : C(c.n_embd), H(c.n_head), N(c.n_embd / c.n_head), L(c.lora_mix), Ld(c.lora_decay) {
         const double r0 = c.n_layer > 1 ? double(layer) / double(c.n_layer - 1) : 0.0;  // ratio_0_to_1
-        const double r1 = 1.0 - double(layer) / double(c.n_layer);                       // ratio_1_to_almost0
+        const double r1 = 1.0 - double(layer) / double(c.n_layer);                      // ratio_1_to_almost0
         auto ddd = torch::arange(C, torch::kDouble) / double(C);
         time_maa_x = register_parameter("time_maa_x", (1.0 - ddd.pow(r1)).to(torch::kFloat).view({1, 1, C}));
         time_maa_w = register_parameter("time_maa_w", (1.0 - ddd.pow(r1)).to(torch::kFloat).view({1, 1, C}));
@@ -128,11 +136,11 @@ struct SpatialMixImpl : torch::nn::Module {  // VRWKV6 "att"
 
     torch::Tensor forward(const torch::Tensor& x, int64_t gh, int64_t gw) {  // x (B, T, C)
         const int64_t B = x.size(0), T = x.size(1);
-        auto xx = q_shift(x, gh, gw, H) - x;                        // X† − x
-        auto xxx = x + xx * time_maa_x;                             // (B, T, C)
+        auto xx = q_shift(x, gh, gw, H) - x;                                                     // X† − x
+        auto xxx = x + xx * time_maa_x;                                                          // (B, T, C)
         xxx = torch::tanh(torch::matmul(xxx, time_maa_w1)).view({B * T, 5, L}).transpose(0, 1);  // (5, BT, L)
-        xxx = torch::bmm(xxx, time_maa_w2).view({5, B, T, C});     // LoRA_* for w, k, v, r, g
-        auto xw = x + xx * (time_maa_w + xxx[0]);                   // x_* = x + xx⊙(μ_* + LoRA_*(x + xx⊙μ_x))
+        xxx = torch::bmm(xxx, time_maa_w2).view({5, B, T, C});  // LoRA_* for w, k, v, r, g
+        auto xw = x + xx * (time_maa_w + xxx[0]);               // x_* = x + xx⊙(μ_* + LoRA_*(x + xx⊙μ_x))
         auto xk = x + xx * (time_maa_k + xxx[1]);
         auto xv = x + xx * (time_maa_v + xxx[2]);
         auto xr = x + xx * (time_maa_r + xxx[3]);
@@ -170,8 +178,8 @@ struct ChannelMixImpl : torch::nn::Module {  // VRWKV6 "ffn"
     torch::Tensor forward(const torch::Tensor& x, int64_t gh, int64_t gw) {
         auto xx = q_shift(x, gh, gw, H) - x;
         auto xk = x + xx * time_maa_k, xr = x + xx * time_maa_r;
-        auto k = torch::relu(key(xk)).square();                // relu(K x_k)²
-        return torch::sigmoid(receptance(xr)) * value(k);      // σ(R x_r) ⊙ V·relu(K x_k)²
+        auto k = torch::relu(key(xk)).square();            // relu(K x_k)²
+        return torch::sigmoid(receptance(xr)) * value(k);  // σ(R x_r) ⊙ V·relu(K x_k)²
     }
 };
 TORCH_MODULE(ChannelMix);
@@ -205,7 +213,8 @@ struct NetImpl : torch::nn::Module {
         const int64_t D = c.n_embd;
         bn0 = register_module("bn0", torch::nn::BatchNorm1d(c.n_mels));
         auto pe = std::make_shared<torch::nn::Module>();
-        patch_proj = pe->register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, D, c.patch).stride(c.patch)));
+        patch_proj =
+            pe->register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, D, c.patch).stride(c.patch)));
         patch_norm = pe->register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({D})));
         register_module("patch_embed", pe);
         pos_embed = register_parameter("pos_embed", torch::randn({1, c.grid_t() * c.grid_f(), D}) * 0.02);
@@ -226,15 +235,15 @@ struct NetImpl : torch::nn::Module {
     }
     torch::Tensor forward(const torch::Tensor& x) {
         const int64_t gt = c.grid_t(), gf = c.grid_f(), p = c.patch;
-        AVIARY_CHECK(x.dim() == 3 && x.size(2) == c.n_mels && x.size(1) >= gt * p, "AudioRWKV: expected (B, >= ",
-                     gt * p, ", ", c.n_mels, ") frames × mels, got ", x.sizes());
-        auto img = x.slice(1, 0, gt * p).unsqueeze(1);                       // (B, 1, time, mel); trailing frames dropped
-        auto t = patch_proj(img).flatten(2).transpose(1, 2);                // (B, gt·gf, D), row = time, column = mel
+        AVIARY_CHECK(x.dim() == 3 && x.size(2) == c.n_mels && x.size(1) >= gt * p,
+                     "AudioRWKV: expected (B, >= ", gt * p, ", ", c.n_mels, ") frames × mels, got ", x.sizes());
+        auto img = x.slice(1, 0, gt * p).unsqueeze(1);        // (B, 1, time, mel); trailing frames dropped
+        auto t = patch_proj(img).flatten(2).transpose(1, 2);  // (B, gt·gf, D), row = time, column = mel
         t = patch_norm(t) + pos_embed;
         t = ln0(t);
         for (const auto& m : *blocks) t = m->as<Block>()->forward(t, gt, gf);
-        auto pooled = ln_out(t).mean(1);                                    // LayerNorm, then mean over patches
-        return head(pooled);                                                // logits (B, 527)
+        auto pooled = ln_out(t).mean(1);  // LayerNorm, then mean over patches
+        return head(pooled);              // logits (B, 527)
     }
 };
 TORCH_MODULE(Net);
@@ -262,11 +271,21 @@ AudioRwkv::~AudioRwkv() = default;
 AudioRwkv::AudioRwkv(AudioRwkv&&) noexcept = default;
 AudioRwkv& AudioRwkv::operator=(AudioRwkv&&) noexcept = default;
 
-const AudioRwkvConfig& AudioRwkv::config() const { return impl_->config; }
-const std::vector<ClassLabel>& AudioRwkv::labels() const { return impl_->labels; }
-at::Tensor AudioRwkv::normalise(const at::Tensor& logmel) { return impl_->net->normalise(logmel); }
-at::Tensor AudioRwkv::forward_normalised(const at::Tensor& x) { return impl_->net->forward(x); }
-void AudioRwkv::set_training(bool on) { impl_->net->train(on); }
+const AudioRwkvConfig& AudioRwkv::config() const {
+    return impl_->config;
+}
+const std::vector<ClassLabel>& AudioRwkv::labels() const {
+    return impl_->labels;
+}
+at::Tensor AudioRwkv::normalise(const at::Tensor& logmel) {
+    return impl_->net->normalise(logmel);
+}
+at::Tensor AudioRwkv::forward_normalised(const at::Tensor& x) {
+    return impl_->net->forward(x);
+}
+void AudioRwkv::set_training(bool on) {
+    impl_->net->train(on);
+}
 
 TensorList AudioRwkv::named_parameters() const {
     TensorList out;
@@ -325,7 +344,8 @@ AudioRwkv AudioRwkv::load(const std::string& path) {
 Metadata AudioRwkv::file_metadata() const {
     nlohmann::json labels = nlohmann::json::array();
     for (const auto& l : impl_->labels) labels.push_back({l.mid, l.name});
-    return {{"aviary.audio.config", impl_->config.to_json()}, {"aviary.audio.labels", labels.dump()},
+    return {{"aviary.audio.config", impl_->config.to_json()},
+            {"aviary.audio.labels", labels.dump()},
             {"format", "aviary-audio-rwkv"}};
 }
 

@@ -99,7 +99,9 @@ std::vector<double> predict_scores(AudioRwkv& model, const ClipFeatures& data, i
     for (int64_t b0 = 0; b0 < n; b0 += batch) {
         std::vector<int64_t> rows;
         for (int64_t i = b0; i < std::min(n, b0 + batch); ++i) rows.push_back(i);
-        at::Tensor p = torch::sigmoid(model.forward(stack_features(data, rows, c.frames(), c.n_mels))).to(torch::kDouble).contiguous();
+        at::Tensor p = torch::sigmoid(model.forward(stack_features(data, rows, c.frames(), c.n_mels)))
+                           .to(torch::kDouble)
+                           .contiguous();
         out.insert(out.end(), p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
         if (on_progress && !on_progress(int64_t(rows.back() + 1), n)) break;
     }
@@ -212,12 +214,16 @@ AudioTrainResult train_audio_model(AudioRwkv& model, const ClipFeatures& train, 
         pr.lr = sr.lr;
         pr.grad_norm = sr.grad_norm;
         pr.elapsed_s = elapsed();
-        const bool do_eval = !eval.logmel.empty() && o.eval_every > 0 && pr.step % o.eval_every == 0 && pr.step < o.steps;
+        const bool do_eval =
+            !eval.logmel.empty() && o.eval_every > 0 && pr.step % o.eval_every == 0 && pr.step < o.steps;
         if (do_eval) {
             result.eval = evaluate_tagging(model, eval);
             pr.eval_map = result.eval.map;
         }
-        nlohmann::json lj = {{"step", pr.step}, {"loss", pr.loss}, {"lr", pr.lr}, {"grad_norm", pr.grad_norm},
+        nlohmann::json lj = {{"step", pr.step},
+                             {"loss", pr.loss},
+                             {"lr", pr.lr},
+                             {"grad_norm", pr.grad_norm},
                              {"elapsed_s", pr.elapsed_s}};
         if (do_eval) lj["eval_map"] = pr.eval_map;
         log << lj.dump() << "\n" << std::flush;

@@ -97,9 +97,9 @@ std::vector<Segment> read_segments_csv(const std::string& path) {
                      ": expected 'YTID, start, end, \"mid,mid\"', got '", t, "'");
         Segment s;
         s.ytid = trim(line.substr(0, a));
-        AVIARY_CHECK(parse_double(line.substr(a + 2, b - a - 2), s.start) &&
-                         parse_double(line.substr(b + 2, c - b - 2), s.end),
-                     "'", path, "' line ", n, ": start/end are not numbers in '", t, "'");
+        AVIARY_CHECK(
+            parse_double(line.substr(a + 2, b - a - 2), s.start) && parse_double(line.substr(b + 2, c - b - 2), s.end),
+            "'", path, "' line ", n, ": start/end are not numbers in '", t, "'");
         const std::string labels = unquote(line.substr(c + 2));
         std::stringstream ss(labels);
         for (std::string mid; std::getline(ss, mid, ',');)
@@ -160,7 +160,8 @@ ClipList read_clip_list(const std::string& data_path, const std::string& clips_d
                      "' needs a clip directory (--clips DIR holding Y{YTID}.wav)");
         std::error_code ec;
         AVIARY_CHECK(fs::is_directory(clips_dir, ec), "clip directory '", clips_dir, "' does not exist");
-        for (const auto& s : read_segments_csv(data_path)) add((fs::path(clips_dir) / ("Y" + s.ytid + ".wav")).string(), s.mids);
+        for (const auto& s : read_segments_csv(data_path))
+            add((fs::path(clips_dir) / ("Y" + s.ytid + ".wav")).string(), s.mids);
     } else {
         AVIARY_FAIL("audio data '", data_path, "': expected a segment CSV (.csv) or an AST JSON list (.json)");
     }

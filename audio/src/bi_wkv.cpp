@@ -29,9 +29,9 @@ at::Tensor bi_wkv(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
     at::Tensor y_fwd = aviary::wkv(r, k, v, lw, u, at::Tensor()).first;
     // backward scan = forward scan of the reversed sequence with u = 0 (excludes t), reversed back
     const std::vector<int64_t> time{1};
-    at::Tensor y_bwd = aviary::wkv(r.flip(time), k.flip(time), v.flip(time), lw.flip(time), torch::zeros_like(u),
-                                   at::Tensor())
-                           .first.flip(time);
+    at::Tensor y_bwd =
+        aviary::wkv(r.flip(time), k.flip(time), v.flip(time), lw.flip(time), torch::zeros_like(u), at::Tensor())
+            .first.flip(time);
     return y_fwd + y_bwd;  // (B, T, H, N) fp32
 }
 

@@ -11,7 +11,9 @@
 namespace aviary::audio {
 
 namespace {
-double kaldi_mel(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
+double kaldi_mel(double hz) {
+    return 1127.0 * std::log(1.0 + hz / 700.0);
+}
 }  // namespace
 
 Features kaldi_fbank(const std::vector<float>& wave_in, const KaldiFbankOptions& o) {
@@ -49,12 +51,14 @@ Features kaldi_fbank(const std::vector<float>& wave_in, const KaldiFbankOptions&
         }
     }
     std::vector<double> window(static_cast<size_t>(win));
-    for (int64_t i = 0; i < win; ++i) window[size_t(i)] = 0.5 - 0.5 * std::cos(2.0 * M_PI * double(i) / double(win - 1));
+    for (int64_t i = 0; i < win; ++i)
+        window[size_t(i)] = 0.5 - 0.5 * std::cos(2.0 * M_PI * double(i) / double(win - 1));
     Features out;
     out.frames = 1 + (n - win) / shift;
     out.bins = o.n_mels;
     out.data.resize(size_t(out.frames * out.bins));
-    std::vector<double> frame(static_cast<size_t>(win)), re(static_cast<size_t>(padded)), im(static_cast<size_t>(padded));
+    std::vector<double> frame(static_cast<size_t>(win)), re(static_cast<size_t>(padded)),
+        im(static_cast<size_t>(padded));
     for (int64_t t = 0; t < out.frames; ++t) {
         for (int64_t i = 0; i < win; ++i) frame[size_t(i)] = wave[size_t(t * shift + i)];
         if (o.remove_dc_offset) {
@@ -72,7 +76,8 @@ Features kaldi_fbank(const std::vector<float>& wave_in, const KaldiFbankOptions&
         for (int m = 0; m < o.n_mels; ++m) {
             double e = 0;
             for (int64_t f = 0; f < n_fft_bins; ++f)
-                e += banks[size_t(m * n_fft_bins + f)] * (re[size_t(f)] * re[size_t(f)] + im[size_t(f)] * im[size_t(f)]);
+                e +=
+                    banks[size_t(m * n_fft_bins + f)] * (re[size_t(f)] * re[size_t(f)] + im[size_t(f)] * im[size_t(f)]);
             out.data[size_t(t * out.bins + m)] = float(std::log(std::max(e, double(FLT_EPSILON))));
         }
     }

@@ -35,8 +35,8 @@ std::vector<double> slaney_mel_points(int n_mels, double f_min, double f_max) {
 
 std::vector<double> slaney_mel_filterbank(int sample_rate, int n_fft, int n_mels, double f_min, double f_max) {
     AVIARY_CHECK(n_mels > 0 && n_fft > 1 && f_min >= 0 && f_max > f_min && f_max <= sample_rate / 2.0,
-                 "mel filterbank: need 0 <= f_min < f_max <= Nyquist, got ", f_min, "..", f_max, " Hz at ",
-                 sample_rate, " Hz");
+                 "mel filterbank: need 0 <= f_min < f_max <= Nyquist, got ", f_min, "..", f_max, " Hz at ", sample_rate,
+                 " Hz");
     const int n_freq = n_fft / 2 + 1;
     std::vector<double> fft_hz(static_cast<size_t>(n_freq));
     for (int i = 0; i < n_freq; ++i) fft_hz[size_t(i)] = double(i) * sample_rate / n_fft;  // linspace(0, sr/2)
@@ -72,7 +72,8 @@ Features log_mel(const std::vector<float>& wave, const LogMelOptions& o) {
     out.frames = 1 + n / o.hop;
     out.bins = o.n_mels;
     out.data.resize(size_t(out.frames * out.bins));
-    std::vector<double> re(static_cast<size_t>(o.n_fft)), im(static_cast<size_t>(o.n_fft)), power(static_cast<size_t>(n_freq));
+    std::vector<double> re(static_cast<size_t>(o.n_fft)), im(static_cast<size_t>(o.n_fft)),
+        power(static_cast<size_t>(n_freq));
     for (int64_t t = 0; t < out.frames; ++t) {
         const int64_t start = t * o.hop - pad;
         for (int i = 0; i < o.n_fft; ++i) {
@@ -80,7 +81,8 @@ Features log_mel(const std::vector<float>& wave, const LogMelOptions& o) {
             im[size_t(i)] = 0.0;
         }
         fft_radix2(re, im);
-        for (int f = 0; f < n_freq; ++f) power[size_t(f)] = re[size_t(f)] * re[size_t(f)] + im[size_t(f)] * im[size_t(f)];
+        for (int f = 0; f < n_freq; ++f)
+            power[size_t(f)] = re[size_t(f)] * re[size_t(f)] + im[size_t(f)] * im[size_t(f)];
         for (int m = 0; m < o.n_mels; ++m) {
             double e = 0;
             const double* row = fb.data() + size_t(m) * size_t(n_freq);

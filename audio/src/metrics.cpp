@@ -64,8 +64,8 @@ double roc_auc(const std::vector<int>& target, const std::vector<double>& score)
 }
 
 double d_prime(double auc) {
-    if (!(auc > 0 && auc < 1)) return auc >= 1 ? std::numeric_limits<double>::infinity()
-                                               : -std::numeric_limits<double>::infinity();
+    if (!(auc > 0 && auc < 1))
+        return auc >= 1 ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
     // Φ⁻¹ by bisection on Φ(z) = erfc(−z/√2)/2 (monotone; 200 halvings reach double precision)
     double lo = -40, hi = 40;
     for (int i = 0; i < 200; ++i) {

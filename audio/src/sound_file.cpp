@@ -51,8 +51,8 @@ sf_count_t memory_tell(void* user) {
 // The one decoder behind read_sound_mono and decode_sound_mono: `f` is open (or nullptr when libsndfile refused the
 // bytes), `name` names the sound in every message.
 std::vector<float> decode_open_sound(SNDFILE* f, const SF_INFO& sfi, const std::string& name, SoundInfo* info) {
-    AVIARY_CHECK(f != nullptr, "'", name, "' is not a sound file libsndfile can read (wav, flac, ogg, …): ",
-                 sf_strerror(nullptr));
+    AVIARY_CHECK(f != nullptr, "'", name,
+                 "' is not a sound file libsndfile can read (wav, flac, ogg, …): ", sf_strerror(nullptr));
     struct Closer {
         SNDFILE* f;
         ~Closer() { sf_close(f); }

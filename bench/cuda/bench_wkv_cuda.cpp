@@ -60,10 +60,11 @@ std::vector<Record> g_records;
 void report(const Record& rec) {
     const double sec = rec.ms * 1e-3;
     const double gbs = rec.bytes / sec * 1e-9, tflops = rec.flops / sec * 1e-12;
-    std::printf("%-28s %-5s B=%-2d T=%-5d H=%-3d N=%-3d %10.4f ms %9.1f GB/s (%5.1f%% HBM) "
-                "%7.3f TFLOP/s (%5.2f%% fp32)\n",
-                rec.name.c_str(), rec.dtype.c_str(), rec.B, rec.T, rec.H, rec.N, rec.ms, gbs,
-                100.0 * rec.bytes / sec / kPeakBytesPerSec, tflops, 100.0 * rec.flops / sec / kPeakFp32FlopsPerSec);
+    std::printf(
+        "%-28s %-5s B=%-2d T=%-5d H=%-3d N=%-3d %10.4f ms %9.1f GB/s (%5.1f%% HBM) "
+        "%7.3f TFLOP/s (%5.2f%% fp32)\n",
+        rec.name.c_str(), rec.dtype.c_str(), rec.B, rec.T, rec.H, rec.N, rec.ms, gbs,
+        100.0 * rec.bytes / sec / kPeakBytesPerSec, tflops, 100.0 * rec.flops / sec / kPeakFp32FlopsPerSec);
     std::fflush(stdout);
     g_records.push_back(rec);
 }
@@ -115,7 +116,13 @@ void bench_sequence(at::ScalarType dtype, const char* dname, int B, int T, int H
     forward();
     report({"kernel backward", dname, B, T, H, N, time_ms(backward, stream), bwd_bytes, bwd_flops});
     report({"kernel forward+backward", dname, B, T, H, N,
-            time_ms([&] { forward(); backward(); }, stream), fwd_bytes + bwd_bytes, fwd_flops + bwd_flops});
+            time_ms(
+                [&] {
+                    forward();
+                    backward();
+                },
+                stream),
+            fwd_bytes + bwd_bytes, fwd_flops + bwd_flops});
 
     // The same sequence through autograd (includes the op's casts, the lw expand and the gradient reductions).
     using WkvFn = std::pair<at::Tensor, at::Tensor> (*)(const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -143,11 +150,10 @@ void bench_sequence(at::ScalarType dtype, const char* dname, int B, int T, int H
     op_pair("op wkv_cuda", &aviary::wkv_cuda);
     if (with_chunked) {
         // Pure-LibTorch chunked form (chunk 64) on the same GPU; byte/flop counts are those of the recurrence.
-        op_pair("torch wkv_chunked(64)",
-                [](const at::Tensor& r_, const at::Tensor& k_, const at::Tensor& v_, const at::Tensor& lw_,
-                   const at::Tensor& u_, const at::Tensor& s_) {
-                    return aviary::wkv_chunked(r_, k_, v_, lw_, u_, s_, 64);
-                });
+        op_pair("torch wkv_chunked(64)", [](const at::Tensor& r_, const at::Tensor& k_, const at::Tensor& v_,
+                                            const at::Tensor& lw_, const at::Tensor& u_, const at::Tensor& s_) {
+            return aviary::wkv_chunked(r_, k_, v_, lw_, u_, s_, 64);
+        });
     }
 }
 
@@ -270,15 +276,15 @@ int run_paper(const std::string& json_path) {
     out << "{\n  \"device\": \"" << prop.name << "\",\n  \"copy_bytes_per_s\": " << bw
         << ",\n  \"bf16_matmul_flops_per_s\": " << mm << ",\n  \"B\": 8, \"H\": 64, \"N\": 64, \"dtype\": \"bf16\",\n"
         << "  \"records\": [\n";
-    std::printf("| T | fwd ms | fwd+bwd ms | fwd peak GiB | fwd+bwd peak GiB | fwd floor fraction | fwd+bwd floor "
-                "fraction |\n|---|---|---|---|---|---|---|\n");
+    std::printf(
+        "| T | fwd ms | fwd+bwd ms | fwd peak GiB | fwd+bwd peak GiB | fwd floor fraction | fwd+bwd floor "
+        "fraction |\n|---|---|---|---|---|---|---|\n");
     bool first = true;
     for (const int T : {1024, 2048, 4096, 8192, 16384}) {
         const PaperRecord r = bench_paper(T, stream);
         // Floor = the larger of bytes / bandwidth and FLOPs / matmul rate; fraction = floor time / measured time.
         const double fwd_floor_ms = std::max(r.fwd_bytes / bw, r.fwd_flops / mm) * 1e3;
-        const double all_floor_ms =
-            std::max((r.fwd_bytes + r.bwd_bytes) / bw, (r.fwd_flops + r.bwd_flops) / mm) * 1e3;
+        const double all_floor_ms = std::max((r.fwd_bytes + r.bwd_bytes) / bw, (r.fwd_flops + r.bwd_flops) / mm) * 1e3;
         std::printf("| %d | %.3f | %.3f | %.2f | %.2f | %.1f%% | %.1f%% |\n", T, r.fwd_ms, r.fwdbwd_ms, r.fwd_peak_gib,
                     r.fwdbwd_peak_gib, 100 * fwd_floor_ms / r.fwd_ms, 100 * all_floor_ms / r.fwdbwd_ms);
         std::fflush(stdout);

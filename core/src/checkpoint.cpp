@@ -33,7 +33,8 @@ TensorList read_checkpoint(const std::string& path, Metadata* metadata) {
     // safetensors: 8-byte header length, then the JSON header's '{'.
     if (got == 9 && head[8] == '{') return read_safetensors(path, metadata);
     // torch.save before PyTorch 1.6 (or _use_new_zipfile_serialization=False) writes a bare pickle stream.
-    AVIARY_CHECK(head[0] != 0x80, path, ": legacy (non-zip) torch.save format; re-save it with a current "
+    AVIARY_CHECK(head[0] != 0x80, path,
+                 ": legacy (non-zip) torch.save format; re-save it with a current "
                  "torch.save, or convert it to safetensors");
     char hex[16];
     std::snprintf(hex, sizeof hex, "%02x %02x %02x %02x", head[0], head[1], head[2], head[3]);

@@ -202,7 +202,11 @@ ModelConfig infer_config(const TensorList& tensors) {
     for (const auto& nt : tensors) {
         auto it = want.find(nt.name);
         AVIARY_CHECK(it != want.end(), "unknown key '", nt.name, "' for an RWKV-", c.version_string(),
-                     " model (expected only the official ", (c.version == 4 ? "RWKV-4" : c.version == 5 ? "x052" : "x060"), " keys)");
+                     " model (expected only the official ",
+                     (c.version == 4   ? "RWKV-4"
+                      : c.version == 5 ? "x052"
+                                       : "x060"),
+                     " keys)");
         AVIARY_CHECK(seen.insert(nt.name).second, "duplicate key '", nt.name, "'");
         AVIARY_CHECK(nt.tensor.sizes().vec() == it->second, "tensor '", nt.name, "' has shape ",
                      shape_str(nt.tensor.sizes().vec()), ", expected ", shape_str(it->second));

@@ -10,7 +10,7 @@
 namespace aviary {
 
 namespace {
-std::mutex g_engine_mutex;         // the options below and every model's derived_cache() slot
+std::mutex g_engine_mutex;          // the options below and every model's derived_cache() slot
 CpuEngineOptions g_engine_options;  // set_default_cpu_engine_options
 
 // What a model's derived_cache() holds: its engine and what it was built from.

@@ -15,7 +15,7 @@ struct Decoder::Impl {
     int64_t batch;
     bool use_graph;
     std::shared_ptr<CpuEngine> engine;  // CPU: the shared decode engine (nullptr: Model::step)
-    State state;  // on CUDA with a graph: the fixed buffers the graph reads and updates
+    State state;                        // on CUDA with a graph: the fixed buffers the graph reads and updates
     std::unique_ptr<detail::CudaGraphStep> graph;  // when use_graph
 
     Impl(Model& m, int64_t b, bool g) : model(m), batch(b), use_graph(g) {}
@@ -23,8 +23,9 @@ struct Decoder::Impl {
 
 Decoder::Decoder(Model& model, int64_t batch, bool use_graph) {
     AVIARY_CHECK(batch >= 1, "Decoder: batch must be >= 1, got ", batch);
-    AVIARY_CHECK(!model.is_training(), "Decoder: the model is in training mode; decoding needs inference mode "
-                                       "(Model::train(false))");
+    AVIARY_CHECK(!model.is_training(),
+                 "Decoder: the model is in training mode; decoding needs inference mode "
+                 "(Model::train(false))");
     bool graph = false;
 #ifdef AVIARY_HAVE_CUDA_OP
     graph = use_graph && model.options().device == "cuda";
@@ -38,14 +39,18 @@ Decoder::Decoder(Model& model, int64_t batch, bool use_graph) {
 Decoder::~Decoder() = default;
 
 at::Tensor Decoder::step(const at::Tensor& tokens) {
-    AVIARY_CHECK(tokens.dim() == 1 && tokens.size(0) == impl_->batch, "Decoder::step takes one token per sequence, "
-                 "shape (", impl_->batch, "), got ", tokens.sizes());
+    AVIARY_CHECK(tokens.dim() == 1 && tokens.size(0) == impl_->batch,
+                 "Decoder::step takes one token per sequence, "
+                 "shape (",
+                 impl_->batch, "), got ", tokens.sizes());
     if (impl_->engine) return impl_->engine->step(tokens, impl_->state);  // in place on the decoder's own state
     if (!impl_->use_graph) return impl_->model.step(tokens, impl_->state);
     return impl_->graph->step(tokens);
 }
 
-const State& Decoder::state() const { return impl_->state; }
+const State& Decoder::state() const {
+    return impl_->state;
+}
 
 void Decoder::load_state(const State& state) {
     if (impl_->use_graph) {
@@ -64,8 +69,14 @@ at::Tensor prefill(Model& model, const at::Tensor& tokens, State& state) {
     return model.forward(tokens, state, /*all_logits=*/false);
 }
 
-bool Decoder::uses_graph() const { return impl_->use_graph; }
-bool Decoder::uses_engine() const { return impl_->engine != nullptr; }
-int64_t Decoder::batch() const { return impl_->batch; }
+bool Decoder::uses_graph() const {
+    return impl_->use_graph;
+}
+bool Decoder::uses_engine() const {
+    return impl_->engine != nullptr;
+}
+int64_t Decoder::batch() const {
+    return impl_->batch;
+}
 
 }  // namespace aviary

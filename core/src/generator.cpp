@@ -15,7 +15,7 @@
 namespace aviary {
 namespace {
 
-constexpr int64_t kPrefillChunk = 256;          // PIPELINE_ARGS.chunk_len
+constexpr int64_t kPrefillChunk = 256;                // PIPELINE_ARGS.chunk_len
 constexpr const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

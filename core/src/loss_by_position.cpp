@@ -27,8 +27,8 @@ PositionLoss loss_by_position(Model& model, const std::vector<std::vector<int32_
         const int64_t len = std::min<int64_t>(int64_t(seq.size()), max_len);
         if (len < 2) continue;
         for (int64_t i = 0; i < len; ++i)
-            AVIARY_CHECK(seq[size_t(i)] >= 0 && seq[size_t(i)] < V, "sequence ", n, " token ", i, " = ",
-                         seq[size_t(i)], " is outside the model's vocabulary of ", V);
+            AVIARY_CHECK(seq[size_t(i)] >= 0 && seq[size_t(i)] < V, "sequence ", n, " token ", i, " = ", seq[size_t(i)],
+                         " is outside the model's vocabulary of ", V);
         if (int64_t(sum.size()) < len - 1) {
             sum.resize(size_t(len - 1), 0.0);
             r.count.resize(size_t(len - 1), 0);
@@ -40,9 +40,8 @@ PositionLoss loss_by_position(Model& model, const std::vector<std::vector<int32_
             auto y = torch::tensor(std::vector<int64_t>(seq.begin() + t0 + 1, seq.begin() + t0 + T + 1), torch::kInt64);
             // loss_t = −log softmax(logits_t)[y_t]      (1, T, V) -> (T)
             at::Tensor logits = model.forward(x.unsqueeze(0), state, true).to(torch::kCPU, torch::kFloat32).squeeze(0);
-            at::Tensor nll = (-torch::log_softmax(logits, -1).gather(1, y.unsqueeze(1)).squeeze(1))
-                                 .to(torch::kFloat64)
-                                 .contiguous();
+            at::Tensor nll =
+                (-torch::log_softmax(logits, -1).gather(1, y.unsqueeze(1)).squeeze(1)).to(torch::kFloat64).contiguous();
             const double* p = nll.data_ptr<double>();
             for (int64_t t = 0; t < T; ++t) {
                 sum[size_t(t0 + t)] += p[t];
@@ -65,7 +64,8 @@ std::vector<double> gaussian_smooth(const std::vector<double>& v, double sigma) 
     if (sigma <= 0 || v.empty()) return v;
     const int64_t radius = int64_t(std::ceil(3 * sigma));
     std::vector<double> w(size_t(2 * radius + 1));
-    for (int64_t k = -radius; k <= radius; ++k) w[size_t(k + radius)] = std::exp(-0.5 * double(k * k) / (sigma * sigma));
+    for (int64_t k = -radius; k <= radius; ++k)
+        w[size_t(k + radius)] = std::exp(-0.5 * double(k * k) / (sigma * sigma));
     std::vector<double> out(v.size());
     const int64_t n = int64_t(v.size());
     for (int64_t i = 0; i < n; ++i) {

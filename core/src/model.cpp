@@ -72,8 +72,9 @@ Model Model::load(const std::string& path, const ModelOptions& options) {
 void check_device(const std::string& device) {
     AVIARY_CHECK(device == "cpu" || device == "cuda", "unknown device '", device, "' (expected cpu or cuda)");
     if (device == "cuda")
-        AVIARY_CHECK(torch::cuda::is_available(), "--device cuda was asked for, but this build has no CUDA LibTorch "
-                                                  "or no GPU is visible");
+        AVIARY_CHECK(torch::cuda::is_available(),
+                     "--device cuda was asked for, but this build has no CUDA LibTorch "
+                     "or no GPU is visible");
 }
 
 Model Model::from_tensors(const TensorList& tensors, const ModelOptions& requested) {
@@ -108,16 +109,24 @@ Model Model::from_tensors(const TensorList& tensors, const ModelOptions& request
     return m;
 }
 
-const ModelConfig& Model::config() const { return impl_->config; }
-const ModelOptions& Model::options() const { return impl_->options; }
+const ModelConfig& Model::config() const {
+    return impl_->config;
+}
+const ModelOptions& Model::options() const {
+    return impl_->options;
+}
 
 void Model::train(bool on) {
     impl_->training = on;
     impl_->net->train(on);
     for (auto& p : impl_->net->parameters()) p.set_requires_grad(on);
 }
-bool Model::is_training() const { return impl_->training; }
-std::shared_ptr<void>& Model::derived_cache() const { return impl_->derived_cache; }
+bool Model::is_training() const {
+    return impl_->training;
+}
+std::shared_ptr<void>& Model::derived_cache() const {
+    return impl_->derived_cache;
+}
 
 State Model::new_state(int64_t batch) const {
     const auto& c = impl_->config;
@@ -159,8 +168,8 @@ at::Tensor Model::embed(const at::Tensor& tokens) const {
 }
 
 at::Tensor Model::forward_embeddings(const at::Tensor& x, State& state, bool all_logits) {
-    AVIARY_CHECK(x.dim() == 3 && x.size(2) == impl_->config.n_embd, "embeddings must be (B, T, ",
-                 impl_->config.n_embd, ")");
+    AVIARY_CHECK(x.dim() == 3 && x.size(2) == impl_->config.n_embd, "embeddings must be (B, T, ", impl_->config.n_embd,
+                 ")");
     AVIARY_CHECK(x.size(1) >= 1, "empty input sequence");
     std::optional<torch::NoGradGuard> no_grad;
     if (!impl_->training) no_grad.emplace();
@@ -168,8 +177,8 @@ at::Tensor Model::forward_embeddings(const at::Tensor& x, State& state, bool all
 }
 
 at::Tensor Model::forward_embeddings(const at::Tensor& x, State& state, bool all_logits, const BlockHook& hook) {
-    AVIARY_CHECK(x.dim() == 3 && x.size(2) == impl_->config.n_embd, "embeddings must be (B, T, ",
-                 impl_->config.n_embd, ")");
+    AVIARY_CHECK(x.dim() == 3 && x.size(2) == impl_->config.n_embd, "embeddings must be (B, T, ", impl_->config.n_embd,
+                 ")");
     AVIARY_CHECK(x.size(1) >= 1, "empty input sequence");
     std::optional<torch::NoGradGuard> no_grad;
     if (!impl_->training) no_grad.emplace();

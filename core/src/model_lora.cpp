@@ -89,8 +89,12 @@ int Model::add_lora(const LoraOptions& o) {
     return int(chosen.size());
 }
 
-bool Model::has_lora() const { return impl_->has_lora; }
-const LoraOptions& Model::lora_options() const { return impl_->lora; }
+bool Model::has_lora() const {
+    return impl_->has_lora;
+}
+const LoraOptions& Model::lora_options() const {
+    return impl_->lora;
+}
 
 TensorList Model::lora_state_dict() const {
     TensorList out;

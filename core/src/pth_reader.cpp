@@ -32,17 +32,28 @@ enum class GlobalId { OrderedDict, RebuildTensorV2, RebuildParameter, StorageTyp
 
 const char* kind_name(Kind k) {
     switch (k) {
-        case Kind::None: return "None";
-        case Kind::Bool: return "bool";
-        case Kind::Int: return "int";
-        case Kind::Float: return "float";
-        case Kind::Str: return "str";
-        case Kind::Tuple: return "tuple";
-        case Kind::List: return "list";
-        case Kind::Dict: return "dict";
-        case Kind::Global: return "global";
-        case Kind::Storage: return "storage";
-        case Kind::Tensor: return "tensor";
+        case Kind::None:
+            return "None";
+        case Kind::Bool:
+            return "bool";
+        case Kind::Int:
+            return "int";
+        case Kind::Float:
+            return "float";
+        case Kind::Str:
+            return "str";
+        case Kind::Tuple:
+            return "tuple";
+        case Kind::List:
+            return "list";
+        case Kind::Dict:
+            return "dict";
+        case Kind::Global:
+            return "global";
+        case Kind::Storage:
+            return "storage";
+        case Kind::Tensor:
+            return "tensor";
     }
     return "?";
 }
@@ -70,9 +81,9 @@ struct StorageType {
     at::ScalarType dtype;
 };
 constexpr StorageType kStorageTypes[] = {
-    {"FloatStorage", at::kFloat}, {"HalfStorage", at::kHalf}, {"BFloat16Storage", at::kBFloat16},
+    {"FloatStorage", at::kFloat},   {"HalfStorage", at::kHalf}, {"BFloat16Storage", at::kBFloat16},
     {"DoubleStorage", at::kDouble}, {"LongStorage", at::kLong}, {"IntStorage", at::kInt},
-    {"ByteStorage", at::kByte}, {"CharStorage", at::kChar}, {"BoolStorage", at::kBool},
+    {"ByteStorage", at::kByte},     {"CharStorage", at::kChar}, {"BoolStorage", at::kBool},
 };
 
 // Loads the storage `key` (numel elements of dtype) from the archive.
@@ -266,8 +277,7 @@ Value* Unpickler::rebuild_tensor(const std::vector<Value*>& a) {
         overflow = __builtin_mul_overflow(sizes[d] - 1, strides[d], &step) || __builtin_add_overflow(last, step, &last);
     }
     AVIARY_CHECK(!overflow && last < data.numel(), where_, ": tensor view (offset ", offset, ", ", sizes.size(),
-                 " dims, ", numel, " elements) reaches past its storage of ", data.numel(),
-                 " elements (corrupt file)");
+                 " dims, ", numel, " elements) reaches past its storage of ", data.numel(), " elements (corrupt file)");
     at::Tensor view = data.as_strided(sizes, strides, offset);
     // Keep the storage itself when the first tensor covers it exactly; otherwise copy out a compact tensor so
     // that views and slices neither pin nor alias a shared storage (returned tensors never share memory).
@@ -284,8 +294,8 @@ Value* Unpickler::persistent_load(Value* pid) {
     // ('storage', storage_type, key, location, numel)
     expect(pid, Kind::Tuple, "a persistent id");
     const auto& p = pid->items;
-    AVIARY_CHECK(p.size() == 5 && p[0]->kind == Kind::Str && p[0]->s == "storage", where_,
-                 ": persistent id at byte ", op_pos_, " is not ('storage', type, key, location, numel)");
+    AVIARY_CHECK(p.size() == 5 && p[0]->kind == Kind::Str && p[0]->s == "storage", where_, ": persistent id at byte ",
+                 op_pos_, " is not ('storage', type, key, location, numel)");
     Value* type = expect(p[1], Kind::Global, "the storage type of a persistent id");
     AVIARY_CHECK(type->global == GlobalId::StorageType, where_, ": persistent id names '", type->s,
                  "' where a torch.*Storage type was expected (byte ", op_pos_, ")");
@@ -319,17 +329,27 @@ Value* Unpickler::load() {
             case 0x95:  // FRAME: the frame length is advisory
                 read_uint(8);
                 break;
-            case '}': push(make(Kind::Dict)); break;   // EMPTY_DICT
-            case ']': push(make(Kind::List)); break;   // EMPTY_LIST
-            case ')': push(make(Kind::Tuple)); break;  // EMPTY_TUPLE
-            case '(': marks_.push_back(stack_.size()); break;  // MARK
+            case '}':
+                push(make(Kind::Dict));
+                break;  // EMPTY_DICT
+            case ']':
+                push(make(Kind::List));
+                break;  // EMPTY_LIST
+            case ')':
+                push(make(Kind::Tuple));
+                break;  // EMPTY_TUPLE
+            case '(':
+                marks_.push_back(stack_.size());
+                break;   // MARK
             case 't': {  // TUPLE
                 Value* t = make(Kind::Tuple);
                 t->items = pop_mark("TUPLE");
                 push(t);
                 break;
             }
-            case 0x85: case 0x86: case 0x87: {  // TUPLE1, TUPLE2, TUPLE3
+            case 0x85:
+            case 0x86:
+            case 0x87: {  // TUPLE1, TUPLE2, TUPLE3
                 const size_t n = op - 0x84;
                 Value* t = make(Kind::Tuple);
                 t->items.resize(n);
@@ -337,14 +357,19 @@ Value* Unpickler::load() {
                 push(t);
                 break;
             }
-            case 'q': memo_[read_uint(1)] = top("BINPUT"); break;
-            case 'r': memo_[read_uint(4)] = top("LONG_BINPUT"); break;
+            case 'q':
+                memo_[read_uint(1)] = top("BINPUT");
+                break;
+            case 'r':
+                memo_[read_uint(4)] = top("LONG_BINPUT");
+                break;
             case 0x94: {  // MEMOIZE
                 Value* v = top("MEMOIZE");
                 memo_[memo_.size()] = v;
                 break;
             }
-            case 'h': case 'j': {  // BINGET, LONG_BINGET
+            case 'h':
+            case 'j': {  // BINGET, LONG_BINGET
                 const uint64_t idx = read_uint(op == 'h' ? 1 : 4);
                 auto it = memo_.find(idx);
                 AVIARY_CHECK(it != memo_.end(), where_, ": pickle BINGET of unknown memo slot ", idx, " at byte ",
@@ -352,7 +377,9 @@ Value* Unpickler::load() {
                 push(it->second);
                 break;
             }
-            case 'X': case 0x8c: case 0x8d: {  // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
+            case 'X':
+            case 0x8c:
+            case 0x8d: {  // BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
                 const uint64_t n = read_uint(op == 'X' ? 4 : op == 0x8c ? 1 : 8);
                 const uint8_t* p = need(n);
                 Value* v = make(Kind::Str);
@@ -366,7 +393,8 @@ Value* Unpickler::load() {
                 push(v);
                 break;
             }
-            case 'K': case 'M': {  // BININT1, BININT2 (unsigned)
+            case 'K':
+            case 'M': {  // BININT1, BININT2 (unsigned)
                 Value* v = make(Kind::Int);
                 v->i = static_cast<int64_t>(read_uint(op == 'K' ? 1 : 2));
                 push(v);
@@ -383,13 +411,16 @@ Value* Unpickler::load() {
                 push(v);
                 break;
             }
-            case 0x88: case 0x89: {  // NEWTRUE, NEWFALSE
+            case 0x88:
+            case 0x89: {  // NEWTRUE, NEWFALSE
                 Value* v = make(Kind::Bool);
                 v->b = op == 0x88;
                 push(v);
                 break;
             }
-            case 'N': push(make(Kind::None)); break;
+            case 'N':
+                push(make(Kind::None));
+                break;
             case 'G': {  // BINFLOAT: big-endian IEEE double
                 const uint8_t* p = need(8);
                 uint64_t u = 0;
@@ -472,8 +503,7 @@ Value* Unpickler::load() {
 TensorList to_tensor_list(const Value* top, const std::string& path) {
     AVIARY_CHECK(top->kind == Kind::Dict, path, ": top-level object is a ", kind_name(top->kind),
                  "; expected a state dict (dict of name -> tensor)");
-    if (top->pairs.size() == 1 && top->pairs[0].first->kind == Kind::Str &&
-        top->pairs[0].second->kind == Kind::Dict) {
+    if (top->pairs.size() == 1 && top->pairs[0].first->kind == Kind::Str && top->pairs[0].second->kind == Kind::Dict) {
         const std::string& k = top->pairs[0].first->s;
         if (k == "state_dict" || k == "model" || k == "module") top = top->pairs[0].second;
     }

@@ -61,8 +61,8 @@ uint32_t crc32_update(uint32_t crc, const void* data, uint64_t size) {
         std::memcpy(&lo, p, 4);
         std::memcpy(&hi, p + 4, 4);
         lo ^= c;
-        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
-            t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
+            t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
     }
     for (; size > 0; --size, ++p) c = (c >> 8) ^ t[0][(c ^ *p) & 0xFF];
     return ~c;
@@ -72,25 +72,25 @@ uint32_t crc32_update(uint32_t crc, const void* data, uint64_t size) {
 
 namespace {
 
-using namespace detail::zip;  // record signatures and sizes
+using namespace detail::zip;                // record signatures and sizes
 constexpr uint16_t kExtraPadding = 0x4246;  // "FB": torch's alignment padding field
 constexpr uint64_t kAlignment = 64;         // torch's kFieldAlignment: data starts on 64-byte boundaries
 constexpr uint32_t kMax32 = 0xFFFFFFFFu;
 constexpr uint16_t kMax16 = 0xFFFFu;
-constexpr uint16_t kVersionPlain = 20;      // "version needed to extract": 2.0 for STORED files
-constexpr uint16_t kVersionZip64 = 45;      // 4.5 when zip64 records are used
+constexpr uint16_t kVersionPlain = 20;                  // "version needed to extract": 2.0 for STORED files
+constexpr uint16_t kVersionZip64 = 45;                  // 4.5 when zip64 records are used
 constexpr uint16_t kDosDate = (0 << 9) | (1 << 5) | 1;  // 1980-01-01, fixed so equal input gives equal bytes
 constexpr uint16_t kDosTime = 0;
-constexpr size_t kPickleBatch = 1000;       // CPython's _BATCHSIZE for SETITEMS
+constexpr size_t kPickleBatch = 1000;  // CPython's _BATCHSIZE for SETITEMS
 
 struct StorageType {
     at::ScalarType dtype;
     const char* name;
 };
 constexpr StorageType kStorageTypes[] = {
-    {at::kFloat, "FloatStorage"}, {at::kHalf, "HalfStorage"}, {at::kBFloat16, "BFloat16Storage"},
+    {at::kFloat, "FloatStorage"},   {at::kHalf, "HalfStorage"}, {at::kBFloat16, "BFloat16Storage"},
     {at::kDouble, "DoubleStorage"}, {at::kLong, "LongStorage"}, {at::kInt, "IntStorage"},
-    {at::kByte, "ByteStorage"}, {at::kChar, "CharStorage"}, {at::kBool, "BoolStorage"},
+    {at::kByte, "ByteStorage"},     {at::kChar, "CharStorage"}, {at::kBool, "BoolStorage"},
 };
 
 const char* storage_type_name(at::ScalarType t) {
@@ -262,7 +262,7 @@ std::string state_dict_pickle(const TensorList& tensors) {
             p.integer(0);  // storage_offset
             p.int_tuple(t.sizes().vec());
             p.int_tuple(row_major_strides(t.sizes()));
-            p.newfalse();  // requires_grad
+            p.newfalse();                // requires_grad
             p.binget(kSlotOrderedDict);  // backward_hooks = OrderedDict()
             p.empty_tuple();
             p.reduce();
@@ -282,11 +282,11 @@ std::string state_dict_pickle(const TensorList& tensors) {
 // The archive's top folder: torch uses the file name without its extension; odd names fall back to "archive".
 std::string archive_stem(const std::string& path) {
     const std::string stem = std::filesystem::path(path).stem().string();
-    const bool plain = !stem.empty() && stem != "." && stem != ".." &&
-                       std::all_of(stem.begin(), stem.end(), [](char c) {
-                           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                                  c == '_' || c == '-' || c == '.';
-                       });
+    const bool plain =
+        !stem.empty() && stem != "." && stem != ".." && std::all_of(stem.begin(), stem.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                   c == '.';
+        });
     return plain ? stem : "archive";
 }
 
@@ -338,8 +338,8 @@ public:
             }
             const uint16_t version = extra.empty() ? kVersionPlain : kVersionZip64;
             put32(cd, kSigCentralHeader);
-            put16(cd, version);  // made by (host 0 = MS-DOS attributes)
-            put16(cd, version);  // needed to extract
+            put16(cd, version);          // made by (host 0 = MS-DOS attributes)
+            put16(cd, version);          // needed to extract
             put16(cd, 0), put16(cd, 0);  // flags, method
             put16(cd, kDosTime), put16(cd, kDosDate);
             put32(cd, e.crc);
@@ -407,8 +407,8 @@ void write_pth_with(const std::string& path, const TensorList& tensors, const Pt
                      "'");
         AVIARY_CHECK(nt.tensor.layout() == at::kStrided, path, ": tensor '", nt.name, "' has layout ",
                      nt.tensor.layout(), "; expected a dense (strided) tensor");
-        AVIARY_CHECK(storage_type_name(nt.tensor.scalar_type()) != nullptr, path, ": tensor '", nt.name,
-                     "' has dtype ", nt.tensor.scalar_type(),
+        AVIARY_CHECK(storage_type_name(nt.tensor.scalar_type()) != nullptr, path, ": tensor '", nt.name, "' has dtype ",
+                     nt.tensor.scalar_type(),
                      "; expected float32/float16/bfloat16/float64/int64/int32/int8/uint8/bool");
     }
     const std::string pickle = state_dict_pickle(tensors);

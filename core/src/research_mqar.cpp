@@ -19,8 +19,7 @@ namespace aviary {
 
 MqarBatch make_mqar_batch(const MqarOptions& o, int64_t batch, uint64_t seed, int64_t first_row) {
     AVIARY_CHECK(o.vocab >= 8 && o.vocab % 2 == 0, "MQAR vocabulary must be even and >= 8, got ", o.vocab);
-    AVIARY_CHECK(o.pairs >= 1 && o.pairs < o.vocab / 2, "MQAR needs 1 <= pairs < vocab/2 distinct keys, got ",
-                 o.pairs);
+    AVIARY_CHECK(o.pairs >= 1 && o.pairs < o.vocab / 2, "MQAR needs 1 <= pairs < vocab/2 distinct keys, got ", o.pairs);
     AVIARY_CHECK(4 * o.pairs <= o.seq_len, "MQAR sequence length ", o.seq_len, " is too short for ", o.pairs,
                  " pairs (needs 4 x pairs: the pairs, then the queries with their values)");
     AVIARY_CHECK(batch >= 1, "MQAR batch must be >= 1");

@@ -115,9 +115,9 @@ TensorList read_safetensors(const std::string& path, Metadata* metadata) {
                      "'; expected one of F32, F16, BF16, F64, I64, I32, I8, U8, BOOL");
         AVIARY_CHECK(info.contains("shape") && info["shape"].is_array(), path, ": tensor '", name,
                      "' has no shape array");
-        AVIARY_CHECK(info.contains("data_offsets") && info["data_offsets"].is_array() &&
-                         info["data_offsets"].size() == 2,
-                     path, ": tensor '", name, "' should have data_offsets [begin, end]");
+        AVIARY_CHECK(
+            info.contains("data_offsets") && info["data_offsets"].is_array() && info["data_offsets"].size() == 2, path,
+            ": tensor '", name, "' should have data_offsets [begin, end]");
         HeaderEntry e{name, d->dtype, {}, 0, 0};
         uint64_t numel = 1;
         for (const auto& dim : info["shape"]) {

@@ -55,8 +55,7 @@ void sort_bin(int32_t* ids, size_t n, const float* probs) {
 
 }  // namespace
 
-int32_t sample_logits(const float* logits, int64_t n, float temperature, float top_p, int top_k,
-                      std::mt19937_64& rng) {
+int32_t sample_logits(const float* logits, int64_t n, float temperature, float top_p, int top_k, std::mt19937_64& rng) {
     AVIARY_CHECK(n > 0, "sample_logits: empty logits");
     AVIARY_CHECK(temperature >= 0.0f && std::isfinite(temperature), "sample_logits: temperature must be ≥ 0, got ",
                  temperature);
@@ -65,8 +64,8 @@ int32_t sample_logits(const float* logits, int64_t n, float temperature, float t
         temperature = 1.0f;
         top_p = 0.0f;
     }
-    thread_local std::vector<float> probs;     // (V)
-    thread_local std::vector<int32_t> order;   // ids sorted by descending probability (processed buckets only)
+    thread_local std::vector<float> probs;    // (V)
+    thread_local std::vector<int32_t> order;  // ids sorted by descending probability (processed buckets only)
     probs.resize(static_cast<size_t>(n));
     order.clear();
 

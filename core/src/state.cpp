@@ -13,7 +13,9 @@
 
 namespace aviary {
 
-int64_t State::batch() const { return wkv.empty() ? 0 : wkv.front().size(0); }
+int64_t State::batch() const {
+    return wkv.empty() ? 0 : wkv.front().size(0);
+}
 
 size_t State::bytes() const {
     size_t n = 0;
@@ -84,18 +86,22 @@ State State::load(const std::string& path, Metadata* metadata) {
     for (const auto& nt : list) {
         int l = -1;
         char part[32] = {0};
-        AVIARY_CHECK(std::sscanf(nt.name.c_str(), "state.%d.%31s", &l, part) == 2 && l >= 0 && l < L,
-                     "'", path, "': unexpected tensor '", nt.name, "'");
+        AVIARY_CHECK(std::sscanf(nt.name.c_str(), "state.%d.%31s", &l, part) == 2 && l >= 0 && l < L, "'", path,
+                     "': unexpected tensor '", nt.name, "'");
         const std::string p(part);
         at::Tensor t = nt.tensor.to(at::kFloat);
-        if (p == "att_shift") s.att_shift[l] = t;
-        else if (p == "wkv") s.wkv[l] = t;
-        else if (p == "ffn_shift") s.ffn_shift[l] = t;
-        else AVIARY_FAIL("'", path, "': unexpected tensor '", nt.name, "'");
+        if (p == "att_shift")
+            s.att_shift[l] = t;
+        else if (p == "wkv")
+            s.wkv[l] = t;
+        else if (p == "ffn_shift")
+            s.ffn_shift[l] = t;
+        else
+            AVIARY_FAIL("'", path, "': unexpected tensor '", nt.name, "'");
     }
     for (int l = 0; l < L; ++l) {
-        AVIARY_CHECK(s.att_shift[l].defined() && s.wkv[l].defined() && s.ffn_shift[l].defined(), "'", path,
-                     "': layer ", l, " is incomplete");
+        AVIARY_CHECK(s.att_shift[l].defined() && s.wkv[l].defined() && s.ffn_shift[l].defined(), "'", path, "': layer ",
+                     l, " is incomplete");
         AVIARY_CHECK(s.wkv[l].dim() == 4 && s.att_shift[l].dim() == 2 && s.ffn_shift[l].dim() == 2 &&
                          s.wkv[l].size(0) == s.att_shift[l].size(0),
                      "'", path, "': layer ", l, " has inconsistent shapes");
@@ -157,8 +163,7 @@ State State::load_for(const Model& model, const std::string& path, Metadata* met
                                   std::make_tuple(&s.wkv[l], &fresh.wkv[l], "wkv"),
                                   std::make_tuple(&s.ffn_shift[l], &fresh.ffn_shift[l], "ffn_shift")})
             AVIARY_CHECK(a->sizes() == b->sizes(), "'", path, "' layer ", l, " ", what, " has shape ", shape_text(*a),
-                         saved_from, ", this model needs ", shape_text(*b), " (", mine,
-                         "): a state of another model");
+                         saved_from, ", this model needs ", shape_text(*b), " (", mine, "): a state of another model");
     }
     AVIARY_CHECK(theirs.empty() || theirs == mine, "'", path, "' was saved from another model (", theirs,
                  ") than this one (", mine, ")");

@@ -100,18 +100,41 @@ std::string parse_python_literal(std::string_view lit, const std::string& where)
                 append_utf8(out, v);
                 break;
             }
-            case 't': out += '\t'; break;
-            case 'n': out += '\n'; break;
-            case 'r': out += '\r'; break;
-            case '0': out += '\0'; break;
-            case 'a': out += '\a'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'v': out += '\v'; break;
-            case '\\': out += '\\'; break;
-            case '\'': out += '\''; break;
-            case '"': out += '"'; break;
-            default: AVIARY_FAIL(where, ": unsupported escape \\", e);
+            case 't':
+                out += '\t';
+                break;
+            case 'n':
+                out += '\n';
+                break;
+            case 'r':
+                out += '\r';
+                break;
+            case '0':
+                out += '\0';
+                break;
+            case 'a':
+                out += '\a';
+                break;
+            case 'b':
+                out += '\b';
+                break;
+            case 'f':
+                out += '\f';
+                break;
+            case 'v':
+                out += '\v';
+                break;
+            case '\\':
+                out += '\\';
+                break;
+            case '\'':
+                out += '\'';
+                break;
+            case '"':
+                out += '"';
+                break;
+            default:
+                AVIARY_FAIL(where, ": unsupported escape \\", e);
         }
     }
     return out;
@@ -127,10 +150,12 @@ struct Utf8Lead {
 Utf8Lead utf8_lead(unsigned char c) {
     if (c < 0x80) return {1, 0, 0};
     if (c >= 0xC2 && c <= 0xDF) return {2, 0x80, 0xBF};
-    if (c >= 0xE0 && c <= 0xEF) return {3, static_cast<unsigned char>(c == 0xE0 ? 0xA0 : 0x80),
-                                        static_cast<unsigned char>(c == 0xED ? 0x9F : 0xBF)};
-    if (c >= 0xF0 && c <= 0xF4) return {4, static_cast<unsigned char>(c == 0xF0 ? 0x90 : 0x80),
-                                        static_cast<unsigned char>(c == 0xF4 ? 0x8F : 0xBF)};
+    if (c >= 0xE0 && c <= 0xEF)
+        return {3, static_cast<unsigned char>(c == 0xE0 ? 0xA0 : 0x80),
+                static_cast<unsigned char>(c == 0xED ? 0x9F : 0xBF)};
+    if (c >= 0xF0 && c <= 0xF4)
+        return {4, static_cast<unsigned char>(c == 0xF0 ? 0x90 : 0x80),
+                static_cast<unsigned char>(c == 0xF4 ? 0x8F : 0xBF)};
     return {0, 0, 0};
 }
 
@@ -263,8 +288,8 @@ WorldTokenizer WorldTokenizer::load(const std::string& vocab_path) {
         char* end = nullptr;
         const std::string id_text = line.substr(0, first);
         const long id = std::strtol(id_text.c_str(), &end, 10);
-        AVIARY_CHECK(!id_text.empty() && *end == '\0' && id >= 1 && id < (1L << 24), where, ": bad token id '",
-                     id_text, "' (expected an integer ≥ 1)");
+        AVIARY_CHECK(!id_text.empty() && *end == '\0' && id >= 1 && id < (1L << 24), where, ": bad token id '", id_text,
+                     "' (expected an integer ≥ 1)");
         const std::string len_text = line.substr(last + 1);
         const long length = std::strtol(len_text.c_str(), &end, 10);
         AVIARY_CHECK(!len_text.empty() && *end == '\0' && length >= 1, where, ": bad byte length '", len_text, "'");
@@ -362,7 +387,9 @@ const std::string& WorldTokenizer::token_bytes(int32_t id) const {
     return impl_->tokens[id];
 }
 
-int32_t WorldTokenizer::vocab_size() const { return static_cast<int32_t>(impl_->tokens.size()); }
+int32_t WorldTokenizer::vocab_size() const {
+    return static_cast<int32_t>(impl_->tokens.size());
+}
 
 bool utf8_can_complete(std::string_view s) {
     if (s.empty()) return false;

@@ -70,8 +70,8 @@ struct Entry {
     double loss;
 };
 
-// trainer.json of a checkpoint: the fields the loader and the rotation use, each checked for its type (a file that is not
-// JSON, or has a field of another type, is not a checkpoint: fuzzing found nlohmann type errors escaping here).
+// trainer.json of a checkpoint: the fields the loader and the rotation use, each checked for its type (a file that is
+// not JSON, or has a field of another type, is not a checkpoint: fuzzing found nlohmann type errors escaping here).
 struct TrainerJson {
     int64_t step = 0, data_position = 0;
     double loss = 0, elapsed_s = 0;

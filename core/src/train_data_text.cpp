@@ -138,7 +138,8 @@ void check_binidx_tokenizer(const std::string& prefix, const TokenSource& data, 
     const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
     AVIARY_CHECK(j.is_object() && j.value("format", "") == "aviary-binidx-tokenizer" && j.contains("tokenizer") &&
                      j["tokenizer"].is_string() && j.contains("vocab_size") && j["vocab_size"].is_number_integer(),
-                 "'", record_path, "': expected {\"format\": \"aviary-binidx-tokenizer\", \"tokenizer\": …, "
+                 "'", record_path,
+                 "': expected {\"format\": \"aviary-binidx-tokenizer\", \"tokenizer\": …, "
                  "\"vocab_size\": …}");
     const std::string kind = j["tokenizer"].get<std::string>();
     const int64_t vocab = j["vocab_size"].get<int64_t>();

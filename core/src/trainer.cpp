@@ -389,8 +389,8 @@ void Trainer::load_optimizer_state(const TensorList& state, int64_t step_count) 
         const at::Tensor* s = find_tensor(state, nt.name + "/step");
         if (!m && !v && !s) continue;
         AVIARY_CHECK(m && v && s, "optimizer state of '", nt.name, "' is incomplete");
-        AVIARY_CHECK(s->numel() == 1, "optimizer state of '", nt.name, "': '", nt.name, "/step' should hold one value, ",
-                     "it has ", s->numel());
+        AVIARY_CHECK(s->numel() == 1, "optimizer state of '", nt.name, "': '", nt.name,
+                     "/step' should hold one value, ", "it has ", s->numel());
         AVIARY_CHECK(m->sizes() == nt.tensor.sizes() && v->sizes() == nt.tensor.sizes(), "optimizer state of '",
                      nt.name, "' has shape ", m->sizes(), ", the parameter has ", nt.tensor.sizes());
         auto st = std::make_unique<torch::optim::AdamWParamState>();

@@ -18,10 +18,9 @@ void check_shapes(const at::Tensor& w, const at::Tensor& u, const at::Tensor& k,
                   const at::Tensor& state) {
     AVIARY_CHECK(k.dim() == 3 && v.sizes() == k.sizes(), "wkv4: k and v must be (B, T, C) of one shape");
     const int64_t C = k.size(2);
-    AVIARY_CHECK(w.dim() == 1 && w.size(0) == C && u.dim() == 1 && u.size(0) == C, "wkv4: w and u must be (", C,
-                 ")");
-    AVIARY_CHECK(!state.defined() || (state.dim() == 3 && state.size(0) == k.size(0) && state.size(1) == 3 &&
-                                      state.size(2) == C),
+    AVIARY_CHECK(w.dim() == 1 && w.size(0) == C && u.dim() == 1 && u.size(0) == C, "wkv4: w and u must be (", C, ")");
+    AVIARY_CHECK(!state.defined() ||
+                     (state.dim() == 3 && state.size(0) == k.size(0) && state.size(1) == 3 && state.size(2) == C),
                  "wkv4: state must be (B, 3, C) = (", k.size(0), ", 3, ", C, ")");
 }
 
@@ -68,7 +67,7 @@ std::pair<at::Tensor, at::Tensor> wkv4_parallel(const at::Tensor& w, const at::T
     const auto opt = k.options();
     at::Tensor s = state.defined() ? state.to(k.scalar_type()) : wkv4_empty_state(B, C, opt).to(k.scalar_type());
     const at::Tensor aa = s.select(1, 0), bb = s.select(1, 1), pp = s.select(1, 2);  // (B, C)
-    const at::Tensor pos = torch::arange(T, opt);                                       // (T)
+    const at::Tensor pos = torch::arange(T, opt);                                    // (T)
     const double neg_inf = -std::numeric_limits<double>::infinity();
     std::vector<at::Tensor> ys;
     for (int64_t t0 = 0; t0 < T; t0 += block) {
@@ -78,7 +77,7 @@ std::pair<at::Tensor, at::Tensor> wkv4_parallel(const at::Tensor& w, const at::T
         at::Tensor ti = pos.narrow(0, 0, Tk).view({1, Tk});
         at::Tensor dist = (tq - 1 - ti);  // (Tq, Tk): t − 1 − i
         // s[t, i] = (t−1−i)·w + k_i for i < t; u + k_t for i = t; −inf for i > t      (B, Tq, Tk, C)
-        at::Tensor kk = k.narrow(1, 0, Tk).unsqueeze(1);                    // (B, 1, Tk, C)
+        at::Tensor kk = k.narrow(1, 0, Tk).unsqueeze(1);  // (B, 1, Tk, C)
         at::Tensor past = dist.view({1, Tq, Tk, 1}) * w.view({1, 1, 1, C}) + kk;
         at::Tensor cur = (u.view({1, 1, 1, C}) + kk).expand_as(past);
         at::Tensor is_past = (ti < tq).view({1, Tq, Tk, 1});
@@ -87,7 +86,7 @@ std::pair<at::Tensor, at::Tensor> wkv4_parallel(const at::Tensor& w, const at::T
         // the carried state: log scale pp + t·w with numerator aa and denominator bb     (B, Tq, C)
         at::Tensor st = pp.unsqueeze(1) + tq.view({1, Tq, 1}) * w.view({1, 1, C});
         at::Tensor m = at::maximum(std::get<0>(logits.max(2)), st).detach();  // (B, Tq, C)
-        at::Tensor e = at::exp(logits - m.unsqueeze(2));                       // (B, Tq, Tk, C)
+        at::Tensor e = at::exp(logits - m.unsqueeze(2));                      // (B, Tq, Tk, C)
         at::Tensor es = at::exp(st - m);
         at::Tensor num = (e * v.narrow(1, 0, Tk).unsqueeze(1)).sum(2) + es * aa.unsqueeze(1);
         at::Tensor den = e.sum(2) + es * bb.unsqueeze(1);

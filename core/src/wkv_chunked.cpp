@@ -40,9 +40,9 @@ std::pair<at::Tensor, at::Tensor> wkv_chunked(const at::Tensor& r, const at::Ten
     at::Tensor y = at::matmul(A, vc);  // intra-chunk part  (B, H, nc, C, N)
 
     // Inter-chunk: carry the state chunk by chunk.
-    at::Tensor G_last = G.select(3, C - 1);                 // (B, H, nc, N)
+    at::Tensor G_last = G.select(3, C - 1);                      // (B, H, nc, N)
     at::Tensor k_to_end = kc * (G_last.unsqueeze(3) - G).exp();  // k_a ⊙ exp(G_last − G_a)
-    at::Tensor r_from_start = rc * E.exp();                 // r_t ⊙ exp(E_t)
+    at::Tensor r_from_start = rc * E.exp();                      // r_t ⊙ exp(E_t)
     at::Tensor S = state.defined() ? state.to(at::kFloat) : at::zeros({B, H, N, N}, f32);
     std::vector<at::Tensor> y_inter;
     y_inter.reserve(nc);

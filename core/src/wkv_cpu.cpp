@@ -3,8 +3,9 @@
 //   y_t[i] = Σ_j r_t[j]·(u[j]·k_t[j]·v_t[i] + S_{t−1}[j][i]);   S_t[j][i] = w_t[j]·S_{t−1}[j][i] + k_t[j]·v_t[i]
 // Backward runs the recurrence in reverse with G_t = ∂L/∂S_t:
 //   ∂r_t[j] = u[j]·k_t[j]·(dy_t·v_t) + Σ_i S_{t−1}[j][i]·dy_t[i]      ∂u[j] += r_t[j]·k_t[j]·(dy_t·v_t)
-//   ∂k_t[j] = r_t[j]·u[j]·(dy_t·v_t) + Σ_i G_t[j][i]·v_t[i]           ∂v_t[i] = (Σ_j r_t[j]u[j]k_t[j])·dy_t[i] + Σ_j G_t[j][i]·k_t[j]
-//   ∂log_w_t[j] = w_t[j]·Σ_i G_t[j][i]·S_{t−1}[j][i]                   G_{t−1} = diag(w_t)·G_t + r_tᵀ·dy_t
+//   ∂k_t[j] = r_t[j]·u[j]·(dy_t·v_t) + Σ_i G_t[j][i]·v_t[i]           ∂v_t[i] = (Σ_j r_t[j]u[j]k_t[j])·dy_t[i] + Σ_j
+//   G_t[j][i]·k_t[j] ∂log_w_t[j] = w_t[j]·Σ_i G_t[j][i]·S_{t−1}[j][i]                   G_{t−1} = diag(w_t)·G_t +
+//   r_tᵀ·dy_t
 // Forward keeps the state every kCheckpoint tokens; backward recomputes the states inside each span from its
 // checkpoint, so memory is O(T/16 · N²) per head instead of the chunked form's (chunk × chunk × N) tensors.
 #include <torch/torch.h>
@@ -36,7 +37,9 @@ __attribute__((always_inline)) inline V8 load8(const float* p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-__attribute__((always_inline)) inline void store8(float* p, V8 v) { std::memcpy(p, &v, sizeof v); }
+__attribute__((always_inline)) inline void store8(float* p, V8 v) {
+    std::memcpy(p, &v, sizeof v);
+}
 
 // The library is built for baseline x86-64; the two loop bodies are also compiled for AVX2 and chosen at
 // load time by GCC's function multiversioning (the decode engine does the same with separate files).
@@ -71,13 +74,15 @@ AVIARY_WKV_CLONES void forward_one(const Dims& d, int64_t bh, const float* r, co
         {
             const int64_t b = bh / d.H, h = bh % d.H;
             float* __restrict S = s_out + bh * NN;
-            if (s0) std::copy(s0 + bh * NN, s0 + (bh + 1) * NN, S);
-            else std::fill(S, S + NN, 0.0f);
+            if (s0)
+                std::copy(s0 + bh * NN, s0 + (bh + 1) * NN, S);
+            else
+                std::fill(S, S + NN, 0.0f);
             const float* uh = u + h * N;
             for (int64_t t = 0; t < d.T; ++t) {
                 if (ckpt && t % kCheckpoint == 0) std::copy(S, S + NN, ckpt + (bh * d.spans() + t / kCheckpoint) * NN);
                 const int64_t o = d.row(b, t, h);
-                const float *__restrict rt = r + o, *__restrict kt = k + o, *__restrict vt = v + o, *lwt = lw + o;
+                const float* __restrict rt = r + o, * __restrict kt = k + o, * __restrict vt = v + o, *lwt = lw + o;
                 float* __restrict yt = y + o;
                 float ruk = 0.0f;
                 for (int64_t j = 0; j < N; ++j) ruk += rt[j] * uh[j] * kt[j];
@@ -112,8 +117,10 @@ AVIARY_WKV_CLONES void backward_one(const Dims& d, int64_t bh, const float* r, c
     {
         {
             const int64_t b = bh / d.H, h = bh % d.H;
-            if (gs_out) std::copy(gs_out + bh * NN, gs_out + (bh + 1) * NN, G.begin());
-            else std::fill(G.begin(), G.end(), 0.0f);
+            if (gs_out)
+                std::copy(gs_out + bh * NN, gs_out + (bh + 1) * NN, G.begin());
+            else
+                std::fill(G.begin(), G.end(), 0.0f);
             const float* uh = u + h * N;
             float* guh = gu + bh * N;
             std::fill(guh, guh + N, 0.0f);
@@ -129,10 +136,10 @@ AVIARY_WKV_CLONES void backward_one(const Dims& d, int64_t bh, const float* r, c
                 }
                 for (int64_t t = t1 - 1; t >= t0; --t) {
                     const int64_t o = d.row(b, t, h);
-                    const float *__restrict rt = r + o, *__restrict kt = k + o, *__restrict vt = v + o;
-                    const float *__restrict lwt = lw + o, *__restrict dy = gy + o;
+                    const float* __restrict rt = r + o, * __restrict kt = k + o, * __restrict vt = v + o;
+                    const float* __restrict lwt = lw + o, * __restrict dy = gy + o;
                     const float* __restrict Sp = states.data() + (t - t0) * NN;
-                    float *__restrict grt = gr + o, *__restrict gkt = gk + o, *__restrict gvt = gv + o;
+                    float* __restrict grt = gr + o, * __restrict gkt = gk + o, * __restrict gvt = gv + o;
                     float* __restrict glwt = glw + o;
                     float dyv = 0.0f, ruk = 0.0f;
                     for (int64_t i = 0; i < N; ++i) dyv += dy[i] * vt[i];
@@ -212,7 +219,9 @@ Prepared prepare(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v, 
     return p;
 }
 
-const float* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+const float* ptr_or_null(const at::Tensor& t) {
+    return t.defined() ? t.data_ptr<float>() : nullptr;
+}
 
 class WkvCpuFunction : public torch::autograd::Function<WkvCpuFunction> {
 public:
@@ -227,9 +236,9 @@ public:
                       p.u.data_ptr<float>(), ptr_or_null(p.s0), y.data_ptr<float>(), s_out.data_ptr<float>(),
                       ckpt.data_ptr<float>());
         ctx->save_for_backward({p.r, p.k, p.v, p.lw, p.u, ckpt});
-        ctx->saved_data["dtypes"] = std::vector<int64_t>{int64_t(r.scalar_type()), int64_t(k.scalar_type()),
-                                                         int64_t(v.scalar_type()), int64_t(log_w.scalar_type()),
-                                                         int64_t(u.scalar_type()), int64_t(state.scalar_type())};
+        ctx->saved_data["dtypes"] =
+            std::vector<int64_t>{int64_t(r.scalar_type()),     int64_t(k.scalar_type()), int64_t(v.scalar_type()),
+                                 int64_t(log_w.scalar_type()), int64_t(u.scalar_type()), int64_t(state.scalar_type())};
         ctx->saved_data["lw_shape"] = log_w.sizes().vec();
         ctx->saved_data["s_shape"] = state.sizes().vec();
         ctx->saved_data["has_state"] = state.numel() > 0;
@@ -242,8 +251,8 @@ public:
         const at::Tensor &r = saved[0], &k = saved[1], &v = saved[2], &lw = saved[3], &u = saved[4], &ckpt = saved[5];
         const Dims d{r.size(0), r.size(1), r.size(2), r.size(3)};
         const auto f32 = r.options();
-        const at::Tensor gy = grad_out[0].defined() ? grad_out[0].to(at::kFloat).contiguous()
-                                                    : at::zeros({d.B, d.T, d.H, d.N}, f32);
+        const at::Tensor gy =
+            grad_out[0].defined() ? grad_out[0].to(at::kFloat).contiguous() : at::zeros({d.B, d.T, d.H, d.N}, f32);
         const at::Tensor gs_out = grad_out[1].defined() ? grad_out[1].to(at::kFloat).contiguous() : at::Tensor();
         at::Tensor gr = at::empty_like(r), gk = at::empty_like(r), gv = at::empty_like(r), glw = at::empty_like(r);
         at::Tensor gu = at::empty({d.B, d.H, d.N}, f32);

@@ -43,7 +43,9 @@ const In* data_as(const at::Tensor& t) {
     return static_cast<const In*>(t.data_ptr());
 }
 
-const float* data_or_null(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+const float* data_or_null(const at::Tensor& t) {
+    return t.defined() ? t.data_ptr<float>() : nullptr;
+}
 
 class WkvCudaFunction : public torch::autograd::Function<WkvCudaFunction> {
 public:
@@ -61,15 +63,15 @@ public:
         c10::cuda::CUDAGuard guard(r.device());
 
         // bf16 inputs stay bf16 (the kernels widen them); every other dtype computes from fp32 copies.
-        const bool bf16 = r.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 &&
-                          v.scalar_type() == at::kBFloat16;
+        const bool bf16 =
+            r.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 && v.scalar_type() == at::kBFloat16;
         const auto in_type = bf16 ? at::kBFloat16 : at::kFloat;
         const at::Tensor rc = r.to(in_type).contiguous();  // (B, T, H, N)
         const at::Tensor kc = k.to(in_type).contiguous();
         const at::Tensor vc = v.to(in_type).contiguous();
         // log_w may be broadcast over B and T (v5 passes (1, 1, H, N) or (H, N)); materialise it.
         const at::Tensor lwc = log_w.to(at::kFloat).expand({B, T, H, N}).contiguous();  // (B, T, H, N)
-        const at::Tensor uc = u.to(at::kFloat).reshape({H, N}).contiguous();           // (H, N)
+        const at::Tensor uc = u.to(at::kFloat).reshape({H, N}).contiguous();            // (H, N)
         at::Tensor s0c;  // (B, H, N, N), or undefined when state is the empty placeholder (no initial state)
         if (state.numel() > 0) {
             AVIARY_CHECK(state.device() == r.device(), "wkv_cuda: state must be on the device of r");  // (B, H, N, N)
@@ -143,8 +145,8 @@ public:
         at::Tensor gu_in = gu.sum(0).reshape(u_shape).to(dtype_of("u_dtype"));
         at::Tensor gs0_in;
         if (want_gs0) gs0_in = gs0.reshape(ctx->saved_data["s_shape"].toIntVector()).to(dtype_of("s_dtype"));
-        return {gr.to(dtype_of("r_dtype")), gk.to(dtype_of("k_dtype")), gv.to(dtype_of("v_dtype")), glw_in, gu_in,
-                gs0_in};
+        return {
+            gr.to(dtype_of("r_dtype")), gk.to(dtype_of("k_dtype")), gv.to(dtype_of("v_dtype")), glw_in, gu_in, gs0_in};
     }
 };
 
@@ -155,20 +157,19 @@ std::pair<at::Tensor, at::Tensor> wkv_cuda_decode(const at::Tensor& r, const at:
                                                   const at::Tensor& log_w, const at::Tensor& u,
                                                   const at::Tensor& state) {
     AVIARY_CHECK(r.dim() == 4 && r.size(1) == 1, "wkv_cuda_decode: r must be (B, 1, H, N), got ", r.sizes());
-    AVIARY_CHECK(k.sizes() == r.sizes() && v.sizes() == r.sizes(), "wkv_cuda_decode: k and v must match r ",
-                 r.sizes());
+    AVIARY_CHECK(k.sizes() == r.sizes() && v.sizes() == r.sizes(), "wkv_cuda_decode: k and v must match r ", r.sizes());
     const int64_t B = r.size(0), H = r.size(2), N = r.size(3);
     AVIARY_CHECK(N == 32 || N == 64 || N == 128, "wkv_cuda_decode: head size must be 32, 64 or 128, got ", N);
     AVIARY_CHECK(u.numel() == H * N, "wkv_cuda_decode: u must be (H, N) = (", H, ", ", N, "), got ", u.sizes());
     c10::cuda::CUDAGuard guard(r.device());
-    const bool bf16 = r.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 &&
-                      v.scalar_type() == at::kBFloat16;
+    const bool bf16 =
+        r.scalar_type() == at::kBFloat16 && k.scalar_type() == at::kBFloat16 && v.scalar_type() == at::kBFloat16;
     const auto in_type = bf16 ? at::kBFloat16 : at::kFloat;
     const at::Tensor rc = r.to(in_type).reshape({B, H, N}).contiguous();  // (B, H, N)
     const at::Tensor kc = k.to(in_type).reshape({B, H, N}).contiguous();
     const at::Tensor vc = v.to(in_type).reshape({B, H, N}).contiguous();
     const at::Tensor lwc = log_w.to(at::kFloat).expand({B, 1, H, N}).reshape({B, H, N}).contiguous();  // (B, H, N)
-    const at::Tensor uc = u.to(at::kFloat).reshape({H, N}).contiguous();                                // (H, N)
+    const at::Tensor uc = u.to(at::kFloat).reshape({H, N}).contiguous();                               // (H, N)
     const auto f32 = r.options().dtype(at::kFloat);
     at::Tensor s;  // (B, H, N, N), updated in place by the kernel
     if (state.numel() > 0) {
@@ -192,7 +193,9 @@ std::pair<at::Tensor, at::Tensor> wkv_cuda_decode(const at::Tensor& r, const at:
 
 }  // namespace
 
-bool wkv_cuda_available() { return torch::cuda::is_available(); }
+bool wkv_cuda_available() {
+    return torch::cuda::is_available();
+}
 
 std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
                                            const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state) {
@@ -200,9 +203,9 @@ std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor
     // LibTorch 2.x autograd Functions reject undefined inputs: "no initial state" travels as an empty fp32 tensor.
     const at::Tensor state_in = state.defined() ? state : at::empty({0}, r.options().dtype(at::kFloat));
     // The RNN step (T = 1) with no gradient wanted takes the batched one-step decode kernel.
-    const bool wants_grad = at::GradMode::is_enabled() && (r.requires_grad() || k.requires_grad() ||
-                                                           v.requires_grad() || log_w.requires_grad() ||
-                                                           u.requires_grad() || state_in.requires_grad());
+    const bool wants_grad =
+        at::GradMode::is_enabled() && (r.requires_grad() || k.requires_grad() || v.requires_grad() ||
+                                       log_w.requires_grad() || u.requires_grad() || state_in.requires_grad());
     if (r.dim() == 4 && r.size(1) == 1 && !wants_grad) return wkv_cuda_decode(r, k, v, log_w, u, state_in);
     auto out = WkvCudaFunction::apply(r, k, v, log_w, u, state_in);
     return {out[0], out[1]};

@@ -13,21 +13,29 @@ namespace aviary {
 
 const char* wkv_impl_name(WkvImpl impl) {
     switch (impl) {
-        case WkvImpl::Auto: return "auto";
-        case WkvImpl::Reference: return "reference";
-        case WkvImpl::Chunked: return "chunked";
-        case WkvImpl::Cuda: return "cuda";
-        case WkvImpl::Cpu: return "cpu";
+        case WkvImpl::Auto:
+            return "auto";
+        case WkvImpl::Reference:
+            return "reference";
+        case WkvImpl::Chunked:
+            return "chunked";
+        case WkvImpl::Cuda:
+            return "cuda";
+        case WkvImpl::Cpu:
+            return "cpu";
     }
     return "?";
 }
 
 #ifndef AVIARY_HAVE_CUDA_OP
-bool wkv_cuda_available() { return false; }
+bool wkv_cuda_available() {
+    return false;
+}
 std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                            const at::Tensor&, const at::Tensor&) {
-    AVIARY_FAIL("the CUDA WKV path is not available: this build has no CUDA LibTorch (rebuild with AVIARY_CUDA=ON "
-                "against a CUDA-enabled LibTorch)");
+    AVIARY_FAIL(
+        "the CUDA WKV path is not available: this build has no CUDA LibTorch (rebuild with AVIARY_CUDA=ON "
+        "against a CUDA-enabled LibTorch)");
 }
 #endif
 
@@ -45,13 +53,17 @@ std::pair<at::Tensor, at::Tensor> wkv_dispatch(const at::Tensor& r, const at::Te
             impl = r.size(1) < 2 * chunk ? WkvImpl::Reference : WkvImpl::Chunked;
     }
     switch (impl) {
-        case WkvImpl::Reference: return wkv_reference(r, k, v, log_w, u, state);
-        case WkvImpl::Chunked: return wkv_chunked(r, k, v, log_w, u, state, chunk);
-        case WkvImpl::Cpu: return wkv_cpu(r, k, v, log_w, u, state);
+        case WkvImpl::Reference:
+            return wkv_reference(r, k, v, log_w, u, state);
+        case WkvImpl::Chunked:
+            return wkv_chunked(r, k, v, log_w, u, state, chunk);
+        case WkvImpl::Cpu:
+            return wkv_cpu(r, k, v, log_w, u, state);
         case WkvImpl::Cuda:
             AVIARY_CHECK(r.is_cuda(), "wkv: the CUDA path needs CUDA tensors");
             return wkv_cuda(r, k, v, log_w, u, state);
-        default: break;
+        default:
+            break;
     }
     AVIARY_FAIL("wkv: unknown implementation");
 }

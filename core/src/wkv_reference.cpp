@@ -14,13 +14,13 @@ std::pair<at::Tensor, at::Tensor> wkv_reference(const at::Tensor& r, const at::T
     const auto f32 = r.options().dtype(at::kFloat);
     at::Tensor rf = r.to(at::kFloat), kf = k.to(at::kFloat), vf = v.to(at::kFloat);
     at::Tensor w = log_w.to(at::kFloat).exp().expand({s.B, s.T, s.H, s.N});  // (B, T, H, N) decay
-    at::Tensor uf = u.to(at::kFloat).view({1, s.H, s.N, 1});                   // (1, H, N, 1) over key j
+    at::Tensor uf = u.to(at::kFloat).view({1, s.H, s.N, 1});                 // (1, H, N, 1) over key j
     at::Tensor S = state.defined() ? state.to(at::kFloat) : at::zeros({s.B, s.H, s.N, s.N}, f32);  // (B, H, Nk, Nv)
     std::vector<at::Tensor> ys;
     ys.reserve(s.T);
     for (int64_t t = 0; t < s.T; ++t) {
         at::Tensor kt = kf.select(1, t), vt = vf.select(1, t), rt = rf.select(1, t);  // (B, H, N)
-        at::Tensor a = kt.unsqueeze(-1) * vt.unsqueeze(-2);                            // k_tᵀ v_t  (B, H, N, N)
+        at::Tensor a = kt.unsqueeze(-1) * vt.unsqueeze(-2);                           // k_tᵀ v_t  (B, H, N, N)
         // y_t = r_t · (diag(u)·a_t + S_{t−1})   (sum over the key index j)
         ys.push_back((rt.unsqueeze(-1) * (uf * a + S)).sum(-2));
         // S_t = a_t + diag(w_t)·S_{t−1}   (the decay multiplies the key index)

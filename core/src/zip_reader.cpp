@@ -24,15 +24,21 @@ namespace {
 using namespace zip;  // record signatures and sizes
 constexpr uint64_t kMaxComment = 0xFFFF;
 
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint16_t le16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
 uint32_t le32(const uint8_t* p) {
     return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
            (static_cast<uint32_t>(p[3]) << 24);
 }
-uint64_t le64(const uint8_t* p) { return static_cast<uint64_t>(le32(p)) | (static_cast<uint64_t>(le32(p + 4)) << 32); }
+uint64_t le64(const uint8_t* p) {
+    return static_cast<uint64_t>(le32(p)) | (static_cast<uint64_t>(le32(p + 4)) << 32);
+}
 
 // True when [offset, offset + length) lies inside a file of `size` bytes (no overflow).
-bool in_file(uint64_t offset, uint64_t length, uint64_t size) { return offset <= size && length <= size - offset; }
+bool in_file(uint64_t offset, uint64_t length, uint64_t size) {
+    return offset <= size && length <= size - offset;
+}
 
 }  // namespace
 
@@ -104,8 +110,8 @@ ZipReader::ZipReader(const MappedFile& file) : file_(file) {
     if (pos_eocd >= kSizeZip64Locator && le32(base + pos_eocd - kSizeZip64Locator) == kSigZip64Locator) {
         const uint8_t* loc = base + pos_eocd - kSizeZip64Locator;
         uint64_t pos_z = le64(loc + 8);
-        AVIARY_CHECK(in_file(pos_z, kSizeZip64Eocd, pos_eocd - kSizeZip64Locator), path,
-                     ": zip64 end record offset ", pos_z, " is outside the file (corrupt or truncated archive)");
+        AVIARY_CHECK(in_file(pos_z, kSizeZip64Eocd, pos_eocd - kSizeZip64Locator), path, ": zip64 end record offset ",
+                     pos_z, " is outside the file (corrupt or truncated archive)");
         const uint8_t* z = base + pos_z;
         AVIARY_CHECK(le32(z) == kSigZip64Eocd, path, ": zip64 locator does not point at a zip64 end record");
         count = le64(z + 32);
@@ -115,10 +121,10 @@ ZipReader::ZipReader(const MappedFile& file) : file_(file) {
         AVIARY_CHECK(count != 0xFFFF && cd_size != 0xFFFFFFFF && cd_offset != 0xFFFFFFFF, path,
                      ": zip end record asks for zip64 but the zip64 locator is missing (corrupt archive)");
     }
-    AVIARY_CHECK(in_file(cd_offset, cd_size, pos_eocd), path, ": central directory (offset ", cd_offset, ", ",
-                 cd_size, " bytes) lies outside the file (corrupt or truncated archive)");
-    AVIARY_CHECK(count <= cd_size / kSizeCentralHeader, path, ": central directory claims ", count,
-                 " entries in ", cd_size, " bytes (corrupt archive)");
+    AVIARY_CHECK(in_file(cd_offset, cd_size, pos_eocd), path, ": central directory (offset ", cd_offset, ", ", cd_size,
+                 " bytes) lies outside the file (corrupt or truncated archive)");
+    AVIARY_CHECK(count <= cd_size / kSizeCentralHeader, path, ": central directory claims ", count, " entries in ",
+                 cd_size, " bytes (corrupt archive)");
 
     std::unordered_set<std::string> names;
     entries_.reserve(count);
@@ -187,8 +193,8 @@ ZipBytes ZipReader::read(const ZipEntry& entry) const {
     const uint8_t* h = base + entry.offset_local_header;
     // The local header carries its own name and extra lengths (torch pads the extra field to align the data).
     const uint64_t data_offset = entry.offset_local_header + kSizeLocalHeader + le16(h + 26) + le16(h + 28);
-    AVIARY_CHECK(in_file(data_offset, entry.size_compressed, size), path, ": data of zip entry '", entry.name,
-                 "' (", entry.size_compressed, " bytes at offset ", data_offset,
+    AVIARY_CHECK(in_file(data_offset, entry.size_compressed, size), path, ": data of zip entry '", entry.name, "' (",
+                 entry.size_compressed, " bytes at offset ", data_offset,
                  ") runs past the end of the file (truncated archive)");
     return ZipBytes{base + data_offset, entry.size_compressed};
 }

@@ -35,8 +35,8 @@ private:
 
 struct ZipEntry {
     std::string name;
-    uint16_t method = 0;               // 0 = STORED; anything else is refused when the entry is read
-    uint16_t flags = 0;                // general purpose bit flags (bit 0 = encrypted)
+    uint16_t method = 0;  // 0 = STORED; anything else is refused when the entry is read
+    uint16_t flags = 0;   // general purpose bit flags (bit 0 = encrypted)
     uint64_t size_compressed = 0;
     uint64_t size_uncompressed = 0;
     uint64_t offset_local_header = 0;  // where the local header starts

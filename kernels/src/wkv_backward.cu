@@ -312,11 +312,11 @@ cudaError_t wkv_backward(const In* r, const In* k, const In* v, const float* lw,
 }
 
 template cudaError_t wkv_backward<float>(const float*, const float*, const float*, const float*, const float*,
-                                         const float*, const float*, const float*, const float*, float*, float*,
-                                         float*, float*, float*, float*, int, int, int, int, cudaStream_t);
+                                         const float*, const float*, const float*, const float*, float*, float*, float*,
+                                         float*, float*, float*, int, int, int, int, cudaStream_t);
 template cudaError_t wkv_backward<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*,
                                                  const float*, const float*, const float*, const float*, const float*,
-                                                 const float*, float*, float*, float*, float*, float*, float*, int,
-                                                 int, int, int, cudaStream_t);
+                                                 const float*, float*, float*, float*, float*, float*, float*, int, int,
+                                                 int, int, cudaStream_t);
 
 }  // namespace aviary::kernels

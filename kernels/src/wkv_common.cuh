@@ -10,8 +10,12 @@
 
 namespace aviary::kernels::detail {
 
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(float x) {
+    return x;
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) {
+    return __bfloat162float(x);
+}
 
 // Steps staged in shared memory per chunk (L·N = 1024 floats = 4 KiB per staged tensor): one global round trip
 // per L steps instead of one per step.
@@ -32,8 +36,8 @@ __device__ __forceinline__ float group_sum(float x) {
 // Stages steps [t0, t0 + len) of one (B, T, H, N) tensor into dst[q][x], all kThreads threads loading
 // consecutive elements. head0 is the element offset of (b, 0, h, 0) and step the stride of t (H·N).
 template <int L, int N, int kThreads, typename In>
-__device__ __forceinline__ void stage(float (&dst)[L][N], const In* __restrict__ src, size_t head0, size_t step,
-                                      int t0, int len, int tid) {
+__device__ __forceinline__ void stage(float (&dst)[L][N], const In* __restrict__ src, size_t head0, size_t step, int t0,
+                                      int len, int tid) {
 #pragma unroll
     for (int it = 0; it < L * N / kThreads; ++it) {
         const int e = tid + it * kThreads, q = e / N, x = e % N;
@@ -72,9 +76,15 @@ inline void require_dims(const char* op, int B, int T, int H, int N) {
 template <typename F>
 void dispatch_head_size(int N, F&& f) {
     switch (N) {
-        case 32: f(std::integral_constant<int, 32>{}); break;
-        case 64: f(std::integral_constant<int, 64>{}); break;
-        default: f(std::integral_constant<int, 128>{}); break;
+        case 32:
+            f(std::integral_constant<int, 32>{});
+            break;
+        case 64:
+            f(std::integral_constant<int, 64>{});
+            break;
+        default:
+            f(std::integral_constant<int, 128>{});
+            break;
     }
 }
 

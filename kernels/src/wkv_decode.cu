@@ -12,7 +12,7 @@ using detail::to_float;
 constexpr int kRowGroups = 4;
 
 template <typename In, int N>
-__global__ void __launch_bounds__(N * kRowGroups)
+__global__ void __launch_bounds__(N* kRowGroups)
     wkv_decode_kernel(const In* __restrict__ r, const In* __restrict__ k, const In* __restrict__ v,
                       const float* __restrict__ lw, const float* __restrict__ u, float* __restrict__ state,
                       float* __restrict__ y, int H) {
@@ -61,8 +61,8 @@ __global__ void __launch_bounds__(N * kRowGroups)
 }  // namespace
 
 template <typename In>
-cudaError_t wkv_decode(const In* r, const In* k, const In* v, const float* lw, const float* u, float* state,
-                       float* y, int B, int H, int N, cudaStream_t stream) {
+cudaError_t wkv_decode(const In* r, const In* k, const In* v, const float* lw, const float* u, float* state, float* y,
+                       int B, int H, int N, cudaStream_t stream) {
     constexpr const char* kOp = "wkv_decode";
     detail::require_dims(kOp, B, 1, H, N);
     detail::require_ptr(r, kOp, "r");
@@ -82,7 +82,6 @@ cudaError_t wkv_decode(const In* r, const In* k, const In* v, const float* lw, c
 template cudaError_t wkv_decode<float>(const float*, const float*, const float*, const float*, const float*, float*,
                                        float*, int, int, int, cudaStream_t);
 template cudaError_t wkv_decode<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*,
-                                               const float*, const float*, float*, float*, int, int, int,
-                                               cudaStream_t);
+                                               const float*, const float*, float*, float*, int, int, int, cudaStream_t);
 
 }  // namespace aviary::kernels

@@ -115,7 +115,7 @@ cudaError_t wkv_forward(const In* r, const In* k, const In* v, const float* lw, 
 template cudaError_t wkv_forward<float>(const float*, const float*, const float*, const float*, const float*,
                                         const float*, float*, float*, int, int, int, int, cudaStream_t);
 template cudaError_t wkv_forward<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*,
-                                                const float*, const float*, const float*, float*, float*, int, int,
-                                                int, int, cudaStream_t);
+                                                const float*, const float*, const float*, float*, float*, int, int, int,
+                                                int, cudaStream_t);
 
 }  // namespace aviary::kernels

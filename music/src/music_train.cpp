@@ -41,11 +41,11 @@ MusicTrainConfig parse_music_train_config(const std::string& json_text, const st
         AVIARY_FAIL(source, ": not valid JSON (", e.what(), ")");
     }
     AVIARY_CHECK(j.is_object(), source, ": expected a JSON object of training settings");
-    static const char* kKeys[] = {"version",   "n_layer",      "n_embd",   "ctx_len",    "batch",
-                                  "grad_accum", "steps",       "lr",       "lr_final",   "warmup",
-                                  "weight_decay", "grad_clip", "seed",     "save_every", "keep_last",
-                                  "validation_fraction", "split_seed", "max_tune_bytes", "eval_max_tokens",
-                                  "comment"};
+    static const char* kKeys[] = {"version",    "n_layer",        "n_embd",          "ctx_len",
+                                  "batch",      "grad_accum",     "steps",           "lr",
+                                  "lr_final",   "warmup",         "weight_decay",    "grad_clip",
+                                  "seed",       "save_every",     "keep_last",       "validation_fraction",
+                                  "split_seed", "max_tune_bytes", "eval_max_tokens", "comment"};
     for (const auto& [key, value] : j.items()) {
         bool known = false;
         for (const char* k : kKeys) known = known || key == k;
@@ -102,15 +102,24 @@ MusicTrainConfig read_music_train_config(const std::string& path) {
 }
 
 std::string music_train_config_json(const MusicTrainConfig& c) {
-    nlohmann::json j = {{"version", c.version},       {"n_layer", c.n_layer},
-                        {"n_embd", c.n_embd},         {"ctx_len", c.ctx_len},
-                        {"batch", c.batch},           {"grad_accum", c.grad_accum},
-                        {"steps", c.steps},           {"lr", c.lr},
-                        {"lr_final", c.lr_final},     {"warmup", c.warmup},
-                        {"weight_decay", c.weight_decay}, {"grad_clip", c.grad_clip},
-                        {"seed", c.seed},             {"save_every", c.save_every},
-                        {"keep_last", c.keep_last},   {"validation_fraction", c.validation_fraction},
-                        {"split_seed", c.split_seed}, {"max_tune_bytes", c.max_tune_bytes},
+    nlohmann::json j = {{"version", c.version},
+                        {"n_layer", c.n_layer},
+                        {"n_embd", c.n_embd},
+                        {"ctx_len", c.ctx_len},
+                        {"batch", c.batch},
+                        {"grad_accum", c.grad_accum},
+                        {"steps", c.steps},
+                        {"lr", c.lr},
+                        {"lr_final", c.lr_final},
+                        {"warmup", c.warmup},
+                        {"weight_decay", c.weight_decay},
+                        {"grad_clip", c.grad_clip},
+                        {"seed", c.seed},
+                        {"save_every", c.save_every},
+                        {"keep_last", c.keep_last},
+                        {"validation_fraction", c.validation_fraction},
+                        {"split_seed", c.split_seed},
+                        {"max_tune_bytes", c.max_tune_bytes},
                         {"eval_max_tokens", c.eval_max_tokens}};
     return j.dump(2) + "\n";
 }
@@ -153,8 +162,8 @@ std::vector<int32_t> frame_tunes_as_tokens(const std::vector<Tune>& tunes) {
     for (const auto& t : tunes) {
         ids.push_back(kBos);
         for (unsigned char ch : t.abc) {
-            AVIARY_CHECK(ch < 128 && ch > kEos, "tune ", t.source,
-                         ": non-ASCII or control byte ", int(ch), " (the byte models take 7-bit ABC text)");
+            AVIARY_CHECK(ch < 128 && ch > kEos, "tune ", t.source, ": non-ASCII or control byte ", int(ch),
+                         " (the byte models take 7-bit ABC text)");
             ids.push_back(ch);
         }
         ids.push_back(kEos);

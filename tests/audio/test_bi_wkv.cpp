@@ -42,8 +42,10 @@ TEST(BiWkv, GradientMatchesFiniteDifferences) {
         at::Tensor kp = f.k.clone(), km = f.k.clone();
         kp.view(-1)[flat] += eps;
         km.view(-1)[flat] -= eps;
-        const double lp = (bi_wkv_reference(f.r, kp, f.v, f.w, f.u).to(at::kDouble) * weight.to(at::kDouble)).sum().item<double>();
-        const double lm = (bi_wkv_reference(f.r, km, f.v, f.w, f.u).to(at::kDouble) * weight.to(at::kDouble)).sum().item<double>();
+        const double lp =
+            (bi_wkv_reference(f.r, kp, f.v, f.w, f.u).to(at::kDouble) * weight.to(at::kDouble)).sum().item<double>();
+        const double lm =
+            (bi_wkv_reference(f.r, km, f.v, f.w, f.u).to(at::kDouble) * weight.to(at::kDouble)).sum().item<double>();
         const double numeric = (lp - lm) / (2 * eps), analytic = k.grad().view(-1)[flat].item<double>();
         EXPECT_NEAR(analytic, numeric, 2e-3 * std::max(1.0, std::abs(numeric))) << "flat index " << flat;
     }

@@ -72,8 +72,8 @@ TEST(CliAudio, DemoModelTagsSilenceAndNoise) {
     }
     write_wav((dir / "noise.wav").string(), st, 2, 48000);
     write_wav((dir / "silence.wav").string(), std::vector<float>(64000, 0.0f), 1, 32000);
-    auto r = run_cli("tag --json --top-k 3 " + (dir / "noise.wav").string() + " " + (dir / "silence.wav").string(), "",
-                     dir);
+    auto r =
+        run_cli("tag --json --top-k 3 " + (dir / "noise.wav").string() + " " + (dir / "silence.wav").string(), "", dir);
     ASSERT_EQ(r.code, 0) << r.err;
     std::istringstream lines(r.out);
     std::string l1, l2;
@@ -169,9 +169,9 @@ TEST(CliAudio, TrainEvalAndExactResume) {
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i)
         EXPECT_TRUE(a[i].tensor.equal(b[i].tensor)) << a[i].name << " differs after resume";
-    auto ev = run_cli("eval audioset --quiet --json --model " + (dir / "a" / "model.safetensors").string() +
-                          " --data " + data,
-                      "", dir);
+    auto ev = run_cli(
+        "eval audioset --quiet --json --model " + (dir / "a" / "model.safetensors").string() + " --data " + data, "",
+        dir);
     ASSERT_EQ(ev.code, 0) << ev.err;
     auto j = nlohmann::json::parse(ev.out);
     EXPECT_EQ(j["clips"], 6);
@@ -180,11 +180,11 @@ TEST(CliAudio, TrainEvalAndExactResume) {
     EXPECT_LE(j["map"].get<double>(), 1.0);
     expect_one_error_line(run_cli(common + " --steps 1 --precision fp16 --out " + (dir / "c").string(), "", dir), 2,
                           "--precision");  // bf16 | fp32 (core trainer.h TrainPrecision)
-    expect_one_error_line(run_cli("eval audioset --model " + (dir / "nope.safetensors").string() + " --data " + data,
-                                  "", dir),
-                          1, "nope.safetensors");
-    expect_one_error_line(run_cli("eval audioset --model " + (dir / "a" / "model.safetensors").string() +
-                                      " --data " + (dir / "x.csv").string(),
+    expect_one_error_line(
+        run_cli("eval audioset --model " + (dir / "nope.safetensors").string() + " --data " + data, "", dir), 1,
+        "nope.safetensors");
+    expect_one_error_line(run_cli("eval audioset --model " + (dir / "a" / "model.safetensors").string() + " --data " +
+                                      (dir / "x.csv").string(),
                                   "", dir),
                           1, "needs a clip directory");
 }

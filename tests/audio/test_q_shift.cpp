@@ -9,7 +9,8 @@
 namespace aviary::audio {
 namespace {
 
-// Grid (h = time row, w = mel column), tokens n = h·3 + w:   n0 n1 n2 / n3 n4 n5.  x[n][c] = 10·n + c + 1, C = 4, 1 head.
+// Grid (h = time row, w = mel column), tokens n = h·3 + w:   n0 n1 n2 / n3 n4 n5.  x[n][c] = 10·n + c + 1, C = 4, 1
+// head.
 at::Tensor hand_grid() {
     at::Tensor x = at::empty({1, 6, 4}, at::kFloat);
     for (int n = 0; n < 6; ++n)
@@ -18,12 +19,12 @@ at::Tensor hand_grid() {
 }
 // c0 from the left (w−1), c1 from the right (w+1), c2 from above (h−1), c3 from below (h+1); 0 outside.
 const float kExpected[6][4] = {
-    {0, 12, 0, 34},    // n0 (h0,w0): left none, right n1, above none, below n3
-    {1, 22, 0, 44},    // n1 (h0,w1): left n0, right n2, below n4
-    {11, 0, 0, 54},    // n2 (h0,w2): left n1, right none, below n5
-    {0, 42, 3, 0},     // n3 (h1,w0): right n4, above n0
-    {31, 52, 13, 0},   // n4 (h1,w1): left n3, right n5, above n1
-    {41, 0, 23, 0},    // n5 (h1,w2): left n4, above n2
+    {0, 12, 0, 34},   // n0 (h0,w0): left none, right n1, above none, below n3
+    {1, 22, 0, 44},   // n1 (h0,w1): left n0, right n2, below n4
+    {11, 0, 0, 54},   // n2 (h0,w2): left n1, right none, below n5
+    {0, 42, 3, 0},    // n3 (h1,w0): right n4, above n0
+    {31, 52, 13, 0},  // n4 (h1,w1): left n3, right n5, above n1
+    {41, 0, 23, 0},   // n5 (h1,w2): left n4, above n2
 };
 
 TEST(QShift, HandMadeGrid) {
@@ -45,7 +46,9 @@ TEST(QShift, PerHeadQuartersAgreeWithReference) {
     EXPECT_EQ(a[1][4 * 4 + 3][22].item<float>(), 0.0f);
 }
 
-TEST(QShift, RejectsBadGrid) { EXPECT_ANY_THROW(q_shift(at::zeros({1, 7, 4}), 2, 3, 1)); }
+TEST(QShift, RejectsBadGrid) {
+    EXPECT_ANY_THROW(q_shift(at::zeros({1, 7, 4}), 2, 3, 1));
+}
 
 }  // namespace
 }  // namespace aviary::audio

@@ -1,5 +1,5 @@
-// Test helpers: a scratch directory, and small WAV files written byte by byte (PCM16 or IEEE float32, any channels and rate), so the tests
-// control exactly what libsndfile sees, including broken and extreme files.
+// Test helpers: a scratch directory, and small WAV files written byte by byte (PCM16 or IEEE float32, any channels and
+// rate), so the tests control exactly what libsndfile sees, including broken and extreme files.
 #pragma once
 #include <cstdint>
 #include <cstring>

@@ -33,9 +33,13 @@ Result run(const std::string& args, const std::string& stdin_text = "") {
     return aviary::test::run_cli(args, stdin_text, tmp_dir());
 }
 
-std::string fixture(const std::string& rel) { return std::string(AVIARY_FIXTURES_DIR) + "/" + rel; }
+std::string fixture(const std::string& rel) {
+    return std::string(AVIARY_FIXTURES_DIR) + "/" + rel;
+}
 // The vocabulary set-up installs (assets/vocab/, tools/install-deps.sh), found as the CLI finds it.
-std::string vocab() { return aviary::WorldTokenizer::default_vocab_path(); }
+std::string vocab() {
+    return aviary::WorldTokenizer::default_vocab_path();
+}
 
 // Corrupt copies of a real checkpoint: truncated, random bytes, wrong keys.
 std::string make_file(const std::string& name, const std::string& bytes) {
@@ -55,9 +59,8 @@ TEST(Cli, InfoPrintsTheContractKeys) {
 // A VisualRWKV file (the shipped demo model): its RWKV's contract keys and a "visual" object, not a missing-tensor
 // error.
 TEST(Cli, InfoDescribesAVisualRwkvFile) {
-    const Result r =
-        run("info --model " + std::string(AVIARY_SOURCE_DIR) +
-            "/assets/models/vision-demo-rwkv6-L3-D64-vit-L3-D64h4-p8-64px.safetensors");
+    const Result r = run("info --model " + std::string(AVIARY_SOURCE_DIR) +
+                         "/assets/models/vision-demo-rwkv6-L3-D64-vit-L3-D64h4-p8-64px.safetensors");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["version"], 6);
@@ -73,8 +76,8 @@ TEST(Cli, InfoDescribesAVisualRwkvFile) {
 // this CPU's class (blas_core.h), and the JSON says which core runs, which oneDNN ISA and which prefill paths.
 TEST(Cli, InfoSystemReportsTheCorrectedBlasCore) {
     const auto dir = aviary::test::scratch_dir("info_system");
-    const Result r = aviary::test::run_cli(
-        "info --system", "", dir, "env -u OPENBLAS_CORETYPE -u AVIARY_BLAS_CORE_FROM -u AVIARY_BLAS_CORE");
+    const Result r = aviary::test::run_cli("info --system", "", dir,
+                                           "env -u OPENBLAS_CORETYPE -u AVIARY_BLAS_CORE_FROM -u AVIARY_BLAS_CORE");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     for (const char* key : {"cpu", "blas", "onednn", "engine", "threads"}) EXPECT_TRUE(j.contains(key)) << key;
@@ -122,8 +125,8 @@ TEST(Cli, BadUsageExitsTwo) {
                           "--tokens");
     expect_one_error_line(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 1,a --out x.npy"), 2);
     expect_one_error_line(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens -4 --out x.npy"), 2);
-    expect_one_error_line(run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 1 --mode fast --out x.npy"),
-                          2);
+    expect_one_error_line(
+        run("forward --model " + fixture("golden/v6_fp32.pth") + " --tokens 1 --mode fast --out x.npy"), 2);
     expect_one_error_line(run("generate --model " + fixture("golden/v6_fp32.pth") + " --prompt ''"), 2, "prompt");
     expect_one_error_line(run("tokenize --decode --vocab " + vocab(), "12 x 5"), 2);
 }
@@ -181,8 +184,9 @@ TEST(Cli, BenchJsonKeysAndTheCheckpointsPrecision) {
     const Result bf = run("bench -m " + fixture("golden/v6_bf16.pth") + common);
     ASSERT_EQ(bf.code, 0) << bf.err;
     const auto j = last_json(bf);
-    for (const char* key : {"prefill_tok_s", "decode_tok_s", "floor_decode_tok_s", "weight_bytes_per_token", "read_gbps",
-                            "cpu", "gemm_gflops", "prefill_flops_per_token", "floor_prefill_tok_s", "prefill_gemm"})
+    for (const char* key :
+         {"prefill_tok_s", "decode_tok_s", "floor_decode_tok_s", "weight_bytes_per_token", "read_gbps", "cpu",
+          "gemm_gflops", "prefill_flops_per_token", "floor_prefill_tok_s", "prefill_gemm"})
         EXPECT_TRUE(j.contains(key)) << key << " in " << j.dump();
     EXPECT_EQ(j["dtype"], "bf16");
     EXPECT_GT(j["read_gbps"].get<double>(), 0.5);
@@ -310,7 +314,8 @@ TEST(Cli, GenerateWithWorldVocabularyAndStopSequence) {
 // tokenizer for it is one error line naming the file; an unknown kind is bad usage.
 TEST(Cli, GenerateAndChatPickTheTokenizerByVocabularySize) {
     const std::string model = std::string(AVIARY_SOURCE_DIR) + "/assets/models/music-eagle-L6-D256.safetensors";
-    const std::string common = "generate --model " + model + " --max-tokens 40 --seed 4 --threads 1 --prompt 'X:1\nL:1/8\n'";
+    const std::string common =
+        "generate --model " + model + " --max-tokens 40 --seed 4 --threads 1 --prompt 'X:1\nL:1/8\n'";
     const Result automatic = run(common);
     ASSERT_EQ(automatic.code, 0) << automatic.err;
     EXPECT_GT(automatic.out.size(), 5u) << automatic.out;

@@ -120,7 +120,7 @@ TEST(CliMusic, BadInputIsAOneLineError) {
         run("music --model " + tiny_model() + " --meter 6/8 --length 1/8 --key \"$(printf 'D\\303\\251')\" --out " +
             (tmp_dir() / "x").string()),
         2, "ASCII");
-    expect_one_error_line(run("music --model " + tiny_model()), 2);  // --out is required
+    expect_one_error_line(run("music --model " + tiny_model()), 2);                      // --out is required
     setenv("AVIARY_MUSIC_MODEL", (tmp_dir() / "gone.safetensors").string().c_str(), 1);  // default model missing
     Result no_default = run("music --out " + (tmp_dir() / "x").string());
     unsetenv("AVIARY_MUSIC_MODEL");
@@ -167,17 +167,17 @@ TEST(CliMusic, TrainMusicFromAbcWithAConfig) {
     EXPECT_EQ(summary["train_tunes"], 9);
     EXPECT_EQ(summary["validation_tunes"], 3);
     const double val = summary["validation_loss"];
-    EXPECT_GT(val, 0.5);   // a 3-step model is far from the data…
-    EXPECT_LT(val, 7.0);   // …and near ln 256 = 5.55 at worst
+    EXPECT_GT(val, 0.5);  // a 3-step model is far from the data…
+    EXPECT_LT(val, 7.0);  // …and near ln 256 = 5.55 at worst
     EXPECT_TRUE(fs::exists(out / "model.safetensors"));
     EXPECT_TRUE(fs::exists(out / "config.json"));
     Result info = run("info --model " + (out / "model.safetensors").string());
     ASSERT_EQ(info.code, 0) << info.err;
     EXPECT_EQ(nlohmann::json::parse(info.out)["vocab_size"], 256);
     // Reusing a run folder needs --resume; bad configs are one-line errors.
-    expect_one_error_line(run("train music -q --data " + data.string() + " --config " + cfg.string() + " --out " +
-                              out.string()),
-                          2, "--resume");
+    expect_one_error_line(
+        run("train music -q --data " + data.string() + " --config " + cfg.string() + " --out " + out.string()), 2,
+        "--resume");
     expect_one_error_line(run("train music -q --data " + data.string() + " --config " + cfg.string() + " --out " +
                               (tmp_dir() / "bad_run").string() + " --precision half"),
                           2, "--precision");  // bf16 | fp32 (core trainer.h TrainPrecision)
@@ -192,7 +192,7 @@ TEST(CliMusic, TrainMusicFromAbcWithAConfig) {
     // --validation: a separate validation corpus replaces the split (every tune of --data trains).
     const fs::path held_out = tmp_dir() / "held_out.abc";
     std::ofstream(held_out) << "X:1\nT:Held out\nM:6/8\nL:1/8\nK:G\n|:gbd' bag|fdc cde|gbd' bag|f2g g2:|\n\n"
-                       << "X:2\nT:Second\nM:6/8\nL:1/8\nK:G\n|:GBd BAG|FAc AFD|GBd BAG|F2G G2:|\n";
+                            << "X:2\nT:Second\nM:6/8\nL:1/8\nK:G\n|:GBd BAG|FAc AFD|GBd BAG|F2G G2:|\n";
     const fs::path out2 = tmp_dir() / "train_music_val";
     r = run("train music -q --threads 1 --data " + data.string() + " --validation " + held_out.string() + " --config " +
             cfg.string() + " --out " + out2.string());
@@ -201,15 +201,15 @@ TEST(CliMusic, TrainMusicFromAbcWithAConfig) {
     EXPECT_EQ(summary["train_tunes"], 12);
     EXPECT_EQ(summary["validation_tunes"], 2);
     EXPECT_EQ(summary["device"], "cpu");
-    expect_one_error_line(run("train music -q --data " + data.string() + " --validation " +
-                              (tmp_dir() / "nope_val.abc").string() + " --config " + cfg.string() + " --out " +
-                              (tmp_dir() / "bad_run2").string()),
-                          1, "does not exist");
+    expect_one_error_line(
+        run("train music -q --data " + data.string() + " --validation " + (tmp_dir() / "nope_val.abc").string() +
+            " --config " + cfg.string() + " --out " + (tmp_dir() / "bad_run2").string()),
+        1, "does not exist");
     // --device cuda without a CUDA LibTorch/GPU: one line, and nothing written (the device is checked first).
     if (!aviary::test::cuda_usable()) {
         const fs::path cuda_out = tmp_dir() / "cuda_run";
-        expect_one_error_line(run("train music -q --device cuda --data " + data.string() + " --config " +
-                                  cfg.string() + " --out " + cuda_out.string()),
+        expect_one_error_line(run("train music -q --device cuda --data " + data.string() + " --config " + cfg.string() +
+                                  " --out " + cuda_out.string()),
                               1, "--device cuda");
         EXPECT_FALSE(fs::exists(cuda_out));
     }
@@ -223,7 +223,8 @@ TEST(CliMusic, GenerateWithTheByteTokenizerEqualsTheMusicGeneratorGreedily) {
     const fs::path out = tmp_dir() / "greedy";
     const Result music = run("music --model " + model +
                              " --count 1 --meter 6/8 --length 1/8 --key D --bars '|:d' --top-k 1 --max-bytes 160 "
-                             "--threads 1 --out " + out.string());
+                             "--threads 1 --out " +
+                             out.string());
     ASSERT_EQ(music.code, 0) << music.err;
     const std::string header = "% tune_001\nX:1\nM:6/8\nL:1/8\nK:D\n|:d";
     ASSERT_EQ(music.out.rfind(header, 0), 0u) << music.out;

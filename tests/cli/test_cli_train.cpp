@@ -40,7 +40,9 @@ Result run(const std::string& args) {
 
 using aviary::test::expect_one_error_line;
 
-std::string corpus() { return aviary::test::tiny_corpus(tmp_dir()); }
+std::string corpus() {
+    return aviary::test::tiny_corpus(tmp_dir());
+}
 
 const std::string kTrainArgs =
     " --tokenizer byte --model init:2,64,6 --ctx-len 32 --batch 2 --lr 3e-3 "
@@ -186,8 +188,10 @@ TEST(CliTrain, PrecisionIsAcceptedReportedOrRejected) {
 // official init (w1 = 0, so the token shift / decay are static), and every other matrix still trains.
 TEST(CliTrain, AblationsFreezeExactlyTheDataDependentLoras) {
     const fs::path out = tmp_dir() / "ablate";
-    Result r = run("train text -q --tokenizer byte --model init:2,64,6 --ablate dd-token-shift --ctx-len 16 --batch 2 "
-                   "--steps 3 --lr 1e-2 --warmup 0 --threads 1 --data " + corpus() + " --out " + out.string());
+    Result r =
+        run("train text -q --tokenizer byte --model init:2,64,6 --ablate dd-token-shift --ctx-len 16 --batch 2 "
+            "--steps 3 --lr 1e-2 --warmup 0 --threads 1 --data " +
+            corpus() + " --out " + out.string());
     ASSERT_EQ(r.code, 0) << r.err;
     const auto trained = aviary::read_checkpoint((out / "model.safetensors").string());
     const auto init = aviary::init_weights(aviary::init_config(2, 64, 6, 256), 42);  // --seed default 42
@@ -200,7 +204,8 @@ TEST(CliTrain, AblationsFreezeExactlyTheDataDependentLoras) {
         if (ablated) {
             EXPECT_TRUE(same) << nt.name << " must stay at its init";
             if (nt.name.find("time_maa_w1") != std::string::npos) EXPECT_EQ(t->abs().max().item<float>(), 0.f);
-        } else if (nt.name.find("time_decay_w1") != std::string::npos || nt.name.find(".att.value.") != std::string::npos) {
+        } else if (nt.name.find("time_decay_w1") != std::string::npos ||
+                   nt.name.find(".att.value.") != std::string::npos) {
             EXPECT_FALSE(same) << nt.name << " must still train";
         }
     }

@@ -34,7 +34,9 @@ CliResult run(const std::string& args) {
     return aviary::test::run_cli(args, "", tmp_dir());
 }
 
-std::string corpus() { return aviary::test::tiny_corpus(tmp_dir()); }
+std::string corpus() {
+    return aviary::test::tiny_corpus(tmp_dir());
+}
 
 // fp32: N ranks with batch b equal one process with batch N·b only in exact arithmetic (bf16 rounds each rank's
 // weight gradients on their own).

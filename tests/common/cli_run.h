@@ -49,8 +49,8 @@ inline CliResult run_cli(const std::string& args, const std::string& stdin_text,
                          const std::string& prefix = "") {
     const auto in = scratch / "stdin.txt", out = scratch / "stdout.txt", err = scratch / "stderr.txt";
     std::ofstream(in, std::ios::binary) << stdin_text;
-    const std::string cmd = (prefix.empty() ? "" : prefix + " ") + std::string(AVIARY_CLI_PATH) + " " + args + " <" + in.string() + " >" + out.string() +
-                            " 2>" + err.string();
+    const std::string cmd = (prefix.empty() ? "" : prefix + " ") + std::string(AVIARY_CLI_PATH) + " " + args + " <" +
+                            in.string() + " >" + out.string() + " 2>" + err.string();
     const int status = std::system(cmd.c_str());
     CliResult r;
     if (WIFEXITED(status)) r.code = WEXITSTATUS(status);

@@ -8,7 +8,9 @@
 
 namespace aviary::test {
 
-inline std::string fixture(const std::string& rel) { return std::string(AVIARY_FIXTURES_DIR) + "/" + rel; }
+inline std::string fixture(const std::string& rel) {
+    return std::string(AVIARY_FIXTURES_DIR) + "/" + rel;
+}
 
 // Returns an AssertionResult so failures print the worst element and both values.
 inline ::testing::AssertionResult rel_close(const at::Tensor& actual, const at::Tensor& expected, double tol) {

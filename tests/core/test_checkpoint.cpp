@@ -33,7 +33,9 @@ using aviary::Metadata;
 using aviary::NamedTensor;
 using aviary::TensorList;
 
-std::string fixture(const std::string& name) { return std::string(AVIARY_FIXTURES_DIR) + "/checkpoint/" + name; }
+std::string fixture(const std::string& name) {
+    return std::string(AVIARY_FIXTURES_DIR) + "/checkpoint/" + name;
+}
 
 std::string read_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -102,16 +104,26 @@ std::vector<std::string> names_of(const TensorList& t) {
 
 std::string dtype_word(at::ScalarType t) {
     switch (t) {
-        case at::kFloat: return "float32";
-        case at::kHalf: return "float16";
-        case at::kBFloat16: return "bfloat16";
-        case at::kDouble: return "float64";
-        case at::kLong: return "int64";
-        case at::kInt: return "int32";
-        case at::kChar: return "int8";
-        case at::kByte: return "uint8";
-        case at::kBool: return "bool";
-        default: return "?";
+        case at::kFloat:
+            return "float32";
+        case at::kHalf:
+            return "float16";
+        case at::kBFloat16:
+            return "bfloat16";
+        case at::kDouble:
+            return "float64";
+        case at::kLong:
+            return "int64";
+        case at::kInt:
+            return "int32";
+        case at::kChar:
+            return "int8";
+        case at::kByte:
+            return "uint8";
+        case at::kBool:
+            return "bool";
+        default:
+            return "?";
     }
 }
 
@@ -150,9 +162,10 @@ TEST(PthReader, AllDtypesMatchOfficialSafetensorsAndManifest) {
     expect_matches_manifest(pth, "all_dtypes");
     expect_matches_manifest(st, "all_dtypes");
     // File order is kept.
-    const std::vector<std::string> order = {"f32", "f16", "bf16", "f64", "i64", "i32", "i8", "u8", "bool", "scalar",
-                                            "empty", "param", "view.base", "view.transposed", "view.slice",
-                                            "view.row", "view.column"};
+    const std::vector<std::string> order = {
+        "f32",        "f16",      "bf16",       "f64",   "i64",   "i32",       "i8",
+        "u8",         "bool",     "scalar",     "empty", "param", "view.base", "view.transposed",
+        "view.slice", "view.row", "view.column"};
     EXPECT_EQ(names_of(pth), order);
     for (const NamedTensor& nt : pth) EXPECT_EQ(nt.tensor.device().type(), at::kCPU);
 }
@@ -184,7 +197,7 @@ TEST(PthReader, ViewsWithOffsetsAndSharedStorage) {
 TEST(PthReader, ModuleStateDictWithMetadata) {
     // state_dict() of a real nn.Module: the OrderedDict carries _metadata (BUILD), which is ignored.
     TensorList pth = aviary::read_pth(fixture("module.pth"));
-    const std::vector<std::string> order = {"scale",          "emb.weight",     "blocks.0.weight", "blocks.0.bias",
+    const std::vector<std::string> order = {"scale",           "emb.weight",    "blocks.0.weight", "blocks.0.bias",
                                             "blocks.1.weight", "blocks.1.bias", "head.weight"};
     EXPECT_EQ(names_of(pth), order);
     expect_same_tensors(pth, aviary::read_safetensors(fixture("module.safetensors")), "module.pth vs safetensors");

@@ -276,15 +276,15 @@ TEST(CpuEngineMusic, PrefillPathsKeepTop1OnTheMusicValidationSet) {
         for (int64_t s = 0; s < streams; ++s) {
             State ref = model.new_state(1), got = model.new_state(1);
             for (int64_t k = 0; k < blocks; ++k) {
-                const at::Tensor tok =
-                    at::from_blob(&tokens[(s * blocks + k) * block], {1, block}, at::kLong).clone();
+                const at::Tensor tok = at::from_blob(&tokens[(s * blocks + k) * block], {1, block}, at::kLong).clone();
                 agree.add(engine.prefill(tok, got), ref_engine.prefill(tok, ref));
             }
         }
-        std::printf("[ info ] music model prefill %s (%s) vs fp32 on %lld blocks: max rel error %.3g, top-1 agreement "
-                    "%.2f%%\n",
-                    dtype.c_str(), engine.prefill_gemm_name().c_str(), static_cast<long long>(agree.total),
-                    agree.max_rel, 100 * agree.rate());
+        std::printf(
+            "[ info ] music model prefill %s (%s) vs fp32 on %lld blocks: max rel error %.3g, top-1 agreement "
+            "%.2f%%\n",
+            dtype.c_str(), engine.prefill_gemm_name().c_str(), static_cast<long long>(agree.total), agree.max_rel,
+            100 * agree.rate());
         EXPECT_GE(agree.rate(), 0.99) << dtype << " " << engine.prefill_gemm_name();
     }
 }
@@ -407,14 +407,17 @@ TEST(CpuEnginePrefill, MatchesTheOfficialSequenceMode) {
                 CpuEngine engine(model, eo);
                 State state = model.new_state(1);
                 const at::Tensor logits = engine.prefill(tokens, state).squeeze(0);
-                const std::string what = name + " chunk " + std::to_string(chunk) + " threads " + std::to_string(threads);
+                const std::string what =
+                    name + " chunk " + std::to_string(chunk) + " threads " + std::to_string(threads);
                 EXPECT_TRUE(rel_close(logits, expected, 1e-4)) << what;
                 for (int l = 0; l < model.config().n_layer; ++l) {
                     const std::string p = "state." + std::to_string(l) + ".";
                     EXPECT_TRUE(rel_close(state.wkv[l].squeeze(0), *aviary::find_tensor(g, p + "wkv"), 1e-4)) << what;
-                    EXPECT_TRUE(rel_close(state.att_shift[l].squeeze(0), *aviary::find_tensor(g, p + "att_shift"), 1e-4))
+                    EXPECT_TRUE(
+                        rel_close(state.att_shift[l].squeeze(0), *aviary::find_tensor(g, p + "att_shift"), 1e-4))
                         << what;
-                    EXPECT_TRUE(rel_close(state.ffn_shift[l].squeeze(0), *aviary::find_tensor(g, p + "ffn_shift"), 1e-4))
+                    EXPECT_TRUE(
+                        rel_close(state.ffn_shift[l].squeeze(0), *aviary::find_tensor(g, p + "ffn_shift"), 1e-4))
                         << what;
                 }
             }
@@ -502,7 +505,8 @@ TEST(CpuEnginePrefill, EmbeddingRowsWithTheOddLayerFlip) {
     const at::Tensor x = at::randn({1, T, D}, at::detail::createCPUGenerator(8));
     const Model::BlockHook flip = [&](int layer, const at::Tensor& h, bool) -> at::Tensor {
         if (layer % 2 == 0) return h;
-        return at::cat({h.slice(1, 0, begin), h.slice(1, begin, begin + count).flip({1}), h.slice(1, begin + count)}, 1);
+        return at::cat({h.slice(1, 0, begin), h.slice(1, begin, begin + count).flip({1}), h.slice(1, begin + count)},
+                       1);
     };
     State ref = model.new_state(1);
     const at::Tensor want = model.forward_embeddings(x, ref, false, flip);
@@ -536,9 +540,9 @@ TEST(CpuEnginePrefill, FreeFunctionAndErrors) {
     EXPECT_FALSE(via_engine.requires_grad());
     CpuEngine engine(model);
     State s = model.new_state(1);
-    EXPECT_THROW(engine.prefill(at::tensor({1, 300}, at::kLong).view({1, 2}), s), aviary::Error);  // vocab 300
-    EXPECT_THROW(engine.prefill(at::tensor({1, 2}, at::kLong), s), aviary::Error);                 // not (B, T)
-    EXPECT_THROW(engine.prefill(at::zeros({1, 0}, at::kLong), s), aviary::Error);                  // empty
+    EXPECT_THROW(engine.prefill(at::tensor({1, 300}, at::kLong).view({1, 2}), s), aviary::Error);      // vocab 300
+    EXPECT_THROW(engine.prefill(at::tensor({1, 2}, at::kLong), s), aviary::Error);                     // not (B, T)
+    EXPECT_THROW(engine.prefill(at::zeros({1, 0}, at::kLong), s), aviary::Error);                      // empty
     EXPECT_THROW(engine.prefill(at::tensor({1, 2, 3, 4}, at::kLong).view({2, 2}), s), aviary::Error);  // batch 2 vs 1
     CpuEngineOptions eo;
     eo.prefill_chunk = 0;

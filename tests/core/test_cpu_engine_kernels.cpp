@@ -83,7 +83,8 @@ TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
                             // int8: the activations are rounded to int16 codes with s = max|x|/32767, which adds
                             // at most s/2·Σ|w| (cpu_engine_kernels.h)
                             double x_max = 0;
-                            for (int64_t c = 0; c < cols; ++c) x_max = std::max(x_max, double(std::fabs(x[b * xs + c])));
+                            for (int64_t c = 0; c < cols; ++c)
+                                x_max = std::max(x_max, double(std::fabs(x[b * xs + c])));
                             const double half_step = x_max / 32767 / 2;
                             for (int64_t r = 0; r < ys; ++r) {
                                 const float got = y[b * ys + r];
@@ -192,9 +193,8 @@ TEST(CpuEngineKernels, BatchedRowsEqualBatchOneBitForBit) {
                     for (int64_t b = 0; b < batch; ++b) {
                         set->matvec(m, x.data() + b * xs, xs, 1, alone.data(), ys, 2, rows);
                         for (int64_t r = 2; r < rows; ++r)
-                            ASSERT_EQ(y[b * ys + r], alone[r]) << set->name << " type " << int(type) << " cols "
-                                                               << cols << " batch " << batch << " item " << b
-                                                               << " row " << r;
+                            ASSERT_EQ(y[b * ys + r], alone[r]) << set->name << " type " << int(type) << " cols " << cols
+                                                               << " batch " << batch << " item " << b << " row " << r;
                     }
                 }
             }

@@ -72,8 +72,8 @@ void expect_distribution(const std::vector<float>& logits, float temperature, fl
     std::mt19937_64 rng(seed);
     std::vector<int> counts(logits.size(), 0);
     for (int d = 0; d < draws; ++d) {
-        const int32_t t = aviary::sample_logits(logits.data(), static_cast<int64_t>(logits.size()), temperature,
-                                                top_p, top_k, rng);
+        const int32_t t =
+            aviary::sample_logits(logits.data(), static_cast<int64_t>(logits.size()), temperature, top_p, top_k, rng);
         ASSERT_TRUE(t >= 0 && t < static_cast<int32_t>(logits.size()));
         ++counts[t];
     }
@@ -121,8 +121,8 @@ TEST(SamplerLogits, DistributionMatchesReference) {
     const struct {
         float temperature, top_p;
         int top_k;
-    } configs[] = {{1.0f, 0.999f, 0}, {1.0f, 0.85f, 0}, {0.7f, 0.9f, 0}, {1.5f, 0.5f, 0}, {1.0f, 0.999f, 20},
-                   {2.0f, 0.95f, 50}, {0.5f, 0.3f, 0}};
+    } configs[] = {{1.0f, 0.999f, 0},  {1.0f, 0.85f, 0},  {0.7f, 0.9f, 0}, {1.5f, 0.5f, 0},
+                   {1.0f, 0.999f, 20}, {2.0f, 0.95f, 50}, {0.5f, 0.3f, 0}};
     uint64_t seed = 10;
     for (const auto& c : configs) expect_distribution(logits, c.temperature, c.top_p, c.top_k, 40000, seed++);
     // A peaked vocabulary-size distribution (the candidates sit in the first bucket).
@@ -253,16 +253,16 @@ TEST(GeneratorStopMatcher, EmitsAllWithoutStops) {
 TEST(GeneratorStopMatcher, PartialMatchesAcrossPieces) {
     aviary::StopMatcher m({"\n\nUser:", "END"});
     std::string out;
-    out += m.feed("Hi there.\n");   // "\n" may start "\n\nUser:": held
+    out += m.feed("Hi there.\n");  // "\n" may start "\n\nUser:": held
     EXPECT_EQ(out, "Hi there.");
-    out += m.feed("\nUs");          // still a prefix
+    out += m.feed("\nUs");  // still a prefix
     EXPECT_EQ(out, "Hi there.");
-    out += m.feed("a");             // "\n\nUsa" resolves: not a stop
+    out += m.feed("a");  // "\n\nUsa" resolves: not a stop
     EXPECT_EQ(out, "Hi there.\n\nUsa");
     out += m.feed("ge E");
     EXPECT_EQ(out, "Hi there.\n\nUsage ");
     out += m.feed("N");
-    out += m.feed("D and more");    // completes "END": nothing from it onwards
+    out += m.feed("D and more");  // completes "END": nothing from it onwards
     EXPECT_EQ(out, "Hi there.\n\nUsage ");
     EXPECT_TRUE(m.stopped());
     EXPECT_EQ(m.feed("later"), "");
@@ -276,14 +276,14 @@ TEST(GeneratorStopMatcher, EarliestStopWinsAndFlushReturnsHeld) {
     EXPECT_EQ(n.feed("abxy"), "ab");
     EXPECT_EQ(n.flush(), "xy");
     aviary::StopMatcher o(std::vector<std::string>{"aab"});
-    EXPECT_EQ(o.feed("aaa"), "a");    // longest held suffix "aa"
+    EXPECT_EQ(o.feed("aaa"), "a");  // longest held suffix "aa"
     EXPECT_EQ(o.feed("b"), "");
     EXPECT_TRUE(o.stopped());
 }
 
 TEST(GeneratorTextStream, MultiByteCharactersSplitAcrossTokens) {
     aviary::TextStream s;
-    EXPECT_EQ(s.push("a\xE4"), "a");        // 中 = E4 B8 AD
+    EXPECT_EQ(s.push("a\xE4"), "a");  // 中 = E4 B8 AD
     EXPECT_EQ(s.push("\xB8"), "");
     EXPECT_EQ(s.push("\xAD\xF0\x9F"), "\xE4\xB8\xAD");  // 😀 = F0 9F 98 80
     EXPECT_EQ(s.push("\x98\x80!"), "\xF0\x9F\x98\x80!");
@@ -292,7 +292,9 @@ TEST(GeneratorTextStream, MultiByteCharactersSplitAcrossTokens) {
 
 TEST(GeneratorTextStream, InvalidBytesBecomeReplacementAndStopsApply) {
     aviary::TextStream s(std::vector<std::string>{"\xE4\xB8\xAD"});  // stop at 中
-    EXPECT_EQ(s.push("x\xFF" "y"), "x\xEF\xBF\xBDy");   // 0xFF can never be valid
+    EXPECT_EQ(s.push("x\xFF"
+                     "y"),
+              "x\xEF\xBF\xBDy");  // 0xFF can never be valid
     EXPECT_EQ(s.push("z\xE4\xB8"), "z");
     EXPECT_EQ(s.push("\xAD tail"), "");
     EXPECT_TRUE(s.stopped());

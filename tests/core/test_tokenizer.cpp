@@ -17,7 +17,9 @@ namespace {
 
 // assets/vocab/ after set-up; looked up when a test runs (not at static initialisation, where a missing file would
 // end the process before GoogleTest could report it)
-std::string vocab_path() { return aviary::WorldTokenizer::default_vocab_path(); }
+std::string vocab_path() {
+    return aviary::WorldTokenizer::default_vocab_path();
+}
 
 const aviary::WorldTokenizer& world() {
     static const aviary::WorldTokenizer tok = aviary::WorldTokenizer::load(vocab_path());
@@ -165,16 +167,16 @@ TEST(TokenizerWorld, MalformedVocabularyLinesAreRejected) {
         const char* line;
         const char* expect;
     } bad[] = {
-        {"257 'ab' 3", ":257"},            // length mismatch
-        {"257 'ab'", ":257"},              // no length
-        {"x57 'ab' 2", ":257"},            // bad id
-        {"257 ab 2", ":257"},              // not a literal
-        {"257 'a\\qb' 3", ":257"},         // unknown escape
-        {"257 'ab 3", ":257"},             // unterminated
-        {"257 b'\\xZZ' 1", ":257"},        // bad hex
-        {"257 '\\u12' 1", ":257"},         // truncated \u
-        {"1 'zz' 2", ":257"},              // duplicate id
-        {"257 'a' 1", "same bytes"},       // duplicate bytes (id 98 is 'a')
+        {"257 'ab' 3", ":257"},                    // length mismatch
+        {"257 'ab'", ":257"},                      // no length
+        {"x57 'ab' 2", ":257"},                    // bad id
+        {"257 ab 2", ":257"},                      // not a literal
+        {"257 'a\\qb' 3", ":257"},                 // unknown escape
+        {"257 'ab 3", ":257"},                     // unterminated
+        {"257 b'\\xZZ' 1", ":257"},                // bad hex
+        {"257 '\\u12' 1", ":257"},                 // truncated \u
+        {"1 'zz' 2", ":257"},                      // duplicate id
+        {"257 'a' 1", "same bytes"},               // duplicate bytes (id 98 is 'a')
         {"257 b'\\xe4\\xb8\\xad\xff' 4", ":257"},  // non-ASCII inside bytes literal
     };
     for (const auto& b : bad) {
@@ -233,13 +235,13 @@ TEST(Utf8ValidPrefix, CompleteAndBrokenSequences) {
     using aviary::utf8_valid_prefix;
     EXPECT_EQ(utf8_valid_prefix(""), 0u);
     EXPECT_EQ(utf8_valid_prefix("abc"), 3u);
-    EXPECT_EQ(utf8_valid_prefix("a\xE4\xB8\xAD"), 4u);         // 中
-    EXPECT_EQ(utf8_valid_prefix("a\xE4\xB8"), 1u);             // truncated 3-byte
-    EXPECT_EQ(utf8_valid_prefix("\xF0\x9F\x98\x80!"), 5u);     // 😀!
+    EXPECT_EQ(utf8_valid_prefix("a\xE4\xB8\xAD"), 4u);      // 中
+    EXPECT_EQ(utf8_valid_prefix("a\xE4\xB8"), 1u);          // truncated 3-byte
+    EXPECT_EQ(utf8_valid_prefix("\xF0\x9F\x98\x80!"), 5u);  // 😀!
     EXPECT_EQ(utf8_valid_prefix("\xF0\x9F\x98"), 0u);
-    EXPECT_EQ(utf8_valid_prefix("ok\x80"), 2u);                // lone continuation
-    EXPECT_EQ(utf8_valid_prefix("\xC0\xAF"), 0u);              // overlong
-    EXPECT_EQ(utf8_valid_prefix("\xED\xA0\x80"), 0u);          // surrogate
-    EXPECT_EQ(utf8_valid_prefix("\xF4\x90\x80\x80"), 0u);      // > U+10FFFF
-    EXPECT_EQ(utf8_valid_prefix("\xC3\xA9\xC3"), 2u);          // é + truncated
+    EXPECT_EQ(utf8_valid_prefix("ok\x80"), 2u);            // lone continuation
+    EXPECT_EQ(utf8_valid_prefix("\xC0\xAF"), 0u);          // overlong
+    EXPECT_EQ(utf8_valid_prefix("\xED\xA0\x80"), 0u);      // surrogate
+    EXPECT_EQ(utf8_valid_prefix("\xF4\x90\x80\x80"), 0u);  // > U+10FFFF
+    EXPECT_EQ(utf8_valid_prefix("\xC3\xA9\xC3"), 2u);      // é + truncated
 }

@@ -127,7 +127,8 @@ TEST(TrainData, BinidxRecordsItsTokenizerAndAMismatchIsRefused) {
     const std::string record = slurp(d / "bytes.tokenizer.json");
     EXPECT_NE(record.find("\"tokenizer\": \"byte\""), std::string::npos) << record;
     EXPECT_NE(record.find("\"vocab_size\": 256"), std::string::npos) << record;
-    auto expect_refused = [&](const std::string& name, const TextEncoder& enc, const std::vector<std::string>& needles) {
+    auto expect_refused = [&](const std::string& name, const TextEncoder& enc,
+                              const std::vector<std::string>& needles) {
         try {
             open_token_source((d / name).string(), enc);
             ADD_FAILURE() << name << " was accepted with the " << enc.kind << " tokenizer";

@@ -146,8 +146,9 @@ TEST(WkvCpu, GradientsMatchReference) {
         bool state, broadcast_w, grad_state_out;
         int64_t N = 16;  // 12 and 20: the backward's 8-wide loop plus its scalar tail
     };
-    for (const Case& c : {Case{37, true, false, true}, Case{16, false, false, true}, Case{33, true, true, false},
-                          Case{5, true, false, false}, Case{19, true, false, true, 12}, Case{9, false, true, true, 20}}) {
+    for (const Case& c :
+         {Case{37, true, false, true}, Case{16, false, false, true}, Case{33, true, true, false},
+          Case{5, true, false, false}, Case{19, true, false, true, 12}, Case{9, false, true, true, 20}}) {
         const int64_t N = c.N;
         auto a = make_inputs(2, c.T, 2, N, 90 + c.T, true);
         auto b = make_inputs(2, c.T, 2, N, 90 + c.T, true);

@@ -73,7 +73,8 @@ inline std::string write_file(const std::string& name, std::string_view bytes) {
     std::filesystem::create_directories(p.parent_path());
     FILE* f = std::fopen(p.c_str(), "wb");
     // (no fwrite for an empty input: its data pointer may be null, which fwrite's contract does not allow)
-    if (!f || (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) || std::fclose(f) != 0) {
+    if (!f || (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) ||
+        std::fclose(f) != 0) {
         std::perror("aviary fuzz: cannot write the scratch file");
         std::abort();
     }
@@ -142,10 +143,10 @@ void expect_clean(F&& f) {
 }  // namespace aviary::fuzz
 
 #ifdef AVIARY_FUZZ_MAIN
-#define AVIARY_FUZZ_ENTRY(fn)                                                   \
+#define AVIARY_FUZZ_ENTRY(fn)                                                 \
     extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
-        fn(data, size);                                                         \
-        return 0;                                                               \
+        fn(data, size);                                                       \
+        return 0;                                                             \
     }
 // Runs the harness once on the empty input before fuzzing starts, so its one-time set-up (loading the 65k-entry
 // vocabulary, initialising a small model) happens outside libFuzzer's per-input timeout. One harness per binary.
@@ -159,9 +160,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 // AVIARY_FUZZ_TARGET(name) { body using data, size } — registers the harness and, in the fuzz build, makes it the
 // libFuzzer entry point.
-#define AVIARY_FUZZ_TARGET(name)                                                                        \
-    static void aviary_fuzz_##name(const uint8_t* data, size_t size);                                   \
-    [[maybe_unused]] static const bool aviary_fuzz_registered_##name =                                  \
-        ::aviary::fuzz::register_target(#name, &aviary_fuzz_##name);                                    \
-    AVIARY_FUZZ_ENTRY(aviary_fuzz_##name)                                                               \
+#define AVIARY_FUZZ_TARGET(name)                                       \
+    static void aviary_fuzz_##name(const uint8_t* data, size_t size);  \
+    [[maybe_unused]] static const bool aviary_fuzz_registered_##name = \
+        ::aviary::fuzz::register_target(#name, &aviary_fuzz_##name);   \
+    AVIARY_FUZZ_ENTRY(aviary_fuzz_##name)                              \
     static void aviary_fuzz_##name(const uint8_t* data, size_t size)

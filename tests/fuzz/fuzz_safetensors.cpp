@@ -2,4 +2,6 @@
 // read_checkpoint, the loaders' entry (a file without the zip magic goes to the safetensors reader).
 #include "fuzz_checkpoint.h"
 
-AVIARY_FUZZ_TARGET(safetensors) { aviary::fuzz::read_checkpoint_input("model.safetensors", data, size); }
+AVIARY_FUZZ_TARGET(safetensors) {
+    aviary::fuzz::read_checkpoint_input("model.safetensors", data, size);
+}

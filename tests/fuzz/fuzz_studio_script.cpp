@@ -4,5 +4,6 @@
 #include "script.h"
 
 AVIARY_FUZZ_TARGET(studio_script) {
-    aviary::fuzz::expect_clean([&] { (void)aviary::studio::parse_script(std::string(aviary::fuzz::as_text(data, size))); });
+    aviary::fuzz::expect_clean(
+        [&] { (void)aviary::studio::parse_script(std::string(aviary::fuzz::as_text(data, size))); });
 }

@@ -1,6 +1,6 @@
-// Replays every fuzz harness (fuzz_*.cpp, linked in) on its seeds (tests/fuzz/seeds/TARGET/) and on the inputs that once
-// crashed it (tests/fuzz/regressions/TARGET/): each must end cleanly (a value or aviary::Error), under the release and
-// the asan builds alike. A new finding goes into regressions/ with the fix (docs/RELIABILITY.md).
+// Replays every fuzz harness (fuzz_*.cpp, linked in) on its seeds (tests/fuzz/seeds/TARGET/) and on the inputs that
+// once crashed it (tests/fuzz/regressions/TARGET/): each must end cleanly (a value or aviary::Error), under the release
+// and the asan builds alike. A new finding goes into regressions/ with the fix (docs/RELIABILITY.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -80,16 +80,16 @@ double relative_error(const at::Tensor& got, const at::Tensor& want, std::string
     return diff.max().item<double>() / (scale > 0 ? scale : 1.0);
 }
 
-#define EXPECT_CLOSE(name, got, want, tol)                                                     \
-    do {                                                                                       \
-        std::string worst_;                                                                    \
-        const double err_ = relative_error((got), (want), &worst_);                           \
-        EXPECT_LT(err_, (tol)) << (name) << ": relative error " << err_ << "; " << worst_;    \
+#define EXPECT_CLOSE(name, got, want, tol)                                                 \
+    do {                                                                                   \
+        std::string worst_;                                                                \
+        const double err_ = relative_error((got), (want), &worst_);                        \
+        EXPECT_LT(err_, (tol)) << (name) << ": relative error " << err_ << "; " << worst_; \
     } while (0)
 
 struct WkvResult {
-    at::Tensor y, s;                        // forward
-    at::Tensor gr, gk, gv, glw, gu, gs0;    // gradients of Σ y·gy + Σ s·gs
+    at::Tensor y, s;                      // forward
+    at::Tensor gr, gk, gv, glw, gu, gs0;  // gradients of Σ y·gy + Σ s·gs
 };
 
 // Runs `fn` (wkv_reference or wkv_cuda) on leaf copies of the inputs on `device` and back-propagates.
@@ -101,8 +101,8 @@ WkvResult run_with_grad(Fn fn, const WkvInputs& in, const torch::Device& device)
     auto [y, s] = fn(r, k, v, lw_full, u, s0);
     const at::Tensor loss = (y * in.gy.to(device)).sum() + (s * in.gs.to(device)).sum();
     loss.backward();
-    return {y.detach().cpu(),  s.detach().cpu(),   r.grad().cpu(),  k.grad().cpu(),
-            v.grad().cpu(),    lw.grad().cpu(),    u.grad().cpu(),  s0.grad().cpu()};
+    return {y.detach().cpu(), s.detach().cpu(), r.grad().cpu(), k.grad().cpu(),
+            v.grad().cpu(),   lw.grad().cpu(),  u.grad().cpu(), s0.grad().cpu()};
 }
 
 void expect_all_close(const WkvResult& got, const WkvResult& want, double tol, const std::string& label) {
@@ -116,10 +116,10 @@ void expect_all_close(const WkvResult& got, const WkvResult& want, double tol, c
     EXPECT_CLOSE(label + " grad state", got.gs0, want.gs0, tol);
 }
 
-#define SKIP_WITHOUT_CUDA()                                                                  \
-    do {                                                                                     \
-        if (!torch::cuda::is_available() || !aviary::wkv_cuda_available())                  \
-            GTEST_SKIP() << "no CUDA device (or LibTorch without CUDA)";                     \
+#define SKIP_WITHOUT_CUDA()                                                \
+    do {                                                                   \
+        if (!torch::cuda::is_available() || !aviary::wkv_cuda_available()) \
+            GTEST_SKIP() << "no CUDA device (or LibTorch without CUDA)";   \
     } while (0)
 
 struct Case {
@@ -152,8 +152,10 @@ void check_op_against_reference(at::ScalarType dtype, double tol) {
         const WkvInputs in = make_inputs(c.B, c.T, c.H, c.N, dtype, ++seed);
         const WkvResult want = run_with_grad(aviary::wkv_reference, in, torch::kCPU);
         // Poison the caching allocator: the op's outputs are likely carved from this NaN block.
-        { at::Tensor poison = torch::full({c.B * c.T * c.H * c.N * 16 + 4 * c.B * c.H * c.N * c.N}, NAN,
-                                          torch::dtype(torch::kFloat).device(cuda)); }
+        {
+            at::Tensor poison = torch::full({c.B * c.T * c.H * c.N * 16 + 4 * c.B * c.H * c.N * c.N}, NAN,
+                                            torch::dtype(torch::kFloat).device(cuda));
+        }
         const WkvResult got = run_with_grad(aviary::wkv_cuda, in, cuda);
         expect_all_close(got, want, tol, case_label(c, dtype));
     }
@@ -191,7 +193,7 @@ TEST(WkvCudaOp, NoStateNoStateGradient_CUDA) {
         auto [y, s] = fn(r, k, v, lw, u, at::Tensor());
         (y * in.gy.to(dev)).sum().backward();
         return std::vector<at::Tensor>{y.detach().cpu(), s.detach().cpu(), r.grad().cpu(), k.grad().cpu(),
-                                       v.grad().cpu(), lw.grad().cpu(), u.grad().cpu()};
+                                       v.grad().cpu(),   lw.grad().cpu(),  u.grad().cpu()};
     };
     const auto want = run(aviary::wkv_reference, torch::kCPU);
     const auto got = run(aviary::wkv_cuda, torch::Device(torch::kCUDA));
@@ -209,7 +211,9 @@ const In* ptr_as(const at::Tensor& t) {
     return static_cast<const In*>(t.data_ptr());
 }
 
-at::Tensor nan_like(const at::Tensor& t) { return torch::full_like(t, NAN, torch::dtype(torch::kFloat)); }
+at::Tensor nan_like(const at::Tensor& t) {
+    return torch::full_like(t, NAN, torch::dtype(torch::kFloat));
+}
 
 // Calls the launchers directly with every output NaN-filled first, and compares with the reference.
 template <typename In>
@@ -232,11 +236,11 @@ void check_launchers(at::ScalarType dtype, double tol) {
         at::Tensor gr = nan_like(gy), gk = nan_like(gy), gv = nan_like(gy), glw = nan_like(gy);
         at::Tensor gu = torch::full({c.B, c.H, c.N}, NAN, torch::dtype(torch::kFloat).device(cuda));
         at::Tensor gs0 = nan_like(s0);
-        ASSERT_EQ(aviary::kernels::wkv_backward<In>(
-                      ptr_as<In>(r), ptr_as<In>(k), ptr_as<In>(v), lw.data_ptr<float>(), u.data_ptr<float>(),
-                      s0.data_ptr<float>(), s.data_ptr<float>(), gy.data_ptr<float>(), gs.data_ptr<float>(),
-                      gr.data_ptr<float>(), gk.data_ptr<float>(), gv.data_ptr<float>(), glw.data_ptr<float>(),
-                      gu.data_ptr<float>(), gs0.data_ptr<float>(), B, T, H, N, stream),
+        ASSERT_EQ(aviary::kernels::wkv_backward<In>(ptr_as<In>(r), ptr_as<In>(k), ptr_as<In>(v), lw.data_ptr<float>(),
+                                                    u.data_ptr<float>(), s0.data_ptr<float>(), s.data_ptr<float>(),
+                                                    gy.data_ptr<float>(), gs.data_ptr<float>(), gr.data_ptr<float>(),
+                                                    gk.data_ptr<float>(), gv.data_ptr<float>(), glw.data_ptr<float>(),
+                                                    gu.data_ptr<float>(), gs0.data_ptr<float>(), B, T, H, N, stream),
                   cudaSuccess);
         ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
         // The launchers return fp32 gradients; the reference's are in the input dtype (bf16 rounding ≤ tol).
@@ -263,8 +267,8 @@ void check_decode(at::ScalarType dtype, double tol) {
         at::Tensor state = in.s0.to(cuda).clone();
         at::Tensor y = torch::full({B, H, N}, NAN, torch::dtype(torch::kFloat).device(cuda));
         ASSERT_EQ(aviary::kernels::wkv_decode<In>(ptr_as<In>(r), ptr_as<In>(k), ptr_as<In>(v), lw.data_ptr<float>(),
-                                                  u.data_ptr<float>(), state.data_ptr<float>(), y.data_ptr<float>(),
-                                                  B, H, N, stream),
+                                                  u.data_ptr<float>(), state.data_ptr<float>(), y.data_ptr<float>(), B,
+                                                  H, N, stream),
                   cudaSuccess);
         ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
         const std::string label = "decode N=" + std::to_string(N) + " " + c10::toString(dtype);
@@ -316,7 +320,9 @@ TEST(WkvCudaLaunchers, RejectsBadArguments) {
 // fixtures of tests/fixtures/golden (official "cpu fp32" logits, tools/make_golden.py).
 namespace {
 
-std::string golden_path(const std::string& file) { return std::string(AVIARY_FIXTURES_DIR) + "/golden/" + file; }
+std::string golden_path(const std::string& file) {
+    return std::string(AVIARY_FIXTURES_DIR) + "/golden/" + file;
+}
 
 at::Tensor golden_tensor(const aviary::TensorList& list, const std::string& name) {
     const at::Tensor* t = aviary::find_tensor(list, name);

@@ -312,7 +312,8 @@ TEST(MusicGenerate, EqualsTheOfficialLoopWithTheSameSeed) {
         std::vector<int64_t> ids;
         for (unsigned char c : prompt) ids.push_back(c);
         aviary::State state = model.new_state(1);
-        at::Tensor logits = aviary::prefill(model, torch::tensor(ids).unsqueeze(0), state).to(torch::kFloat).contiguous();
+        at::Tensor logits =
+            aviary::prefill(model, torch::tensor(ids).unsqueeze(0), state).to(torch::kFloat).contiguous();
         aviary::Decoder decoder(model, 1);
         decoder.load_state(state);
         std::mt19937_64 rng(seed);
@@ -443,8 +444,8 @@ TEST(MusicTrain, ConfigErrorsNameTheKey) {
 TEST(MusicTrain, FramingIsBosBytesEosSeparator) {
     std::vector<Tune> tunes = {{"X:1\nK:C\nC|", "a"}, {"X:2\n", "b"}};
     std::vector<int32_t> ids = frame_tunes_as_tokens(tunes);
-    std::vector<int32_t> expected = {2, 'X', ':', '1', '\n', 'K', ':', 'C', '\n', 'C', '|', 3, 0,
-                                     2, 'X', ':', '2', '\n', 3, 0};
+    std::vector<int32_t> expected = {2,   'X', ':', '1', '\n', 'K', ':', 'C',  '\n', 'C',
+                                     '|', 3,   0,   2,   'X',  ':', '2', '\n', 3,    0};
     EXPECT_EQ(ids, expected);
     EXPECT_THROW(frame_tunes_as_tokens({{"X:1\nT:caf\xc3\xa9\n", "utf8"}}), aviary::Error);
     EXPECT_THROW(frame_tunes_as_tokens({{std::string("X:1\n\x02", 5), "bos inside"}}), aviary::Error);

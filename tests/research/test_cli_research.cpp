@@ -24,8 +24,11 @@ fs::path tmp_dir() {
 
 TEST(CliResearch, MqarGridWritesAResultFolder) {
     const fs::path out = tmp_dir() / "mqar";
-    auto r = run_cli("research mqar -q --threads 1 --arch 4,6 --dims 64 --seq 16,32 --pairs 2 --vocab 32 --steps 3 "
-                     "--batch 4 --eval-rows 4 --out " + out.string(), "", tmp_dir());
+    auto r = run_cli(
+        "research mqar -q --threads 1 --arch 4,6 --dims 64 --seq 16,32 --pairs 2 --vocab 32 --steps 3 "
+        "--batch 4 --eval-rows 4 --out " +
+            out.string(),
+        "", tmp_dir());
     ASSERT_EQ(r.code, 0) << r.err;
     auto cfg = nlohmann::json::parse(slurp(out / "config.json"));
     EXPECT_EQ(cfg["arch"], nlohmann::json::array({4, 6}));
@@ -63,8 +66,8 @@ TEST(CliResearch, PlotOnlyRedrawsFromTheCsv) {
     EXPECT_TRUE(fs::exists(out / "mqar_seq64.png"));
     EXPECT_TRUE(fs::exists(out / "mqar_seq128.png"));
     EXPECT_FALSE(fs::exists(out / "config.json"));  // nothing was trained or rewritten
-    expect_one_error_line(run_cli("research mqar --plot-only --out " + (tmp_dir() / "none").string(), "", tmp_dir()),
-                          1, "results.csv");
+    expect_one_error_line(run_cli("research mqar --plot-only --out " + (tmp_dir() / "none").string(), "", tmp_dir()), 1,
+                          "results.csv");
     const fs::path bad = tmp_dir() / "bad_csv";
     fs::create_directories(bad);
     std::ofstream(bad / "results.csv") << "step,loss\n1,2\n";
@@ -81,8 +84,8 @@ TEST(CliResearch, BadListsAreUsageErrors) {
                           "abc");
     expect_one_error_line(run_cli("research mqar --seq 8 --pairs 4 --out " + (tmp_dir() / "x").string(), "", tmp_dir()),
                           1, "too short");
-    expect_one_error_line(
-        run_cli("research mqar --precision fp16 --out " + (tmp_dir() / "x").string(), "", tmp_dir()), 2, "--precision");
+    expect_one_error_line(run_cli("research mqar --precision fp16 --out " + (tmp_dir() / "x").string(), "", tmp_dir()),
+                          2, "--precision");
     if (!aviary::test::cuda_usable()) {  // no CUDA: one line, and no result folder
         expect_one_error_line(
             run_cli("research mqar --device cuda --out " + (tmp_dir() / "cuda").string(), "", tmp_dir()), 1,
@@ -108,10 +111,11 @@ TEST(CliResearch, LossByPositionOnTextOverlaysModels) {
                          "", tmp_dir());
         ASSERT_EQ(r.code, 0) << r.err;
     }
-    auto r = run_cli("eval loss-by-position --tokenizer byte --max-len 64 --sigma 2 --threads 1 -m " +
-                         (dir / "m1" / "model.safetensors").string() + " -m " + (dir / "m2" / "model.safetensors").string() +
-                         " --data " + (dir / "docs").string() + " --out " + (dir / "lbp").string(),
-                     "", tmp_dir());
+    auto r =
+        run_cli("eval loss-by-position --tokenizer byte --max-len 64 --sigma 2 --threads 1 -m " +
+                    (dir / "m1" / "model.safetensors").string() + " -m " + (dir / "m2" / "model.safetensors").string() +
+                    " --data " + (dir / "docs").string() + " --out " + (dir / "lbp").string(),
+                "", tmp_dir());
     ASSERT_EQ(r.code, 0) << r.err;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["documents"], 3);
@@ -125,11 +129,11 @@ TEST(CliResearch, LossByPositionOnTextOverlaysModels) {
     while (std::getline(csv, line)) ++rows;
     EXPECT_EQ(rows, 39);  // the longest document has 40 bytes: 39 predictions
     EXPECT_TRUE(fs::exists(dir / "lbp.png"));
-    expect_one_error_line(run_cli("eval loss-by-position --tokenizer byte -m " + (dir / "m1" / "model.safetensors").string() +
-                                      " --min-len 1000 --data " + (dir / "docs").string() + " --out " +
-                                      (dir / "x").string(),
-                                  "", tmp_dir()),
-                          1, "no document");
+    expect_one_error_line(
+        run_cli("eval loss-by-position --tokenizer byte -m " + (dir / "m1" / "model.safetensors").string() +
+                    " --min-len 1000 --data " + (dir / "docs").string() + " --out " + (dir / "x").string(),
+                "", tmp_dir()),
+        1, "no document");
 }
 
 }  // namespace

@@ -46,8 +46,8 @@ TEST(LossByPosition, MatchesRnnStepReferenceAcrossSegments) {
         EXPECT_EQ(r.tunes, 3);
         for (size_t t = 0; t < 6; ++t) {
             EXPECT_EQ(r.count[t], cnt[t]) << t;
-            EXPECT_NEAR(r.mean[t], sum[t] / double(cnt[t]), 1e-4 * std::abs(sum[t] / double(cnt[t]))) << "version "
-                                                                                                        << version << " t " << t;
+            EXPECT_NEAR(r.mean[t], sum[t] / double(cnt[t]), 1e-4 * std::abs(sum[t] / double(cnt[t])))
+                << "version " << version << " t " << t;
         }
         EXPECT_NEAR(r.mean_loss, total / double(n), 1e-4 * total / double(n));
         EXPECT_THROW(aviary::loss_by_position(model, {{1, 50}}, 8), aviary::Error);  // token outside the vocabulary

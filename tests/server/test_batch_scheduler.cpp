@@ -10,8 +10,8 @@ namespace aviary::test {
 namespace {
 
 json completion(const std::string& prompt, int seed, int max_tokens = 48) {
-    return json{{"prompt", prompt}, {"max_tokens", max_tokens}, {"seed", seed}, {"temperature", 1.0},
-                {"top_p", 0.95}, {"top_k", 50}};
+    return json{{"prompt", prompt}, {"max_tokens", max_tokens}, {"seed", seed}, {"temperature", 1.0}, {"top_p", 0.95},
+                {"top_k", 50}};
 }
 
 TEST(BatchScheduler, ConcurrentRequestsEqualTheSameRequestsAlone) {
@@ -22,7 +22,8 @@ TEST(BatchScheduler, ConcurrentRequestsEqualTheSameRequestsAlone) {
     });
     std::vector<json> requests;
     for (int i = 0; i < kN; ++i) {
-        // Different prompts, lengths, seeds and lengths of output: the rows join and leave the batch at different steps.
+        // Different prompts, lengths, seeds and lengths of output: the rows join and leave the batch at different
+        // steps.
         json r = completion("X:" + std::to_string(i) + "\nT:Tune " + std::string(size_t(i), 'a') + "\nK:G\n", 100 + i,
                             24 + 6 * i);
         if (i % 3 == 1) {
@@ -32,7 +33,9 @@ TEST(BatchScheduler, ConcurrentRequestsEqualTheSameRequestsAlone) {
         }
         requests.push_back(r);
     }
-    auto path = [&](int i) { return requests[size_t(i)].contains("messages") ? "/v1/chat/completions" : "/v1/completions"; };
+    auto path = [&](int i) {
+        return requests[size_t(i)].contains("messages") ? "/v1/chat/completions" : "/v1/completions";
+    };
     std::vector<Reply> alone;
     for (int i = 0; i < kN; ++i) {
         Client c(srv->port());
@@ -50,7 +53,8 @@ TEST(BatchScheduler, ConcurrentRequestsEqualTheSameRequestsAlone) {
             Client c(srv->port());
             together[size_t(i)] = c.post(path(i), requests[size_t(i)]);
         });
-    for (int i = 0; i < 1000 && srv->stats().queued < kN; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 1000 && srv->stats().queued < kN; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     EXPECT_EQ(srv->stats().queued, kN);
     srv->hold_scheduling(false);
     for (auto& t : threads) t.join();
@@ -142,7 +146,8 @@ TEST(StateCache, TheSecondTurnOfAConversationStartsFromTheFirst) {
 TEST(StateCache, EntriesStayWithinTheBudget) {
     auto srv = start_server([](server::ServerOptions& o) { o.state_cache_mb = 1; });
     Client c(srv->port());
-    for (int i = 0; i < 12; ++i) ASSERT_EQ(c.post("/v1/completions", completion("X:" + std::to_string(i) + "\n", i, 4)).status, 200);
+    for (int i = 0; i < 12; ++i)
+        ASSERT_EQ(c.post("/v1/completions", completion("X:" + std::to_string(i) + "\n", i, 4)).status, 200);
     const auto s = srv->stats();
     EXPECT_LE(s.cache_bytes, 1 << 20);
     EXPECT_GT(s.cache_entries, 0);

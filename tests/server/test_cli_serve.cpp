@@ -47,8 +47,10 @@ TEST(CliServe, ServesAndStopsOnSigterm) {
     for (int i = 0; i < 600 && port == 0; ++i) {
         std::smatch m;
         const std::string text = slurp(err);
-        if (std::regex_search(text, m, std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"))) port = std::stoi(m[1]);
-        else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (std::regex_search(text, m, std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)")))
+            port = std::stoi(m[1]);
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ASSERT_GT(port, 0) << slurp(err);
     httplib::Client c("127.0.0.1", port);

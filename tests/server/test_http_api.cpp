@@ -15,10 +15,10 @@ class HttpApi : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         server_ = start_server([](server::ServerOptions& o) {
-            o.api_key = kKey;
-            o.max_body_bytes = 1 << 20;
-            o.max_tokens = 300;
-        }).release();
+                      o.api_key = kKey;
+                      o.max_body_bytes = 1 << 20;
+                      o.max_tokens = 300;
+                  }).release();
     }
     static void TearDownTestSuite() {
         delete server_;
@@ -104,8 +104,8 @@ TEST_F(HttpApi, StreamingIsServerSentEventsWithTheSameText) {
         SCOPED_TRACE(chat ? "chat" : "completions");
         json body{{"max_tokens", 30}, {"seed", 3}, {"temperature", 1.0}};
         if (chat) {
-            body["messages"] = json::array({{{"role", "system"}, {"content", "You write tunes."}},
-                                            {{"role", "user"}, {"content", "X:1\nK:D"}}});
+            body["messages"] = json::array(
+                {{{"role", "system"}, {"content", "You write tunes."}}, {{"role", "user"}, {"content", "X:1\nK:D"}}});
         } else {
             body["prompt"] = "X:2\nK:A\n";
         }
@@ -189,10 +189,8 @@ TEST_F(HttpApi, BadRequestsGetErrorObjects) {
     expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"stop", json::array({"a", 1})}}), 400, "stop");
     expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"stream", "yes"}}), 400, "stream");
     expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"n", 2}}), 400, "n");
-    expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"presence_penalty", 1e9}}), 400,
-                 "presence_penalty");
-    expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"model", "gpt-4"}}), 404, "model",
-                 "model_not_found");
+    expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"presence_penalty", 1e9}}), 400, "presence_penalty");
+    expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"model", "gpt-4"}}), 404, "model", "model_not_found");
     expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"model", 7}}), 400, "model");
     expect_error(c.post("/v1/chat/completions", json{{"messages", "hi"}}), 400, "messages");
     expect_error(c.post("/v1/chat/completions", json::object()), 400, "messages");
@@ -204,10 +202,11 @@ TEST_F(HttpApi, BadRequestsGetErrorObjects) {
     expect_error(c.post("/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", "  \n "}}}}}), 400,
                  "messages");
     // An image for a server without a vision model.
-    const json image_msg = {{"role", "user"},
-                            {"content", json::array({{{"type", "text"}, {"text", "What is it?"}},
-                                                     {{"type", "image_url"},
-                                                      {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}}}}})}};
+    const json image_msg = {
+        {"role", "user"},
+        {"content",
+         json::array({{{"type", "text"}, {"text", "What is it?"}},
+                      {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}}}}})}};
     expect_error(c.post("/v1/chat/completions", json{{"messages", {image_msg}}}), 400, "messages", "no_vision_model");
     expect_error(c.post("/v1/audio/tags", json{{"audio", "AAAA"}}), 400, "model", "no_audio_model");
     expect_error(c.post("/v1/completions", json{{"prompt", "X"}, {"load_state", "nope"}}), 404, "load_state",
@@ -236,7 +235,8 @@ TEST_F(HttpApi, NamedStatesContinueAConversation) {
         if (s["id"] != "conv-1") continue;
         found = true;
         // The state covers the prompt and every generated token.
-        EXPECT_EQ(s["tokens"], r1.j["usage"]["prompt_tokens"].get<int>() + r1.j["usage"]["completion_tokens"].get<int>());
+        EXPECT_EQ(s["tokens"],
+                  r1.j["usage"]["prompt_tokens"].get<int>() + r1.j["usage"]["completion_tokens"].get<int>());
     }
     EXPECT_TRUE(found) << list.body;
     json turn2{{"messages", {{{"role", "user"}, {"content", "T:Second"}}}},
@@ -291,12 +291,12 @@ TEST(HttpApiLifecycle, StopEndsStreamsCleanly) {
     std::string body;
     bool got_text = false;
     std::thread streamer([&] {
-        const std::string req = json{{"prompt", "X:1\n"},
-                                     {"max_tokens", 100000},
-                                     {"stream", true},
-                                     {"ignore_eos", true},
-                                     {"temperature", 2.0}}
-                                    .dump();
+        const std::string req = json{
+            {"prompt", "X:1\n"},
+            {"max_tokens", 100000},
+            {"stream", true},
+            {"ignore_eos", true},
+            {"temperature", 2.0}}.dump();
         httplib::Request r;
         r.method = "POST";
         r.path = "/v1/completions";
@@ -326,8 +326,9 @@ TEST(HttpApiLifecycle, AClientThatGoesAwayCancelsItsGeneration) {
     r.method = "POST";
     r.path = "/v1/completions";
     r.headers = {{"Content-Type", "application/json"}};
-    r.body = json{{"prompt", "X:1\n"}, {"max_tokens", 100000}, {"stream", true}, {"ignore_eos", true},
-                  {"temperature", 2.0}}.dump();
+    r.body =
+        json{{"prompt", "X:1\n"}, {"max_tokens", 100000}, {"stream", true}, {"ignore_eos", true}, {"temperature", 2.0}}
+            .dump();
     int chunks = 0;
     r.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };  // hang up
     c.raw().send(r);

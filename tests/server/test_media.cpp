@@ -99,7 +99,8 @@ TEST_F(Media, ImageQuestionIsAnsweredByTheVisionModel) {
     o.position = vision::image_position_for(model);
     vision::ClipPreprocess pre;
     pre.size = model.image_size();
-    const auto expected = vision::answer_question(model, *tokenizer, vision::load_clip_image(image_path, pre), question, o);
+    const auto expected =
+        vision::answer_question(model, *tokenizer, vision::load_clip_image(image_path, pre), question, o);
     EXPECT_EQ(answer, expected.text);
     EXPECT_EQ(r.j["usage"]["completion_tokens"], expected.tokens);
     EXPECT_EQ(r.j["usage"]["prompt_tokens"].get<int64_t>(), expected.prompt_tokens);

@@ -42,9 +42,14 @@ std::string param_of(const std::function<void()>& fn) {
 }
 
 TEST(RequestParse, CompletionFieldsAndDefaults) {
-    const auto r = parse_completion_request(json{{"prompt", "hi"}, {"temperature", 0.5}, {"top_k", 3}, {"seed", -1},
-                                                 {"stop", "\n"}, {"stream", true},
-                                                 {"stream_options", {{"include_usage", true}}}, {"top_p", nullptr}},
+    const auto r = parse_completion_request(json{{"prompt", "hi"},
+                                                 {"temperature", 0.5},
+                                                 {"top_k", 3},
+                                                 {"seed", -1},
+                                                 {"stop", "\n"},
+                                                 {"stream", true},
+                                                 {"stream_options", {{"include_usage", true}}},
+                                                 {"top_p", nullptr}},
                                             {});
     EXPECT_EQ(r.prompt, "hi");
     EXPECT_FLOAT_EQ(*r.temperature, 0.5f);
@@ -57,22 +62,29 @@ TEST(RequestParse, CompletionFieldsAndDefaults) {
     EXPECT_EQ(*ids.prompt_ids, (std::vector<int32_t>{5, 6, 7}));
     RequestLimits lim;
     lim.max_tokens = 10;
-    EXPECT_EQ(param_of([&] { parse_completion_request(json{{"prompt", "x"}, {"max_tokens", 11}}, lim); }), "max_tokens");
+    EXPECT_EQ(param_of([&] {
+                  parse_completion_request(json{{"prompt", "x"}, {"max_tokens", 11}}, lim);
+              }),
+              "max_tokens");
     EXPECT_EQ(param_of([&] { parse_completion_request(json{{"prompt", "x"}, {"seed", 1e30}}, {}); }), "seed");
     EXPECT_EQ(param_of([&] { parse_completion_request(json{{"prompt", "x"}, {"logprobs", true}}, {}); }), "logprobs");
-    EXPECT_EQ(param_of([&] { parse_completion_request(json{{"prompt", "x"}, {"stop", std::vector<std::string>(17, "a")}}, {}); }), "stop");
+    EXPECT_EQ(param_of([&] {
+                  parse_completion_request(json{{"prompt", "x"}, {"stop", std::vector<std::string>(17, "a")}}, {});
+              }),
+              "stop");
     EXPECT_EQ(param_of([&] { parse_completion_request(json{{"prompt", {-1}}}, {}); }), "prompt");
     EXPECT_EQ(param_of([&] { parse_json_body("{\"a\": }"); }), "");
 }
 
 TEST(RequestParse, ChatContentParts) {
     const auto r = parse_chat_request(
-        json{{"messages",
-              {{{"role", "developer"}, {"content", "Be brief."}},
-               {{"role", "user"},
-                {"content", json::array({{{"type", "text"}, {"text", "What is"}},
-                                         {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,TWFu"}}}},
-                                         {{"type", "text"}, {"text", "this?"}}})}}}}},
+        json{
+            {"messages",
+             {{{"role", "developer"}, {"content", "Be brief."}},
+              {{"role", "user"},
+               {"content", json::array({{{"type", "text"}, {"text", "What is"}},
+                                        {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,TWFu"}}}},
+                                        {{"type", "text"}, {"text", "this?"}}})}}}}},
         {});
     ASSERT_EQ(r.messages.size(), 2u);
     EXPECT_EQ(r.messages[0].role, "system");
@@ -88,8 +100,9 @@ TEST(RequestParse, ChatContentParts) {
               "messages.content.image_url");
     EXPECT_EQ(param_of(chat(json::array({{{"type", "image_url"}, {"image_url", {{"url", "data:image/png,raw"}}}}}))),
               "messages.content.image_url");
-    EXPECT_EQ(param_of(chat(json::array({{{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,@@"}}}}}))),
-              "messages.content.image_url");
+    EXPECT_EQ(
+        param_of(chat(json::array({{{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,@@"}}}}}))),
+        "messages.content.image_url");
 }
 
 TEST(ChatPrompt, WorldChatFormat) {
@@ -156,7 +169,7 @@ TEST(NamedStatesUnit, SaveLoadEraseAndCapacity) {
     named.save("a", toy_state(1), {1.0f}, 10);
     named.save("b", toy_state(2), {2.0f}, 20);
     EXPECT_EQ(named.load("a")->logits, std::vector<float>{1.0f});  // a is now the most recent
-    named.save("c", toy_state(3), {3.0f}, 30);                      // drops b
+    named.save("c", toy_state(3), {3.0f}, 30);                     // drops b
     EXPECT_FALSE(named.load("b"));
     EXPECT_EQ(named.list(), (std::map<std::string, int64_t>{{"a", 10}, {"c", 30}}));
     EXPECT_TRUE(named.erase("a"));

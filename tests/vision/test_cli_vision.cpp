@@ -24,8 +24,12 @@ fs::path tmp() {
     static const fs::path d = aviary::test::scratch_dir("cli_vision");
     return d;
 }
-aviary::test::CliResult run(const std::string& args) { return aviary::test::run_cli(args, "", tmp()); }
-std::string fx(const std::string& name) { return std::string(AVIARY_FIXTURES_DIR) + "/vision/" + name; }
+aviary::test::CliResult run(const std::string& args) {
+    return aviary::test::run_cli(args, "", tmp());
+}
+std::string fx(const std::string& name) {
+    return std::string(AVIARY_FIXTURES_DIR) + "/vision/" + name;
+}
 
 std::string data_file() {
     const auto p = tmp() / "data.json";
@@ -52,8 +56,10 @@ const std::string& tiny_model() {
 }  // namespace
 
 TEST(CliVision, VqaAnswersForEveryKindOfImage) {
-    for (const char* img : {"scene_rgb.png", "scene_exif6.jpg", "scene_grey.png", "scene_rgb16.png", "scene_rgba.png"}) {
-        auto r = run("vqa --model " + tiny_model() + " --image " + fx(img) + " --question 'What colour?' --max-tokens 4");
+    for (const char* img :
+         {"scene_rgb.png", "scene_exif6.jpg", "scene_grey.png", "scene_rgb16.png", "scene_rgba.png"}) {
+        auto r =
+            run("vqa --model " + tiny_model() + " --image " + fx(img) + " --question 'What colour?' --max-tokens 4");
         EXPECT_EQ(r.code, 0) << img << ": " << r.err;
         EXPECT_FALSE(r.out.empty());
         EXPECT_EQ(r.out.back(), '\n');
@@ -73,18 +79,18 @@ TEST(CliVision, StageOneTrainsOnlyTheProjectorAndEvalScores) {
     // The run left a checkpoint: the same --out again needs --resume (one-line usage error), and --resume at the
     // end of the schedule trains nothing more.
     EXPECT_FALSE(aviary::latest_train_checkpoint(out.string()).empty());
-    expect_one_error_line(
-        run("train vision --stage 1 --model " + tiny_model() + " --data " + data_file() + " --image-folder " +
-            fx("") + " --out " + out.string() + " --steps 2 --batch 2 --quiet"),
-        2, "--resume");
+    expect_one_error_line(run("train vision --stage 1 --model " + tiny_model() + " --data " + data_file() +
+                              " --image-folder " + fx("") + " --out " + out.string() + " --steps 2 --batch 2 --quiet"),
+                          2, "--resume");
     r = run("train vision --stage 1 --model " + tiny_model() + " --data " + data_file() + " --image-folder " + fx("") +
             " --out " + out.string() + " --steps 2 --batch 2 --quiet --resume");
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.err.find("resumed at step 2"), std::string::npos) << r.err;
     // eval vqa: JSONL questions, image paths relative to --image-folder
     const auto q = tmp() / "q.jsonl";
-    std::ofstream(q) << "{\"question_id\": 1, \"image\": \"scene_rgb.png\", \"question\": \"Is it red?\", \"answer\": \"yes\"}\n"
-                     << "{\"question_id\": 2, \"image\": \"scene_grey.png\", \"question\": \"Is it red?\", \"answer\": \"no\"}\n";
+    std::ofstream(q)
+        << "{\"question_id\": 1, \"image\": \"scene_rgb.png\", \"question\": \"Is it red?\", \"answer\": \"yes\"}\n"
+        << "{\"question_id\": 2, \"image\": \"scene_grey.png\", \"question\": \"Is it red?\", \"answer\": \"no\"}\n";
     const auto scores = tmp() / "scores.json";
     r = run("eval vqa --model " + tiny_model() + " --data " + q.string() + " --image-folder " + fx("") +
             " --max-tokens 3 --quiet --out " + scores.string());
@@ -173,8 +179,8 @@ TEST(CliVision, VqaStatsIsOneConsistentJsonLine) {
         std::set<std::string> keys;
         for (auto it = j.begin(); it != j.end(); ++it) keys.insert(it.key());
         // the contract's keys, plus the compute floor of the first token where the CPU engine runs the model
-        const std::set<std::string> required{"load_s", "image_s", "prefill_s", "decode_s", "ttft_s", "tokens",
-                                              "peak_rss_mb"},
+        const std::set<std::string> required{"load_s", "image_s", "prefill_s",  "decode_s",
+                                             "ttft_s", "tokens",  "peak_rss_mb"},
             optional{"ttft_gflop", "gemm_gflops", "ttft_floor_s", "ttft_over_floor"};
         for (const auto& k : required) EXPECT_TRUE(keys.count(k)) << k << ": " << r.err;
         for (const auto& k : keys) EXPECT_TRUE(required.count(k) || optional.count(k)) << "unexpected key " << k;

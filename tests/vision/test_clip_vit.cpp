@@ -13,8 +13,12 @@ using aviary::test::fixture;
 namespace av = aviary::vision;
 
 namespace {
-aviary::TensorList expected() { return aviary::read_safetensors(fixture("vision/clip_tiny/expected.safetensors")); }
-at::Tensor get(const aviary::TensorList& t, const std::string& n) { return *aviary::find_tensor(t, n); }
+aviary::TensorList expected() {
+    return aviary::read_safetensors(fixture("vision/clip_tiny/expected.safetensors"));
+}
+at::Tensor get(const aviary::TensorList& t, const std::string& n) {
+    return *aviary::find_tensor(t, n);
+}
 }  // namespace
 
 TEST(VisionClip, HiddenStatesMatchHuggingFace) {
@@ -87,8 +91,9 @@ TEST(VisionClip, Bf16FileRunsInBf16NearTheFp32ForwardOfItsWeights) {
 
 TEST(VisionClip, BadWeightsAndInputs) {
     using aviary::test::error_of;
-    EXPECT_NE(error_of([] { av::ClipVision::from_tensors({{"emb.weight", torch::zeros({4, 4})}}); })
-                  .find("no CLIP vision tower"),
+    EXPECT_NE(error_of([] {
+                  av::ClipVision::from_tensors({{"emb.weight", torch::zeros({4, 4})}});
+              }).find("no CLIP vision tower"),
               std::string::npos);
     auto base = aviary::read_safetensors(fixture("vision/clip_tiny/model.safetensors"));
     aviary::TensorList missing;
@@ -97,6 +102,8 @@ TEST(VisionClip, BadWeightsAndInputs) {
     EXPECT_NE(error_of([&] { av::ClipVision::from_tensors(missing, 2); }).find("pre_layrnorm.weight"),
               std::string::npos);
     av::ClipVision vit = av::ClipVision::from_tensors(base, 2);
-    EXPECT_NE(error_of([&] { vit.forward(torch::zeros({1, 3, 64, 64})); }).find("expects pixels (B, 3, 32, 32)"),
+    EXPECT_NE(error_of([&] {
+                  vit.forward(torch::zeros({1, 3, 64, 64}));
+              }).find("expects pixels (B, 3, 32, 32)"),
               std::string::npos);
 }

@@ -77,8 +77,9 @@ TEST(VisionImage, BadInputIsAClearError) {
     EXPECT_NE(error_of([] { av::load_image(fixture("vision/corrupt.png")); }).find("cannot decode image"),
               std::string::npos);
     EXPECT_NE(error_of([] { av::load_image(fixture("vision")); }).find("is a directory"), std::string::npos);
-    EXPECT_NE(error_of([] { av::decode_image("not an image at all", "text.jpg"); }).find("cannot decode image 'text.jpg'"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of([] { av::decode_image("not an image at all", "text.jpg"); }).find("cannot decode image 'text.jpg'"),
+        std::string::npos);
     // A PNG header claiming 100000 x 100000 pixels is refused before decoding.
     std::string png = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
     for (uint32_t v : {100000u, 100000u})

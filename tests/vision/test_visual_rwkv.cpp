@@ -91,8 +91,9 @@ TEST(VisionPrompt, TokensMatchTheOfficialTokenizerTurnByTurn) {
     // the inference prompt helper is the open single-question case
     auto q = av::question_prompt("How many circles are there?", av::ImagePosition::Middle, codec);
     EXPECT_EQ(q.ids, j["cases"][5]["ids"].get<std::vector<int32_t>>());
-    EXPECT_NE(error_of([&] { av::build_prompt({{"human", "<image> <image>"}}, av::ImagePosition::First, codec, true); })
-                  .find("2 <image> tags"),
+    EXPECT_NE(error_of([&] {
+                  av::build_prompt({{"human", "<image> <image>"}}, av::ImagePosition::First, codec, true);
+              }).find("2 <image> tags"),
               std::string::npos);
 }
 
@@ -279,13 +280,15 @@ TEST(VisionTrain, StageOneTrainsOnlyTheProjectorStageTwoNotClip) {
         int changed = 0;
         for (auto& t : m.state_dict()) {
             const bool same = t.tensor.detach().equal(before[t.name]);
-            const bool trains = stage == 1 ? t.name == "proj.weight"
-                                           : (t.name.rfind("vit.", 0) != 0 && t.name != "rwkv.emb.weight");
+            const bool trains =
+                stage == 1 ? t.name == "proj.weight" : (t.name.rfind("vit.", 0) != 0 && t.name != "rwkv.emb.weight");
             if (!trains) EXPECT_TRUE(same) << t.name << " changed in stage " << stage;
             changed += !same;
         }
-        if (stage == 1) EXPECT_EQ(changed, 1);
-        else EXPECT_GT(changed, 20);
+        if (stage == 1)
+            EXPECT_EQ(changed, 1);
+        else
+            EXPECT_GT(changed, 20);
         EXPECT_TRUE(fs::exists(summary.final_model));
         EXPECT_TRUE(fs::exists(fs::path(c.out_dir) / "feature_cache.safetensors"));
     }
@@ -362,10 +365,10 @@ TEST(VisionTrain, VitPretrainingOnPatchLabels) {
             for (int p = 0; p < 16; ++p) labels.push_back({p % 2, (p / 4) % 3});  // column parity, row band
             items.push_back({{"image", image}, {"labels", labels}});
         }
-        std::ofstream(path) << nlohmann::json{{"grid", 4},
-                                              {"groups", {{"even", "odd"}, {"top", "middle", "bottom"}}},
-                                              {"items", items}}
-                                   .dump();
+        std::ofstream(path) << nlohmann::json{
+            {"grid", 4},
+            {"groups", {{"even", "odd"}, {"top", "middle", "bottom"}}},
+            {"items", items}}.dump();
     }
     auto data = av::read_patch_labels(path);
     ASSERT_EQ(data.images.size(), 2u);

@@ -23,8 +23,8 @@ double bicubic(double x) {  // Keys cubic with a = −0.5 (Pillow's bicubic_filt
 
 struct Coeffs {
     int ksize = 0;
-    std::vector<int> bounds;    // per output: first input index, count
-    std::vector<int32_t> kk;    // fixed-point weights, out × ksize
+    std::vector<int> bounds;  // per output: first input index, count
+    std::vector<int32_t> kk;  // fixed-point weights, out × ksize
 };
 
 // Pillow precompute_coeffs + normalize_coeffs_8bpc for in_size -> out_size over the whole input.

@@ -40,9 +40,13 @@ struct ClipVision::Impl {
 namespace {
 
 std::vector<std::string> expected_names(const ClipVisionConfig& c) {
-    std::vector<std::string> n = {"embeddings.class_embedding", "embeddings.patch_embedding.weight",
-                                  "embeddings.position_embedding.weight", "pre_layrnorm.weight", "pre_layrnorm.bias",
-                                  "post_layernorm.weight", "post_layernorm.bias"};
+    std::vector<std::string> n = {"embeddings.class_embedding",
+                                  "embeddings.patch_embedding.weight",
+                                  "embeddings.position_embedding.weight",
+                                  "pre_layrnorm.weight",
+                                  "pre_layrnorm.bias",
+                                  "post_layernorm.weight",
+                                  "post_layernorm.bias"};
     for (int64_t i = 0; i < c.layers; ++i) {
         const std::string l = "encoder.layers." + std::to_string(i) + ".";
         for (const char* s : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
@@ -68,21 +72,32 @@ std::map<std::string, at::Tensor> vision_tensors(const TensorList& tensors) {
     }
     // OpenAI format
     static const std::regex kBlock(R"(visual\.transformer\.resblocks\.(\d+)\.(.+))");
-    static const std::map<std::string, std::string> kSub = {
-        {"attn.out_proj.weight", "self_attn.out_proj.weight"}, {"attn.out_proj.bias", "self_attn.out_proj.bias"},
-        {"ln_1.weight", "layer_norm1.weight"}, {"ln_1.bias", "layer_norm1.bias"},
-        {"ln_2.weight", "layer_norm2.weight"}, {"ln_2.bias", "layer_norm2.bias"},
-        {"mlp.c_fc.weight", "mlp.fc1.weight"}, {"mlp.c_fc.bias", "mlp.fc1.bias"},
-        {"mlp.c_proj.weight", "mlp.fc2.weight"}, {"mlp.c_proj.bias", "mlp.fc2.bias"}};
+    static const std::map<std::string, std::string> kSub = {{"attn.out_proj.weight", "self_attn.out_proj.weight"},
+                                                            {"attn.out_proj.bias", "self_attn.out_proj.bias"},
+                                                            {"ln_1.weight", "layer_norm1.weight"},
+                                                            {"ln_1.bias", "layer_norm1.bias"},
+                                                            {"ln_2.weight", "layer_norm2.weight"},
+                                                            {"ln_2.bias", "layer_norm2.bias"},
+                                                            {"mlp.c_fc.weight", "mlp.fc1.weight"},
+                                                            {"mlp.c_fc.bias", "mlp.fc1.bias"},
+                                                            {"mlp.c_proj.weight", "mlp.fc2.weight"},
+                                                            {"mlp.c_proj.bias", "mlp.fc2.bias"}};
     for (const auto& t : tensors) {
         std::smatch m;
-        if (t.name == "visual.conv1.weight") hf["embeddings.patch_embedding.weight"] = t.tensor;
-        else if (t.name == "visual.class_embedding") hf["embeddings.class_embedding"] = t.tensor;
-        else if (t.name == "visual.positional_embedding") hf["embeddings.position_embedding.weight"] = t.tensor;
-        else if (t.name == "visual.ln_pre.weight") hf["pre_layrnorm.weight"] = t.tensor;
-        else if (t.name == "visual.ln_pre.bias") hf["pre_layrnorm.bias"] = t.tensor;
-        else if (t.name == "visual.ln_post.weight") hf["post_layernorm.weight"] = t.tensor;
-        else if (t.name == "visual.ln_post.bias") hf["post_layernorm.bias"] = t.tensor;
+        if (t.name == "visual.conv1.weight")
+            hf["embeddings.patch_embedding.weight"] = t.tensor;
+        else if (t.name == "visual.class_embedding")
+            hf["embeddings.class_embedding"] = t.tensor;
+        else if (t.name == "visual.positional_embedding")
+            hf["embeddings.position_embedding.weight"] = t.tensor;
+        else if (t.name == "visual.ln_pre.weight")
+            hf["pre_layrnorm.weight"] = t.tensor;
+        else if (t.name == "visual.ln_pre.bias")
+            hf["pre_layrnorm.bias"] = t.tensor;
+        else if (t.name == "visual.ln_post.weight")
+            hf["post_layernorm.weight"] = t.tensor;
+        else if (t.name == "visual.ln_post.bias")
+            hf["post_layernorm.bias"] = t.tensor;
         else if (std::regex_match(t.name, m, kBlock)) {
             const std::string l = "encoder.layers." + m[1].str() + ".", rest = m[2].str();
             if (rest == "attn.in_proj_weight" || rest == "attn.in_proj_bias") {
@@ -119,7 +134,9 @@ ClipVision::~ClipVision() = default;
 ClipVision::ClipVision(ClipVision&&) noexcept = default;
 ClipVision& ClipVision::operator=(ClipVision&&) noexcept = default;
 
-bool ClipVision::contains_vision_tower(const TensorList& tensors) { return !vision_tensors(tensors).empty(); }
+bool ClipVision::contains_vision_tower(const TensorList& tensors) {
+    return !vision_tensors(tensors).empty();
+}
 
 ClipVision ClipVision::create(const ClipVisionConfig& c, uint64_t seed) {
     AVIARY_CHECK(c.hidden % c.heads == 0, "CLIP width ", c.hidden, " is not divisible by ", c.heads, " heads");
@@ -167,8 +184,9 @@ ClipVision ClipVision::from_tensors(const TensorList& tensors, int64_t heads, co
     AVIARY_CHECK(dtype == "fp32" || dtype == "bf16" || dtype == "auto", "unknown CLIP weight dtype '", dtype,
                  "' (expected fp32, bf16 or auto)");
     auto hf = vision_tensors(tensors);
-    AVIARY_CHECK(!hf.empty(), "no CLIP vision tower in these weights (expected keys 'vision_model.…', "
-                              "'vit.vision_model.…' or 'visual.…')");
+    AVIARY_CHECK(!hf.empty(),
+                 "no CLIP vision tower in these weights (expected keys 'vision_model.…', "
+                 "'vit.vision_model.…' or 'visual.…')");
     hf.erase("embeddings.position_ids");  // a buffer in older HF files
     ClipVisionConfig c;
     auto need = [&](const std::string& n) -> const at::Tensor& {
@@ -209,13 +227,19 @@ ClipVision ClipVision::from_tensors(const TensorList& tensors, int64_t heads, co
     const int64_t D = c.hidden, F = c.intermediate;
     for (const auto& [n, t] : v.impl_->p) {
         std::vector<int64_t> want;
-        if (n == "embeddings.class_embedding" || n.find("norm") != std::string::npos || n.find("bias") != std::string::npos)
+        if (n == "embeddings.class_embedding" || n.find("norm") != std::string::npos ||
+            n.find("bias") != std::string::npos)
             want = {n.find("fc1.bias") != std::string::npos ? F : D};
-        else if (n.find("fc1.weight") != std::string::npos) want = {F, D};
-        else if (n.find("fc2.weight") != std::string::npos) want = {D, F};
-        else if (n.find("_proj.weight") != std::string::npos) want = {D, D};
-        else if (n == "embeddings.position_embedding.weight") want = {n_pos, D};
-        else continue;
+        else if (n.find("fc1.weight") != std::string::npos)
+            want = {F, D};
+        else if (n.find("fc2.weight") != std::string::npos)
+            want = {D, F};
+        else if (n.find("_proj.weight") != std::string::npos)
+            want = {D, D};
+        else if (n == "embeddings.position_embedding.weight")
+            want = {n_pos, D};
+        else
+            continue;
         AVIARY_CHECK(t.sizes().vec() == want, "CLIP tensor '", n, "' has shape ", t.sizes(), ", expected ",
                      at::IntArrayRef(want));
     }
@@ -243,15 +267,19 @@ ClipVision ClipVision::load(const std::string& path, int64_t heads, const std::s
     return v;
 }
 
-const ClipVisionConfig& ClipVision::config() const { return impl_->config; }
-bool ClipVision::is_bf16() const { return impl_->compute == at::kBFloat16; }
+const ClipVisionConfig& ClipVision::config() const {
+    return impl_->config;
+}
+bool ClipVision::is_bf16() const {
+    return impl_->compute == at::kBFloat16;
+}
 
 at::Tensor ClipVision::forward(const at::Tensor& pixels) const {
     const auto& c = impl_->config;
     const auto& I = *impl_;
-    AVIARY_CHECK(pixels.dim() == 4 && pixels.size(1) == 3 && pixels.size(2) == c.image_size &&
-                     pixels.size(3) == c.image_size,
-                 "CLIP expects pixels (B, 3, ", c.image_size, ", ", c.image_size, "), got ", pixels.sizes());
+    AVIARY_CHECK(
+        pixels.dim() == 4 && pixels.size(1) == 3 && pixels.size(2) == c.image_size && pixels.size(3) == c.image_size,
+        "CLIP expects pixels (B, 3, ", c.image_size, ", ", c.image_size, "), got ", pixels.sizes());
     std::optional<torch::NoGradGuard> no_grad;
     if (!I.get("embeddings.class_embedding").requires_grad()) no_grad.emplace();
     // bf16 products go to oneDNN, which runs on LibTorch's intra-op pool (one thread outside this scope); fp32
@@ -292,7 +320,9 @@ at::Tensor cls_last(const at::Tensor& hidden) {
     return at::cat({hidden.slice(1, 1), hidden.slice(1, 0, 1)}, 1);
 }
 
-at::Tensor ClipVision::features(const at::Tensor& pixels) const { return cls_last(forward(pixels)); }
+at::Tensor ClipVision::features(const at::Tensor& pixels) const {
+    return cls_last(forward(pixels));
+}
 
 TensorList ClipVision::state_dict() const {
     TensorList out;

@@ -17,8 +17,12 @@
 namespace aviary::vision {
 namespace {
 
-uint32_t be32(const unsigned char* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (p[2] << 8) | p[3]; }
-uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | p[1]; }
+uint32_t be32(const unsigned char* p) {
+    return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (p[2] << 8) | p[3];
+}
+uint32_t be16(const unsigned char* p) {
+    return (uint32_t(p[0]) << 8) | p[1];
+}
 
 // Width and height from a PNG IHDR or a JPEG SOFn marker; {0, 0} for other formats or when not found.
 std::pair<int64_t, int64_t> probe_size(const std::string& bytes) {
@@ -31,10 +35,16 @@ std::pair<int64_t, int64_t> probe_size(const std::string& bytes) {
         while (i + 9 < n) {
             if (p[i] != 0xff) return {0, 0};
             const unsigned char m = p[i + 1];
-            if (m == 0xff) { ++i; continue; }
+            if (m == 0xff) {
+                ++i;
+                continue;
+            }
             const bool sof = (m >= 0xc0 && m <= 0xcf) && m != 0xc4 && m != 0xc8 && m != 0xcc;
             if (sof) return {be16(p + i + 7), be16(p + i + 5)};
-            if (m == 0xd8 || (m >= 0xd0 && m <= 0xd7) || m == 0x01) { i += 2; continue; }
+            if (m == 0xd8 || (m >= 0xd0 && m <= 0xd7) || m == 0x01) {
+                i += 2;
+                continue;
+            }
             i += 2 + be16(p + i + 2);
         }
     }
@@ -80,16 +90,23 @@ at::Tensor decode_image(const std::string& bytes, const std::string& name, int64
     }
     cv::Mat rgb;
     switch (img.channels()) {
-        case 1: cv::cvtColor(img, rgb, cv::COLOR_GRAY2RGB); break;
+        case 1:
+            cv::cvtColor(img, rgb, cv::COLOR_GRAY2RGB);
+            break;
         case 2: {
             std::vector<cv::Mat> ch;
             cv::split(img, ch);
             cv::cvtColor(ch[0], rgb, cv::COLOR_GRAY2RGB);
             break;
         }
-        case 3: cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB); break;
-        case 4: cv::cvtColor(img, rgb, cv::COLOR_BGRA2RGB); break;
-        default: AVIARY_FAIL("image '", name, "' has ", img.channels(), " channels (expected 1 to 4)");
+        case 3:
+            cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
+            break;
+        case 4:
+            cv::cvtColor(img, rgb, cv::COLOR_BGRA2RGB);
+            break;
+        default:
+            AVIARY_FAIL("image '", name, "' has ", img.channels(), " channels (expected 1 to 4)");
     }
     auto out = torch::empty({rgb.rows, rgb.cols, 3}, torch::kUInt8);
     for (int y = 0; y < rgb.rows; ++y)

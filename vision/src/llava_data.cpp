@@ -46,8 +46,10 @@ std::vector<LlavaSample> read_llava(const std::string& path) {
             AVIARY_CHECK(!s.turns.empty(), "no turns");
             out.push_back(std::move(s));
         } catch (const json::exception& e) {
-            AVIARY_FAIL("LLaVA data '", path, "' item ", i, ": expected {\"image\": …, \"conversations\": [{\"from\", "
-                        "\"value\"}, …]} (", e.what(), ")");
+            AVIARY_FAIL("LLaVA data '", path, "' item ", i,
+                        ": expected {\"image\": …, \"conversations\": [{\"from\", "
+                        "\"value\"}, …]} (",
+                        e.what(), ")");
         }
     }
     AVIARY_CHECK(!out.empty(), "LLaVA data '", path, "' holds no items");

@@ -47,8 +47,7 @@ PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position
     int images = 0;
     std::string all_human;  // the "sandwich" text: every human turn, cleaned, joined by "\n"
     for (const auto& t : turns) {
-        AVIARY_CHECK(t.from == "human" || t.from == "gpt", "conversation role '", t.from,
-                     "' (expected human or gpt)");
+        AVIARY_CHECK(t.from == "human" || t.from == "gpt", "conversation role '", t.from, "' (expected human or gpt)");
         for (size_t p = t.value.find(kImage); p != std::string::npos; p = t.value.find(kImage, p + 1)) ++images;
         if (t.from == "human") {
             const std::string v = clean_value(erase_all(erase_all(t.value, kImage), kShortAnswer));
@@ -71,8 +70,10 @@ PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position
         const auto& t = all[i];
         const bool last_open = open_assistant && i + 1 == all.size();
         if (t.from == "gpt") {
-            if (last_open) append("Assistant:", false, 0);
-            else append("Assistant: " + clean_value(t.value) + "\n\n", true, n_assistant);
+            if (last_open)
+                append("Assistant:", false, 0);
+            else
+                append("Assistant: " + clean_value(t.value) + "\n\n", true, n_assistant);
             continue;
         }
         const bool has_image = t.value.find(kImage) != std::string::npos;
@@ -84,9 +85,18 @@ PromptTokens build_prompt(const std::vector<Turn>& turns, ImagePosition position
         // "{before}<image>{after}" in the human turn, tokenized in pieces around the image
         std::string before, after;
         switch (position) {
-            case ImagePosition::First: before = ""; after = "\n" + text; break;
-            case ImagePosition::Middle: before = all_human + "\n"; after = "\n" + text; break;
-            case ImagePosition::Last: before = text + "\n"; after = ""; break;
+            case ImagePosition::First:
+                before = "";
+                after = "\n" + text;
+                break;
+            case ImagePosition::Middle:
+                before = all_human + "\n";
+                after = "\n" + text;
+                break;
+            case ImagePosition::Last:
+                before = text + "\n";
+                after = "";
+                break;
         }
         append("User: " + before, false, 0);
         out.image_at = int64_t(out.ids.size());

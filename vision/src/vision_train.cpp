@@ -65,8 +65,9 @@ at::Tensor vision_batch_loss(VisualRwkv& model, const Tokenizer& tokenizer, cons
         AVIARY_CHECK(data[i].image.empty() == (p.image_at < 0), "sample '", data[i].id, "': ",
                      data[i].image.empty() ? "<image> in a sample without an image" : "an image but no <image> tag");
         if (p.image_at < 0) p.image_at = 0;  // text-only: zero image rows before the text (spec A.4.3)
-        for (int32_t id : p.ids) AVIARY_CHECK(id < V, "token ", id, " of sample '", data[i].id,
-                                               "' is outside the model's vocabulary of ", V);
+        for (int32_t id : p.ids)
+            AVIARY_CHECK(id < V, "token ", id, " of sample '", data[i].id, "' is outside the model's vocabulary of ",
+                         V);
         p_max = std::max(p_max, p.image_at);
         a_max = std::max(a_max, int64_t(p.ids.size()) - p.image_at);
         prompts.push_back(std::move(p));
@@ -96,9 +97,12 @@ at::Tensor vision_batch_loss(VisualRwkv& model, const Tokenizer& tokenizer, cons
     const int64_t C = model.vit().config().hidden;
     for (int64_t i : indices) {
         const auto& s = data[i];
-        if (s.image.empty()) feats.push_back(at::Tensor());
-        else if (cache) feats.push_back(cache->get(s.image));
-        else feats.push_back(load_clip_image(llava_image_path(config.image_folder, s.image), pre));
+        if (s.image.empty())
+            feats.push_back(at::Tensor());
+        else if (cache)
+            feats.push_back(cache->get(s.image));
+        else
+            feats.push_back(load_clip_image(llava_image_path(config.image_folder, s.image), pre));
     }
     at::Tensor rows;
     if (cache) {
@@ -199,7 +203,8 @@ VisionTrainSummary run_training(VisualRwkv& model, const TensorList& tensors, co
             ++s;
             last_loss = r.loss;
             summary.losses.push_back(r.loss);
-            log << json{{"stage", stage_json}, {"step", s}, {"loss", r.loss}, {"lr", r.lr},
+            log << json{{"stage", stage_json},      {"step", s},
+                        {"loss", r.loss},           {"lr", r.lr},
                         {"grad_norm", r.grad_norm}, {"elapsed_s", total_elapsed()}}
                        .dump()
                 << "\n";
@@ -225,7 +230,7 @@ VisionTrainSummary run_training(VisualRwkv& model, const TensorList& tensors, co
     summary.final_model = (fs::path(config.out_dir) / "model.safetensors").string();
     Metadata meta = config.metadata;
     meta["stage"] = stage;
-    meta["image_position"] = config.position == ImagePosition::First    ? "first"
+    meta["image_position"] = config.position == ImagePosition::First  ? "first"
                              : config.position == ImagePosition::Last ? "last"
                                                                       : "middle";
     model.save(summary.final_model, meta);
@@ -244,11 +249,11 @@ VisionTrainSummary train_vision(VisualRwkv& model, const Tokenizer& tokenizer, c
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     std::unique_ptr<FeatureCache> cache;
     if (config.stage >= 1) {
-        const std::string cp =
-            config.feature_cache.empty() ? (fs::path(config.out_dir) / "feature_cache.safetensors").string()
-                                         : config.feature_cache;
-        cache = std::make_unique<FeatureCache>(FeatureCache::build(
-            cp, model.vit(), data, config.image_folder, [&](int64_t done, int64_t total) {
+        const std::string cp = config.feature_cache.empty()
+                                   ? (fs::path(config.out_dir) / "feature_cache.safetensors").string()
+                                   : config.feature_cache;
+        cache = std::make_unique<FeatureCache>(
+            FeatureCache::build(cp, model.vit(), data, config.image_folder, [&](int64_t done, int64_t total) {
                 VisionTrainProgress p;
                 p.phase = "features";
                 p.step = done;
@@ -258,18 +263,19 @@ VisionTrainSummary train_vision(VisualRwkv& model, const Tokenizer& tokenizer, c
             }));
     }
     TrainOptions o = config.train;
-    if (config.stage == 1) o.train_only = {"proj.*"};                        // CLIP and RWKV frozen
+    if (config.stage == 1) o.train_only = {"proj.*"};                                 // CLIP and RWKV frozen
     if (config.stage == 2) o.freeze.insert(o.freeze.end(), {"vit.*", "rwkv.emb.*"});  // CLIP and emb frozen
     const bool vit_trains = config.stage == 0 && !config.freeze_vit;
     if (config.stage == 0 && config.freeze_vit) o.freeze.push_back("vit.*");
     model.rwkv().train(true);
     model.vit().train(vit_trains);
     model.proj().set_requires_grad(true);
-    return run_training(model, model.state_dict(), o, config, std::to_string(config.stage), int64_t(data.size()),
-                        [&](const std::vector<int64_t>& idx) {
-                            return vision_batch_loss(model, tokenizer, data, idx, config, cache.get(), o.l2wrap);
-                        },
-                        elapsed, on_progress);
+    return run_training(
+        model, model.state_dict(), o, config, std::to_string(config.stage), int64_t(data.size()),
+        [&](const std::vector<int64_t>& idx) {
+            return vision_batch_loss(model, tokenizer, data, idx, config, cache.get(), o.l2wrap);
+        },
+        elapsed, on_progress);
 }
 
 PatchLabels read_patch_labels(const std::string& path) {
@@ -319,7 +325,8 @@ PatchLabels read_patch_labels(const std::string& path) {
 }
 
 static at::Tensor patch_label_loss(VisualRwkv& model, const PatchLabels& data, const std::vector<int64_t>& indices,
-                            const std::string& image_folder, const at::Tensor& head_w, const at::Tensor& head_b) {
+                                   const std::string& image_folder, const at::Tensor& head_w,
+                                   const at::Tensor& head_b) {
     const int64_t B = int64_t(indices.size()), P = data.grid * data.grid, G = int64_t(data.groups.size());
     AVIARY_CHECK(P == model.patch_rows(), "patch labels on a ", data.grid, "×", data.grid, " grid, but the ViT has ",
                  model.patch_rows(), " patches");
@@ -369,11 +376,12 @@ VisionTrainSummary pretrain_vit(VisualRwkv& model, const PatchLabels& data, cons
     TrainOptions o = config.train;
     o.train_only = {"vit.*", "patch_head.*"};
     model.vit().train(true);
-    return run_training(model, tensors, o, config, "vit", int64_t(data.images.size()),
-                        [&](const std::vector<int64_t>& idx) {
-                            return patch_label_loss(model, data, idx, config.image_folder, head_w, head_b);
-                        },
-                        elapsed, on_progress);
+    return run_training(
+        model, tensors, o, config, "vit", int64_t(data.images.size()),
+        [&](const std::vector<int64_t>& idx) {
+            return patch_label_loss(model, data, idx, config.image_folder, head_w, head_b);
+        },
+        elapsed, on_progress);
 }
 
 }  // namespace aviary::vision

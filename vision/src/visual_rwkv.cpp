@@ -22,7 +22,8 @@ Model::BlockHook odd_block_flip(int64_t begin, int64_t count) {
         // x[:, begin:begin+count] = x[:, begin:begin+count].flip(1), before the block and again after it
         AVIARY_CHECK(begin + count <= x.size(1), "image patch rows [", begin, ", ", begin + count,
                      ") lie outside the sequence of ", x.size(1));
-        return at::cat({x.slice(1, 0, begin), x.slice(1, begin, begin + count).flip({1}), x.slice(1, begin + count)}, 1);
+        return at::cat({x.slice(1, 0, begin), x.slice(1, begin, begin + count).flip({1}), x.slice(1, begin + count)},
+                       1);
     };
 }
 
@@ -40,7 +41,9 @@ VisualRwkv& VisualRwkv::operator=(VisualRwkv&&) noexcept = default;
 
 namespace {
 
-bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+bool starts_with(const std::string& s, const char* p) {
+    return s.rfind(p, 0) == 0;
+}
 
 // RWKV keys of a file: those under "rwkv." (prefix removed) or, when there are none, the plain RWKV names.
 TensorList rwkv_part(const TensorList& t) {
@@ -71,8 +74,9 @@ VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& cl
     Metadata meta;
     TensorList t = read_checkpoint(model_path, &meta);
     TensorList rw = rwkv_part(t);
-    AVIARY_CHECK(!rw.empty(), "'", model_path, "' holds no RWKV weights (expected emb.weight, blocks.* … or the same "
-                              "under 'rwkv.')");
+    AVIARY_CHECK(!rw.empty(), "'", model_path,
+                 "' holds no RWKV weights (expected emb.weight, blocks.* … or the same "
+                 "under 'rwkv.')");
     VisualRwkv m;
     m.impl_->metadata = meta;
     // "auto" keeps the file's precision (Model::from_tensors); with bf16 the RWKV matrices alias the file's tensors (no
@@ -82,8 +86,9 @@ VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& cl
     if (!clip_path.empty()) {
         Metadata clip_meta;
         clip_tensors = read_checkpoint(clip_path, &clip_meta);
-        AVIARY_CHECK(ClipVision::contains_vision_tower(clip_tensors), "'", clip_path,
-                     "' holds no CLIP vision tower (expected keys 'vision_model.…', 'vit.vision_model.…' or 'visual.…')");
+        AVIARY_CHECK(
+            ClipVision::contains_vision_tower(clip_tensors), "'", clip_path,
+            "' holds no CLIP vision tower (expected keys 'vision_model.…', 'vit.vision_model.…' or 'visual.…')");
         m.impl_->vit = ClipVision::load(clip_path, heads_from(clip_meta), options.dtype);
     } else {
         AVIARY_CHECK(ClipVision::contains_vision_tower(t), "'", model_path,
@@ -100,8 +105,8 @@ VisualRwkv VisualRwkv::load(const std::string& model_path, const std::string& cl
         if (!proj && proj_tensors.size() == 1) proj = &proj_tensors[0].tensor;
         AVIARY_CHECK(proj, "'", proj_path, "' holds no 'proj.weight'");
     }
-    AVIARY_CHECK(proj, "no projector 'proj.weight' in '", model_path, "'", clip_path.empty() ? "" : " or '",
-                 clip_path, clip_path.empty() ? "" : "'", "; pass --proj with the projector weights");
+    AVIARY_CHECK(proj, "no projector 'proj.weight' in '", model_path, "'", clip_path.empty() ? "" : " or '", clip_path,
+                 clip_path.empty() ? "" : "'", "; pass --proj with the projector weights");
     const int64_t D = m.impl_->rwkv.config().n_embd, C = m.impl_->vit.config().hidden;
     AVIARY_CHECK(proj->dim() == 2 && proj->size(0) == D && proj->size(1) == C, "proj.weight has shape ", proj->sizes(),
                  ", expected (", D, ", ", C, ") for RWKV width ", D, " and CLIP width ", C);
@@ -120,15 +125,33 @@ VisualRwkv VisualRwkv::from_parts(Model rwkv, ClipVision vit, at::Tensor proj) {
     return m;
 }
 
-Model& VisualRwkv::rwkv() { return impl_->rwkv; }
-ClipVision& VisualRwkv::vit() { return impl_->vit; }
-at::Tensor& VisualRwkv::proj() { return impl_->proj; }
-const Model& VisualRwkv::rwkv() const { return impl_->rwkv; }
-const ClipVision& VisualRwkv::vit() const { return impl_->vit; }
-const Metadata& VisualRwkv::metadata() const { return impl_->metadata; }
-int64_t VisualRwkv::image_size() const { return impl_->vit.config().image_size; }
-int64_t VisualRwkv::image_rows() const { return impl_->vit.config().tokens(); }
-int64_t VisualRwkv::patch_rows() const { return impl_->vit.config().tokens() - 1; }
+Model& VisualRwkv::rwkv() {
+    return impl_->rwkv;
+}
+ClipVision& VisualRwkv::vit() {
+    return impl_->vit;
+}
+at::Tensor& VisualRwkv::proj() {
+    return impl_->proj;
+}
+const Model& VisualRwkv::rwkv() const {
+    return impl_->rwkv;
+}
+const ClipVision& VisualRwkv::vit() const {
+    return impl_->vit;
+}
+const Metadata& VisualRwkv::metadata() const {
+    return impl_->metadata;
+}
+int64_t VisualRwkv::image_size() const {
+    return impl_->vit.config().image_size;
+}
+int64_t VisualRwkv::image_rows() const {
+    return impl_->vit.config().tokens();
+}
+int64_t VisualRwkv::patch_rows() const {
+    return impl_->vit.config().tokens() - 1;
+}
 
 at::Tensor VisualRwkv::project(const at::Tensor& features) const {
     // proj: Linear(C -> D, bias=False), y = f · Wᵀ                       // (B, P + 1, D)
@@ -137,7 +160,9 @@ at::Tensor VisualRwkv::project(const at::Tensor& features) const {
     return at::linear(features.to(w.scalar_type()), w).to(at::kFloat);  // bf16 weights: oneDNN, fp32 result
 }
 
-at::Tensor VisualRwkv::encode_image(const at::Tensor& pixels) const { return project(impl_->vit.features(pixels)); }
+at::Tensor VisualRwkv::encode_image(const at::Tensor& pixels) const {
+    return project(impl_->vit.features(pixels));
+}
 
 at::Tensor VisualRwkv::forward(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
                                State& state, bool all_logits) {
@@ -178,7 +203,8 @@ at::Tensor VisualRwkv::prefill(const at::Tensor& ids_before, const at::Tensor& r
     if (rows.defined()) {
         AVIARY_CHECK(rows.dim() == 3 && rows.size(0) == 1 && rows.size(1) == image_rows() &&
                          rows.size(2) == impl_->rwkv.config().n_embd,
-                     "image rows must be (1, ", image_rows(), ", ", impl_->rwkv.config().n_embd, "), got ", rows.sizes());
+                     "image rows must be (1, ", image_rows(), ", ", impl_->rwkv.config().n_embd, "), got ",
+                     rows.sizes());
         parts.push_back(rows.to(at::kFloat));
     }
     if (ids_after.defined() && ids_after.numel() > 0) parts.push_back(impl_->rwkv.embed(ids_after).to(at::kFloat));
@@ -225,8 +251,7 @@ AnswerResult answer_question(VisualRwkv& model, const Tokenizer& tokenizer, cons
     const Clock::time_point t_image = Clock::now();
     r.timings.image_s = seconds(t0, t_image);
     State state = model.rwkv().new_state(1);
-    at::Tensor logits =
-        model.prefill(ids.slice(1, 0, p.image_at), rows, ids.slice(1, p.image_at), state);
+    at::Tensor logits = model.prefill(ids.slice(1, 0, p.image_at), rows, ids.slice(1, p.image_at), state);
     const Clock::time_point t_prefill = Clock::now();
     {
         const ClipVisionConfig& c = model.vit().config();

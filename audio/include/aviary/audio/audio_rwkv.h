@@ -16,13 +16,13 @@ namespace aviary::audio {
 
 struct AudioRwkvConfig {
     int64_t n_embd = 192, n_layer = 12, n_head = 3;
-    int64_t patch = 16;           // square patches over (time frames × mel bins)
-    int64_t n_mels = 64;          // LogMelOptions::n_mels
-    int sample_rate = 32000;      // LogMelOptions::sample_rate
-    int hop = 320;                // LogMelOptions::hop
-    double clip_seconds = 10.0;   // input is padded/cut to this
+    int64_t patch = 16;          // square patches over (time frames × mel bins)
+    int64_t n_mels = 64;         // LogMelOptions::n_mels
+    int sample_rate = 32000;     // LogMelOptions::sample_rate
+    int hop = 320;               // LogMelOptions::hop
+    double clip_seconds = 10.0;  // input is padded/cut to this
     int64_t n_classes = 527;
-    int64_t ffn_mult = 4;         // channel-mix hidden = ffn_mult · D
+    int64_t ffn_mult = 4;                    // channel-mix hidden = ffn_mult · D
     int64_t lora_mix = 32, lora_decay = 64;  // Finch ddlerp / decay LoRA ranks
 
     static AudioRwkvConfig tiny(double clip_seconds = 10.0);
@@ -68,7 +68,7 @@ public:
     // Parameters and buffers under their checkpoint names, aliasing the model's tensors.
     TensorList named_parameters() const;
     TensorList named_buffers() const;
-    TensorList state_dict() const;  // parameters then buffers
+    TensorList state_dict() const;                    // parameters then buffers
     void load_state_dict(const TensorList& tensors);  // names and shapes must match
     int64_t parameter_count() const;
 

@@ -20,14 +20,14 @@ struct AudioTrainOptions {
     int64_t steps = 1000, batch = 32;
     double lr = 1e-3, lr_final = 1e-4, weight_decay = 0.05, grad_clip = 1.0;
     int64_t warmup = 50;
-    double mixup_alpha = 0.5;     // 0: off
-    double mixup_prob = 0.5;      // share of batches mixed
+    double mixup_alpha = 0.5;                             // 0: off
+    double mixup_prob = 0.5;                              // share of batches mixed
     int64_t spec_time_width = 64, spec_time_stripes = 2;  // widths drawn in [0, width)
     int64_t spec_freq_width = 8, spec_freq_stripes = 2;
     bool balanced = true;
     uint64_t seed = 42;
-    int64_t save_every = 0;  // steps; 0: only at the end or when stopped
-    int64_t eval_every = 0;  // steps; 0: only at the end (when an eval set is given)
+    int64_t save_every = 0;                           // steps; 0: only at the end or when stopped
+    int64_t eval_every = 0;                           // steps; 0: only at the end (when an eval set is given)
     TrainPrecision precision = TrainPrecision::Auto;  // forward arithmetic (core trainer.h)
 };
 

@@ -14,8 +14,8 @@
 namespace aviary::audio {
 
 struct LabelTable {
-    std::vector<ClassLabel> classes;      // by index
-    std::map<std::string, int64_t> index;  // mid -> index
+    std::vector<ClassLabel> classes;             // by index
+    std::map<std::string, int64_t> index;        // mid -> index
     int64_t find(const std::string& mid) const;  // −1 when unknown
 };
 LabelTable read_class_labels(const std::string& path);

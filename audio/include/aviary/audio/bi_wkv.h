@@ -1,7 +1,8 @@
 // Bidirectional WKV of the RWKV-6 (Finch) matrix state, as Bi-WKV6 in ../shared/reference/multimodal_spec.md B.1:
 // y_t = forward scan (including the bonus u at t) + backward scan (excluding t). Per head, key j, value i:
 //   forward:  y⁺_t[i] = Σ_j r_t[j]·(u[j]·k_t[j]·v_t[i] + S⁺_t[j][i]),  S⁺_{t+1} = diag(w_t)·S⁺_t + k_tᵀv_t,  S⁺_0 = 0
-//   backward: y⁻_t[i] = Σ_j r_t[j]·S⁻_t[j][i],                          S⁻_{t−1} = diag(w_t)·S⁻_t + k_tᵀv_t,  S⁻_{T−1} = 0
+//   backward: y⁻_t[i] = Σ_j r_t[j]·S⁻_t[j][i],                          S⁻_{t−1} = diag(w_t)·S⁻_t + k_tᵀv_t,  S⁻_{T−1}
+//   = 0
 // so token i contributes to t through the decays of the tokens strictly between them, in either direction
 // (w_t = exp(log_w_t)). Our reading of the VRWKV6 kernel; the mirror-symmetric form is what we implement and test.
 #pragma once

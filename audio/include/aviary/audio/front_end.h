@@ -23,18 +23,18 @@ struct LogMelOptions {
     int n_fft = 1024;         // = window length
     int hop = 320;            // 10 ms at 32 kHz
     int n_mels = 64;
-    double f_min = 50.0;      // Hz
-    double f_max = 14000.0;   // Hz
-    double amin = 1e-10;      // power floor before the log
+    double f_min = 50.0;     // Hz
+    double f_max = 14000.0;  // Hz
+    double amin = 1e-10;     // power floor before the log
 };
 
 struct KaldiFbankOptions {
-    int sample_rate = 16000;          // AST resamples to 16 kHz
-    double frame_length_ms = 25.0;    // 400 samples, zero-padded to 512 (round_to_power_of_two)
-    double frame_shift_ms = 10.0;     // 160 samples
+    int sample_rate = 16000;        // AST resamples to 16 kHz
+    double frame_length_ms = 25.0;  // 400 samples, zero-padded to 512 (round_to_power_of_two)
+    double frame_shift_ms = 10.0;   // 160 samples
     int n_mels = 128;
-    double low_freq = 20.0;           // Kaldi default
-    double high_freq = 0.0;           // <= 0: offset from Nyquist (Kaldi convention)
+    double low_freq = 20.0;  // Kaldi default
+    double high_freq = 0.0;  // <= 0: offset from Nyquist (Kaldi convention)
     double preemphasis = 0.97;
     bool remove_dc_offset = true;
     bool subtract_waveform_mean = true;  // AST: waveform − waveform.mean() before fbank

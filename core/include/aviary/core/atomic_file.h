@@ -17,7 +17,7 @@ public:
     AtomicFile& operator=(const AtomicFile&) = delete;
 
     void write(const void* data, size_t n);  // all of it, or throws
-    void commit();                            // fsync, close, rename over the target, fsync the directory
+    void commit();                           // fsync, close, rename over the target, fsync the directory
     int fd() const { return fd_; }
     const std::string& path() const { return path_; }
     const std::string& temp_path() const { return tmp_; }

@@ -1,11 +1,11 @@
-// The CPU decode engine: the RNN step (and the sequence-mode prefill) of an Eagle (v5.2) / Finch (v6) model (spec §2.3–§2.7) without per-op
-// LibTorch overhead. Weights are laid out once for matrix-vector products (row-major (out, in); LoRAs transposed),
-// all buffers are preallocated, the element-wise parts (layer norm, token shift / ddlerp, LoRA, WKV update, group
-// norm, gate, channel mix) are fused loops, the matrix-vector products run on SIMD kernels chosen at run time
-// (cpu_engine_kernels.h) split by rows over a persistent thread pool. Weights in fp32, bf16 or int8 (per output
-// row scales; int8 products round their input vector to int16 codes, see cpu_engine_kernels.h); decay, state, norms
-// and LoRAs stay fp32 (spec §2.8). Model::step is the reference it is tested
-// against (tests/core/test_cpu_engine.cpp).
+// The CPU decode engine: the RNN step (and the sequence-mode prefill) of an Eagle (v5.2) / Finch (v6) model (spec
+// §2.3–§2.7) without per-op LibTorch overhead. Weights are laid out once for matrix-vector products (row-major (out,
+// in); LoRAs transposed), all buffers are preallocated, the element-wise parts (layer norm, token shift / ddlerp, LoRA,
+// WKV update, group norm, gate, channel mix) are fused loops, the matrix-vector products run on SIMD kernels chosen at
+// run time (cpu_engine_kernels.h) split by rows over a persistent thread pool. Weights in fp32, bf16 or int8 (per
+// output row scales; int8 products round their input vector to int16 codes, see cpu_engine_kernels.h); decay, state,
+// norms and LoRAs stay fp32 (spec §2.8). Model::step is the reference it is tested against
+// (tests/core/test_cpu_engine.cpp).
 #pragma once
 #include <ATen/core/Tensor.h>
 

@@ -32,8 +32,8 @@ std::string concat(Args&&... args) {
 }  // namespace aviary
 
 // AVIARY_CHECK(cond, "what was expected", values...): throws aviary::Error with the pieces concatenated.
-#define AVIARY_CHECK(cond, ...)                                                  \
-    do {                                                                         \
+#define AVIARY_CHECK(cond, ...)                                                    \
+    do {                                                                           \
         if (!(cond)) throw ::aviary::Error(::aviary::detail::concat(__VA_ARGS__)); \
     } while (0)
 

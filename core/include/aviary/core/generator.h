@@ -17,7 +17,7 @@ namespace aviary {
 struct GenerateOptions {
     int max_tokens = 200;
     SamplerOptions sampler;
-    std::vector<std::string> stop;  // stop sequences (not emitted)
+    std::vector<std::string> stop;    // stop sequences (not emitted)
     bool stop_at_end_of_text = true;  // the tokenizer's end ids (Tokenizer::is_end): not emitted, not fed
     // When not empty, the ids that end the text instead of the tokenizer's (e.g. ABC tunes end at EOS 3 only, as
     // ChatRWKV music/run.py stops: its pad 0 is fed like any byte).
@@ -37,7 +37,7 @@ struct GenerateCallbacks {
     // Every generated token (fed to the model), with the text it released ("" while held back).
     std::function<void(int32_t token, const std::string& text)> on_token;
     std::function<void(const GenerateStats&)> on_stats;  // after the prefill and after each token
-    std::function<bool()> should_stop;                  // polled before the prefill chunks and every token
+    std::function<bool()> should_stop;                   // polled before the prefill chunks and every token
 };
 
 struct GenerateResult {

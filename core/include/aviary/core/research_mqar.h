@@ -17,9 +17,9 @@
 namespace aviary {
 
 struct MqarOptions {
-    int64_t vocab = 512;     // V (even, ≥ 8)
-    int64_t seq_len = 64;    // T of the input (the model sees T tokens, predicts T targets)
-    int64_t pairs = 8;       // n key–value pairs (2n ≤ T/2 so the query section fits them)
+    int64_t vocab = 512;   // V (even, ≥ 8)
+    int64_t seq_len = 64;  // T of the input (the model sees T tokens, predicts T targets)
+    int64_t pairs = 8;     // n key–value pairs (2n ≤ T/2 so the query section fits them)
 };
 
 struct MqarBatch {
@@ -33,20 +33,20 @@ MqarBatch make_mqar_batch(const MqarOptions& options, int64_t batch, uint64_t se
 
 struct MqarRunOptions {
     MqarOptions task;
-    int version = 6;         // 4, 5 or 6
+    int version = 6;  // 4, 5 or 6
     int64_t n_layer = 2;
     int64_t n_embd = 64;
     int64_t steps = 400;
     int64_t batch = 32;
     double lr = 1e-3;
-    int64_t eval_rows = 256; // held-out rows (another seed)
+    int64_t eval_rows = 256;  // held-out rows (another seed)
     uint64_t seed = 1;
-    std::string device = "cpu";  // "cpu" or "cuda"
+    std::string device = "cpu";                       // "cpu" or "cuda"
     TrainPrecision precision = TrainPrecision::Auto;  // trainer.h: bf16 autocast where the CPU has AMX-BF16
 };
 struct MqarRunResult {
-    double accuracy = 0;     // exact value predictions (arg-max) over all queries of the held-out rows
-    double final_loss = 0;   // training loss of the last step
+    double accuracy = 0;         // exact value predictions (arg-max) over all queries of the held-out rows
+    double final_loss = 0;       // training loss of the last step
     std::vector<double> losses;  // per step
     double seconds = 0;
     int64_t n_params = 0;

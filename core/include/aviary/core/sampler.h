@@ -11,12 +11,12 @@ namespace aviary {
 struct SamplerOptions {
     float temperature = 1.0f;
     float top_p = 0.85f;
-    int top_k = 0;                 // 0 = off
+    int top_k = 0;                   // 0 = off
     float presence_penalty = 0.2f;   // alpha_presence
     float frequency_penalty = 0.2f;  // alpha_frequency
     float penalty_decay = 0.996f;    // alpha_decay
     uint64_t seed = 42;
-    std::vector<int32_t> banned;   // logits set to -inf
+    std::vector<int32_t> banned;  // logits set to -inf
 };
 
 // One draw from logits[0..n) following spec §6.2 exactly (no penalties).

@@ -57,7 +57,7 @@ public:
     static constexpr int32_t kEos = 3;
     std::string kind() const override { return "byte"; }
     std::vector<int32_t> encode(std::string_view text) const override;  // one id per byte
-    std::string decode(const std::vector<int32_t>& ids) const;           // drops ids <= 3
+    std::string decode(const std::vector<int32_t>& ids) const;          // drops ids <= 3
     // The byte itself for ids 4..255; "" for the control ids 0..3. Ids outside 0..255 are an error.
     const std::string& token_bytes(int32_t id) const override;
     int32_t vocab_size() const override { return 256; }

@@ -1,6 +1,7 @@
 // The WKV operator of Eagle/Finch (spec §2.5), one dispatch over four implementations:
 // a per-timestep reference (the oracle), a chunked form (matrix form of the recurrence, §2.5.3), fused CPU loops
-// (forward and backward, the CPU default) and the CUDA kernels. All are differentiable (autograd) in r, k, v, log_w, u and the initial state.
+// (forward and backward, the CPU default) and the CUDA kernels. All are differentiable (autograd) in r, k, v, log_w, u
+// and the initial state.
 #pragma once
 #include <ATen/core/Tensor.h>
 

@@ -36,7 +36,7 @@ cudaError_t wkv_backward(const In* r, const In* k, const In* v, const float* lw,
 // One recurrent step for a batch (inference). state (B, H, N, N) fp32 is read and updated in place;
 // r, k, v : (B, H, N) element type In; lw : (B, H, N) fp32; u : (H, N) fp32; y : (B, H, N) fp32.
 template <typename In>
-cudaError_t wkv_decode(const In* r, const In* k, const In* v, const float* lw, const float* u, float* state,
-                       float* y, int B, int H, int N, cudaStream_t stream);
+cudaError_t wkv_decode(const In* r, const In* k, const In* v, const float* lw, const float* u, float* state, float* y,
+                       int B, int H, int N, cudaStream_t stream);
 
 }  // namespace aviary::kernels

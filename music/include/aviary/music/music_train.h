@@ -14,9 +14,9 @@ namespace aviary::music {
 // Every key of the JSON config; defaults are the CPU recipe assets/configs/music-eagle-L4-D256.json (the shipped
 // model, assets/models/music-eagle-L6-D256.recipe.json, was trained on a GPU with music-eagle-L6-D256.json).
 struct MusicTrainConfig {
-    int version = 5;           // 5 (Eagle, x052) or 6 (Finch, x060)
+    int version = 5;  // 5 (Eagle, x052) or 6 (Finch, x060)
     int64_t n_layer = 4;
-    int64_t n_embd = 256;      // head size 64
+    int64_t n_embd = 256;  // head size 64
     int64_t ctx_len = 512;
     int64_t batch = 4;
     int64_t grad_accum = 1;
@@ -26,13 +26,13 @@ struct MusicTrainConfig {
     int64_t warmup = 20;
     double weight_decay = 0.0;
     double grad_clip = 1.0;
-    uint64_t seed = 1;                   // init and data order
-    int64_t save_every = 50;             // steps between checkpoints (0: at the end / on stop only)
+    uint64_t seed = 1;        // init and data order
+    int64_t save_every = 50;  // steps between checkpoints (0: at the end / on stop only)
     int keep_last = 2;
-    double validation_fraction = 0.05;   // by tune
+    double validation_fraction = 0.05;  // by tune
     uint64_t split_seed = 42;
-    int64_t max_tune_bytes = 3000;       // longer tunes are dropped (counted)
-    int64_t eval_max_tokens = 1 << 20;   // validation tokens scored after training
+    int64_t max_tune_bytes = 3000;      // longer tunes are dropped (counted)
+    int64_t eval_max_tokens = 1 << 20;  // validation tokens scored after training
 };
 
 // Parses a config file. Unknown keys, wrong types and out-of-range values are errors naming the key.

@@ -25,7 +25,7 @@ struct VisionTrainConfig {
     TrainOptions train;
     ImagePosition position = ImagePosition::First;
     std::string image_folder;
-    std::string out_dir;  // model.safetensors, train_log.jsonl, feature_cache.safetensors
+    std::string out_dir;        // model.safetensors, train_log.jsonl, feature_cache.safetensors
     std::string feature_cache;  // default OUT/feature_cache.safetensors (stages 1 and 2)
     Metadata metadata;          // written into model.safetensors (e.g. tokenizer)
     // Checkpoints OUT/checkpoints/step-N (core/trainer.h: weights, optimizer, RNG; atomic), every save_every steps

@@ -60,12 +60,11 @@ public:
 
     // The RWKV over [text ids before | image rows | text ids after] (rows (B, P + 1, D) or undefined for a text-only
     // prompt), with the odd-block flip of the patch rows; logits (B, T, V) or of the last position (B, V).
-    at::Tensor forward(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
-                       State& state, bool all_logits);
+    at::Tensor forward(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after, State& state,
+                       bool all_logits);
     // The same for one prompt (B = 1), logits of the last position (1, V): on the CPU engine (AMX/AVX-512 GEMMs,
     // fused loops; cpu_engine.h prefill_embeddings) when it takes the RWKV model (CPU, inference), else forward().
-    at::Tensor prefill(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after,
-                       State& state);
+    at::Tensor prefill(const at::Tensor& ids_before, const at::Tensor& rows, const at::Tensor& ids_after, State& state);
 
     // State dict in the official layout: rwkv.*, vit.vision_model.*, proj.weight.
     TensorList state_dict() const;
@@ -101,8 +100,8 @@ struct AnswerResult {
     std::string text;  // without the "\n\n" stop
     int tokens = 0;
     int64_t prompt_tokens = 0;  // the question's text ids plus the image rows, as prefilled
-    std::vector<int32_t> ids;  // the generated tokens (stop sequence included)
-    std::string stop_reason;  // "stop_sequence", "end_of_text", "max_tokens", "stopped"
+    std::vector<int32_t> ids;   // the generated tokens (stop sequence included)
+    std::string stop_reason;    // "stop_sequence", "end_of_text", "max_tokens", "stopped"
     AnswerTimings timings;
 };
 // Greedy answer to one question about preprocessed pixels (3, S, S) (spec A.10): the prompt

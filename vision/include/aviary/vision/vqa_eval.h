@@ -20,8 +20,8 @@ std::string pope_yes_no(const std::string& answer);  // "yes" or "no"
 
 struct VqaScore {
     int64_t total = 0, correct = 0;
-    double accuracy = 0;      // exact match of normalised answers
-    bool yes_no = false;      // every reference is yes/no: the POPE numbers below are filled
+    double accuracy = 0;  // exact match of normalised answers
+    bool yes_no = false;  // every reference is yes/no: the POPE numbers below are filled
     double precision = 0, recall = 0, f1 = 0, yes_ratio = 0;
 };
 VqaScore score_vqa(const std::vector<std::string>& predictions, const std::vector<std::string>& references);

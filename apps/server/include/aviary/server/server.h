@@ -10,16 +10,16 @@
 namespace aviary::server {
 
 struct ServerOptions {
-    std::string model_path;         // the text model (required)
-    std::string vision_model_path;  // VisualRWKV: image content parts of chat messages ("" = none)
-    std::string audio_model_path;   // AudioRWKV: POST /v1/audio/tags ("" = none)
+    std::string model_path;          // the text model (required)
+    std::string vision_model_path;   // VisualRWKV: image content parts of chat messages ("" = none)
+    std::string audio_model_path;    // AudioRWKV: POST /v1/audio/tags ("" = none)
     std::string tokenizer = "auto";  // world | byte | auto (by the model's vocabulary size)
     std::string vocab_path;          // World vocabulary ("" = the installed one)
     std::string dtype = "auto";      // weights in memory: auto (the file's) | fp32 | bf16
     std::string host = "127.0.0.1";
-    int port = 8080;  // 0: an ephemeral port (Server::port() tells which)
-    int max_batch = 8;            // sequences decoded together
-    std::string api_key;          // non-empty: every request needs "Authorization: Bearer <key>"
+    int port = 8080;               // 0: an ephemeral port (Server::port() tells which)
+    int max_batch = 8;             // sequences decoded together
+    std::string api_key;           // non-empty: every request needs "Authorization: Bearer <key>"
     int64_t state_cache_mb = 256;  // RNN states of served prefixes kept (LRU); 0 = no cache
     int http_threads = 16;         // connections served at once
     // Limits on what a client may ask for.
@@ -34,13 +34,13 @@ struct ServerOptions {
 
 // Counters of the scheduler since start (GET /health shows them; the tests assert on them).
 struct ServerStats {
-    int64_t requests = 0;         // generations completed
-    int64_t prefill_tokens = 0;   // prompt tokens run through the model
-    int64_t cached_tokens = 0;    // prompt tokens taken from the state cache instead
-    int64_t decode_steps = 0;     // batched decode steps
-    int64_t decoded_tokens = 0;   // sequence-steps (sum of the batch sizes of the steps)
-    int64_t max_batch_seen = 0;   // largest batch one step decoded
-    int64_t queued = 0;           // requests waiting to start (now)
+    int64_t requests = 0;        // generations completed
+    int64_t prefill_tokens = 0;  // prompt tokens run through the model
+    int64_t cached_tokens = 0;   // prompt tokens taken from the state cache instead
+    int64_t decode_steps = 0;    // batched decode steps
+    int64_t decoded_tokens = 0;  // sequence-steps (sum of the batch sizes of the steps)
+    int64_t max_batch_seen = 0;  // largest batch one step decoded
+    int64_t queued = 0;          // requests waiting to start (now)
     int64_t cache_entries = 0;
     int64_t cache_bytes = 0;
 };
