@@ -39,11 +39,30 @@ std::vector<const KernelSet*> available_sets() {
     return sets;
 }
 
+// One (rows, cols) matrix in the three weight formats the kernels take.
 struct Weights {
     std::vector<float> f32;      // the fp32 values the reference uses
     std::vector<uint16_t> bf16;  // bf16 bits
     std::vector<int8_t> i8;
     std::vector<float> scale;
+    int64_t rows = 0, cols = 0;
+
+    Weights(const std::vector<float>& w, int64_t rows_, int64_t cols_)
+        : f32(w), bf16(w.size()), i8(w.size()), scale(rows_), rows(rows_), cols(cols_) {
+        for (size_t i = 0; i < w.size(); ++i) bf16[i] = fp32_to_bf16(w[i]);
+        quantize_rows_int8(w.data(), rows, cols, i8.data(), scale.data());
+    }
+    MatView view(WeightType type) const {
+        MatView m;
+        m.type = type;
+        m.rows = rows;
+        m.cols = cols;
+        m.data = type == WeightType::F32    ? static_cast<const void*>(f32.data())
+                 : type == WeightType::BF16 ? static_cast<const void*>(bf16.data())
+                                            : static_cast<const void*>(i8.data());
+        m.scale = scale.data();
+        return m;
+    }
 };
 
 }  // namespace
@@ -59,21 +78,9 @@ TEST(CpuEngineKernels, EverySetMatchesFloat64DotProducts) {
                     std::vector<float> w(rows * cols), x(batch * xs);
                     for (auto& v : w) v = normal(rng);
                     for (auto& v : x) v = normal(rng);
-                    Weights W;
-                    W.bf16.resize(w.size());
-                    for (size_t i = 0; i < w.size(); ++i) W.bf16[i] = fp32_to_bf16(w[i]);
-                    W.i8.resize(w.size());
-                    W.scale.resize(rows);
-                    quantize_rows_int8(w.data(), rows, cols, W.i8.data(), W.scale.data());
+                    const Weights W(w, rows, cols);
                     for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::I8}) {
-                        MatView m;
-                        m.type = type;
-                        m.rows = rows;
-                        m.cols = cols;
-                        m.data = type == WeightType::F32    ? static_cast<const void*>(w.data())
-                                 : type == WeightType::BF16 ? static_cast<const void*>(W.bf16.data())
-                                                            : static_cast<const void*>(W.i8.data());
-                        m.scale = W.scale.data();
+                        const MatView m = W.view(type);
                         // rows [r0, r1) only; the rest must keep the poison value
                         const int64_t r0 = rows > 2 ? 1 : 0, r1 = rows;
                         std::vector<float> y(batch * ys, 12345.0f);
@@ -169,21 +176,9 @@ TEST(CpuEngineKernels, BatchedRowsEqualBatchOneBitForBit) {
         const int64_t rows = 29, xs = cols + 5, ys = rows + 3;
         std::vector<float> w(rows * cols);
         for (auto& v : w) v = normal(rng);
-        Weights W;
-        W.bf16.resize(w.size());
-        for (size_t i = 0; i < w.size(); ++i) W.bf16[i] = fp32_to_bf16(w[i]);
-        W.i8.resize(w.size());
-        W.scale.resize(rows);
-        quantize_rows_int8(w.data(), rows, cols, W.i8.data(), W.scale.data());
+        const Weights W(w, rows, cols);
         for (WeightType type : {WeightType::F32, WeightType::BF16, WeightType::I8}) {
-            MatView m;
-            m.type = type;
-            m.rows = rows;
-            m.cols = cols;
-            m.data = type == WeightType::F32    ? static_cast<const void*>(w.data())
-                     : type == WeightType::BF16 ? static_cast<const void*>(W.bf16.data())
-                                                : static_cast<const void*>(W.i8.data());
-            m.scale = W.scale.data();
+            const MatView m = W.view(type);
             for (int64_t batch : {2, 3, 4, 5, 7, 8, 9, 17}) {
                 std::vector<float> x(batch * xs);
                 for (auto& v : x) v = normal(rng);
