@@ -68,7 +68,8 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     if (!o.audio_model_path.empty()) m.audio = std::make_unique<AudioAdapter>(o.audio_model_path);
     m.scheduler = std::make_unique<BatchScheduler>(m.model, *m.tokenizer, o.max_batch, size_t(o.state_cache_mb) << 20,
                                                    size_t(std::max(1, o.max_named_states)));
-    m.ctx = std::unique_ptr<ApiContext>(new ApiContext{o, *m.tokenizer, m.model.config().vocab_size, *m.scheduler});
+    m.ctx = std::unique_ptr<ApiContext>(
+        new ApiContext{o, *m.tokenizer, m.model.config().vocab_size, *m.scheduler, nullptr, nullptr, {}, {}, {}});
     m.ctx->vision = m.vision.get();
     m.ctx->audio = m.audio.get();
     m.ctx->text_id = model_id(o.model_path);

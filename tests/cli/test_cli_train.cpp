@@ -203,7 +203,9 @@ TEST(CliTrain, AblationsFreezeExactlyTheDataDependentLoras) {
         const bool same = at::equal(t->to(at::kFloat), nt.tensor);
         if (ablated) {
             EXPECT_TRUE(same) << nt.name << " must stay at its init";
-            if (nt.name.find("time_maa_w1") != std::string::npos) EXPECT_EQ(t->abs().max().item<float>(), 0.f);
+            if (nt.name.find("time_maa_w1") != std::string::npos) {
+                EXPECT_EQ(t->abs().max().item<float>(), 0.f);
+            }
         } else if (nt.name.find("time_decay_w1") != std::string::npos ||
                    nt.name.find(".att.value.") != std::string::npos) {
             EXPECT_FALSE(same) << nt.name << " must still train";

@@ -67,7 +67,9 @@ inline void expect_one_error_line(const CliResult& r, int code, const std::strin
     EXPECT_EQ(r.code, code) << r.err;
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    if (!needle.empty()) EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    if (!needle.empty()) {
+        EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    }
 }
 
 }  // namespace aviary::test

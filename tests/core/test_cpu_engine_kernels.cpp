@@ -246,7 +246,9 @@ TEST(CpuEngineKernels, Int8QuantisationIsSymmetricPerRow) {
     EXPECT_EQ(q[2], 0);
     EXPECT_EQ(q[3], 2);
     EXPECT_EQ(s[1], 1.0f);
-    for (int i = 4; i < 8; ++i) EXPECT_EQ(q[i], 0);
+    for (int i = 4; i < 8; ++i) {
+        EXPECT_EQ(q[i], 0);
+    }
     // Row scale max|w|/127: a row with max 2.54 gets 0.02 and its extreme codes are ±127.
     const std::vector<float> w2 = {2.54f, -1.0f, -2.54f, 0.3f};
     quantize_rows_int8(w2.data(), 1, 4, q.data(), s.data());
@@ -272,7 +274,9 @@ TEST(CpuEngineKernels, Int8QuantisationIsSymmetricPerRow) {
 
 TEST(CpuEngineKernels, UnknownOrUnsupportedSetIsAnError) {
     EXPECT_THROW(kernels_named("avx1024"), aviary::Error);
-    if (!kernels_avx512()) EXPECT_THROW(kernels_named("avx512"), aviary::Error);
+    if (!kernels_avx512()) {
+        EXPECT_THROW(kernels_named("avx512"), aviary::Error);
+    }
     EXPECT_STREQ(kernels_named("scalar").name, "scalar");
 }
 
@@ -288,7 +292,9 @@ TEST(CpuEngineKernels, ThreadPoolRunsEveryChunkExactlyOnce) {
             std::vector<std::atomic<int>> hits(n);
             for (auto& h : hits) h.store(0);
             pool.run(n, [&](int c) { hits[c].fetch_add(1); });
-            for (int c = 0; c < n; ++c) ASSERT_EQ(hits[c].load(), 1) << "threads " << threads << " job " << job;
+            for (int c = 0; c < n; ++c) {
+                ASSERT_EQ(hits[c].load(), 1) << "threads " << threads << " job " << job;
+            }
         }
         int ran = 0;
         pool.run(0, [&](int) { ++ran; });

@@ -151,7 +151,9 @@ TEST(TokenizerWorld, CrlfVocabularyGivesTheSameTokens) {
     }
     const auto tok = aviary::WorldTokenizer::load(write_temp("aviary_vocab_crlf.txt", crlf));
     for (const auto& c : golden_cases()) {
-        if (c.kind == "encode") EXPECT_EQ(tok.encode(c.bytes), c.ids) << c.name;
+        if (c.kind == "encode") {
+            EXPECT_EQ(tok.encode(c.bytes), c.ids) << c.name;
+        }
     }
 }
 

@@ -312,7 +312,9 @@ TEST(Trainer, FreezingByGlobKeepsThoseWeights) {
     for (auto& p : m.state_dict()) {
         const bool frozen = glob_match("blocks.*.att.*", p.name) || p.name == "emb.weight";
         const bool same = at::equal(p.tensor, *find_tensor(before, p.name));
-        if (frozen) EXPECT_TRUE(same) << p.name;
+        if (frozen) {
+            EXPECT_TRUE(same) << p.name;
+        }
     }
     EXPECT_FALSE(at::equal(*find_tensor(m.state_dict(), "blocks.0.ffn.key.weight"),
                            *find_tensor(before, "blocks.0.ffn.key.weight")));

@@ -174,7 +174,9 @@ TEST(WkvCpu, GradientsMatchReference) {
             EXPECT_TRUE(rel_close(ga[i]->grad(), gb[i]->grad(), 2e-5))
                 << "grad " << names[i] << " T=" << c.T << " N=" << N;
         }
-        if (!c.state) EXPECT_FALSE(a.s0.grad().defined());
+        if (!c.state) {
+            EXPECT_FALSE(a.s0.grad().defined());
+        }
     }
 }
 
@@ -196,8 +198,9 @@ TEST(WkvDispatch, PicksAPathAndRejectsBadShapes) {
     EXPECT_TRUE(rel_close(y, y_ref, 2e-5));
     EXPECT_THROW(aviary::wkv(in.r, in.k.narrow(1, 0, 5), in.v, in.lw, in.u, in.s0), aviary::Error);
     EXPECT_THROW(aviary::wkv(in.r, in.k, in.v, in.lw, in.u.narrow(1, 0, 4), in.s0), aviary::Error);
-    if (!aviary::wkv_cuda_available())
+    if (!aviary::wkv_cuda_available()) {
         EXPECT_THROW(aviary::wkv(in.r, in.k, in.v, in.lw, in.u, in.s0, aviary::WkvImpl::Cuda), aviary::Error);
+    }
 }
 
 // bf16 training's CPU autocast (core/src/trainer.cpp) stops at the WKV (wkv_dispatch.cpp): on bf16 r, k, v every

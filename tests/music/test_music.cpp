@@ -107,7 +107,9 @@ TEST(MusicTokenizer, ByteIdsRoundTripAndFraming) {
     EXPECT_EQ(aviary::ByteTokenizer().decode(ids), "X:1\nK:C\nCDEF|\n");
     EXPECT_EQ(aviary::ByteTokenizer().decode({0, 1, 2, 65, 3}), "A");
     try {
-        encode_abc("X:1\nK:C\nC\xe2\x99\xafD|\n");
+        encode_abc(
+            "X:1\nK:C\nC\xe2\x99\xaf"
+            "D|\n");  // (split: "\xafD" would be one hex escape)
         FAIL() << "non-ASCII accepted";
     } catch (const aviary::Error& e) {
         EXPECT_NE(std::string(e.what()).find("position 9"), std::string::npos) << e.what();

@@ -40,7 +40,9 @@ void expect_error(const Reply& r, int status, const std::string& param, const st
     } else {
         EXPECT_EQ(e["param"], param) << r.body;
     }
-    if (!code.empty()) EXPECT_EQ(e["code"], code) << r.body;
+    if (!code.empty()) {
+        EXPECT_EQ(e["code"], code) << r.body;
+    }
 }
 
 TEST_F(HttpApi, ModelsAndHealth) {
@@ -121,7 +123,9 @@ TEST_F(HttpApi, StreamingIsServerSentEventsWithTheSameText) {
         EXPECT_EQ(events.back(), "[DONE]");
         const json first = json::parse(events.front());
         EXPECT_EQ(first["object"], chat ? "chat.completion.chunk" : "text_completion");
-        if (chat) EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+        if (chat) {
+            EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
+        }
         // The chunk before the usage chunk carries the finish reason; the usage chunk has no choices.
         const json usage = json::parse(events[events.size() - 2]);
         EXPECT_TRUE(usage["choices"].empty());

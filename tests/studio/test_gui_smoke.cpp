@@ -122,7 +122,9 @@ quit
         int64_t lines = 0;
         for (std::string l; std::getline(log, l);) lines += !l.empty();
         EXPECT_LT(lines, 400) << run.path();
-        if (lines > 0) EXPECT_TRUE(fs::exists(run.path() / "checkpoints")) << run.path();
+        if (lines > 0) {
+            EXPECT_TRUE(fs::exists(run.path() / "checkpoints")) << run.path();
+        }
         std::printf("training run stopped after %lld logged steps\n", static_cast<long long>(lines));
     }
     EXPECT_EQ(n_runs, 1);

@@ -49,7 +49,9 @@ TEST(StudioPlot, NiceTicksPropertiesOnRandomRanges) {
         for (size_t i = 0; i < t.size(); ++i) {
             ASSERT_GE(t[i], lo - (hi - lo) * 1e-9);
             ASSERT_LE(t[i], hi + (hi - lo) * 1e-9);
-            if (i > 0) ASSERT_NEAR(t[i] - t[i - 1], step, step * 1e-9);
+            if (i > 0) {
+                ASSERT_NEAR(t[i] - t[i - 1], step, step * 1e-9);
+            }
         }
         // Every multiple of the step inside the range is there: none missing at either end.
         ASSERT_LT(t.front() - step, lo);

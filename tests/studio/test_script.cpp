@@ -68,8 +68,9 @@ TEST(StudioScript, DocsScreenshotScriptParses) {
     std::set<std::string> shots;
     for (const auto& c : cmds) {
         if (c.verb == "screenshot") shots.insert(c.rest);
-        if (c.verb == "open")
+        if (c.verb == "open") {
             EXPECT_TRUE(std::filesystem::exists(std::string(AVIARY_SOURCE_DIR) + "/" + c.rest)) << c.rest;
+        }
     }
     for (const char* panel : {"chat", "image", "image-vqa", "audio", "music", "training", "log", "settings"})
         EXPECT_EQ(shots.count(std::string(panel) + ".png"), 1u) << panel;

@@ -75,7 +75,9 @@ TEST(StudioSpectrogram, BandCentresArePeaksOfTheFilters) {
         const double* row = fb.data() + size_t(m) * n_freq;
         const int peak = int(std::max_element(row, row + n_freq) - row);
         EXPECT_NEAR(s.band_hz[size_t(m)], peak * bin_hz, bin_hz) << "band " << m;
-        if (m > 0) EXPECT_GT(s.band_hz[size_t(m)], s.band_hz[size_t(m - 1)]);
+        if (m > 0) {
+            EXPECT_GT(s.band_hz[size_t(m)], s.band_hz[size_t(m - 1)]);
+        }
     }
     EXPECT_GT(s.band_hz.front(), o.f_min);
     EXPECT_LT(s.band_hz.back(), o.f_max);

@@ -184,9 +184,10 @@ TEST(CliVision, VqaStatsIsOneConsistentJsonLine) {
             optional{"ttft_gflop", "gemm_gflops", "ttft_floor_s", "ttft_over_floor"};
         for (const auto& k : required) EXPECT_TRUE(keys.count(k)) << k << ": " << r.err;
         for (const auto& k : keys) EXPECT_TRUE(required.count(k) || optional.count(k)) << "unexpected key " << k;
-        if (keys.count("ttft_floor_s"))
+        if (keys.count("ttft_floor_s")) {
             EXPECT_NEAR(j["ttft_over_floor"].get<double>() * j["ttft_floor_s"].get<double>(), j["ttft_s"].get<double>(),
                         1e-6 + 1e-6 * j["ttft_s"].get<double>());
+        }
         for (const auto& k : keys) {
             ASSERT_TRUE(j[k].is_number()) << k << ": " << r.err;
             EXPECT_GE(j[k].get<double>(), 0.0) << k << ": " << r.err;

@@ -74,8 +74,9 @@ TEST(VisionClip, Bf16FileRunsInBf16NearTheFp32ForwardOfItsWeights) {
         const bool matrix = t.name.find("_proj.") != std::string::npos || t.name.find(".mlp.fc") != std::string::npos ||
                             t.name.find("patch_embedding") != std::string::npos;
         EXPECT_EQ(t.tensor.scalar_type(), matrix ? at::kBFloat16 : at::kFloat) << t.name;
-        if (t.name == "vision_model.encoder.layers.0.mlp.fc1.weight")  // as read: not copied
+        if (t.name == "vision_model.encoder.layers.0.mlp.fc1.weight") {  // as read: not copied
             EXPECT_EQ(t.tensor.data_ptr(), fc1->data_ptr());
+        }
     }
     torch::manual_seed(5);
     const at::Tensor px = torch::cat({get(expected(), "pixel_values"), torch::randn({2, 3, 32, 32})}, 0);
