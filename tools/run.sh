@@ -22,7 +22,8 @@ if [ "$what" = sanitize ]; then
   tools/fuzz.sh --all "${AVIARY_FUZZ_SECONDS:-20}"
   exit 0
 fi
-cmake --preset "$preset"
+# AVIARY_WERROR=ON in the environment makes warnings errors (CI sets it; cmake/AviaryWarnings.cmake).
+cmake --preset "$preset" ${AVIARY_WERROR:+-DAVIARY_WERROR=$AVIARY_WERROR}
 cmake --build --preset "$preset" -j "$(nproc)"
 case "$what" in
   build) ;;
