@@ -59,9 +59,8 @@ BatchScheduler::BatchScheduler(Model& model, const Tokenizer& tokenizer, int max
     : model_(model), tokenizer_(tokenizer), max_batch_(max_batch), cache_(cache_bytes), named_(max_named) {
     AVIARY_CHECK(max_batch >= 1 && max_batch <= 256, "--max-batch must be between 1 and 256, got ", max_batch);
     model_.train(false);
-    // The process keeps one cached CPU engine (shared_cpu_engine); the vision model's answers replace it. Taking the
-    // text model's engine and every batch size's Decoder now keeps them for the server's life, so a vision request
-    // never makes the text model rebuild its engine.
+    // Each model keeps its CPU engine (shared_cpu_engine, in the model's derived cache); holding it here and building
+    // every batch size's Decoder now keeps them for the server's life, so the first request pays no build.
     if (model_.options().device == "cpu") engine_ = shared_cpu_engine(model_);
     for (int b = 1; b <= max_batch_; ++b) decoders_.push_back(std::make_unique<Decoder>(model_, b));
     sampling_pool_ = std::make_unique<cpu::ThreadPool>(std::max(1, thread_count()));
