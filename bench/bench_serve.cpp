@@ -89,13 +89,11 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     aviary::set_thread_count(threads);
-    auto engine = aviary::default_cpu_engine_options();
-    engine.threads = threads;
-    aviary::set_default_cpu_engine_options(engine);
     aviary::server::ServerOptions o;
     o.port = 0;
     o.max_batch = max_batch;
     o.http_threads = clients + streams + 4;
+    o.threads = threads;
     std::string temp;
     if (!shape.empty()) {
         // A random model: the World tokenizer over its 65536 ids (the text is noise; the timing is real).

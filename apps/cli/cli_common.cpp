@@ -33,17 +33,15 @@ Model load_model(const ModelArgs& args) {
     AVIARY_CHECK(args.dtype != "int8" || args.device == "cpu",
                  "--dtype int8 runs on the CPU decode engine only; "
                  "use --device cpu (or --dtype bf16 on cuda)");
-    // The CPU decode engine (Decoder on the CPU: generate, chat, music, bench) takes its format and threads here.
     TensorList tensors = read_checkpoint(args.model);
     // "auto" (bench's default): the checkpoint's own precision — an int8 file (`aviary convert --dtype int8`) int8,
     // otherwise what Model::from_tensors finds (bf16 matrices bf16, anything else fp32)
     std::string dtype = args.dtype;
     if (dtype == "auto" && args.device == "cpu" && is_int8_checkpoint(tensors)) dtype = "int8";
-    CpuEngineOptions engine;
-    engine.dtype = dtype == "int8" ? "int8" : "auto";
-    engine.threads = args.threads;
-    set_default_cpu_engine_options(engine);
     ModelOptions opt;
+    // The model's CPU decode engine (Decoder on the CPU: generate, chat, music, bench) runs in this format and threads.
+    opt.cpu_engine.dtype = dtype == "int8" ? "int8" : "auto";
+    opt.cpu_engine.threads = args.threads;
     opt.device = args.device;
     opt.dtype = dtype == "int8" ? "fp32" : dtype;
     // `aviary convert --dtype int8` files: dequantised for the model; an int8 engine re-derives the same codes.

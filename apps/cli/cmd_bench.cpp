@@ -124,11 +124,9 @@ void register_bench(CLI::App& app, Runner& run) {
             set_thread_count(a->model.threads);
             const bool cuda = a->model.device == "cuda";
             if (a->model.dtype == "int8" && cuda) throw UsageError("--dtype int8 is a CPU format; use bf16 on cuda");
-            CpuEngineOptions engine_opt;
-            engine_opt.dtype = a->model.dtype == "int8" ? "int8" : "auto";
-            engine_opt.threads = a->model.threads;
-            set_default_cpu_engine_options(engine_opt);
-            ModelOptions opt;
+            ModelOptions opt;  // --shape's model (--model: load_model sets the same)
+            opt.cpu_engine.dtype = a->model.dtype == "int8" ? "int8" : "auto";
+            opt.cpu_engine.threads = a->model.threads;
             opt.device = a->model.device;
             // int8: the engine quantises an fp32 model; auto: the checkpoint's own (load_model), fp32 for --shape
             opt.dtype = a->model.dtype == "int8" || a->model.dtype == "auto" ? "fp32" : a->model.dtype;

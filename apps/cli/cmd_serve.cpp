@@ -60,9 +60,7 @@ void register_serve(CLI::App& app, Runner& run) {
         run = [a] {
             a->o.max_body_bytes = static_cast<size_t>(a->max_body_mb * 1024 * 1024);
             set_thread_count(a->threads);
-            CpuEngineOptions engine = default_cpu_engine_options();
-            engine.threads = a->threads;
-            set_default_cpu_engine_options(engine);
+            a->o.threads = a->threads;
             // SIGINT/SIGTERM: the handler only writes the signal number to a pipe (async-signal-safe, whichever thread
             // the kernel picks: LibTorch's and OpenBLAS's threads exist already); a watcher thread reads it and stops
             // the server from a normal context. A 0 byte from the main thread ends the watcher.

@@ -63,6 +63,7 @@ vision::VisualRwkv load_visual(const VisionModelArgs& a, const std::string& dtyp
     const std::string path = a.model.empty() ? vision::default_model_path() : a.model;
     ModelOptions options;
     options.dtype = dtype;
+    options.cpu_engine.threads = a.threads;
     return vision::VisualRwkv::load(path, a.clip, a.proj, options);
 }
 

@@ -30,9 +30,10 @@ struct VisionAdapter::Impl {
     vision::ImagePosition position = vision::ImagePosition::Middle;
 };
 
-VisionAdapter::VisionAdapter(const std::string& path) : impl_(std::make_unique<Impl>()) {
+VisionAdapter::VisionAdapter(const std::string& path, int threads) : impl_(std::make_unique<Impl>()) {
     ModelOptions options;
     options.dtype = "auto";
+    options.cpu_engine.threads = threads;
     impl_->model = vision::VisualRwkv::load(path, "", "", options);
     impl_->model.rwkv().train(false);
     // The tokenizer and image place the model was trained with (its metadata), as `aviary vqa` picks them.
@@ -68,7 +69,7 @@ VisionAdapter::Answer VisionAdapter::answer(const std::string& image_bytes, cons
 }
 #else
 struct VisionAdapter::Impl {};
-VisionAdapter::VisionAdapter(const std::string& path) {
+VisionAdapter::VisionAdapter(const std::string& path, int) {
     AVIARY_FAIL("this build has no vision module; cannot load '", path, "' (build with AVIARY_BUILD_VISION=ON)");
 }
 VisionAdapter::~VisionAdapter() = default;

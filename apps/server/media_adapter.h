@@ -14,7 +14,7 @@ namespace aviary::server {
 class VisionAdapter {
 public:
     // Loads a VisualRWKV model (its precision as stored); aviary::Error naming the file when it cannot.
-    explicit VisionAdapter(const std::string& path);
+    VisionAdapter(const std::string& path, int threads);  // threads: the CPU engine's (<= 0: measured)
     ~VisionAdapter();
     struct Answer {
         std::string text;

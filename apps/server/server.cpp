@@ -61,10 +61,11 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
     AVIARY_CHECK(o.port >= 0 && o.port <= 65535, "--port must be between 0 and 65535, got ", o.port);
     ModelOptions mo;
     mo.dtype = o.dtype;
+    mo.cpu_engine.threads = o.threads;
     m.model = Model::load(o.model_path, mo);
     m.model.train(false);
     m.tokenizer = make_tokenizer(o.tokenizer, m.model.config().vocab_size, o.vocab_path);
-    if (!o.vision_model_path.empty()) m.vision = std::make_unique<VisionAdapter>(o.vision_model_path);
+    if (!o.vision_model_path.empty()) m.vision = std::make_unique<VisionAdapter>(o.vision_model_path, o.threads);
     if (!o.audio_model_path.empty()) m.audio = std::make_unique<AudioAdapter>(o.audio_model_path);
     m.scheduler = std::make_unique<BatchScheduler>(m.model, *m.tokenizer, o.max_batch, size_t(o.state_cache_mb) << 20,
                                                    size_t(std::max(1, o.max_named_states)));

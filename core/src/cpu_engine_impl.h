@@ -136,6 +136,8 @@ struct CpuEngine::Impl {
     // Runs the tasks as one job: their rows, laid end to end, are cut into chunks (multiples of 16 rows).
     void run(std::initializer_list<Task> tasks) { run(std::vector<Task>(tasks)); }
     void run(const std::vector<Task>& list);
+    // When set, run() also appends each task list it runs here (the weight-read probe replays a real step's jobs).
+    std::vector<std::vector<Task>>* recorded = nullptr;
 
     // WKV (spec §2.5.1) for every (sequence, head), then GroupNorm over the head (eps 64e-5) and the gate:
     // o = GroupNorm(y) ⊙ g. S is [b][h][key j][value i].
@@ -221,9 +223,9 @@ struct CpuEngine::Impl {
     // slows a repetition down, so the best one is the machine's rate).
     double measure_gemm_gflops();
 
-    // GB/s of one decode step's weight reads alone: the engine's batch-1 kernels over the model's own matrices, in
-    // the order a step reads them (every layer's LoRAs and matrices, then the head), on the engine's threads, with
-    // none of the step's other work; best of 8 after a warm-up.
+    // GB/s of one decode step's weight reads alone: the matrix jobs of one real batch-1 step (recorded from run()),
+    // replayed in order on the engine's threads without their epilogues and none of the step's other work; best of 8
+    // after a warm-up.
     double measure_weight_read_gbps();
 
     // Thread count by measurement (options.threads <= 0): the head product (the largest matrix) timed with 1..max

@@ -15,45 +15,31 @@
 namespace aviary {
 
 double CpuEngine::Impl::measure_weight_read_gbps() {
-    resize(1);
-    // the jobs of a step (layer()): the same matrices run together
-    std::vector<std::vector<const MatView*>> jobs;
-    for (const Layer& L : layers) {
-        if (cfg.version == 6) {
-            jobs.push_back({&L.maa_w1t});
-            jobs.push_back({&L.maa_w2t[0], &L.maa_w2t[1], &L.maa_w2t[2], &L.maa_w2t[3], &L.maa_w2t[4]});
-            jobs.push_back({&L.decay_w1t});
-            jobs.push_back({&L.decay_w2t});
-        }
-        jobs.push_back({&L.att_r, &L.att_k, &L.att_v, &L.att_g});
-        jobs.push_back({&L.att_o});
-        jobs.push_back({&L.ffn_k, &L.ffn_r});
-        jobs.push_back({&L.ffn_v});
+    // One real step of a zero state records the jobs a step runs (the same matrices together, in order); they are
+    // replayed without epilogues, so only the products' reads and writes are timed.
+    State state;
+    for (int l = 0; l < cfg.n_layer; ++l) {
+        state.att_shift.push_back(at::zeros({1, cfg.n_embd}, at::kFloat));
+        state.wkv.push_back(at::zeros({1, cfg.n_head, cfg.head_size, cfg.head_size}, at::kFloat));
+        state.ffn_shift.push_back(at::zeros({1, cfg.n_embd}, at::kFloat));
     }
-    jobs.push_back({&head});
-    int64_t widest = 0, total_rows = 0;
-    for (const auto& job : jobs) {
-        int64_t rows = 0;
-        for (const MatView* w : job) {
-            widest = std::max(widest, w->cols);
-            rows += w->rows;
-        }
-        total_rows = std::max(total_rows, rows);
+    std::vector<std::vector<Task>> jobs;
+    std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
+    const int64_t token = 0;
+    recorded = &jobs;
+    try {
+        step(&token, 1, state, logits.data());
+    } catch (...) {
+        recorded = nullptr;
+        throw;
     }
-    std::vector<float> x(static_cast<size_t>(widest), 0.5f), y(static_cast<size_t>(total_rows));
-    std::vector<Task> tasks;
+    recorded = nullptr;
+    for (auto& job : jobs)
+        for (Task& t : job) t.epilogue = Epilogue::kStore;
     double best = 1e30;
     for (int rep = 0; rep < 9; ++rep) {
         const auto t0 = std::chrono::steady_clock::now();
-        for (const auto& job : jobs) {
-            tasks.clear();
-            int64_t off = 0;
-            for (const MatView* w : job) {
-                tasks.push_back({w, x.data(), w->cols, y.data() + off, w->rows});
-                off += w->rows;
-            }
-            run(tasks);
-        }
+        for (const auto& job : jobs) run(job);
         const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (rep > 0) best = std::min(best, t);
     }

@@ -81,6 +81,7 @@ int CpuEngine::Impl::chunk_count(int64_t units, int64_t min_units) const {
 }
 
 void CpuEngine::Impl::run(const std::vector<Task>& list) {
+    if (recorded) recorded->push_back(list);
     int64_t total = 0;
     for (const Task& t : list) total += t.w->rows;
     const int n = chunk_count(total, 16);

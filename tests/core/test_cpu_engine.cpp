@@ -356,8 +356,9 @@ TEST(CpuEngineDecoder, DecoderUsesTheEngineOnTheCpu) {
     }
 }
 
-// Each model keeps its own shared engine (a server holds a text and a VisualRWKV model): using another model does not
-// rebuild the first one's, changing the options or the weights does, and the engine is freed with its model.
+// Each model keeps its own shared engine (a server holds a text and a VisualRWKV model), built with that model's own
+// engine options: using another model does not rebuild the first one's, changing its weights does, and the engine is
+// freed with its model.
 TEST(CpuEngineShared, OneEnginePerModelFreedWithIt) {
     std::weak_ptr<aviary::CpuEngine> first_engine;
     {
@@ -375,15 +376,21 @@ TEST(CpuEngineShared, OneEnginePerModelFreedWithIt) {
         }
         EXPECT_NE(aviary::shared_cpu_engine(a).get(), ea.get());
         EXPECT_EQ(aviary::shared_cpu_engine(b).get(), eb.get());
-        // Other default options: a new engine.
-        const aviary::CpuEngineOptions saved = aviary::default_cpu_engine_options();
-        aviary::CpuEngineOptions other = saved;
-        other.threads = 1;
-        aviary::set_default_cpu_engine_options(other);
-        const auto eb1 = aviary::shared_cpu_engine(b);
-        EXPECT_NE(eb1.get(), eb.get());
-        EXPECT_EQ(eb1->threads(), 1);
-        aviary::set_default_cpu_engine_options(saved);
+        // Options are the model's own: a model loaded with one thread and int8 weights beside one with two threads
+        // and its own dtype; neither changes the other's engine.
+        aviary::ModelOptions one, two;
+        one.cpu_engine.threads = 1;
+        one.cpu_engine.dtype = "int8";
+        two.cpu_engine.threads = 2;
+        const Model c = Model::from_tensors(random_tensors(6, 2, 128, 300, 5, 30.0), one);
+        const Model d = Model::from_tensors(random_tensors(6, 2, 128, 300, 5, 30.0), two);
+        const auto ec = aviary::shared_cpu_engine(c), ed = aviary::shared_cpu_engine(d);
+        ASSERT_TRUE(ec && ed);
+        EXPECT_EQ(ec->threads(), 1);
+        EXPECT_EQ(ec->dtype(), "int8");
+        EXPECT_EQ(ed->threads(), 2);
+        EXPECT_EQ(ed->dtype(), "fp32");
+        EXPECT_EQ(aviary::shared_cpu_engine(b).get(), eb.get());
         first_engine = aviary::shared_cpu_engine(b);
     }
     EXPECT_TRUE(first_engine.expired()) << "the engine outlived its model";

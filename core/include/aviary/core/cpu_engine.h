@@ -13,29 +13,11 @@
 #include <memory>
 #include <string>
 
+#include "aviary/core/cpu_engine_options.h"
 #include "aviary/core/model.h"
 #include "aviary/core/state.h"
 
 namespace aviary {
-
-struct CpuEngineOptions {
-    // Matrix weight format: "auto" (the model's: fp32 or bf16), "fp32", "bf16" or "int8".
-    std::string dtype = "auto";
-    // Threads of the engine's pool; <= 0: chosen by measurement at construction (1 .. aviary::thread_count(),
-    // the fastest head matrix-vector product).
-    int threads = 0;
-    // Kernel set: "auto" (best supported; $AVIARY_CPU_KERNEL overrides), "scalar", "avx2" or "avx512".
-    std::string kernels = "auto";
-    // Prefill: tokens per block (the GEMMs' row count; buffers grow with it, the state carries across blocks).
-    int64_t prefill_chunk = 256;
-    // Prefill GEMMs of the bf16 / int8 matrices: "auto" ($AVIARY_PREFILL_GEMM overrides), "onednn" (cpu_gemm.h: bf16
-    // activations × bf16 weights, or int8 activations with one scale per token × int8 weights, on AMX / AVX512-BF16 /
-    // VNNI), "blas" (the reference: weight rows widened to fp32, single-threaded cblas_sgemm blocks) or "libtorch"
-    // (the same blocks through at::mm_out). "auto" takes oneDNN where it beats the BLAS path: bf16 on AMX-BF16 only
-    // (OneDnnInfo::bf16_amx: on AVX512-BF16 alone oneDNN's bf16 matmul is slower than the widened fp32 blocks), int8
-    // on AMX-INT8 or VNNI; else blas. fp32 matrices always take the blas path (exact).
-    std::string prefill_gemm = "auto";
-};
 
 class CpuEngine {
 public:
@@ -89,15 +71,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Process-wide engine options used by Decoder (and so by generate, chat, the studio, bench): the CLI sets them
-// from --dtype int8 / --threads. Defaults: the model's dtype, aviary::thread_count() threads, best kernels.
-void set_default_cpu_engine_options(const CpuEngineOptions& options);
-CpuEngineOptions default_cpu_engine_options();
-
-// The engine for `model` with the default options, built once and reused while the model's weights and the options
-// stay the same (building an int8 engine quantises every matrix). It is kept with the model (Model::derived_cache)
-// and freed with it, so a process that serves several models (text, VisualRWKV) keeps one engine each. Calls on an
-// engine are serialised by a mutex inside it. nullptr when !CpuEngine::supports(model).
+// The engine for `model` with the model's own engine options (ModelOptions::cpu_engine), built once and reused while
+// the model's weights stay the same (building an int8 engine quantises every matrix). It is kept with the model
+// (Model::derived_cache) and freed with it, so a process that serves several models (text, VisualRWKV) keeps one engine
+// each. Calls on an engine are serialised by a mutex inside it. nullptr when !CpuEngine::supports(model).
 std::shared_ptr<CpuEngine> shared_cpu_engine(const Model& model);
 
 // The prefill GEMM path an engine of weight format `dtype` ("fp32", "bf16", "int8") takes for the option

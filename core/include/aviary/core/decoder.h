@@ -2,8 +2,8 @@
 // is captured once in a CUDA graph and replayed per token: eager LibTorch would pay ~40–60 kernel launches per
 // layer from the host (docs/reference perf_anchors §2), the graph pays one launch per token. Follows rwkv pip
 // 0.8.31+ (torch.cuda.CUDAGraph decoding). On the CPU the step runs on the CPU decode engine (cpu_engine.h,
-// shared_cpu_engine: fp32/bf16/int8 kernels, default_cpu_engine_options()); a model the engine does not take (LoRA
-// adapters) and use_graph = false use plain Model::step.
+// shared_cpu_engine: fp32/bf16/int8 kernels, the model's ModelOptions::cpu_engine); a model the engine does not take
+// (LoRA adapters) and use_graph = false use plain Model::step.
 #pragma once
 #include <ATen/core/Tensor.h>
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "aviary/core/checkpoint.h"
+#include "aviary/core/cpu_engine_options.h"
 #include "aviary/core/config.h"
 #include "aviary/core/state.h"
 #include "aviary/core/wkv.h"
@@ -36,6 +37,9 @@ struct ModelOptions {
     std::string dtype = "fp32";
     WkvImpl wkv = WkvImpl::Auto;
     int64_t wkv_chunk = 32;
+    // How the CPU decode engine built for this model runs (Decoder, prefill, shared_cpu_engine): the CLI's --dtype int8
+    // and --threads land here. Defaults: the model's dtype, threads chosen by measurement, the best kernels.
+    CpuEngineOptions cpu_engine;
 };
 
 // Checks a device name before any work is done: "cpu", or "cuda" with a CUDA LibTorch and a visible GPU; throws

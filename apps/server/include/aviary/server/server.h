@@ -16,6 +16,7 @@ struct ServerOptions {
     std::string tokenizer = "auto";  // world | byte | auto (by the model's vocabulary size)
     std::string vocab_path;          // World vocabulary ("" = the installed one)
     std::string dtype = "auto";      // weights in memory: auto (the file's) | fp32 | bf16
+    int threads = 0;                 // CPU engine threads of every model (<= 0: chosen by measurement)
     std::string host = "127.0.0.1";
     int port = 8080;               // 0: an ephemeral port (Server::port() tells which)
     int max_batch = 8;             // sequences decoded together
