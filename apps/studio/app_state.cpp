@@ -124,6 +124,24 @@ void AppState::register_fields() {
         {"training.steps", [this](double v) { settings.train.steps = int64_t(v); }},
         {"training.log_y", [this](double v) { training.log_y = v != 0; }},
     };
+    outputs = {
+        {"chat.model", [this] { return chat.model_loaded ? chat.model_desc : std::string(); }},
+        {"chat.answer",
+         [this] {
+             const auto& m = chat.branches[size_t(chat.active)].messages;
+             return !m.empty() && m.back().role == "model" ? m.back().text : std::string();
+         }},
+        {"music.abc", [this] { return music.abc; }},
+        {"image.description", [this] { return image.image ? image.description : std::string(); }},
+        {"image.answer", [this] { return image.answer; }},
+        {"audio.description", [this] { return audio.clip ? audio.description : std::string(); }},
+        {"audio.tags",
+         [this] {
+             std::string t;
+             for (const auto& [label, score] : audio.tags) t += (t.empty() ? "" : ", ") + label;
+             return t;
+         }},
+    };
 }
 
 bool AppState::panels_idle() const {

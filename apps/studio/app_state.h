@@ -132,7 +132,8 @@ struct AppState {
     bool click_consumed = false;
     std::map<std::string, std::string*> text_fields;
     std::map<std::string, std::function<void(double)>> number_fields;
-    std::vector<std::string> dropped;  // paths dropped on the window (GLFW callback)
+    std::map<std::string, std::function<std::string()>> outputs;  // what the panels show (expect-output)
+    std::vector<std::string> dropped;                             // paths dropped on the window (GLFW callback)
 
     // measurements
     double frame_ms_max_busy = 0, frame_ms_sum_busy = 0;

@@ -81,10 +81,17 @@ std::vector<ScriptCommand> parse_script(const std::string& text) {
                              c.args[0].find('/') == std::string::npos,
                          "script line ", line, ": screenshot names a .png file inside the screenshot directory, got '",
                          c.args[0], "'");
+        } else if (c.verb == "expect-error") {
+            need(1, "the text the error banner should contain");
+        } else if (c.verb == "expect-output") {
+            need(1, "an output name");
+            const size_t sp2 = c.rest.find_first_of(" \t");
+            c.rest = sp2 == std::string::npos ? "" : trim(c.rest.substr(sp2));  // the text to find ("": any)
         } else if (c.verb == "quit" || c.verb == "expect-no-error") {
         } else {
             AVIARY_FAIL("script line ", line, ": unknown command '", c.verb,
-                        "' (panel, type, set, click, open, wait-idle, wait-frames, screenshot, expect-no-error, quit)");
+                        "' (panel, type, set, click, open, wait-idle, wait-frames, screenshot, expect-no-error, "
+                        "expect-error, expect-output, quit)");
         }
         out.push_back(std::move(c));
     }

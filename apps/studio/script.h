@@ -8,6 +8,10 @@
 //   wait-frames N         renders N frames
 //   screenshot FILE       writes the framebuffer as PNG into the screenshot directory
 //   expect-no-error       fails when an error banner is showing
+//   expect-error TEXT…    fails unless an error banner containing TEXT is showing; then closes every banner (as
+//                         the user's "x"), so a later expect-no-error checks what comes after
+//   expect-output NAME [TEXT…]  fails when the panel output NAME (chat.model, chat.answer, music.abc,
+//                         image.description, image.answer, audio.description, audio.tags) is empty or lacks TEXT
 //   quit                  ends the script (exit 0)
 // Parsing is separate from running so that tests check it without GL.
 #pragma once

@@ -88,6 +88,25 @@ void ScriptRunner::before_frame(AppState& app, double now) {
             wait_ = Wait::Shot, frames_left_ = 2;
         } else if (c.verb == "expect-no-error") {
             if (!app.banners.empty()) return fail(c, "an error is showing: " + app.banners.back().text);
+        } else if (c.verb == "expect-error") {
+            std::string shown;
+            bool found = false;
+            for (const Banner& b : app.banners) {
+                found = found || b.text.find(c.rest) != std::string::npos;
+                shown += (shown.empty() ? "" : " | ") + b.text;
+            }
+            if (!found)
+                return fail(c, app.banners.empty()
+                                   ? "no error banner is showing"
+                                   : "no error banner contains '" + c.rest + "' (showing: " + shown + ")");
+            app.banners.clear();
+        } else if (c.verb == "expect-output") {
+            const auto it = app.outputs.find(c.args[0]);
+            if (it == app.outputs.end()) return fail(c, "unknown output '" + c.args[0] + "'");
+            const std::string value = it->second();
+            if (value.empty()) return fail(c, "'" + c.args[0] + "' is empty");
+            if (value.find(c.rest) == std::string::npos)
+                return fail(c, "'" + c.args[0] + "' does not contain '" + c.rest + "': " + value.substr(0, 200));
         } else if (c.verb == "quit") {
             finished_ = true;
         }

@@ -149,12 +149,16 @@ AudioTrainResult train_audio_model(AudioRwkv& model, const ClipFeatures& train, 
     Trainer trainer(model.named_parameters(), to);
     AudioTrainResult result;
     double elapsed0 = 0;
+    clear_interrupted_writes(out_dir);
+    seed_training_rng(o.seed);  // a checkpoint's RNG state replaces it below
     if (resume) {
         const std::string ck = latest_train_checkpoint(out_dir);
         if (!ck.empty()) elapsed0 = load_train_checkpoint(ck, model.state_dict(), trainer).elapsed_s;
     }
     result.start_step = trainer.step_count();
-    std::ofstream log(fs::path(out_dir) / "train_log.jsonl", std::ios::app);
+    const fs::path log_path = fs::path(out_dir) / "train_log.jsonl";
+    restart_train_log(log_path.string(), result.start_step);  // each step once, also after a kill
+    std::ofstream log(log_path, std::ios::app);
     const auto t0 = std::chrono::steady_clock::now();
     auto elapsed = [&] {
         return elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -4,7 +4,11 @@
 // trainer.json (step, data position, loss). Crash safety: everything goes into
 // checkpoints/.tmp-*, each file fsynced, then the directory is renamed into
 // place and the parent fsynced; readers only take step-* directories with
-// trainer.json.
+// trainer.json. A checkpoint is removed (rotation, the same step saved again)
+// by renaming it to .tmp-* first, so a kill mid-removal never leaves a step-*
+// directory with some of its files. Also the training run's shared pieces of
+// crash safety: clearing what killed writes left, the seeded global RNG and the
+// train log cut back to the resumed step.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,6 +31,7 @@ namespace fs = std::filesystem;
 namespace {
 
 int g_fail_after_files = -1;
+int g_fail_after_removals = -1;
 
 void fsync_path(const fs::path& p, bool directory) {
     int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
@@ -120,6 +125,28 @@ std::vector<Entry> list_checkpoints(const fs::path& root) {
     return out;
 }
 
+// Removes a checkpoint directory so that no reader ever sees part of it: renamed to .tmp-removing-* (which readers
+// skip and the next save clears) and the rename made durable, then deleted file by file.
+void remove_checkpoint_dir(const fs::path& dir) {
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) return;
+    const fs::path doomed =
+        dir.parent_path() / (".tmp-removing-" + dir.filename().string() + "-" + std::to_string(::getpid()));
+    remove_tree(doomed.string());
+    fs::rename(dir, doomed);
+    fsync_path(dir.parent_path(), true);
+    int removed = 0;
+    for (const auto& e : fs::directory_iterator(doomed)) {
+        if (g_fail_after_removals >= 0 && removed >= g_fail_after_removals) {
+            g_fail_after_removals = -1;
+            AVIARY_FAIL("simulated failure while removing a checkpoint (test hook)");
+        }
+        remove_tree(e.path().string());
+        ++removed;
+    }
+    remove_tree(doomed.string());
+}
+
 std::string step_name(int64_t step) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
@@ -130,6 +157,51 @@ std::string step_name(int64_t step) {
 
 void set_checkpoint_failure_for_testing(int files) {
     g_fail_after_files = files;
+}
+
+void set_checkpoint_removal_failure_for_testing(int files) {
+    g_fail_after_removals = files;
+}
+
+void clear_interrupted_writes(const std::string& out_dir) {
+    std::error_code ec;
+    if (!fs::is_directory(out_dir, ec)) return;
+    // AtomicFile temporaries: ".NAME.tmp-XXXXXX" (mkstemp's six characters) beside their target.
+    for (const auto& e : fs::directory_iterator(out_dir)) {
+        const std::string name = e.path().filename().string();
+        const size_t at = name.rfind(".tmp-");
+        if (name.size() > 1 && name[0] == '.' && at != std::string::npos && at > 0 && name.size() == at + 5 + 6 &&
+            e.is_regular_file())
+            remove_tree(e.path().string());
+    }
+    const fs::path root = fs::path(out_dir) / "checkpoints";
+    if (fs::is_directory(root, ec))
+        for (const auto& e : fs::directory_iterator(root))
+            if (e.path().filename().string().rfind(".tmp-", 0) == 0) remove_tree(e.path().string());
+}
+
+void seed_training_rng(uint64_t seed) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(seed);
+}
+
+void restart_train_log(const std::string& path, int64_t last_step) {
+    std::string kept;
+    std::ifstream in(path, std::ios::binary);
+    if (last_step > 0 && in.good()) {
+        std::string line;
+        while (std::getline(in, line)) {
+            // A line cut by a kill is not JSON (or lacks its newline at the end of the file): dropped.
+            if (in.eof()) break;
+            const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+            if (!j.is_discarded() && j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+                j["step"].get<int64_t>() <= last_step)
+                kept += line + "\n";
+        }
+    }
+    in.close();
+    write_file_atomic(path, kept);
 }
 
 void save_train_checkpoint(const std::string& out_dir, const Model& model, const Trainer& trainer,
@@ -168,7 +240,7 @@ void save_train_checkpoint(const std::string& out_dir, const TensorList& weights
         write_text_synced(tmp / "trainer.json", j.dump(2) + "\n");
         file_written(files);
         fsync_path(tmp, true);
-        remove_tree(final_dir.string());  // same step saved again (e.g. stop at the end)
+        remove_checkpoint_dir(final_dir);  // same step saved again (e.g. stop at the end)
         fs::rename(tmp, final_dir);
         fsync_path(root, true);
     } catch (...) {
@@ -186,7 +258,7 @@ void save_train_checkpoint(const std::string& out_dir, const TensorList& weights
     for (size_t i = 1; i < all.size(); ++i)
         if (all[i].loss < all[best].loss) best = i;
     for (size_t i = 0; i + size_t(keep_last) < all.size(); ++i)
-        if (i != best) remove_tree(all[i].path.string());
+        if (i != best) remove_checkpoint_dir(all[i].path);
     fsync_path(root, true);
 }
 

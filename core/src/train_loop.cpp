@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "aviary/core/distributed.h"
 #include "aviary/core/error.h"
@@ -20,27 +19,6 @@
 
 namespace aviary {
 namespace fs = std::filesystem;
-namespace {
-
-// Keeps the log lines of steps <= last_step (the ones a resumed run does not
-// repeat).
-void trim_log(const fs::path& log, int64_t last_step) {
-    if (!fs::exists(log)) return;
-    std::ifstream in(log);
-    std::ostringstream kept;
-    std::string line;
-    while (std::getline(in, line)) {
-        nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= last_step) kept << line << "\n";
-    }
-    in.close();
-    const fs::path tmp = log.string() + ".tmp";
-    std::ofstream(tmp, std::ios::trunc) << kept.str();
-    fs::rename(tmp, log);
-}
-
-}  // namespace
-
 TrainSummary train_language_model(Model& model, const TokenSource& data, const LmTrainConfig& config,
                                   const TrainCallbacks& cb) {
     const TrainOptions& o = config.train;
@@ -51,7 +29,10 @@ TrainSummary train_language_model(Model& model, const TokenSource& data, const L
     const int rank = config.comm ? config.comm->rank() : 0;
     const int world = config.comm ? config.comm->world_size() : 1;
     const bool writer = rank == 0;  // the rank that writes checkpoints and logs
-    if (writer) fs::create_directories(config.out_dir);
+    if (writer) {
+        fs::create_directories(config.out_dir);
+        clear_interrupted_writes(config.out_dir);
+    }
 
     model.train(true);
     TrainOptions topt = o;
@@ -68,6 +49,7 @@ TrainSummary train_language_model(Model& model, const TokenSource& data, const L
     summary.precision = trainer.options().precision;
     int64_t position = 0;
     double elapsed_before = 0;
+    seed_training_rng(o.seed);  // a checkpoint's RNG state replaces it below
     if (config.resume) {
         const std::string latest = latest_train_checkpoint(config.out_dir);
         if (!latest.empty()) {
@@ -88,10 +70,7 @@ TrainSummary train_language_model(Model& model, const TokenSource& data, const L
     const fs::path log_path = fs::path(config.out_dir) / "train_log.jsonl";
     std::ofstream log;
     if (writer) {
-        if (summary.start_step > 0)
-            trim_log(log_path, summary.start_step);
-        else
-            std::ofstream(log_path, std::ios::trunc).close();
+        restart_train_log(log_path.string(), summary.start_step);
         log.open(log_path, std::ios::app);
         AVIARY_CHECK(log.good(), "cannot write '", log_path.string(), "'");
     }

@@ -159,8 +159,20 @@ TEST(CliAudio, TrainEvalAndExactResume) {
     EXPECT_NE(straight.err.find("1 of 7 listed clips are missing"), std::string::npos) << straight.err;
     auto part = run_cli(common + " --steps 2 --out " + (dir / "b").string(), "", dir);
     ASSERT_EQ(part.code, 0) << part.err;
+    // What a SIGKILL in step 3 leaves (tools/kill_resume.py found these kept: the log then held steps 1, 2, 3, 3, 4,
+    // and the temporary stayed): step 3 logged after the step-2 checkpoint, a line cut mid-write, and the
+    // temporary of an output write.
+    std::ofstream(dir / "b" / "train_log.jsonl", std::ios::app) << "{\"step\": 3, \"loss\": 0.5}\n{\"step\": 4, \"lo";
+    std::ofstream(dir / "b" / ".model.safetensors.tmp-Zx81Qa") << "half";
     auto rest = run_cli(common + " --steps 4 --resume --out " + (dir / "b").string(), "", dir);
     ASSERT_EQ(rest.code, 0) << rest.err;
+    EXPECT_FALSE(fs::exists(dir / "b" / ".model.safetensors.tmp-Zx81Qa"));
+    {
+        std::ifstream log(dir / "b" / "train_log.jsonl");
+        std::vector<int64_t> steps;
+        for (std::string l; std::getline(log, l);) steps.push_back(nlohmann::json::parse(l)["step"].get<int64_t>());
+        EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4}));
+    }
     auto out = nlohmann::json::parse(rest.out);
     EXPECT_EQ(out["start_step"], 2);
     EXPECT_EQ(out["end_step"], 4);

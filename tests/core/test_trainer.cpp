@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 
 #include "aviary/core/error.h"
 #include "aviary/core/glob.h"
@@ -285,6 +286,106 @@ TEST(Trainer, FailedCheckpointWriteKeepsTheLastGoodOne) {
     EXPECT_EQ(info.step, 5);
     EXPECT_EQ(info.data_position, 5 * 4);
     fresh.train(false);
+}
+
+// Rotation used to delete an old checkpoint in place, file by file: a kill in between left a step-* directory with
+// trainer.json but without a weights file, which readers take as complete. Now the directory is renamed to .tmp-*
+// first; the hook stops the removal after one file as a kill would.
+TEST(Trainer, InterruptedRotationNeverLeavesAPartialCheckpoint) {
+    auto data = tiny_corpus();
+    Model m = tiny_model(6, 7);
+    LmTrainConfig c = small_config(tmpdir("rotate_killed"), 6);
+    c.save_every = 1;
+    c.keep_last = 1;
+    TrainCallbacks cb;
+    cb.on_progress = [](const TrainProgress& p) {
+        if (p.step == 4) set_checkpoint_removal_failure_for_testing(1);  // rotating after the step-4 save
+        return true;
+    };
+    EXPECT_THROW(train_language_model(m, *data, c, cb), Error);
+    const fs::path root = fs::path(c.out_dir) / "checkpoints";
+    int complete = 0;
+    for (const auto& e : fs::directory_iterator(root)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("step-", 0) != 0) continue;
+        for (const char* file : {"trainer.json", "model.safetensors", "optimizer.safetensors"})
+            EXPECT_TRUE(fs::exists(e.path() / file)) << name << " lacks " << file;
+        ++complete;
+    }
+    EXPECT_GE(complete, 1);
+    EXPECT_EQ(fs::path(latest_train_checkpoint(c.out_dir)).filename().string(), "step-00000004");
+    // The resumed run finishes, and the half-removed directory is gone.
+    Model r = tiny_model(6, 8);
+    c.resume = true;
+    EXPECT_EQ(train_language_model(r, *data, c).start_step, 4);
+    for (const auto& e : fs::directory_iterator(root))
+        EXPECT_EQ(e.path().filename().string().rfind(".tmp-", 0), std::string::npos) << e.path();
+}
+
+// LibTorch seeds its global CPU generator from /dev/urandom, and checkpoints store that generator: two runs with the
+// same seed wrote different optimizer.safetensors (tools/kill_resume.py: 'rng/torch_cpu' differs), and anything that
+// drew from it would have differed too. A run now seeds it from the training seed.
+TEST(Trainer, CheckpointRngStateIsAFunctionOfTheSeed) {
+    auto data = tiny_corpus();
+    auto rng_of = [](const LmTrainConfig& c) {
+        const TensorList opt =
+            read_safetensors((fs::path(latest_train_checkpoint(c.out_dir)) / "optimizer.safetensors").string());
+        const at::Tensor* t = find_tensor(opt, "rng/torch_cpu");
+        EXPECT_NE(t, nullptr);
+        return t ? t->clone() : at::Tensor();
+    };
+    Model a = tiny_model(6, 9);
+    LmTrainConfig ca = small_config(tmpdir("rng_a"), 3);
+    train_language_model(a, *data, ca);
+    (void)at::rand({1000});  // the global generator moves on between the two runs
+    at::manual_seed(12345);
+    Model b = tiny_model(6, 9);
+    LmTrainConfig cb = small_config(tmpdir("rng_b"), 3);
+    train_language_model(b, *data, cb);
+    const at::Tensor ra = rng_of(ca), rb = rng_of(cb);
+    ASSERT_TRUE(ra.defined() && rb.defined());
+    EXPECT_TRUE(at::equal(ra, rb)) << "the checkpoints' RNG states differ for the same seed";
+    // …and a different seed gives a different state.
+    Model d = tiny_model(6, 9);
+    LmTrainConfig cd = small_config(tmpdir("rng_d"), 3);
+    cd.train.seed = 6;
+    train_language_model(d, *data, cd);
+    EXPECT_FALSE(at::equal(ra, rng_of(cd)));
+}
+
+// What a SIGKILL leaves — a log line cut mid-write, steps logged after the newest checkpoint, an AtomicFile
+// temporary of the final model, a half-written checkpoint directory — is gone after the resumed run, and the log
+// holds each step once.
+TEST(Trainer, ResumeClearsWhatAKillLeft) {
+    auto data = tiny_corpus();
+    Model m = tiny_model(6, 10);
+    LmTrainConfig c = small_config(tmpdir("killed_leftovers"), 5);
+    c.save_every = 2;
+    TrainCallbacks cb;
+    cb.on_progress = [](const TrainProgress& p) {
+        if (p.step == 3) throw std::runtime_error("simulated kill");  // after the step-2 checkpoint, step 3 logged
+        return true;
+    };
+    EXPECT_THROW(train_language_model(m, *data, c, cb), std::runtime_error);
+    const fs::path out(c.out_dir);
+    std::ofstream(out / "train_log.jsonl", std::ios::app) << "{\"step\": 4, \"lo";
+    std::ofstream(out / ".model.safetensors.tmp-Qw3rTy") << "half a model";
+    std::ofstream(out / ".notes.tmp-keep") << "not an AtomicFile temporary: kept";
+    fs::create_directories(out / "checkpoints" / ".tmp-step-00000004-77");
+    Model r = tiny_model(6, 11);
+    c.resume = true;
+    EXPECT_EQ(train_language_model(r, *data, c).start_step, 2);
+    EXPECT_FALSE(fs::exists(out / ".model.safetensors.tmp-Qw3rTy"));
+    EXPECT_FALSE(fs::exists(out / "checkpoints" / ".tmp-step-00000004-77"));
+    EXPECT_TRUE(fs::exists(out / ".notes.tmp-keep"));
+    std::ifstream log(out / "train_log.jsonl");
+    std::vector<int64_t> steps;
+    for (std::string l; std::getline(log, l);) {
+        const auto j = nlohmann::json::parse(l, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << "a cut line was kept: " << l;
+        steps.push_back(j["step"].get<int64_t>());
+    }
+    EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5}));
 }
 
 TEST(Trainer, KeepsLastNPlusBest) {

@@ -146,3 +146,127 @@ TEST(StudioGui, BadScriptExitsWithOneErrorLine) {
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_NE(r.err.find("error: script line 1: unknown command 'wobble'"), std::string::npos) << r.err;
 }
+
+// Issue 20 item 5: a worker error never takes the studio down. In each panel a corrupt model (chat, music, VQA,
+// tagger), a non-image (image panel) and a non-audio file (audio panel) must each end in an error banner that names
+// the file, and the next valid action on that panel must still produce its output (the previous chat model is kept;
+// the others are loaded again from the shipped files).
+TEST(StudioGui, WorkerErrorsShowABannerAndTheStudioKeepsWorking) {
+    if (!have_xvfb()) GTEST_SKIP() << "xvfb-run/Xvfb not installed (Debian package xvfb)";
+    const fs::path dir = aviary::test::scratch_dir("studio_gui_errors");
+    const std::string src = AVIARY_SOURCE_DIR;
+    // A zip signature then noise (the .pth reader's path), a safetensors header whose length runs past the end,
+    // text named as a picture, and a RIFF/WAVE header over noise.
+    std::ofstream(dir / "corrupt.pth", std::ios::binary) << std::string("PK\x03\x04", 4) << std::string(300, '\x5a');
+    std::ofstream(dir / "corrupt.safetensors", std::ios::binary)
+        << std::string("\x40\x00\x00\x00\x00\x00\x00\x00", 8) << R"({"emb.weight": {"dtype": "F32", "sha)";
+    std::ofstream(dir / "not_an_image.png") << "this is a text file, not a picture\n";
+    std::ofstream(dir / "not_audio.wav", std::ios::binary)
+        << std::string("RIFF\x24\x00\x00\x00WAVEfmt ", 16) << std::string(40, '\x7f');
+    const std::string bad = dir.string() + "/";
+    const std::string script =
+        "wait-idle 60\n"
+        "panel chat\n"
+        "open " +
+        bad +
+        "corrupt.pth\n"
+        "wait-idle 60\n"
+        "expect-error corrupt.pth\n"
+        "type chat.input X:1\\nT:After the error\\nM:6/8\\nL:1/8\\nK:D\\n\n"
+        "set chat.max_tokens 40\n"
+        "click Generate\n"
+        "wait-idle 60\n"
+        "expect-no-error\n"
+        "expect-output chat.answer\n"
+        "panel music\n"
+        "type settings.music_model " +
+        bad +
+        "corrupt.safetensors\n"
+        "set music.max_bytes 120\n"
+        "click Generate\n"
+        "wait-idle 60\n"
+        "expect-error corrupt.safetensors\n"
+        "type settings.music_model " +
+        src +
+        "/assets/models/music-eagle-L6-D256.safetensors\n"
+        "click Generate\n"
+        "wait-idle 60\n"
+        "expect-no-error\n"
+        "expect-output music.abc X:\n"
+        "panel image\n"
+        "type image.model " +
+        bad +
+        "corrupt.safetensors\n"
+        "click Load VQA model\n"
+        "wait-idle 60\n"
+        "expect-error corrupt.safetensors\n"
+        "open " +
+        bad +
+        "not_an_image.png\n"
+        "wait-idle 30\n"
+        "expect-error not_an_image.png\n"
+        "type image.model " +
+        src +
+        "/assets/models/vision-demo-rwkv6-L3-D64-vit-L3-D64h4-p8-64px.safetensors\n"
+        "click Load VQA model\n"
+        "wait-idle 60\n"
+        "open " +
+        src +
+        "/tests/fixtures/vision/scene_rgb.png\n"
+        "wait-idle 30\n"
+        "expect-output image.description\n"
+        "type image.question How many circles are there?\n"
+        "click Ask\n"
+        "wait-idle 60\n"
+        "expect-no-error\n"
+        "expect-output image.answer\n"
+        "panel audio\n"
+        "type audio.model " +
+        bad +
+        "corrupt.safetensors\n"
+        "click Load tagging model\n"
+        "wait-idle 60\n"
+        "expect-error corrupt.safetensors\n"
+        "open " +
+        bad +
+        "not_audio.wav\n"
+        "wait-idle 30\n"
+        "expect-error not_audio.wav\n"
+        "type audio.model " +
+        src +
+        "/assets/models/audio-rwkv-tiny-synth.safetensors\n"
+        "click Load tagging model\n"
+        "wait-idle 60\n"
+        "open " +
+        src +
+        "/assets/samples/sine.wav\n"
+        "wait-idle 30\n"
+        "expect-output audio.description\n"
+        "click Tag\n"
+        "wait-idle 60\n"
+        "expect-no-error\n"
+        "expect-output audio.tags\n"
+        "screenshot audio.png\n"
+        "quit\n";
+    const StudioRun r = run_studio(dir, script);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(dir / "shots" / "audio.png"));
+}
+
+// The assertions the test above relies on fail when their condition does not hold (so it cannot pass vacuously).
+TEST(StudioGui, ExpectErrorAndExpectOutputFailWhenNothingMatches) {
+    if (!have_xvfb()) GTEST_SKIP() << "xvfb-run/Xvfb not installed (Debian package xvfb)";
+    const fs::path dir = aviary::test::scratch_dir("studio_gui_expect");
+    StudioRun r = run_studio(dir, "panel image\nexpect-error anything\n");
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("error: script line 2"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("no error banner is showing"), std::string::npos) << r.err;
+    r = run_studio(dir, "panel image\nexpect-output image.answer\n");
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("'image.answer' is empty"), std::string::npos) << r.err;
+    r = run_studio(
+        dir, "panel image\nopen " + (dir / "missing.png").string() + "\nwait-idle 30\nexpect-error some other text\n");
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("no error banner contains 'some other text'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("missing.png"), std::string::npos) << r.err;  // the banner that was showing
+}

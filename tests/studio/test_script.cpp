@@ -40,6 +40,20 @@ TEST(StudioScript, ParsesCommands) {
     EXPECT_EQ(cmds[9].verb, "quit");
 }
 
+TEST(StudioScript, ExpectErrorKeepsTheWholeText) {
+    const auto cmds = parse_script(
+        "expect-error  not a model: 'x y.pth'  \nexpect-no-error\nexpect-output music.abc\n"
+        "expect-output audio.tags  Sine wave\n");
+    ASSERT_EQ(cmds.size(), 4u);
+    EXPECT_EQ(cmds[0].verb, "expect-error");
+    EXPECT_EQ(cmds[0].rest, "not a model: 'x y.pth'");  // matched as one substring of the banner, spaces kept
+    EXPECT_EQ(cmds[1].verb, "expect-no-error");
+    EXPECT_EQ(cmds[2].args[0], "music.abc");
+    EXPECT_EQ(cmds[2].rest, "");  // any non-empty output
+    EXPECT_EQ(cmds[3].args[0], "audio.tags");
+    EXPECT_EQ(cmds[3].rest, "Sine wave");
+}
+
 TEST(StudioScript, ErrorsNameTheLine) {
     auto error_of = [](const std::string& text) -> std::string {
         try {
@@ -58,6 +72,8 @@ TEST(StudioScript, ErrorsNameTheLine) {
     EXPECT_NE(error_of("screenshot ../x.png\n").find("inside the screenshot directory"), std::string::npos);
     EXPECT_NE(error_of("screenshot shot.jpg\n").find(".png"), std::string::npos);
     EXPECT_NE(error_of("click\n").find("button label"), std::string::npos);
+    EXPECT_NE(error_of("expect-error\n").find("the text the error banner should contain"), std::string::npos);
+    EXPECT_NE(error_of("expect-output\n").find("an output name"), std::string::npos);
     EXPECT_EQ(error_of("# only a comment\n"), "");
 }
 

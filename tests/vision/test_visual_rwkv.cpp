@@ -322,6 +322,13 @@ TEST(VisionTrain, StopAndResumeIsBitExact) {
     EXPECT_TRUE(s1.stopped);
     ASSERT_EQ(s1.losses.size(), 2u);
     ASSERT_FALSE(aviary::latest_train_checkpoint((dir / "resumed").string()).empty());
+    // What a SIGKILL in step 3 leaves (tools/kill_resume.py found these kept: the log then held steps 1, 2, 3, 3, 4):
+    // step 3 logged after the step-2 checkpoint, a line cut mid-write, a checkpoint directory and an output
+    // temporary half written.
+    std::ofstream(dir / "resumed" / "train_log.jsonl", std::ios::app)
+        << "{\"stage\": 2, \"step\": 3}\n{\"stage\": 2, \"st";
+    fs::create_directories(dir / "resumed" / "checkpoints" / ".tmp-step-00000003-99");
+    std::ofstream(dir / "resumed" / ".model.safetensors.tmp-a1B2c3") << "half";
     auto second = tiny_model(5);  // fresh weights: everything must come from the checkpoint
     auto c2 = config("resumed");
     c2.resume = true;
@@ -335,6 +342,8 @@ TEST(VisionTrain, StopAndResumeIsBitExact) {
     std::vector<int64_t> steps;
     for (std::string l; std::getline(log, l);) steps.push_back(nlohmann::json::parse(l)["step"].get<int64_t>());
     EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4}));
+    EXPECT_FALSE(fs::exists(dir / "resumed" / "checkpoints" / ".tmp-step-00000003-99"));
+    EXPECT_FALSE(fs::exists(dir / "resumed" / ".model.safetensors.tmp-a1B2c3"));
     // A checkpoint of another model (here: 2 RWKV layers instead of 4) is refused, naming the difference.
     av::ClipVisionConfig vc;
     vc.hidden = 32;

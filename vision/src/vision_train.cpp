@@ -161,6 +161,8 @@ VisionTrainSummary run_training(VisualRwkv& model, const TensorList& tensors, co
         const std::string model_json =
             json{{"kind", "visual-rwkv"}, {"stage", stage_json}, {"tensors", tensors.size()}}.dump();
         double elapsed0 = 0, last_loss = 0;
+        clear_interrupted_writes(config.out_dir);
+        seed_training_rng(o.seed);  // a checkpoint's RNG state replaces it below
         if (config.resume) {
             const std::string ck = latest_train_checkpoint(config.out_dir);
             if (!ck.empty()) {
@@ -171,7 +173,9 @@ VisionTrainSummary run_training(VisualRwkv& model, const TensorList& tensors, co
             }
         }
         auto total_elapsed = [&] { return elapsed0 + elapsed(); };
-        std::ofstream log(fs::path(config.out_dir) / "train_log.jsonl", std::ios::app);
+        const fs::path log_path = fs::path(config.out_dir) / "train_log.jsonl";
+        restart_train_log(log_path.string(), summary.start_step);  // each step once, also after a kill
+        std::ofstream log(log_path, std::ios::app);
         std::mt19937_64 rng(o.seed);
         std::vector<int64_t> order;
         int64_t cursor = 0;

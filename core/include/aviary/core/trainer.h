@@ -154,6 +154,22 @@ CheckpointInfo load_train_checkpoint(const std::string& checkpoint_dir, const Te
 // For tests: make the next checkpoint write throw after `files` of its files
 // are written (−1 = off).
 void set_checkpoint_failure_for_testing(int files);
+// For tests: make the next removal of a checkpoint directory (rotation, the same step saved again) throw after
+// `files` of its files are deleted, as a kill there would stop it (−1 = off).
+void set_checkpoint_removal_failure_for_testing(int files);
+
+// ---- what every training loop does at its start (train_checkpoint.cpp) ----
+// Removes what writes killed mid-way left in out_dir: AtomicFile temporaries (".NAME.tmp-XXXXXX") and
+// checkpoints/.tmp-* directories. None of them is ever read; they only take space. Call it before writing anything.
+void clear_interrupted_writes(const std::string& out_dir);
+// Seeds LibTorch's global CPU generator (which LibTorch seeds from /dev/urandom at start-up) with the training
+// seed, so that a run and its checkpoints (which hold that generator's state) are a function of the seed; a
+// resumed run then restores the checkpoint's state over it.
+void seed_training_rng(uint64_t seed);
+// train_log.jsonl of a run that starts at step `last_step` (0: a fresh run): keeps the whole lines of steps up to
+// it (a line cut by a kill, or steps after the checkpoint, which the resumed run logs again, are dropped), written
+// atomically, so the log holds each step once.
+void restart_train_log(const std::string& path, int64_t last_step);
 
 // ---- the token-LM loop (train_loop.cpp) ----
 struct TrainProgress {
