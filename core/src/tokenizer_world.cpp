@@ -269,6 +269,13 @@ WorldTokenizer WorldTokenizer::load(const std::string& vocab_path) {
     std::ifstream in(vocab_path, std::ios::binary);
     AVIARY_CHECK(in.good(), "cannot open the vocabulary file ", vocab_path,
                  " (run tools/install-deps.sh or pass --vocab)");
+    std::ostringstream text;
+    text << in.rdbuf();
+    AVIARY_CHECK(!in.bad(), "cannot read the vocabulary file ", vocab_path);
+    return parse(text.str(), vocab_path);
+}
+
+WorldTokenizer WorldTokenizer::parse(std::string_view text, const std::string& vocab_path) {
     WorldTokenizer tok;
     Impl& impl = *tok.impl_;
     impl.tokens.assign(1, std::string());
@@ -276,7 +283,11 @@ WorldTokenizer WorldTokenizer::load(const std::string& vocab_path) {
     std::string line;
     size_t line_no = 0;
     std::vector<std::pair<std::string_view, int32_t>> seen;  // filled after parsing, to find duplicates
-    while (std::getline(in, line)) {
+    for (size_t pos = 0; pos < text.size();) {               // lines as std::getline splits them
+        size_t eol = text.find('\n', pos);
+        if (eol == std::string_view::npos) eol = text.size();
+        line.assign(text.substr(pos, eol - pos));
+        pos = eol + 1;
         ++line_no;
         line.erase(std::remove(line.begin(), line.end(), '\r'), line.end());
         if (line.empty()) continue;
