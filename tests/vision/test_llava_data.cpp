@@ -75,7 +75,9 @@ TEST(LlavaData, ParseOfTheTextIsReadOfTheFile) {
         EXPECT_EQ(parse_error, read_error);
         EXPECT_EQ(parsed, read);
         llava_refused += read_error != "(no error)";
-        if (read_error != "(no error)") EXPECT_NE(read_error.find(path), std::string::npos) << read_error;
+        if (read_error != "(no error)") {
+            EXPECT_NE(read_error.find(path), std::string::npos) << read_error;
+        }
         const std::string vqa_read_error = error_of([&] { read = flatten(av::read_vqa(path)); });
         const std::string vqa_parse_error = error_of([&] { parsed = flatten(av::parse_vqa(kTexts[i], path)); });
         EXPECT_EQ(vqa_parse_error, vqa_read_error);
