@@ -1,16 +1,18 @@
-// read_checkpoint (format sniffing with clear errors for missing/empty/unknown files), convert_dtype and
+// read_checkpoint and read_checkpoint_bytes (format sniffing with clear errors for missing/empty/unknown files; one
+// sniffer for a mapped file and for bytes in memory), convert_dtype and
 // find_tensor. The formats themselves live in pth_reader.cpp (torch.save zip) and safetensors.cpp.
 // Facts: shared/reference/rwkv_core_spec.md §1 (official checkpoints are flat torch.save state dicts, §1.5 dtypes).
 #include <ATen/ATen.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/error.h"
+#include "checkpoint_readers.h"
 
 namespace aviary {
 
@@ -21,17 +23,26 @@ TensorList read_checkpoint(const std::string& path, Metadata* metadata) {
                  "); expected a .pth or .safetensors file");
     AVIARY_CHECK(!S_ISDIR(st.st_mode), path, ": is a directory; expected a .pth or .safetensors checkpoint file");
     AVIARY_CHECK(S_ISREG(st.st_mode), path, ": is not a regular file; expected a .pth or .safetensors checkpoint");
-    AVIARY_CHECK(st.st_size > 0, path, ": file is empty; expected a .pth or .safetensors checkpoint");
+    const detail::MappedFile file(path);
+    return detail::read_checkpoint(file, metadata);
+}
 
+TensorList read_checkpoint_bytes(const void* data, size_t size, const std::string& name, Metadata* metadata) {
+    const detail::MappedFile file(static_cast<const uint8_t*>(data), size, name);
+    return detail::read_checkpoint(file, metadata);
+}
+
+TensorList detail::read_checkpoint(const MappedFile& file, Metadata* metadata) {
+    if (metadata != nullptr) metadata->clear();
+    const std::string& path = file.path();
+    AVIARY_CHECK(file.size() > 0, path, ": file is empty; expected a .pth or .safetensors checkpoint");
     unsigned char head[9] = {};
-    std::ifstream in(path, std::ios::binary);
-    AVIARY_CHECK(in.good(), path, ": cannot open for reading");
-    in.read(reinterpret_cast<char*>(head), sizeof head);
-    const std::streamsize got = in.gcount();
+    const size_t got = std::min<uint64_t>(file.size(), sizeof head);
+    std::memcpy(head, file.data(), got);
 
-    if (got >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return read_pth(path);
+    if (got >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return read_pth(file);
     // safetensors: 8-byte header length, then the JSON header's '{'.
-    if (got == 9 && head[8] == '{') return read_safetensors(path, metadata);
+    if (got == 9 && head[8] == '{') return read_safetensors(file, metadata);
     // torch.save before PyTorch 1.6 (or _use_new_zipfile_serialization=False) writes a bare pickle stream.
     AVIARY_CHECK(head[0] != 0x80, path,
                  ": legacy (non-zip) torch.save format; re-save it with a current "

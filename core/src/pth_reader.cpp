@@ -14,6 +14,7 @@
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/error.h"
+#include "checkpoint_readers.h"
 #include "zip_reader.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "Aviary's checkpoint readers assume a little-endian host");
@@ -521,8 +522,12 @@ TensorList to_tensor_list(const Value* top, const std::string& path) {
 
 }  // namespace
 
-TensorList read_pth(const std::string& path) {
-    MappedFile file(path);
+}  // namespace aviary
+
+namespace aviary::detail {
+
+TensorList read_pth(const MappedFile& file) {
+    const std::string& path = file.path();
     ZipReader zip(file);
 
     // torch.save puts everything under one top-level folder whose name varies ("archive/", the file stem, ...).
@@ -567,6 +572,15 @@ TensorList read_pth(const std::string& path) {
     ZipBytes pickle = zip.read(*pkl);
     Unpickler unpickler(pickle.data, pickle.size, path + ": " + pkl->name, loader);
     return to_tensor_list(unpickler.load(), path);
+}
+
+}  // namespace aviary::detail
+
+namespace aviary {
+
+TensorList read_pth(const std::string& path) {
+    const MappedFile file(path);
+    return detail::read_pth(file);
 }
 
 }  // namespace aviary

@@ -17,6 +17,7 @@
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
+#include "checkpoint_readers.h"
 #include "zip_reader.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "Aviary's safetensors code assumes a little-endian host");
@@ -61,8 +62,13 @@ struct HeaderEntry {
 }  // namespace
 
 TensorList read_safetensors(const std::string& path, Metadata* metadata) {
+    const detail::MappedFile file(path);
+    return detail::read_safetensors(file, metadata);
+}
+
+TensorList detail::read_safetensors(const MappedFile& file, Metadata* metadata) {
     if (metadata != nullptr) metadata->clear();
-    detail::MappedFile file(path);
+    const std::string& path = file.path();
     const uint64_t size = file.size();
     AVIARY_CHECK(size >= 8, path, ": ", size, " bytes is too short for a safetensors file (8-byte header length)");
     uint64_t header_len = 0;

@@ -177,8 +177,12 @@ inline size_t utf8_sequence_length(const unsigned char* s, size_t n) {
 }  // namespace
 
 struct WorldTokenizer::Impl {
-    std::vector<std::string> tokens;  // id -> bytes ("" for id 0 and for ids absent from the file)
-    std::vector<uint8_t> present;     // id -> 1 when the id decodes (id 0 included, as "")
+    // The tokens in file order (entries[0] is id 0, ""), their ids, and id -> entry (-1: not in the vocabulary). Only
+    // entry_of grows with the largest id, by 4 bytes per id: a file naming one huge id (a 16-byte line "16000000 'zz'
+    // 2") made a dense vector of 16 M strings and two passes over every id, 56 s per load in the fuzz build.
+    std::vector<std::string> entries;
+    std::vector<int32_t> entry_ids;
+    std::vector<int32_t> entry_of;
     // Double-array trie over token bytes: child of slot s by byte c is t = base[s] + c when check[t] == s.
     // value[t] is the id of the token that ends at t, or kNoToken. Slot 0 is the root.
     struct Slot {
@@ -199,10 +203,13 @@ void WorldTokenizer::Impl::build_trie() {
         int32_t value = kNoToken;
     };
     std::vector<Node> nodes(1);
-    for (int32_t id = 1; id < static_cast<int32_t>(tokens.size()); ++id) {
-        if (!present[id]) continue;
+    std::vector<int32_t> order(entries.size() - 1);  // entries by id (entry 0, id 0, is no token)
+    for (size_t k = 1; k < entries.size(); ++k) order[k - 1] = static_cast<int32_t>(k);
+    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return entry_ids[a] < entry_ids[b]; });
+    for (const int32_t k : order) {
+        const int32_t id = entry_ids[k];
         int32_t n = 0;
-        for (unsigned char c : tokens[id]) {
+        for (unsigned char c : entries[k]) {
             auto& ch = nodes[n].children;
             auto it = std::lower_bound(ch.begin(), ch.end(), std::make_pair(c, int32_t{0}),
                                        [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -269,14 +276,26 @@ WorldTokenizer WorldTokenizer::load(const std::string& vocab_path) {
     std::ifstream in(vocab_path, std::ios::binary);
     AVIARY_CHECK(in.good(), "cannot open the vocabulary file ", vocab_path,
                  " (run tools/install-deps.sh or pass --vocab)");
+    std::ostringstream text;
+    text << in.rdbuf();
+    AVIARY_CHECK(!in.bad(), "cannot read the vocabulary file ", vocab_path);
+    return parse(text.str(), vocab_path);
+}
+
+WorldTokenizer WorldTokenizer::parse(std::string_view text, const std::string& vocab_path) {
     WorldTokenizer tok;
     Impl& impl = *tok.impl_;
-    impl.tokens.assign(1, std::string());
-    impl.present.assign(1, 1);
+    impl.entries.assign(1, std::string());
+    impl.entry_ids.assign(1, 0);
+    impl.entry_of.assign(1, 0);
     std::string line;
     size_t line_no = 0;
     std::vector<std::pair<std::string_view, int32_t>> seen;  // filled after parsing, to find duplicates
-    while (std::getline(in, line)) {
+    for (size_t pos = 0; pos < text.size();) {               // lines as std::getline splits them
+        size_t eol = text.find('\n', pos);
+        if (eol == std::string_view::npos) eol = text.size();
+        line.assign(text.substr(pos, eol - pos));
+        pos = eol + 1;
         ++line_no;
         line.erase(std::remove(line.begin(), line.end(), '\r'), line.end());
         if (line.empty()) continue;
@@ -296,18 +315,14 @@ WorldTokenizer WorldTokenizer::load(const std::string& vocab_path) {
         std::string bytes = parse_python_literal(std::string_view(line).substr(first + 1, last - first - 1), where);
         AVIARY_CHECK(static_cast<long>(bytes.size()) == length, where, ": the literal has ", bytes.size(),
                      " bytes but the line says ", length);
-        if (static_cast<size_t>(id) >= impl.tokens.size()) {
-            impl.tokens.resize(id + 1);
-            impl.present.resize(id + 1, 0);
-        }
-        AVIARY_CHECK(!impl.present[id], where, ": token id ", id, " appears twice");
-        impl.tokens[id] = std::move(bytes);
-        impl.present[id] = 1;
+        if (static_cast<size_t>(id) >= impl.entry_of.size()) impl.entry_of.resize(id + 1, -1);
+        AVIARY_CHECK(impl.entry_of[id] < 0, where, ": token id ", id, " appears twice");
+        impl.entry_of[id] = static_cast<int32_t>(impl.entries.size());
+        impl.entries.push_back(std::move(bytes));
+        impl.entry_ids.push_back(static_cast<int32_t>(id));
     }
-    AVIARY_CHECK(impl.tokens.size() > 1, "the vocabulary file ", vocab_path, " has no tokens");
-    for (int32_t id = 1; id < static_cast<int32_t>(impl.tokens.size()); ++id) {
-        if (impl.present[id]) seen.emplace_back(impl.tokens[id], id);
-    }
+    AVIARY_CHECK(impl.entries.size() > 1, "the vocabulary file ", vocab_path, " has no tokens");
+    for (size_t k = 1; k < impl.entries.size(); ++k) seen.emplace_back(impl.entries[k], impl.entry_ids[k]);
     std::sort(seen.begin(), seen.end());
     for (size_t i = 1; i < seen.size(); ++i) {
         AVIARY_CHECK(seen[i].first != seen[i - 1].first, vocab_path, ": ids ", seen[i - 1].second, " and ",
@@ -377,18 +392,18 @@ std::string WorldTokenizer::decode(const std::vector<int32_t>& ids) const {
     size_t total = 0;
     for (int32_t id : ids) total += token_bytes(id).size();  // also validates every id
     out.reserve(total);
-    for (int32_t id : ids) out += impl_->tokens[id];
+    for (int32_t id : ids) out += impl_->entries[impl_->entry_of[id]];
     return out;
 }
 
 const std::string& WorldTokenizer::token_bytes(int32_t id) const {
-    AVIARY_CHECK(id >= 0 && id < static_cast<int32_t>(impl_->tokens.size()) && impl_->present[id], "token id ", id,
-                 " is not in the World vocabulary (valid ids: 0..", impl_->tokens.size() - 1, ")");
-    return impl_->tokens[id];
+    AVIARY_CHECK(id >= 0 && id < static_cast<int32_t>(impl_->entry_of.size()) && impl_->entry_of[id] >= 0, "token id ",
+                 id, " is not in the World vocabulary (valid ids: 0..", impl_->entry_of.size() - 1, ")");
+    return impl_->entries[impl_->entry_of[id]];
 }
 
 int32_t WorldTokenizer::vocab_size() const {
-    return static_cast<int32_t>(impl_->tokens.size());
+    return static_cast<int32_t>(impl_->entry_of.size());
 }
 
 bool utf8_can_complete(std::string_view s) {

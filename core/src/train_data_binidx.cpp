@@ -1,8 +1,7 @@
-// RWKV-LM / Megatron binidx token files (train_data.h): a memory-mapped reader
-// and an atomic writer. Format facts from RWKV-LM RWKV-v5/src/binidx.py
-// (MMapIndexedDataset.Index): 9-byte magic, u64 version 1, u8 dtype code, u64
-// count, u64 doc-index count, i32 sizes, i64 byte pointers, i64 doc_idx; little
-// endian.
+// RWKV-LM / Megatron binidx token files (train_data.h): a memory-mapped reader (one
+// index parser and token stream for files and for bytes in memory) and an atomic writer. Format facts from RWKV-LM
+// RWKV-v5/src/binidx.py (MMapIndexedDataset.Index): 9-byte magic, u64 version 1, u8 dtype code, u64 count, u64
+// doc-index count, i32 sizes, i64 byte pointers, i64 doc_idx; little endian.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -13,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
+#include <utility>
 
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
@@ -56,95 +57,133 @@ std::string read_whole(const std::string& path) {
     return bytes;
 }
 
+// What a reader needs of a parsed .idx.
+struct BinIdxHeader {
+    int item = 0;  // bytes per token
+    int64_t n_sequences = 0;
+    uint64_t need = 0;  // .bin bytes the last sequence reaches
+};
+
+BinIdxHeader parse_index(std::string_view idx, const std::string& idx_path) {
+    const auto* p = reinterpret_cast<const unsigned char*>(idx.data());
+    AVIARY_CHECK(idx.size() >= kHeaderBytes, "'", idx_path, "' is truncated: ", idx.size(),
+                 " bytes, a binidx header needs ", kHeaderBytes);
+    AVIARY_CHECK(std::memcmp(p, kMagic, 9) == 0, "'", idx_path, "' is not a binidx index (magic MMIDIDX missing)");
+    const uint64_t version = read_u64(p + 9);
+    AVIARY_CHECK(version == 1, "'", idx_path, "': binidx version ", version, " (expected 1)");
+    const int dtype_code = p[17];
+    BinIdxHeader h;
+    h.item = dtype_size(dtype_code);
+    AVIARY_CHECK(h.item > 0, "'", idx_path, "': token dtype code ", dtype_code,
+                 " is not supported (expected 8 = uint16, 4 = int32 or 1 = uint8)");
+    const uint64_t n = read_u64(p + 18), n_doc = read_u64(p + 26);
+    AVIARY_CHECK(n < (uint64_t(1) << 40) && n_doc < (uint64_t(1) << 40), "'", idx_path, "': implausible counts");
+    const uint64_t want = kHeaderBytes + n * 4 + n * 8 + n_doc * 8;
+    AVIARY_CHECK(idx.size() == want, "'", idx_path, "' is truncated or corrupt: ", idx.size(),
+                 " bytes, its header announces ", n, " sequences and ", n_doc, " documents (", want, " bytes)");
+    // The last sequence must lie inside the .bin.
+    if (n > 0) {
+        int32_t last_size;
+        int64_t last_ptr;
+        std::memcpy(&last_size, p + kHeaderBytes + (n - 1) * 4, 4);
+        std::memcpy(&last_ptr, p + kHeaderBytes + n * 4 + (n - 1) * 8, 8);
+        AVIARY_CHECK(last_size >= 0 && last_ptr >= 0, "'", idx_path, "': negative size or pointer");
+        h.need = uint64_t(last_ptr) + uint64_t(last_size) * h.item;
+    }
+    h.n_sequences = static_cast<int64_t>(n);
+    return h;
+}
+
+void check_bin_size(uint64_t bytes, const BinIdxHeader& h, const std::string& bin_path) {
+    AVIARY_CHECK(bytes >= h.need && bytes % h.item == 0, "'", bin_path, "' is truncated: ", bytes,
+                 " bytes, the index needs ", h.need, " (a multiple of ", h.item, ")");
+}
+
+// The token stream of a checked binidx over `bytes` bytes of .bin at `base`, which a subclass owns (a mapping of the
+// file, or the bytes in memory).
 class BinIdxSource : public TokenSource {
 public:
-    explicit BinIdxSource(const std::string& prefix) : prefix_(prefix) {
-        const std::string idx_path = prefix + ".idx", bin_path = prefix + ".bin";
-        const std::string idx = read_whole(idx_path);
-        const auto* p = reinterpret_cast<const unsigned char*>(idx.data());
-        AVIARY_CHECK(idx.size() >= kHeaderBytes, "'", idx_path, "' is truncated: ", idx.size(),
-                     " bytes, a binidx header needs ", kHeaderBytes);
-        AVIARY_CHECK(std::memcmp(p, kMagic, 9) == 0, "'", idx_path, "' is not a binidx index (magic MMIDIDX missing)");
-        const uint64_t version = read_u64(p + 9);
-        AVIARY_CHECK(version == 1, "'", idx_path, "': binidx version ", version, " (expected 1)");
-        dtype_code_ = p[17];
-        item_ = dtype_size(dtype_code_);
-        AVIARY_CHECK(item_ > 0, "'", idx_path, "': token dtype code ", dtype_code_,
-                     " is not supported (expected 8 = uint16, 4 = int32 or 1 = uint8)");
-        const uint64_t n = read_u64(p + 18), n_doc = read_u64(p + 26);
-        AVIARY_CHECK(n < (uint64_t(1) << 40) && n_doc < (uint64_t(1) << 40), "'", idx_path, "': implausible counts");
-        const uint64_t want = kHeaderBytes + n * 4 + n * 8 + n_doc * 8;
-        AVIARY_CHECK(idx.size() == want, "'", idx_path, "' is truncated or corrupt: ", idx.size(),
-                     " bytes, its header announces ", n, " sequences and ", n_doc, " documents (", want, " bytes)");
-        // The last sequence must lie inside the .bin.
-        uint64_t need = 0;
-        if (n > 0) {
-            int32_t last_size;
-            int64_t last_ptr;
-            std::memcpy(&last_size, p + kHeaderBytes + (n - 1) * 4, 4);
-            std::memcpy(&last_ptr, p + kHeaderBytes + n * 4 + (n - 1) * 8, 8);
-            AVIARY_CHECK(last_size >= 0 && last_ptr >= 0, "'", idx_path, "': negative size or pointer");
-            need = uint64_t(last_ptr) + uint64_t(last_size) * item_;
-        }
-        n_sequences_ = static_cast<int64_t>(n);
-        fd_ = ::open(bin_path.c_str(), O_RDONLY);
-        AVIARY_CHECK(fd_ >= 0, "cannot open '", bin_path, "': ", std::strerror(errno));
-        struct stat st {};
-        ::fstat(fd_, &st);
-        bytes_ = static_cast<uint64_t>(st.st_size);
-        if (bytes_ < need || bytes_ % item_ != 0) {
-            ::close(fd_);
-            AVIARY_FAIL("'", bin_path, "' is truncated: ", bytes_, " bytes, the index needs ", need, " (a multiple of ",
-                        item_, ")");
-        }
-        if (bytes_ > 0) {
-            map_ = ::mmap(nullptr, bytes_, PROT_READ, MAP_PRIVATE, fd_, 0);
-            if (map_ == MAP_FAILED) {
-                ::close(fd_);
-                AVIARY_FAIL("cannot map '", bin_path, "': ", std::strerror(errno));
-            }
-        }
-    }
-    ~BinIdxSource() override {
-        if (map_ && map_ != MAP_FAILED) ::munmap(map_, bytes_);
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int64_t size() const override { return static_cast<int64_t>(bytes_ / item_); }
+    BinIdxSource(std::string prefix, const BinIdxHeader& header) : prefix_(std::move(prefix)), header_(header) {}
+    int64_t size() const override { return static_cast<int64_t>(bytes_ / header_.item); }
     void read(int64_t offset, int64_t count, int64_t* out) const override {
         AVIARY_CHECK(offset >= 0 && count >= 0 && offset + count <= size(), "read past the end of '", prefix_, ".bin'");
-        const auto* base = static_cast<const unsigned char*>(map_);
-        for (int64_t i = 0; i < count; ++i) out[i] = token(base, offset + i);
+        for (int64_t i = 0; i < count; ++i) out[i] = token(offset + i);
     }
     int64_t max_token() const override {
         if (max_ < 0) {
-            const auto* base = static_cast<const unsigned char*>(map_);
             int64_t m = 0;
-            for (int64_t i = 0, n = size(); i < n; ++i) m = std::max(m, token(base, i));
+            for (int64_t i = 0, n = size(); i < n; ++i) m = std::max(m, token(i));
             max_ = m;
         }
         return max_;
     }
     std::string describe() const override {
-        return prefix_ + " (binidx, " + std::to_string(n_sequences_) + " sequences, " + std::to_string(size()) +
+        return prefix_ + " (binidx, " + std::to_string(header_.n_sequences) + " sequences, " + std::to_string(size()) +
                " tokens)";
     }
 
+protected:
+    const BinIdxHeader& header() const { return header_; }
+    const unsigned char* base_ = nullptr;
+    uint64_t bytes_ = 0;
+
 private:
-    int64_t token(const unsigned char* base, int64_t i) const {
-        const unsigned char* q = base + i * item_;
-        if (item_ == 2) return int64_t(q[0]) | (int64_t(q[1]) << 8);
-        if (item_ == 1) return q[0];
+    int64_t token(int64_t i) const {
+        const unsigned char* q = base_ + i * header_.item;
+        if (header_.item == 2) return int64_t(q[0]) | (int64_t(q[1]) << 8);
+        if (header_.item == 1) return q[0];
         int32_t v;
         std::memcpy(&v, q, 4);
         return v;
     }
     std::string prefix_;
-    int dtype_code_ = 0, item_ = 0;
-    int64_t n_sequences_ = 0;
-    int fd_ = -1;
-    void* map_ = nullptr;
-    uint64_t bytes_ = 0;
+    BinIdxHeader header_;
     mutable int64_t max_ = -1;
+};
+
+// PREFIX.idx read whole, PREFIX.bin memory-mapped.
+class MappedBinIdx final : public BinIdxSource {
+public:
+    explicit MappedBinIdx(const std::string& prefix)
+        : BinIdxSource(prefix, parse_index(read_whole(prefix + ".idx"), prefix + ".idx")) {
+        const std::string bin_path = prefix + ".bin";
+        const int fd = ::open(bin_path.c_str(), O_RDONLY | O_CLOEXEC);
+        AVIARY_CHECK(fd >= 0, "cannot open '", bin_path, "': ", std::strerror(errno));
+        struct stat st {};
+        ::fstat(fd, &st);
+        const uint64_t bytes = static_cast<uint64_t>(st.st_size);
+        void* map = nullptr;
+        try {
+            check_bin_size(bytes, header(), bin_path);
+            if (bytes > 0) {
+                map = ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+                AVIARY_CHECK(map != MAP_FAILED, "cannot map '", bin_path, "': ", std::strerror(errno));
+            }
+        } catch (...) {
+            ::close(fd);
+            throw;
+        }
+        ::close(fd);  // the mapping stays valid
+        base_ = static_cast<const unsigned char*>(map);
+        bytes_ = bytes;
+    }
+    ~MappedBinIdx() override {
+        if (base_ != nullptr) ::munmap(const_cast<unsigned char*>(base_), bytes_);
+    }
+};
+
+// The .idx and .bin bytes given in memory (open_binidx_bytes).
+class MemoryBinIdx final : public BinIdxSource {
+public:
+    MemoryBinIdx(std::string_view idx, std::string bin, const std::string& prefix)
+        : BinIdxSource(prefix, parse_index(idx, prefix + ".idx")), bin_(std::move(bin)) {
+        check_bin_size(bin_.size(), header(), prefix + ".bin");
+        base_ = reinterpret_cast<const unsigned char*>(bin_.data());
+        bytes_ = bin_.size();
+    }
+
+private:
+    std::string bin_;
 };
 
 template <class T>
@@ -174,7 +213,11 @@ bool is_binidx(const std::string& path) {
 }
 
 std::unique_ptr<TokenSource> open_binidx(const std::string& prefix) {
-    return std::make_unique<BinIdxSource>(binidx_prefix(prefix));
+    return std::make_unique<MappedBinIdx>(binidx_prefix(prefix));
+}
+
+std::unique_ptr<TokenSource> open_binidx_bytes(std::string_view idx, std::string bin, const std::string& prefix) {
+    return std::make_unique<MemoryBinIdx>(idx, std::move(bin), binidx_prefix(prefix));
 }
 
 BinIdxBuildStats build_binidx(const std::string& corpus, const std::string& out_prefix, const TextEncoder& encoder,

@@ -121,23 +121,20 @@ std::unique_ptr<TokenSource> make_memory_source(std::vector<int32_t> tokens, std
     return std::make_unique<MemorySource>(std::move(tokens), std::move(name));
 }
 
-namespace {
-
-// The binidx at `prefix` was tokenized as `encoder` tokenizes (train_data.h open_token_source).
-void check_binidx_tokenizer(const std::string& prefix, const TokenSource& data, const TextEncoder& encoder) {
+void check_binidx_tokenizer(const std::string& prefix, const TokenSource& data, const TextEncoder& encoder,
+                            const std::string* record) {
     const std::string record_path = binidx_tokenizer_record_path(prefix);
-    std::ifstream in(record_path, std::ios::binary);
-    if (!in) {
+    if (record == nullptr) {
         AVIARY_CHECK(data.max_token() < encoder.vocab_size, "'", prefix, "' holds token id ", data.max_token(),
                      ", outside the ", encoder.kind, " tokenizer's ", encoder.vocab_size,
                      " ids: it was tokenized another way (pass --tokenizer world|byte to match it)");
         return;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-    AVIARY_CHECK(j.is_object() && j.value("format", "") == "aviary-binidx-tokenizer" && j.contains("tokenizer") &&
-                     j["tokenizer"].is_string() && j.contains("vocab_size") && j["vocab_size"].is_number_integer(),
+    const nlohmann::json j = nlohmann::json::parse(*record, nullptr, /*allow_exceptions=*/false);
+    // (j["format"] == string: false for a field of another type; value("format", "") would throw a type_error)
+    AVIARY_CHECK(j.is_object() && j.contains("format") && j["format"] == "aviary-binidx-tokenizer" &&
+                     j.contains("tokenizer") && j["tokenizer"].is_string() && j.contains("vocab_size") &&
+                     j["vocab_size"].is_number_integer(),
                  "'", record_path,
                  "': expected {\"format\": \"aviary-binidx-tokenizer\", \"tokenizer\": …, "
                  "\"vocab_size\": …}");
@@ -148,12 +145,19 @@ void check_binidx_tokenizer(const std::string& prefix, const TokenSource& data, 
                  encoder.vocab_size, " ids): pass --tokenizer ", kind, " with a model of that vocabulary");
 }
 
-}  // namespace
-
 std::unique_ptr<TokenSource> open_token_source(const std::string& path, const TextEncoder& encoder) {
     if (is_binidx(path)) {
         auto data = open_binidx(path);
-        check_binidx_tokenizer(binidx_prefix(path), *data, encoder);
+        const std::string prefix = binidx_prefix(path);
+        std::ifstream in(binidx_tokenizer_record_path(prefix), std::ios::binary);
+        if (!in) {
+            check_binidx_tokenizer(prefix, *data, encoder, nullptr);
+        } else {
+            std::stringstream text;
+            text << in.rdbuf();
+            const std::string record = text.str();
+            check_binidx_tokenizer(prefix, *data, encoder, &record);
+        }
         return data;
     }
     AVIARY_CHECK(!ends_with(path, ".idx") && !ends_with(path, ".bin"), "binidx file '", path,

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <unordered_set>
+#include <utility>
 
 #include "aviary/core/error.h"
 #include "zip_format.h"
@@ -64,13 +65,17 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
             AVIARY_FAIL(path, ": cannot memory-map ", size_, " bytes (", std::strerror(err), ")");
         }
         data_ = static_cast<const uint8_t*>(p);
+        mapped_ = true;
     }
     ::close(fd);
 }
 
+MappedFile::MappedFile(const uint8_t* data, uint64_t size, std::string name)
+    : path_(std::move(name)), data_(size > 0 ? data : nullptr), size_(size) {}
+
 void MappedFile::release(const void* p, uint64_t n) const {
     const uint8_t* b = static_cast<const uint8_t*>(p);
-    if (data_ == nullptr || n == 0 || b < data_ || b + n > data_ + size_) return;
+    if (!mapped_ || n == 0 || b < data_ || b + n > data_ + size_) return;
     static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     // whole pages inside the range only: a page shared with a neighbouring tensor stays
     const uint64_t lo = (static_cast<uint64_t>(b - data_) + page - 1) / page * page;
@@ -79,7 +84,7 @@ void MappedFile::release(const void* p, uint64_t n) const {
 }
 
 MappedFile::~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 ZipReader::ZipReader(const MappedFile& file) : file_(file) {

@@ -10,10 +10,13 @@
 
 namespace aviary::detail {
 
-// The whole file mapped read-only (an empty file maps to size 0 with a null pointer).
+// The whole file mapped read-only (an empty file maps to size 0 with a null pointer), or a view of bytes already in
+// memory (read_checkpoint_bytes; the fuzzer's heap copy, so ASan sees a read past the end): the readers take either.
 class MappedFile {
 public:
     explicit MappedFile(const std::string& path);
+    // A view of `size` bytes at `data` that the caller owns and keeps alive; `name` stands for the file in errors.
+    MappedFile(const uint8_t* data, uint64_t size, std::string name);
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
@@ -23,7 +26,7 @@ public:
     // Hands the pages of [p, p + n) (a range inside the mapping) back to the kernel once their bytes have been copied
     // out: the mapping stays valid (a later read faults them in again from the file), but a reader that copies each
     // tensor out and releases it keeps its resident memory at the copies, not copies + file (measured: a 3.8 GB bf16
-    // VisualRWKV file peaked at 7.4 GB without it).
+    // VisualRWKV file peaked at 7.4 GB without it). Nothing for a view of memory.
     void release(const void* p, uint64_t n) const;
     const std::string& path() const { return path_; }
 
@@ -31,6 +34,7 @@ private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
+    bool mapped_ = false;  // false: a view of the caller's memory (or an empty file), nothing to unmap
 };
 
 struct ZipEntry {

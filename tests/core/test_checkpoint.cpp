@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -759,6 +760,75 @@ TEST(CheckpointRead, TruncatedAtEveryLength) {
             }
         }
     }
+}
+
+// read_checkpoint_bytes is read_checkpoint on a view of memory (the same sniffer and readers; the fuzzers' entry): for
+// every fixture, the refused ones included, and for truncations and flipped header bytes, the same tensors in the
+// same order and the same metadata, or the same error naming the same file.
+TEST(CheckpointRead, BytesReadLikeTheFile) {
+    TempDir dir;
+    size_t compared = 0, refused = 0;
+    auto compare = [&](const std::string& path) {
+        SCOPED_TRACE(path);
+        const std::string bytes = read_bytes(path);
+        // A heap copy of exactly the file's size, as the fuzzer passes: a read past the end is ASan's to see.
+        const std::vector<uint8_t> heap(bytes.begin(), bytes.end());
+        Metadata md_file = {{"stale", "1"}}, md_bytes = {{"stale", "1"}};
+        TensorList from_file, from_bytes;
+        std::string error_file, error_bytes;
+        try {
+            from_file = aviary::read_checkpoint(path, &md_file);
+        } catch (const aviary::Error& e) {
+            error_file = e.what();
+        }
+        try {
+            from_bytes = aviary::read_checkpoint_bytes(heap.data(), heap.size(), path, &md_bytes);
+        } catch (const aviary::Error& e) {
+            error_bytes = e.what();
+        }
+        EXPECT_EQ(error_bytes, error_file);
+        EXPECT_EQ(md_bytes, md_file);
+        EXPECT_EQ(names_of(from_bytes), names_of(from_file));
+        expect_same_tensors(from_bytes, from_file, path);
+        ++compared;
+        return !error_file.empty();
+    };
+    std::vector<std::string> fixtures_refused;
+    for (const auto& e : fs::directory_iterator(fixture(""))) {
+        const std::string ext = e.path().extension().string();
+        if (ext != ".pth" && ext != ".safetensors") continue;
+        if (compare(e.path().string())) fixtures_refused.push_back(e.path().filename().string());
+    }
+    EXPECT_EQ(compared, 13u);
+    std::sort(fixtures_refused.begin(), fixtures_refused.end());
+    EXPECT_EQ(fixtures_refused,
+              (std::vector<std::string>{"bad_big_endian.pth", "bad_compressed.pth", "bad_global_load_from_bytes.pth",
+                                        "bad_global_os_system.pth", "bad_list_of_tensors.pth", "bad_not_a_dict.pth"}));
+    for (const std::string name : {"all_dtypes.safetensors", "module.pth", "module_zip64.pth"}) {
+        const std::string full = read_bytes(fixture(name));
+        for (const size_t len :
+             {size_t{0}, size_t{1}, size_t{4}, size_t{8}, size_t{9}, full.size() / 2, full.size() - 1}) {
+            const std::string p = dir.file("cut-" + std::to_string(len) + "-" + name);
+            write_bytes(p, full.substr(0, len));
+            refused += compare(p);
+        }
+        for (size_t i = 0; i < 64; ++i) {
+            std::string flipped = full;
+            flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+            const std::string p = dir.file("flip-" + name);
+            write_bytes(p, flipped);
+            refused += compare(p);
+        }
+        // the end of the zip (central directory, end records) too
+        for (size_t i = full.size() - 64; i < full.size(); ++i) {
+            std::string flipped = full;
+            flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+            const std::string p = dir.file("flip-end-" + name);
+            write_bytes(p, flipped);
+            refused += compare(p);
+        }
+    }
+    EXPECT_GE(refused, 3u * 7u);  // every truncation at least
 }
 
 TEST(CheckpointRead, CorruptedBytesThrowOrLoadNeverCrash) {

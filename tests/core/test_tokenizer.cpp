@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -193,6 +194,82 @@ TEST(TokenizerWorld, MalformedVocabularyLinesAreRejected) {
     // A vocabulary lacking a single byte cannot encode every input.
     EXPECT_THROW(aviary::WorldTokenizer::load(write_temp("aviary_vocab_short.txt", "98 'a' 1\n")), aviary::Error);
     EXPECT_THROW(aviary::WorldTokenizer::load(::testing::TempDir() + "does_not_exist.txt"), aviary::Error);
+}
+
+// parse() is load()'s own parser (load reads the file and calls it, the fuzzer calls it on its input): the same
+// vocabulary from the same text, and the same error, naming the same line, for a malformed one.
+TEST(TokenizerWorld, ParseOfTheTextIsLoadOfTheFile) {
+    const std::string text = read_file(vocab_path());
+    const auto parsed = aviary::WorldTokenizer::parse(text, vocab_path());
+    ASSERT_EQ(parsed.vocab_size(), world().vocab_size());
+    for (int32_t id = 1; id < world().vocab_size(); ++id) ASSERT_EQ(parsed.token_bytes(id), world().token_bytes(id));
+    for (const auto& c : golden_cases()) {
+        if (c.kind == "encode") {
+            EXPECT_EQ(parsed.encode(c.bytes), c.ids) << c.name;
+        }
+    }
+
+    std::string bytes;  // the 256 single bytes, CRLF, a blank line and no final newline
+    for (int b = 0; b < 256; ++b) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%d b'\\x%02x' 1\r\n", b + 1, b);
+        bytes += buf;
+    }
+    const std::string variants[] = {
+        bytes + "\n257 'ab' 2",
+        bytes + "\n257 'ab' 3\n",
+        bytes + "258 'ab' 2\n257 'cd' 2\n258 'ef' 2",
+        bytes.substr(0, bytes.size() / 2),
+        "",
+        "\n\n",
+        std::string("1 '\0' 1\n", 9),
+    };
+    size_t refused = 0;
+    for (size_t i = 0; i < std::size(variants); ++i) {
+        const std::string path = write_temp("aviary_vocab_variant.txt", variants[i]);
+        std::string load_error, parse_error;
+        int32_t load_size = -1, parse_size = -1;
+        try {
+            load_size = aviary::WorldTokenizer::load(path).vocab_size();
+        } catch (const aviary::Error& e) {
+            load_error = e.what();
+        }
+        try {
+            parse_size = aviary::WorldTokenizer::parse(variants[i], path).vocab_size();
+        } catch (const aviary::Error& e) {
+            parse_error = e.what();
+        }
+        EXPECT_EQ(parse_error, load_error) << "variant " << i;
+        EXPECT_EQ(parse_size, load_size) << "variant " << i;
+        refused += !load_error.empty();
+    }
+    EXPECT_EQ(refused, 6u);  // all but the first
+}
+
+// Ids need not be dense: a vocabulary naming one id far above the others (the fuzzer's slow input, 16 bytes that
+// took 56 s per load when every id up to the largest held a string) loads with that id and none of the gap.
+TEST(TokenizerWorld, SparseIdsUpToTheLargest) {
+    std::string vocab;
+    for (int b = 0; b < 256; ++b) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%d b'\\x%02x' 1\n", b + 1, b);
+        vocab += buf;
+    }
+    vocab += "16000000 'zz' 2\n300 'ab' 2\n";
+    const auto tok = aviary::WorldTokenizer::parse(vocab, "sparse.txt");
+    EXPECT_EQ(tok.vocab_size(), 16000001);
+    EXPECT_EQ(tok.token_bytes(16000000), "zz");
+    EXPECT_EQ(tok.token_bytes(300), "ab");
+    EXPECT_EQ(tok.token_bytes(0), "");
+    EXPECT_THROW(tok.token_bytes(299), aviary::Error);
+    EXPECT_THROW(tok.token_bytes(15999999), aviary::Error);
+    EXPECT_THROW(tok.token_bytes(16000001), aviary::Error);
+    EXPECT_EQ(tok.encode("zzabz"), (std::vector<int32_t>{16000000, 300, 123}));
+    EXPECT_EQ(tok.decode({16000000, 300, 0, 123}), "zzabz");
+    EXPECT_THROW(tok.decode({299}), aviary::Error);
+    // Still refused: an id at 2^24 and a repeated id far from the others.
+    EXPECT_THROW(aviary::WorldTokenizer::parse(vocab + "16777216 'q' 1\n", "x"), aviary::Error);
+    EXPECT_THROW(aviary::WorldTokenizer::parse(vocab + "16000000 'yy' 2\n", "x"), aviary::Error);
 }
 
 TEST(TokenizerWorld, LiteralForms) {

@@ -14,12 +14,20 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 std::vector<LlavaSample> read_llava(const std::string& path) {
+    return parse_llava(read_text_file(path, "LLaVA data"), path);
+}
+
+std::string read_text_file(const std::string& path, const char* what) {
     std::error_code ec;
-    AVIARY_CHECK(fs::exists(path, ec) && !fs::is_directory(path, ec), "LLaVA data '", path, "' does not exist");
-    std::ifstream f(path);
+    AVIARY_CHECK(fs::exists(path, ec) && !fs::is_directory(path, ec), what, " '", path, "' does not exist");
+    std::ifstream f(path, std::ios::binary);
+    AVIARY_CHECK(f.good(), what, " '", path, "' cannot be opened for reading");
     std::stringstream ss;
     ss << f.rdbuf();
-    const std::string text = ss.str();
+    return ss.str();
+}
+
+std::vector<LlavaSample> parse_llava(const std::string& text, const std::string& path) {
     std::vector<json> items;
     const auto first = text.find_first_not_of(" \t\r\n");
     AVIARY_CHECK(first != std::string::npos, "LLaVA data '", path, "' is empty");

@@ -3,8 +3,6 @@
 #include "aviary/vision/vqa_eval.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -16,16 +14,18 @@ namespace aviary::vision {
 using json = nlohmann::json;
 
 std::vector<VqaItem> read_vqa(const std::string& path) {
-    std::error_code ec;
-    AVIARY_CHECK(std::filesystem::exists(path, ec), "question file '", path, "' does not exist");
-    std::ifstream f(path);
+    return parse_vqa(read_text_file(path, "question file"), path);
+}
+
+std::vector<VqaItem> parse_vqa(const std::string& text, const std::string& path) {
+    std::istringstream f(text);
     std::string first_line;
     std::getline(f, first_line);
     const bool llava = first_line.find("\"conversations\"") != std::string::npos ||
                        first_line.find_first_not_of(" \t\r") == first_line.find('[');
     std::vector<VqaItem> out;
     if (llava) {
-        for (const auto& s : read_llava(path)) {
+        for (const auto& s : parse_llava(text, path)) {
             VqaItem it;
             it.id = s.id;
             it.image = s.image;

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,6 +42,11 @@ void write_pth(const std::string& path, const TensorList& tensors);
 // Picks the reader by content (zip magic "PK\3\4" -> .pth, otherwise safetensors); a clear error for
 // missing files, directories, empty or unknown formats.
 TensorList read_checkpoint(const std::string& path, Metadata* metadata = nullptr);
+
+// A checkpoint already in memory (`size` bytes at `data`, kept alive by the caller during the call), read exactly as
+// read_checkpoint reads a file with those bytes (the same sniffer and readers); errors name `name` where they would
+// name the file.
+TensorList read_checkpoint_bytes(const void* data, size_t size, const std::string& name, Metadata* metadata = nullptr);
 
 // Converts every floating tensor to `dtype` ("fp32", "fp16", "bf16"); integer tensors are kept.
 TensorList convert_dtype(const TensorList& tensors, const std::string& dtype);

@@ -32,6 +32,9 @@ public:
 
     // Parses the vocabulary file (format of spec §5.1; CRLF tolerated); errors name the line.
     static WorldTokenizer load(const std::string& vocab_path);
+    // The vocabulary text already in memory, parsed exactly as load() parses a file holding it (load reads the file
+    // and calls this); errors name `vocab_path` where they would name the file.
+    static WorldTokenizer parse(std::string_view text, const std::string& vocab_path);
     // Where the vocabulary is looked for when none is given: $AVIARY_VOCAB, then the installed
     // share/aviary/rwkv_vocab_v20230424.txt, then assets/ of the source tree. Throws with set-up advice.
     static std::string default_vocab_path();

@@ -46,6 +46,10 @@ public:
 // reader, the .bin is used as one flat token stream. Truncated or inconsistent
 // files are errors naming the file.
 std::unique_ptr<TokenSource> open_binidx(const std::string& prefix);
+// The .idx and .bin bytes already in memory, checked and read exactly as
+// open_binidx checks and reads files holding them (one parser); errors name
+// PREFIX.idx and PREFIX.bin where they would name the files.
+std::unique_ptr<TokenSource> open_binidx_bytes(std::string_view idx, std::string bin, const std::string& prefix);
 bool is_binidx(const std::string& path);
 std::string binidx_prefix(const std::string& path);
 
@@ -68,6 +72,11 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path, const Te
 // The record of how a binidx was tokenized: PREFIX.tokenizer.json, {"format":
 // "aviary-binidx-tokenizer", "tokenizer": kind, "vocab_size": n}.
 std::string binidx_tokenizer_record_path(const std::string& prefix);
+// The check open_token_source makes of a binidx `data` at `prefix` against
+// `encoder`: `record` is the text of its PREFIX.tokenizer.json (nullptr: it has
+// none, and then no id may lie outside the encoder's vocabulary).
+void check_binidx_tokenizer(const std::string& prefix, const TokenSource& data, const TextEncoder& encoder,
+                            const std::string* record);
 // A stream over given tokens (tests, small data).
 std::unique_ptr<TokenSource> make_memory_source(std::vector<int32_t> tokens, std::string name = "memory");
 

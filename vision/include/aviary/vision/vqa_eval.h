@@ -14,6 +14,8 @@ struct VqaItem {
 // JSONL ({"image", "question" | "text", "answer" | "label", "question_id" | "id"}) or a LLaVA JSON/JSONL list (first
 // human turn without "<image>" = question, first gpt turn = answer).
 std::vector<VqaItem> read_vqa(const std::string& path);
+// The same for the file's text already in memory (read_vqa reads the file and calls this); errors name `path`.
+std::vector<VqaItem> parse_vqa(const std::string& text, const std::string& path);
 
 std::string normalize_answer(const std::string& answer);
 std::string pope_yes_no(const std::string& answer);  // "yes" or "no"

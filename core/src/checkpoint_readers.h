@@ -1,0 +1,16 @@
+// Internal: the checkpoint readers on a MappedFile (zip_reader.h), a mapped file or a view of bytes in memory. The
+// public path functions (checkpoint.h) map the file and call these; read_checkpoint_bytes wraps the caller's bytes.
+// One reader per format either way: errors name file.path() (the file, or the name given with the bytes).
+#pragma once
+#include "aviary/core/checkpoint.h"
+#include "zip_reader.h"
+
+namespace aviary::detail {
+
+TensorList read_pth(const MappedFile& file);
+TensorList read_safetensors(const MappedFile& file, Metadata* metadata);
+// Picks the reader by content (zip magic -> .pth, a '{' after 8 bytes -> safetensors); refuses empty, legacy and
+// unknown formats.
+TensorList read_checkpoint(const MappedFile& file, Metadata* metadata);
+
+}  // namespace aviary::detail
