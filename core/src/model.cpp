@@ -66,7 +66,15 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 Model Model::load(const std::string& path, const ModelOptions& options) {
-    return from_tensors(read_checkpoint(path), options);
+    const TensorList tensors = read_checkpoint(path);  // its errors name the file
+    check_device(options.device);                      // not the file's fault
+    try {
+        return from_tensors(tensors, options);
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& e) {  // what the tensors lack or hold wrongly: say which file
+        throw Error("model '" + path + "': " + e.what());
+    }
 }
 
 void check_device(const std::string& device) {

@@ -145,15 +145,20 @@ TEST(Cli, BadFilesFailWithOneLineAndNoPartialOutput) {
         make_file("noise.pth", noise),
         make_file("huge_header.safetensors", std::string("\xff\xff\xff\xff\xff\x00\x00\x00", 8) + "{}"),
         fixture("golden/v6_fp32.expected.safetensors"),  // a safetensors file without model keys
+        make_file("no_tensors.safetensors", std::string("\x02\x00\x00\x00\x00\x00\x00\x00{}", 10)),  // none at all
     };
     const fs::path out = tmp_dir() / "never.npy";
     for (const auto& f : files) {
         fs::remove(out);
         Result r = run("forward --model " + f + " --tokens 1,2 --out " + out.string());
         expect_one_error_line(r, 1);
+        EXPECT_NE(r.err.find(f), std::string::npos) << "the error does not name the file: " << r.err;
         EXPECT_FALSE(fs::exists(out)) << "partial output left for " << f;
         Result i = run("info --model " + f);
         expect_one_error_line(i, 1);
+        Result g = run("generate --model " + f + " --prompt hi --max-tokens 1");
+        expect_one_error_line(g, 1);
+        EXPECT_NE(g.err.find(f), std::string::npos) << "the error does not name the file: " << g.err;
     }
 }
 
