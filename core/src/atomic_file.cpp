@@ -18,6 +18,20 @@
 namespace aviary {
 namespace {
 
+// The process's file-creation mask, read without changing it (umask(2) can only be read by setting it, a race with
+// other threads creating files): /proc/self/status "Umask:" (Linux 4.7+), else the usual 022.
+mode_t process_umask() {
+    std::FILE* f = std::fopen("/proc/self/status", "r");
+    unsigned mask = 022;
+    if (f) {
+        char line[256];
+        while (std::fgets(line, sizeof line, f))
+            if (std::sscanf(line, "Umask: %o", &mask) == 1) break;
+        std::fclose(f);
+    }
+    return static_cast<mode_t>(mask & 0777);
+}
+
 std::string parent_dir(const std::string& path) {
     const size_t slash = path.find_last_of('/');
     return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
@@ -34,6 +48,8 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     fd_ = ::mkstemp(tmp_.data());
     AVIARY_CHECK(fd_ >= 0, path_, ": cannot create a temporary file in '", parent_dir(path_), "' (",
                  std::strerror(errno), "); does the directory exist and is it writable?");
+    // mkstemp creates 0600; the output gets the mode a plain open(O_CREAT, 0666) would give it (0644 under umask 022).
+    ::fchmod(fd_, 0666 & ~process_umask());
 }
 
 AtomicFile::~AtomicFile() {

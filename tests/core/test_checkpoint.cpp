@@ -904,6 +904,18 @@ TEST(CheckpointFind, FindsByName) {
 
 }  // namespace
 
+// An atomic output gets the mode a plain file would (0666 less the umask), not mkstemp's private 0600.
+TEST(AtomicFile, OutputModeFollowsTheUmask) {
+    const mode_t mask = ::umask(0);  // umask(2) reads by setting: put it back at once
+    ::umask(mask);
+    const fs::path p = fs::temp_directory_path() / ("aviary_atomic_mode_" + std::to_string(::getpid()));
+    aviary::write_file_atomic(p.string(), "x");
+    struct stat st {};
+    ASSERT_EQ(::stat(p.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0666u & ~mask) << std::oct << (st.st_mode & 0777) << " under umask " << mask;
+    fs::remove(p);
+}
+
 // remove_tree (atomic_file.h): nested directories and files go, a symbolic link is removed without touching its
 // target, a missing path is fine, and a path that cannot be removed is an aviary::Error.
 TEST(RemoveTree, NestedDirectoriesLinksAndMissingPaths) {
