@@ -71,6 +71,18 @@ std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Vocabulary lines of the 256 single bytes (ids 1..256), each ending in `eol`.
+std::string single_byte_lines(const char* eol) {
+    std::string out;
+    for (int b = 0; b < 256; ++b) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%d b'\\x%02x' 1", b + 1, b);
+        out += buf;
+        out += eol;
+    }
+    return out;
+}
+
 }  // namespace
 
 TEST(TokenizerWorld, SpecTestVectors) {
@@ -209,12 +221,7 @@ TEST(TokenizerWorld, ParseOfTheTextIsLoadOfTheFile) {
         }
     }
 
-    std::string bytes;  // the 256 single bytes, CRLF, a blank line and no final newline
-    for (int b = 0; b < 256; ++b) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%d b'\\x%02x' 1\r\n", b + 1, b);
-        bytes += buf;
-    }
+    const std::string bytes = single_byte_lines("\r\n");  // CRLF; then a blank line and no final newline
     const std::string variants[] = {
         bytes + "\n257 'ab' 2",
         bytes + "\n257 'ab' 3\n",
@@ -249,12 +256,7 @@ TEST(TokenizerWorld, ParseOfTheTextIsLoadOfTheFile) {
 // Ids need not be dense: a vocabulary naming one id far above the others (the fuzzer's slow input, 16 bytes that
 // took 56 s per load when every id up to the largest held a string) loads with that id and none of the gap.
 TEST(TokenizerWorld, SparseIdsUpToTheLargest) {
-    std::string vocab;
-    for (int b = 0; b < 256; ++b) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%d b'\\x%02x' 1\n", b + 1, b);
-        vocab += buf;
-    }
+    std::string vocab = single_byte_lines("\n");
     vocab += "16000000 'zz' 2\n300 'ab' 2\n";
     const auto tok = aviary::WorldTokenizer::parse(vocab, "sparse.txt");
     EXPECT_EQ(tok.vocab_size(), 16000001);
@@ -274,12 +276,7 @@ TEST(TokenizerWorld, SparseIdsUpToTheLargest) {
 
 TEST(TokenizerWorld, LiteralForms) {
     // str with \u escapes, double-quoted str with a single quote, bytes literal with raw bytes.
-    std::string vocab;
-    for (int b = 0; b < 256; ++b) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%d b'\\x%02x' 1\n", b + 1, b);
-        vocab += buf;
-    }
+    std::string vocab = single_byte_lines("\n");
     vocab += "257 '\\u4e2d\\u6587' 6\n258 \"it's\" 4\n259 b'\\xe4\\xb8' 2\n260 'tab\\there \\\\ \\'q\\'' 14\n";
     const auto tok = aviary::WorldTokenizer::load(write_temp("aviary_vocab_literals.txt", vocab));
     EXPECT_EQ(tok.token_bytes(257), "\xE4\xB8\xAD\xE6\x96\x87");
