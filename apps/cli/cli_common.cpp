@@ -46,14 +46,7 @@ Model load_model(const ModelArgs& args) {
     opt.dtype = dtype == "int8" ? "fp32" : dtype;
     // `aviary convert --dtype int8` files: dequantised for the model; an int8 engine re-derives the same codes.
     if (is_int8_checkpoint(tensors)) tensors = dequantize_checkpoint_int8(tensors);
-    check_device(opt.device);
-    try {
-        return Model::from_tensors(tensors, opt);
-    } catch (const UsageError&) {
-        throw;
-    } catch (const Error& e) {  // as Model::load: the tensors' errors name the file
-        throw Error("model '" + args.model + "': " + e.what());
-    }
+    return Model::from_tensors(tensors, opt, args.model);
 }
 
 void add_vocab_option(CLI::App* sub, std::string& vocab) {

@@ -66,15 +66,7 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 Model Model::load(const std::string& path, const ModelOptions& options) {
-    const TensorList tensors = read_checkpoint(path);  // its errors name the file
-    check_device(options.device);                      // not the file's fault
-    try {
-        return from_tensors(tensors, options);
-    } catch (const UsageError&) {
-        throw;
-    } catch (const Error& e) {  // what the tensors lack or hold wrongly: say which file
-        throw Error("model '" + path + "': " + e.what());
-    }
+    return from_tensors(read_checkpoint(path), options, path);  // read_checkpoint's errors name the file already
 }
 
 void check_device(const std::string& device) {
@@ -85,7 +77,17 @@ void check_device(const std::string& device) {
                      "or no GPU is visible");
 }
 
-Model Model::from_tensors(const TensorList& tensors, const ModelOptions& requested) {
+Model Model::from_tensors(const TensorList& tensors, const ModelOptions& requested, const std::string& source) {
+    if (!source.empty()) {
+        check_device(requested.device);  // not the file's fault
+        try {
+            return from_tensors(tensors, requested);
+        } catch (const UsageError&) {
+            throw;
+        } catch (const Error& e) {  // what the tensors lack or hold wrongly: say which file
+            throw Error("model '" + source + "': " + e.what());
+        }
+    }
     AVIARY_CHECK(requested.dtype == "fp32" || requested.dtype == "bf16" || requested.dtype == "auto",
                  "unknown weight dtype '", requested.dtype, "' (expected fp32, bf16 or auto)");
     ModelOptions options = requested;

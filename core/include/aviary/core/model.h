@@ -55,7 +55,10 @@ public:
 
     // Loads .pth or safetensors; validates keys and shapes.
     static Model load(const std::string& path, const ModelOptions& options = {});
-    static Model from_tensors(const TensorList& tensors, const ModelOptions& options = {});
+    // source: where the tensors came from (a file path); when given, errors about the tensors name it ("model
+    // 'PATH': …").
+    static Model from_tensors(const TensorList& tensors, const ModelOptions& options = {},
+                              const std::string& source = "");
 
     const ModelConfig& config() const;
     const ModelOptions& options() const;
