@@ -179,8 +179,8 @@ TEST(Cli, ConvertRoundTripKeepsLogits) {
     expect_one_error_line(bad, 2);
 }
 
-// `bench --json`: the contract keys plus the CPU and the prefill compute floor; without --dtype the matrices keep the
-// checkpoint's precision (a bf16 file benchmarks bf16, an fp32 one fp32), --dtype overrides.
+// `bench --json`: the contract keys plus the CPU, the median decode step and the prefill compute floor; without --dtype
+// the matrices keep the checkpoint's precision (a bf16 file benchmarks bf16, an fp32 one fp32), --dtype overrides.
 TEST(Cli, BenchJsonKeysAndTheCheckpointsPrecision) {
     const std::string common = " --prompt-tokens 16 --decode-tokens 4 --decode-batch 2 --threads 1 --json";
     auto last_json = [](const Result& r) {
@@ -197,6 +197,11 @@ TEST(Cli, BenchJsonKeysAndTheCheckpointsPrecision) {
     EXPECT_EQ(j["dtype"], "bf16");
     EXPECT_GT(j["read_gbps"].get<double>(), 0.5);
     EXPECT_GT(j["floor_prefill_tok_s"].get<double>(), 0.0);
+    // the median decode step (CPU) and its fraction of the same floor
+    ASSERT_TRUE(j.contains("decode_median_tok_s")) << j.dump();
+    EXPECT_GT(j["decode_median_tok_s"].get<double>(), 0.0);
+    EXPECT_NEAR(j["floor_fraction_median"].get<double>(),
+                j["decode_median_tok_s"].get<double>() / j["floor_decode_tok_s"].get<double>(), 1e-9);
     const Result fp = run("bench -m " + fixture("golden/v6_fp32.pth") + common);
     ASSERT_EQ(fp.code, 0) << fp.err;
     EXPECT_EQ(last_json(fp)["dtype"], "fp32");
