@@ -2,7 +2,7 @@
 # CPU decode-engine benchmark matrix: `aviary bench` on random official shapes for every version, weight format and
 # thread count asked for; one JSON line per run (with the load average before it) in OUT/results.jsonl, then a
 # Markdown table (prefill with its GEMM path and compute floor, decode batch 1 and 8, bandwidth floor and achieved
-# fraction). Re-run on a quiet machine for the
+# fraction, by the mean and by the median step). Re-run on a quiet machine for the
 # numbers in docs/BENCHMARKS.md ("CPU decode engine").
 #
 # Usage: bench/cpu_decode.sh [OUT_DIR]
@@ -53,7 +53,7 @@ done
 
 jq -r -s '
   def f1: (. * 10 | round / 10 | tostring);
-  "| shape | version | weights | threads | kernels | prefill GEMM | prefill tok/s | prefill floor tok/s | prefill / floor | decode b1 tok/s | decode b8 tok/s (total) | MB/token | DRAM read GB/s | working-set read GB/s | decode floor tok/s | b1 / floor | load before |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-  (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_gemm // "-") \((.gemm_gflops // 0)|round) GFLOP/s | \(.prefill_tok_s|f1) | \((.floor_prefill_tok_s // 0)|f1) | \(((.prefill_floor_fraction // 0)*100)|round)% | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \((.read_gbps_working_set // .read_gbps)|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(.loadavg_before) |")
+  "| shape | version | weights | threads | kernels | prefill GEMM | prefill tok/s | prefill floor tok/s | prefill / floor | decode b1 tok/s | decode b8 tok/s (total) | MB/token | DRAM read GB/s | working-set read GB/s | decode floor tok/s | b1 / floor | b1 median step / floor | load before |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  (.[] | "| \(.shape) | \(.version) | \(.dtype) | \(.threads) | \(.decode_engine) | \(.prefill_gemm // "-") \((.gemm_gflops // 0)|round) GFLOP/s | \(.prefill_tok_s|f1) | \((.floor_prefill_tok_s // 0)|f1) | \(((.prefill_floor_fraction // 0)*100)|round)% | \(.decode_tok_s|f1) | \(.decode_batch8_tok_s // .decode_batch_tok_s|f1) | \(.weight_bytes_per_token/1e6|f1) | \(.read_gbps|f1) | \((.read_gbps_working_set // .read_gbps)|f1) | \(.floor_decode_tok_s|f1) | \(.floor_fraction*100|round)% | \(if .floor_fraction_median then "\(.floor_fraction_median*100|round)%" else "-" end) | \(.loadavg_before) |")
 ' "$RESULTS" | tee "$OUT/table.md"
