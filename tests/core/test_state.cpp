@@ -176,7 +176,7 @@ TEST(State, LoadOfTheBytesIsLoadOfTheFile) {
     auto make = [](int D, uint64_t seed) {
         return aviary::Model::from_tensors(aviary::init_weights(aviary::init_config(2, D, 6, 300), seed));
     };
-    const aviary::Model a = make(64, 1), other = make(64, 2), wider = make(128, 1);
+    aviary::Model a = make(64, 1), other = make(64, 2), wider = make(128, 1);
     const auto dir = std::filesystem::temp_directory_path();
     const std::string path = (dir / ("aviary_test_state_bytes_" + std::to_string(::getpid()))).string();
     auto state = a.new_state(1);
@@ -189,12 +189,13 @@ TEST(State, LoadOfTheBytesIsLoadOfTheFile) {
     }
     const std::string bytes_cases[] = {good, good.substr(0, good.size() / 2), "", std::string(64, 'x'),
                                        good.substr(0, 8) + "{\"__metadata__\": 3}"};
+    const aviary::Model* const models[] = {nullptr, &a, &other, &wider};  // nullptr: load / load_bytes
     size_t refused = 0;
     for (size_t i = 0; i < std::size(bytes_cases); ++i) {
         SCOPED_TRACE(i);
         const std::string& bytes = bytes_cases[i];
         { std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes; }
-        for (const aviary::Model* m : {(const aviary::Model*)nullptr, &a, &other, &wider}) {
+        for (const aviary::Model* m : models) {
             aviary::Metadata md_file, md_bytes;
             aviary::State from_file, from_bytes;
             auto load = [&](bool file, const std::string& source, aviary::Metadata& md) {
