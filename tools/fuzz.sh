@@ -13,7 +13,9 @@ build=build/fuzz
 
 targets() { ls tests/fuzz/fuzz_*.cpp | sed 's|.*/fuzz_||; s|\.cpp$||'; }
 
-# Repository files that seed a target besides tests/fuzz/seeds/TARGET (kept small: libFuzzer's max_len follows them).
+# Repository files that seed a target besides tests/fuzz/seeds/TARGET (kept small: libFuzzer's max_len follows the
+# largest seed, and an execution costs about its input's length: docs/RELIABILITY.md, "Harness speed"). LLaVA's held-out
+# VQA file (9 KB of one line shape) is seeds/llava/vqa_heldout.jsonl's four lines.
 fixture_seeds() {
   case "$1" in
     pth) ls tests/fixtures/checkpoint/*.pth ;;
@@ -21,7 +23,6 @@ fixture_seeds() {
                     tests/fixtures/audio/map.safetensors ;;
     tokenizer_world|tokenizer_byte) echo tests/fixtures/tokenizer/world_tokenizer_cases.tsv ;;
     audioset_csv) echo assets/audio/class_labels_indices.csv ;;
-    llava) echo tests/fixtures/vision/demo_heldout/test_vqa.jsonl ;;
     studio_settings) ls assets/configs/*.json ;;
     music_json) ls assets/models/*.recipe.json ;;
   esac

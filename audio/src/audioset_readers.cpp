@@ -26,12 +26,28 @@ std::string unquote(std::string s) {
     if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
     return s;
 }
-std::ifstream open_text(const std::string& path, const char* what) {
+std::string read_text(const std::string& path, const char* what) {
     std::error_code ec;
     AVIARY_CHECK(fs::is_regular_file(path, ec), what, " '", path, "' does not exist or is not a file");
-    std::ifstream f(path);
+    std::ifstream f(path, std::ios::binary);
     AVIARY_CHECK(f.good(), "cannot read ", what, " '", path, "'");
-    return f;
+    std::ostringstream text;
+    text << f.rdbuf();
+    return text.str();
+}
+// A clip list's kind by its extension: true for an AST JSON list (.json), false for a segment CSV (.csv), else an
+// error.
+bool is_json_clip_list(const std::string& data_path) {
+    const std::string ext = fs::path(data_path).extension().string();
+    AVIARY_CHECK(ext == ".json" || ext == ".csv", "audio data '", data_path,
+                 "': expected a segment CSV (.csv) or an AST JSON list (.json)");
+    return ext == ".json";
+}
+void check_clips_dir(const std::string& csv_path, const std::string& clips_dir) {
+    AVIARY_CHECK(!clips_dir.empty(), "segment CSV '", csv_path,
+                 "' needs a clip directory (--clips DIR holding Y{YTID}.wav)");
+    std::error_code ec;
+    AVIARY_CHECK(fs::is_directory(clips_dir, ec), "clip directory '", clips_dir, "' does not exist");
 }
 bool parse_double(const std::string& s, double& out) {
     char* end = nullptr;
@@ -54,7 +70,11 @@ LabelTable label_table(const std::vector<ClassLabel>& classes) {
 }
 
 LabelTable read_class_labels(const std::string& path) {
-    std::ifstream f = open_text(path, "class label file");
+    return parse_class_labels(read_text(path, "class label file"), path);
+}
+
+LabelTable parse_class_labels(std::string_view text, const std::string& path) {
+    std::istringstream f{std::string(text)};
     std::string line;
     AVIARY_CHECK(std::getline(f, line) && trim(line) == "index,mid,display_name", "class label file '", path,
                  "' must start with the header 'index,mid,display_name'");
@@ -84,7 +104,11 @@ std::string default_class_labels_path() {
 }
 
 std::vector<Segment> read_segments_csv(const std::string& path) {
-    std::ifstream f = open_text(path, "segment CSV");
+    return parse_segments_csv(read_text(path, "segment CSV"), path);
+}
+
+std::vector<Segment> parse_segments_csv(std::string_view text, const std::string& path) {
+    std::istringstream f{std::string(text)};
     std::vector<Segment> out;
     std::string line;
     for (size_t n = 1; std::getline(f, line); ++n) {
@@ -111,6 +135,13 @@ std::vector<Segment> read_segments_csv(const std::string& path) {
 }
 
 ClipList read_clip_list(const std::string& data_path, const std::string& clips_dir, const LabelTable& labels) {
+    const bool json = is_json_clip_list(data_path);
+    if (!json) check_clips_dir(data_path, clips_dir);  // before the CSV is read: the likelier mistake
+    return parse_clip_list(read_text(data_path, json ? "AST data JSON" : "segment CSV"), data_path, clips_dir, labels);
+}
+
+ClipList parse_clip_list(std::string_view text, const std::string& data_path, const std::string& clips_dir,
+                         const LabelTable& labels) {
     ClipList out;
     auto add = [&](const std::string& path, const std::vector<std::string>& mids) {
         ClipItem item;
@@ -129,12 +160,10 @@ ClipList read_clip_list(const std::string& data_path, const std::string& clips_d
         else
             out.missing.push_back(path);
     };
-    const std::string ext = fs::path(data_path).extension().string();
-    if (ext == ".json") {
-        std::ifstream f = open_text(data_path, "AST data JSON");
+    if (is_json_clip_list(data_path)) {
         nlohmann::json j;
         try {
-            j = nlohmann::json::parse(f);
+            j = nlohmann::json::parse(text);
         } catch (const nlohmann::json::exception& e) {
             AVIARY_FAIL("'", data_path, "' is not valid JSON: ", e.what());
         }
@@ -155,15 +184,10 @@ ClipList read_clip_list(const std::string& data_path, const std::string& clips_d
                 if (!trim(m).empty()) mids.push_back(trim(m));
             add(p.string(), mids);
         }
-    } else if (ext == ".csv") {
-        AVIARY_CHECK(!clips_dir.empty(), "segment CSV '", data_path,
-                     "' needs a clip directory (--clips DIR holding Y{YTID}.wav)");
-        std::error_code ec;
-        AVIARY_CHECK(fs::is_directory(clips_dir, ec), "clip directory '", clips_dir, "' does not exist");
-        for (const auto& s : read_segments_csv(data_path))
-            add((fs::path(clips_dir) / ("Y" + s.ytid + ".wav")).string(), s.mids);
     } else {
-        AVIARY_FAIL("audio data '", data_path, "': expected a segment CSV (.csv) or an AST JSON list (.json)");
+        check_clips_dir(data_path, clips_dir);
+        for (const auto& s : parse_segments_csv(text, data_path))
+            add((fs::path(clips_dir) / ("Y" + s.ytid + ".wav")).string(), s.mids);
     }
     return out;
 }

@@ -10,6 +10,7 @@
 #include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
+#include "checkpoint_readers.h"
 
 namespace aviary {
 
@@ -72,9 +73,13 @@ void State::save(const std::string& path, const Metadata& metadata) const {
     write_safetensors(path, list, meta);
 }
 
-State State::load(const std::string& path, Metadata* metadata) {
+namespace {
+
+// A state file (mapped, or bytes in memory) as State::load reads it; errors name file.path().
+State load_state(const detail::MappedFile& file, Metadata* metadata) {
+    const std::string& path = file.path();
     Metadata meta;
-    TensorList list = read_safetensors(path, &meta);
+    TensorList list = detail::read_safetensors(file, &meta);
     AVIARY_CHECK(meta.count("format") && meta["format"] == "aviary.state.v1", "'", path,
                  "' is not an Aviary state file (expected metadata format=aviary.state.v1)");
     AVIARY_CHECK(list.size() % 3 == 0 && !list.empty(), "'", path, "': expected 3 tensors per layer");
@@ -108,6 +113,16 @@ State State::load(const std::string& path, Metadata* metadata) {
     }
     if (metadata) *metadata = meta;
     return s;
+}
+
+}  // namespace
+
+State State::load(const std::string& path, Metadata* metadata) {
+    return load_state(detail::MappedFile(path), metadata);
+}
+
+State State::load_bytes(const void* data, size_t size, const std::string& source, Metadata* metadata) {
+    return load_state(detail::MappedFile(static_cast<const uint8_t*>(data), size, source), metadata);
 }
 
 namespace {
@@ -148,9 +163,9 @@ void State::save_for(const Model& model, const std::string& path, Metadata metad
     save(path, metadata);
 }
 
-State State::load_for(const Model& model, const std::string& path, Metadata* metadata) {
-    Metadata meta;
-    State s = load(path, &meta);
+namespace {
+// load_for's check of a state against the model; errors name `path` (the file, or the name given with the bytes).
+void check_state_for(const Model& model, const State& s, const Metadata& meta, const std::string& path) {
     const std::string mine = state_fingerprint(model);
     const auto it = meta.find(kFingerprintKey);
     const std::string theirs = it == meta.end() ? std::string() : it->second;
@@ -167,6 +182,22 @@ State State::load_for(const Model& model, const std::string& path, Metadata* met
     }
     AVIARY_CHECK(theirs.empty() || theirs == mine, "'", path, "' was saved from another model (", theirs,
                  ") than this one (", mine, ")");
+}
+}  // namespace
+
+State State::load_for(const Model& model, const std::string& path, Metadata* metadata) {
+    Metadata meta;
+    State s = load(path, &meta);
+    check_state_for(model, s, meta, path);
+    if (metadata) *metadata = meta;
+    return s;
+}
+
+State State::load_for_bytes(const Model& model, const void* data, size_t size, const std::string& source,
+                            Metadata* metadata) {
+    Metadata meta;
+    State s = load_bytes(data, size, source, &meta);
+    check_state_for(model, s, meta, source);
     if (metadata) *metadata = meta;
     return s;
 }

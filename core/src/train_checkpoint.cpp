@@ -21,10 +21,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
 #include "aviary/core/trainer.h"
+#include "checkpoint_readers.h"
 
 namespace aviary {
 namespace fs = std::filesystem;
@@ -81,20 +83,19 @@ struct TrainerJson {
     int64_t step = 0, data_position = 0;
     double loss = 0, elapsed_s = 0;
 };
-// Throws aviary::Error naming the file and the field.
-TrainerJson read_trainer_json(const fs::path& meta) {
-    std::ifstream f(meta);
-    const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+// Throws aviary::Error naming the file (`source`) and the field.
+TrainerJson parse_trainer_json(std::string_view text, const std::string& source) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     AVIARY_CHECK(!j.is_discarded() && j.is_object() && j.value("format", nlohmann::json()) == "aviary-train-checkpoint",
-                 "'", meta.string(), "' is not an Aviary training checkpoint");
+                 "'", source, "' is not an Aviary training checkpoint");
     auto integer = [&](const char* key) {
-        AVIARY_CHECK(j.contains(key) && j[key].is_number_integer() && j[key].get<int64_t>() >= 0, "'", meta.string(),
-                     "': '", key, "' should be a non-negative integer");
+        AVIARY_CHECK(j.contains(key) && j[key].is_number_integer() && j[key].get<int64_t>() >= 0, "'", source, "': '",
+                     key, "' should be a non-negative integer");
         return j[key].get<int64_t>();
     };
     auto number = [&](const char* key) {
         if (!j.contains(key)) return 0.0;
-        AVIARY_CHECK(j[key].is_number(), "'", meta.string(), "': '", key, "' should be a number");
+        AVIARY_CHECK(j[key].is_number(), "'", source, "': '", key, "' should be a number");
         return j[key].get<double>();
     };
     TrainerJson t;
@@ -103,6 +104,17 @@ TrainerJson read_trainer_json(const fs::path& meta) {
     t.loss = number("loss");
     t.elapsed_s = number("elapsed_s");
     return t;
+}
+
+std::string read_small_file(const fs::path& path) {  // empty when unreadable (then not JSON: not a checkpoint)
+    std::ifstream f(path, std::ios::binary);
+    std::ostringstream text;
+    text << f.rdbuf();
+    return text.str();
+}
+
+TrainerJson read_trainer_json(const fs::path& meta) {
+    return parse_trainer_json(read_small_file(meta), meta.string());
 }
 
 // Complete checkpoints (step-* with a valid trainer.json), oldest first.
@@ -271,13 +283,15 @@ CheckpointInfo load_train_checkpoint(const std::string& dir, Model& model, Train
     return load_train_checkpoint(dir, model.state_dict(), trainer);
 }
 
-CheckpointInfo load_train_checkpoint(const std::string& dir, const TensorList& weights, Trainer& trainer) {
-    const fs::path d(dir);
-    const fs::path meta = d / "trainer.json";
-    AVIARY_CHECK(fs::is_regular_file(meta), "'", dir, "' is not a complete training checkpoint (no trainer.json)");
-    const TrainerJson j = read_trainer_json(meta);
+namespace {
+
+// load_train_checkpoint on the checkpoint's files (mapped, or bytes in memory), trainer.json already parsed; errors
+// name `dir` and each file's path().
+CheckpointInfo load_checkpoint_files(const TrainerJson& j, const detail::MappedFile& model_file,
+                                     const detail::MappedFile& optimizer_file, const std::string& dir,
+                                     const TensorList& weights, Trainer& trainer) {
     // Weights: same names and shapes as the model, or a clear error.
-    TensorList saved = read_safetensors((d / "model.safetensors").string());
+    TensorList saved = detail::read_safetensors(model_file, nullptr);
     const TensorList& params = weights;
     AVIARY_CHECK(saved.size() == params.size(), "checkpoint '", dir, "' is from another model: it has ", saved.size(),
                  " tensors, this model has ", params.size(), " (n_layer/n_embd/version/vocab differ?)");
@@ -291,8 +305,8 @@ CheckpointInfo load_train_checkpoint(const std::string& dir, const TensorList& w
             p.tensor.copy_(*t);
         }
     }
-    const std::string opt_path = (d / "optimizer.safetensors").string();
-    TensorList opt = read_safetensors(opt_path);
+    const std::string& opt_path = optimizer_file.path();
+    TensorList opt = detail::read_safetensors(optimizer_file, nullptr);
     CheckpointInfo info;
     info.path = dir;
     info.step = j.step;
@@ -312,6 +326,30 @@ CheckpointInfo load_train_checkpoint(const std::string& dir, const TensorList& w
         }
     }
     return info;
+}
+
+}  // namespace
+
+CheckpointInfo load_train_checkpoint(const std::string& dir, const TensorList& weights, Trainer& trainer) {
+    const fs::path d(dir);
+    const fs::path meta = d / "trainer.json";
+    AVIARY_CHECK(fs::is_regular_file(meta), "'", dir, "' is not a complete training checkpoint (no trainer.json)");
+    const TrainerJson j = read_trainer_json(meta);
+    const detail::MappedFile model_file((d / "model.safetensors").string());
+    const detail::MappedFile optimizer_file((d / "optimizer.safetensors").string());
+    return load_checkpoint_files(j, model_file, optimizer_file, dir, weights, trainer);
+}
+
+CheckpointInfo load_train_checkpoint_bytes(const TrainCheckpointBytes& files, const std::string& dir,
+                                           const TensorList& weights, Trainer& trainer) {
+    const fs::path d(dir);
+    const TrainerJson j = parse_trainer_json(files.trainer_json, (d / "trainer.json").string());
+    auto view = [](std::string_view bytes, const fs::path& name) {
+        return detail::MappedFile(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name.string());
+    };
+    const detail::MappedFile model_file = view(files.model, d / "model.safetensors");
+    const detail::MappedFile optimizer_file = view(files.optimizer, d / "optimizer.safetensors");
+    return load_checkpoint_files(j, model_file, optimizer_file, dir, weights, trainer);
 }
 
 }  // namespace aviary

@@ -75,17 +75,21 @@ std::vector<Tune> read_abc_path(const std::string& path) {
 }
 
 std::vector<Tune> read_irishman_json(const std::string& path) {
+    return parse_irishman_json(read_file(path), path);
+}
+
+std::vector<Tune> parse_irishman_json(std::string_view text, const std::string& source) {
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(read_file(path));
+        j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
-        AVIARY_FAIL("'", path, "' is not valid JSON (", e.what(), ")");
+        AVIARY_FAIL("'", source, "' is not valid JSON (", e.what(), ")");
     }
-    AVIARY_CHECK(j.is_array(), "'", path, "': expected a JSON array of {\"control code\", \"abc notation\"} records");
+    AVIARY_CHECK(j.is_array(), "'", source, "': expected a JSON array of {\"control code\", \"abc notation\"} records");
     std::vector<Tune> tunes;
     for (size_t i = 0; i < j.size(); ++i) {
         const auto& r = j[i];
-        AVIARY_CHECK(r.is_object() && r.contains("abc notation") && r["abc notation"].is_string(), "'", path,
+        AVIARY_CHECK(r.is_object() && r.contains("abc notation") && r["abc notation"].is_string(), "'", source,
                      "' record ", i, ": missing string field \"abc notation\"");
         std::string abc = r["abc notation"].get<std::string>();
         std::string code = r.contains("control code") && r["control code"].is_string()
@@ -96,7 +100,7 @@ std::vector<Tune> read_irishman_json(const std::string& path) {
             abc = nl == std::string::npos ? std::string() : abc.substr(nl + 1);
         }
         if (!code.empty() && code.back() != '\n') code += '\n';
-        tunes.push_back({code + abc, path + "#" + std::to_string(i)});
+        tunes.push_back({code + abc, source + "#" + std::to_string(i)});
     }
     return tunes;
 }

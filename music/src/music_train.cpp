@@ -124,37 +124,58 @@ std::string music_train_config_json(const MusicTrainConfig& c) {
     return j.dump(2) + "\n";
 }
 
+namespace {
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// {"text": "\x02…\x03"} per line, as tools/make_music_corpus.py writes; blank lines are skipped.
+std::vector<Tune> parse_music_jsonl(std::string_view text, const std::string& source) {
+    std::vector<Tune> out;
+    size_t n = 0;
+    for (size_t pos = 0; pos < text.size();) {  // the lines std::getline gives
+        size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        const std::string_view line = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+        try {
+            out.push_back({strip_framing(nlohmann::json::parse(line).at("text").get<std::string>()),
+                           source + ":" + std::to_string(n)});
+        } catch (const nlohmann::json::exception&) {
+            AVIARY_FAIL("'", source, "' line ", n, ": expected {\"text\": …}");
+        }
+    }
+    return out;
+}
+
+std::vector<Tune> with_tunes(std::vector<Tune> tunes, const std::string& source) {
+    AVIARY_CHECK(!tunes.empty(), "'", source, "' holds no tunes");
+    return tunes;
+}
+
+}  // namespace
+
+std::vector<Tune> parse_music_corpus(std::string_view text, const std::string& source) {
+    if (ends_with(source, ".jsonl")) return with_tunes(parse_music_jsonl(text, source), source);
+    if (ends_with(source, ".json")) return with_tunes(parse_irishman_json(text, source), source);
+    return with_tunes(split_abc_collection(text, source), source);
+}
+
 std::vector<Tune> read_music_corpus(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     AVIARY_CHECK(fs::exists(path, ec), "music data '", path,
                  "' does not exist (expected a .abc file or directory, IrishMAN .json, or .jsonl)");
-    std::vector<Tune> out;
-    auto ends_with = [&](const char* suffix) {
-        const std::string s(suffix);
-        return path.size() >= s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0;
-    };
-    if (ends_with(".jsonl")) {  // {"text": "\x02…\x03"} per line, as tools/make_music_corpus.py writes
-        std::ifstream f(path);
-        std::string line;
-        size_t n = 0;
-        while (std::getline(f, line)) {
-            ++n;
-            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-            try {
-                out.push_back({strip_framing(nlohmann::json::parse(line).at("text").get<std::string>()),
-                               path + ":" + std::to_string(n)});
-            } catch (const nlohmann::json::exception&) {
-                AVIARY_FAIL("'", path, "' line ", n, ": expected {\"text\": …}");
-            }
-        }
-    } else if (ends_with(".json")) {
-        out = read_irishman_json(path);
-    } else {
-        out = read_abc_path(path);
-    }
-    AVIARY_CHECK(!out.empty(), "'", path, "' holds no tunes");
-    return out;
+    if (!ends_with(path, ".json") && !ends_with(path, ".jsonl") && fs::is_directory(path, ec))
+        return with_tunes(read_abc_path(path), path);  // every .abc file under it
+    std::ifstream f(path, std::ios::binary);
+    AVIARY_CHECK(f.good(), "cannot read music data '", path, "'");
+    std::ostringstream text;
+    text << f.rdbuf();
+    return parse_music_corpus(text.str(), path);
 }
 
 std::vector<int32_t> frame_tunes_as_tokens(const std::vector<Tune>& tunes) {

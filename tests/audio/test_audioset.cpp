@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 
 #include "aviary/audio/audioset.h"
 #include "aviary/core/error.h"
+#include "common/error_of.h"
 #include "wav_writer.h"
 
 namespace aviary::audio {
@@ -76,6 +78,96 @@ TEST(AudioSet, MalformedInputNamesTheLine) {
     EXPECT_THROW(read_class_labels((dir / "l.csv").string()), Error);
     std::ofstream(dir / "bad.json") << "{\"data\": 3}";
     EXPECT_THROW(read_clip_list((dir / "bad.json").string(), "", label_table({})), Error);
+}
+
+// The parse_* entries are the read_* functions on the file's text: the same values or the same error (naming the file),
+// and an error names whatever source they are given.
+TEST(AudioSet, ParseOfTheTextIsReadOfTheFile) {
+    auto dir = test::audio_scratch_dir("audio_parse");
+    test::write_wav((dir / "Yabc.wav").string(), std::vector<float>(100, 0.1f), 1, 16000);
+    test::write_wav((dir / "a.wav").string(), std::vector<float>(100, 0.1f), 1, 16000);
+    const LabelTable t = label_table({{"/m/1", "One"}, {"/m/2", "Two"}});
+    const std::pair<const char*, std::string> cases[] = {
+        {"labels.csv", "index,mid,display_name\n0,/m/1,\"One, the first\"\n\n1,/m/2,Two\n"},
+        {"labels_gap.csv", "index,mid,display_name\n0,/m/a,\"A\"\n2,/m/b,\"B\"\n"},
+        {"segments.csv", "# a\n# b\n# c\nabc, 1.0, 2.0, \"/m/1,/m/9\"\nmissing, 0, 10, \"/m/2\"\n"},
+        {"segments_bad.csv", "# a\nabc, 1.0, 2.0, \"/m/1\"\nbroken line without fields\n"},
+        {"segments_nan.csv", "abc, one, 2.0, \"/m/1\"\n"},
+        {"list.json", R"({"data": [{"wav": "a.wav", "labels": "/m/2,/m/1"}, {"wav": "b.wav", "labels": "/m/1"}]})"},
+        {"list_bad.json", R"({"data": 3})"},
+        {"list_entry.json", R"({"data": [{"wav": 1, "labels": "/m/1"}]})"},
+        {"list_text.json", "{not json"},
+    };
+    auto flatten_labels = [](const LabelTable& l) {
+        std::string out;
+        for (const auto& c : l.classes) out += "[" + c.mid + "|" + c.name + "]";
+        return out;
+    };
+    auto flatten_segments = [](const std::vector<Segment>& segs) {
+        std::string out;
+        for (const auto& s : segs) {
+            out += "[" + s.ytid + "|" + std::to_string(s.start) + "|" + std::to_string(s.end);
+            for (const auto& m : s.mids) out += "|" + m;
+            out += "]";
+        }
+        return out;
+    };
+    auto flatten_clips = [](const ClipList& l) {
+        std::string out;
+        for (const auto& c : l.items) {
+            out += "[" + c.path;
+            for (int64_t i : c.labels) out += "|" + std::to_string(i);
+            out += "]";
+        }
+        for (const auto& m : l.missing) out += "(" + m + ")";
+        return out + std::to_string(l.unknown_labels);
+    };
+    size_t refused = 0, compared = 0;
+    for (const auto& [name, text] : cases) {
+        SCOPED_TRACE(name);
+        const std::string path = (dir / name).string();
+        std::ofstream(path, std::ios::binary) << text;
+        const std::string source = std::string("memory:") + name;
+        // Each reader that takes this kind of file: {read, parse, parse under another name}.
+        std::vector<std::function<std::string(bool, const std::string&)>> readers;
+        if (std::string(name).rfind("labels", 0) == 0) {
+            readers.push_back([&](bool from_file, const std::string& src) {
+                return flatten_labels(from_file ? read_class_labels(path) : parse_class_labels(text, src));
+            });
+        } else if (std::string(name).rfind("segments", 0) == 0) {
+            readers.push_back([&](bool from_file, const std::string& src) {
+                return flatten_segments(from_file ? read_segments_csv(path) : parse_segments_csv(text, src));
+            });
+        }
+        if (std::string(name).rfind("labels", 0) != 0) {
+            readers.push_back([&](bool from_file, const std::string& src) {
+                const std::string clips =
+                    src.size() > 4 && src.compare(src.size() - 4, 4, ".csv") == 0 ? dir.string() : "";
+                return flatten_clips(from_file ? read_clip_list(path, clips, t) : parse_clip_list(text, src, clips, t));
+            });
+        }
+        for (const auto& reader : readers) {
+            std::string read, parsed;
+            const std::string read_error = test::error_of([&] { read = reader(true, path); });
+            const std::string parse_error = test::error_of([&] { parsed = reader(false, path); });
+            EXPECT_EQ(parse_error, read_error);
+            EXPECT_EQ(parsed, read);
+            ++compared;
+            if (read_error == "(no error)") continue;
+            ++refused;
+            EXPECT_NE(read_error.find(path), std::string::npos) << read_error;
+            const std::string error = test::error_of([&] { reader(false, source); });
+            EXPECT_NE(error.find(source), std::string::npos) << error;
+        }
+    }
+    EXPECT_EQ(compared, 12u);  // label files 2, segment CSVs 3 × 2 (segments, clip list), JSON lists 4
+    EXPECT_EQ(refused, 8u);    // all but the first of each kind
+    EXPECT_EQ(flatten_labels(parse_class_labels(cases[0].second, "x.csv")), "[/m/1|One, the first][/m/2|Two]");
+    const ClipList json = parse_clip_list(cases[5].second, (dir / "list.json").string(), "", t);
+    EXPECT_EQ(flatten_clips(json), "[" + (dir / "a.wav").string() + "|1|0](" + (dir / "b.wav").string() + ")0");
+    const ClipList csv = parse_clip_list(cases[2].second, "x.csv", dir.string(), t);
+    EXPECT_EQ(csv.items.size(), 1u);
+    EXPECT_EQ(csv.unknown_labels, 1);
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // State tests: clone is a snapshot; save -> load -> continue gives the same logits as never stopping;
 // the official time_state initial state is applied (transposed to [key][value], spec §3.3).
 #include <ATen/ATen.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
+#include <fstream>
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/decoder.h"
@@ -12,6 +15,7 @@
 #include "aviary/core/model.h"
 #include "aviary/core/model_init.h"
 #include "common/compare.h"
+#include "common/error_of.h"
 
 using aviary::test::fixture;
 using aviary::test::rel_close;
@@ -163,6 +167,62 @@ TEST(State, LoadForChecksShapesAndFingerprint) {
     state.save(path);
     EXPECT_NO_THROW(aviary::State::load_for(other_seed, path));
     EXPECT_NE(message(wider).find("needs (1, 128)"), std::string::npos);
+    std::remove(path.c_str());
+}
+
+// load_bytes / load_for_bytes are load / load_for on the file's bytes: the same state or the same error (naming the
+// file), and an error names whatever source they are given.
+TEST(State, LoadOfTheBytesIsLoadOfTheFile) {
+    auto make = [](int D, uint64_t seed) {
+        return aviary::Model::from_tensors(aviary::init_weights(aviary::init_config(2, D, 6, 300), seed));
+    };
+    aviary::Model a = make(64, 1), other = make(64, 2), wider = make(128, 1);
+    const auto dir = std::filesystem::temp_directory_path();
+    const std::string path = (dir / ("aviary_test_state_bytes_" + std::to_string(::getpid()))).string();
+    auto state = a.new_state(1);
+    a.forward(at::arange(3, 9, at::kLong).unsqueeze(0), state, false);
+    state.save_for(a, path, {{"note", "kept"}});
+    std::string good;
+    {
+        std::ifstream f(path, std::ios::binary);
+        good.assign(std::istreambuf_iterator<char>(f), {});
+    }
+    const std::string bytes_cases[] = {good, good.substr(0, good.size() / 2), "", std::string(64, 'x'),
+                                       good.substr(0, 8) + "{\"__metadata__\": 3}"};
+    const aviary::Model* const models[] = {nullptr, &a, &other, &wider};  // nullptr: load / load_bytes
+    size_t refused = 0;
+    for (size_t i = 0; i < std::size(bytes_cases); ++i) {
+        SCOPED_TRACE(i);
+        const std::string& bytes = bytes_cases[i];
+        { std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes; }
+        for (const aviary::Model* m : models) {
+            aviary::Metadata md_file, md_bytes;
+            aviary::State from_file, from_bytes;
+            auto load = [&](bool file, const std::string& source, aviary::Metadata& md) {
+                if (m == nullptr)
+                    return file ? aviary::State::load(path, &md)
+                                : aviary::State::load_bytes(bytes.data(), bytes.size(), source, &md);
+                return file ? aviary::State::load_for(*m, path, &md)
+                            : aviary::State::load_for_bytes(*m, bytes.data(), bytes.size(), source, &md);
+            };
+            const std::string file_error = aviary::test::error_of([&] { from_file = load(true, path, md_file); });
+            const std::string bytes_error = aviary::test::error_of([&] { from_bytes = load(false, path, md_bytes); });
+            EXPECT_EQ(bytes_error, file_error);
+            EXPECT_EQ(md_bytes, md_file);
+            ASSERT_EQ(from_bytes.n_layer(), from_file.n_layer());
+            for (int l = 0; l < from_file.n_layer(); ++l) {
+                EXPECT_TRUE(at::equal(from_bytes.wkv[l], from_file.wkv[l]));
+                EXPECT_TRUE(at::equal(from_bytes.att_shift[l], from_file.att_shift[l]));
+                EXPECT_TRUE(at::equal(from_bytes.ffn_shift[l], from_file.ffn_shift[l]));
+            }
+            if (file_error == "(no error)") continue;
+            ++refused;
+            EXPECT_NE(file_error.find(path), std::string::npos) << file_error;
+            const std::string error = aviary::test::error_of([&] { load(false, "memory:chat.state", md_bytes); });
+            EXPECT_NE(error.find("memory:chat.state"), std::string::npos) << error;
+        }
+    }
+    EXPECT_EQ(refused, 18u);  // the valid file is refused by the other model and the wider one; the rest by all four
     std::remove(path.c_str());
 }
 

@@ -288,6 +288,92 @@ TEST(Trainer, FailedCheckpointWriteKeepsTheLastGoodOne) {
     fresh.train(false);
 }
 
+// load_train_checkpoint_bytes is load_train_checkpoint on the three files' bytes: the same step, weights and optimizer
+// state, or the same error (naming the checkpoint or its file), and an error names whatever directory it is given.
+TEST(Trainer, CheckpointBytesLoadLikeTheFiles) {
+    auto make_weights = [] {
+        at::manual_seed(11);
+        return TensorList{{"emb.weight", at::randn({8, 4}).set_requires_grad(true)},
+                          {"blocks.0.ln1.weight", at::ones({4}).set_requires_grad(true)}};
+    };
+    TrainOptions options;
+    options.precision = TrainPrecision::Fp32;
+    const fs::path out = tmpdir("checkpoint_bytes");
+    {
+        TensorList w = make_weights();
+        Trainer t(w, options);
+        t.step([&](int64_t) { return (w[0].tensor * w[0].tensor).sum() + w[1].tensor.sum(); });  // optimizer state
+        CheckpointInfo info;
+        info.step = 3;
+        info.data_position = 12;
+        info.loss = 1.5;
+        save_train_checkpoint(out.string(), w, "{\"n_layer\": 1}", t, info, 2);
+    }
+    const fs::path dir = latest_train_checkpoint(out.string());
+    auto read = [](const fs::path& p) {
+        std::ifstream f(p, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    };
+    const std::string json = read(dir / "trainer.json"), model = read(dir / "model.safetensors"),
+                      optimizer = read(dir / "optimizer.safetensors");
+    const std::string other_model = [&] {
+        const fs::path other = tmpdir("checkpoint_bytes_other");
+        TensorList w{{"emb.weight", at::zeros({9, 4}).set_requires_grad(true)},
+                     {"blocks.0.ln1.weight", at::ones({4}).set_requires_grad(true)}};
+        Trainer t(w, options);
+        save_train_checkpoint(other.string(), w, "{}", t, CheckpointInfo{}, 1);
+        return read(fs::path(latest_train_checkpoint(other.string())) / "model.safetensors");
+    }();
+    std::string step_text = json;
+    step_text.replace(step_text.find("\"step\": 3"), 9, "\"step\": \"3\"");
+    const std::string cases[][3] = {{json, model, optimizer},
+                                    {step_text, model, optimizer},
+                                    {"{not json", model, optimizer},
+                                    {json, model.substr(0, model.size() - 3), optimizer},
+                                    {json, other_model, optimizer},
+                                    {json, model, optimizer.substr(0, 20)},
+                                    {json, model, ""}};
+    const fs::path copy = out / "copy";
+    size_t refused = 0;
+    for (size_t i = 0; i < std::size(cases); ++i) {
+        SCOPED_TRACE(i);
+        fs::create_directories(copy);
+        const char* names[3] = {"trainer.json", "model.safetensors", "optimizer.safetensors"};
+        for (int k = 0; k < 3; ++k) std::ofstream(copy / names[k], std::ios::binary | std::ios::trunc) << cases[i][k];
+        TensorList w_file = make_weights(), w_bytes = make_weights();
+        Trainer t_file(w_file, options), t_bytes(w_bytes, options);
+        TrainCheckpointBytes files;
+        files.trainer_json = cases[i][0];
+        files.model = cases[i][1];
+        files.optimizer = cases[i][2];
+        CheckpointInfo from_file, from_bytes;
+        const std::string file_error =
+            error_of([&] { from_file = load_train_checkpoint(copy.string(), w_file, t_file); });
+        const std::string bytes_error =
+            error_of([&] { from_bytes = load_train_checkpoint_bytes(files, copy.string(), w_bytes, t_bytes); });
+        EXPECT_EQ(bytes_error, file_error);
+        EXPECT_EQ(from_bytes.step, from_file.step);
+        EXPECT_EQ(from_bytes.data_position, from_file.data_position);
+        EXPECT_EQ(from_bytes.loss, from_file.loss);
+        EXPECT_EQ(from_bytes.path, from_file.path);
+        for (size_t k = 0; k < w_file.size(); ++k) EXPECT_TRUE(at::equal(w_bytes[k].tensor, w_file[k].tensor));
+        const TensorList s_file = t_file.optimizer_state(), s_bytes = t_bytes.optimizer_state();
+        ASSERT_EQ(s_bytes.size(), s_file.size());
+        for (size_t k = 0; k < s_file.size(); ++k) EXPECT_TRUE(at::equal(s_bytes[k].tensor, s_file[k].tensor));
+        if (file_error == "(no error)") {
+            EXPECT_EQ(from_file.step, 3);
+            EXPECT_FALSE(s_file.empty());
+            continue;
+        }
+        ++refused;
+        EXPECT_NE(file_error.find(copy.string()), std::string::npos) << file_error;
+        const std::string error =
+            error_of([&] { load_train_checkpoint_bytes(files, "memory/step-3", w_bytes, t_bytes); });
+        EXPECT_NE(error.find("memory/step-3"), std::string::npos) << error;
+    }
+    EXPECT_EQ(refused, std::size(cases) - 1);
+}
+
 // Rotation used to delete an old checkpoint in place, file by file: a kill in between left a step-* directory with
 // trainer.json but without a weights file, which readers take as complete. Now the directory is renamed to .tmp-*
 // first; the hook stops the removal after one file as a kill would.

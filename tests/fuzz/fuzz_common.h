@@ -32,8 +32,9 @@ inline bool register_target(const char* name, TargetFn run) {
     return true;
 }
 
-// A private directory for entry points that only take a path: /dev/shm when it exists (memory, no disk writes at
-// thousands of inputs per second), else $TMPDIR or /tmp. Removed when the process exits normally.
+// A private directory for what a harness writes once (a seed it saves, a template checkpoint) and for the paths a
+// reader looks up (an empty clip folder): /dev/shm when it exists (memory), else $TMPDIR or /tmp. Removed when the
+// process exits normally. No harness writes its input to a file: every parser has an in-memory entry.
 class ScratchDir {
 public:
     ScratchDir() {
@@ -65,20 +66,6 @@ private:
 inline const std::string& scratch_dir() {
     static ScratchDir dir;
     return dir.path();
-}
-
-// Writes `bytes` to scratch_dir()/name (subdirectories created) and returns the path.
-inline std::string write_file(const std::string& name, std::string_view bytes) {
-    const std::filesystem::path p = std::filesystem::path(scratch_dir()) / name;
-    std::filesystem::create_directories(p.parent_path());
-    FILE* f = std::fopen(p.c_str(), "wb");
-    // (no fwrite for an empty input: its data pointer may be null, which fwrite's contract does not allow)
-    if (!f || (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) ||
-        std::fclose(f) != 0) {
-        std::perror("aviary fuzz: cannot write the scratch file");
-        std::abort();
-    }
-    return p.string();
 }
 
 // Inputs that stand for several files (binidx .idx + .bin, a checkpoint's JSON + tensors) separate them with this

@@ -1,5 +1,6 @@
 // Fuzz target: chat state files (safetensors "state.{l}.att_shift|wkv|ffn_shift" + metadata with the model's
-// fingerprint) through State::load_for, as `aviary chat` /load and --state-in read them, against a small v6 model.
+// fingerprint) through State::load_for_bytes (State::load_for, as `aviary chat` /load and --state-in read them, maps
+// the file and reads it the same way), against a small v6 model.
 #include "aviary/core/model.h"
 #include "aviary/core/model_init.h"
 #include "aviary/core/state.h"
@@ -13,6 +14,5 @@ AVIARY_FUZZ_TARGET(state) {
         aviary::fuzz::write_seed(aviary::fuzz::read_whole_file(seed));
         return m;
     }();
-    const std::string path = aviary::fuzz::write_file("chat.state", aviary::fuzz::as_text(data, size));
-    aviary::fuzz::expect_clean([&] { (void)aviary::State::load_for(model, path); });
+    aviary::fuzz::expect_clean([&] { (void)aviary::State::load_for_bytes(model, data, size, "chat.state"); });
 }

@@ -1,7 +1,8 @@
 // Fuzz target: training checkpoints (DIR/checkpoints/step-N/{trainer.json, optimizer.safetensors, model.safetensors})
-// through latest_train_checkpoint and load_train_checkpoint, as `aviary train … --resume` finds and loads them, against
-// a small parameter list and its Trainer. Input: trainer.json [SEP optimizer.safetensors [SEP model.safetensors]];
-// parts the input lacks come from a valid checkpoint the harness saves once.
+// through load_train_checkpoint_bytes (load_train_checkpoint, as `aviary train … --resume` loads the checkpoint that
+// latest_train_checkpoint finds, maps the three files and reads them the same way; both parse trainer.json with one
+// parser), against a small parameter list and its Trainer. Input: trainer.json [SEP optimizer.safetensors
+// [SEP model.safetensors]]; parts the input lacks come from a valid checkpoint the harness saves once.
 #include <ATen/ATen.h>
 
 #include "aviary/core/trainer.h"
@@ -48,12 +49,12 @@ Setup& setup() {
 AVIARY_FUZZ_TARGET(train_checkpoint) {
     Setup& s = setup();
     const auto parts = aviary::fuzz::split_parts(data, size, 3);
-    const char* names[3] = {"trainer.json", "optimizer.safetensors", "model.safetensors"};
-    for (size_t i = 0; i < 3; ++i)
-        aviary::fuzz::write_file(std::string("run/checkpoints/step-00000003/") + names[i],
-                                 i < parts.size() ? parts[i] : std::string_view(s.files[i]));
+    auto part = [&](size_t i) { return i < parts.size() ? parts[i] : std::string_view(s.files[i]); };
+    aviary::TrainCheckpointBytes files;
+    files.trainer_json = part(0);
+    files.optimizer = part(1);
+    files.model = part(2);
     aviary::fuzz::expect_clean([&] {
-        const std::string latest = aviary::latest_train_checkpoint(aviary::fuzz::scratch_dir() + "/run");
-        if (!latest.empty()) (void)aviary::load_train_checkpoint(latest, s.weights, *s.trainer);
+        (void)aviary::load_train_checkpoint_bytes(files, "run/checkpoints/step-00000003", s.weights, *s.trainer);
     });
 }

@@ -22,6 +22,7 @@
 #include "aviary/music/music.h"
 #include "aviary/music/music_train.h"
 #include "aviary/core/train_data.h"
+#include "common/error_of.h"
 
 namespace fs = std::filesystem;
 using namespace aviary::music;
@@ -149,6 +150,47 @@ TEST(MusicReader, ReadsIrishmanJson) {
     EXPECT_THROW(read_irishman_json(write("bad.json", "{not json")), aviary::Error);
     EXPECT_THROW(read_irishman_json(write("obj.json", R"({"abc notation": "x"})")), aviary::Error);
     EXPECT_THROW(read_irishman_json(write("nofield.json", R"([{"control code": "S:1"}])")), aviary::Error);
+}
+
+// parse_music_corpus is read_music_corpus on the file's text: the same tunes or the same error (naming the file) for
+// each format the name's suffix picks, and an error names whatever source it is given.
+TEST(MusicReader, ParseOfTheTextIsReadOfTheFile) {
+    const std::pair<const char*, std::string> cases[] = {
+        {"book.abc", std::string("% header\n") + kGoodJig + "\n" + kGoodReel},
+        {"no_tunes.abc", "no tunes here\n"},
+        {"irish.json", R"([{"control code": "S:1", "abc notation": "X:1\nK:C\nCDEF|]\n"}])"},
+        {"bad.json", "{not json"},
+        {"obj.json", R"({"abc notation": "x"})"},
+        {"tunes.jsonl", "{\"text\": \"\\u0002X:1\\nK:C\\nC|\\n\\u0003\"}\n \r\n{\"text\": \"X:2\\n\"}"},
+        {"bad.jsonl", "{\"text\": \"X:1\\n\"}\n{\"txt\": 1}\n"},
+        {"blank.jsonl", " \n\r\n"},
+    };
+    auto flatten = [](const std::vector<Tune>& tunes) {
+        std::string out;
+        for (const auto& t : tunes) out += "[" + t.source + "|" + t.abc + "]";
+        return out;
+    };
+    size_t refused = 0;
+    for (const auto& [name, text] : cases) {
+        SCOPED_TRACE(name);
+        const std::string path = write(name, text);
+        std::string read, parsed;
+        const std::string read_error = aviary::test::error_of([&] { read = flatten(read_music_corpus(path)); });
+        const std::string parse_error =
+            aviary::test::error_of([&] { parsed = flatten(parse_music_corpus(text, path)); });
+        EXPECT_EQ(parse_error, read_error);
+        EXPECT_EQ(parsed, read);
+        if (read_error == "(no error)") continue;
+        ++refused;
+        EXPECT_NE(read_error.find(path), std::string::npos) << read_error;
+        const std::string source = std::string("memory:") + name;
+        const std::string error = aviary::test::error_of([&] { parse_music_corpus(text, source); });
+        EXPECT_NE(error.find(source), std::string::npos) << error;
+    }
+    EXPECT_EQ(refused, 5u);  // all but the book, the IrishMAN list and the good JSONL
+    EXPECT_EQ(parse_music_corpus(cases[0].second, "x.abc").size(), 2u);
+    EXPECT_EQ(parse_music_corpus(cases[5].second, "x.jsonl")[1].source, "x.jsonl:3");
+    EXPECT_EQ(parse_irishman_json(cases[2].second, "x.json")[0].abc, "S:1\nK:C\nCDEF|]\n");
 }
 
 TEST(MusicReader, SplitIsSeededDisjointAndComplete) {

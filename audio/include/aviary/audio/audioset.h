@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aviary/audio/audio_rwkv.h"
@@ -19,6 +20,8 @@ struct LabelTable {
     int64_t find(const std::string& mid) const;  // −1 when unknown
 };
 LabelTable read_class_labels(const std::string& path);
+// The same for the file's text already in memory (read_class_labels reads the file and calls this); errors name `path`.
+LabelTable parse_class_labels(std::string_view text, const std::string& path);
 // assets/audio/class_labels_indices.csv: $AVIARY_AUDIO_LABELS, the install share dir, then the source tree.
 std::string default_class_labels_path();
 LabelTable label_table(const std::vector<ClassLabel>& classes);
@@ -29,6 +32,7 @@ struct Segment {
     std::vector<std::string> mids;
 };
 std::vector<Segment> read_segments_csv(const std::string& path);
+std::vector<Segment> parse_segments_csv(std::string_view text, const std::string& path);  // the file's text, as above
 
 struct ClipItem {
     std::string path;
@@ -42,6 +46,11 @@ struct ClipList {
 // Segment CSV + clip directory (Y{YTID}.wav) or AST JSON (paths as written; relative ones against the JSON's
 // directory). `clips_dir` is needed for CSVs; the kind is chosen by the extension (.csv / .json).
 ClipList read_clip_list(const std::string& data_path, const std::string& clips_dir, const LabelTable& labels);
+// The same for the list's text already in memory (read_clip_list reads `data_path` and calls this): the kind follows
+// the extension of `data_path`, relative JSON paths are taken against its directory, errors name it; the clips
+// themselves are still looked up on disk.
+ClipList parse_clip_list(std::string_view text, const std::string& data_path, const std::string& clips_dir,
+                         const LabelTable& labels);
 
 // Log-mel features of every clip of a list, loaded once (B, frames, mels) fp32 plus targets (B, n_classes).
 struct ClipFeatures {

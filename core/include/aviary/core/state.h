@@ -32,6 +32,9 @@ public:
     // safetensors with keys "state.{l}.att_shift", "state.{l}.wkv", "state.{l}.ffn_shift" (atomic write).
     void save(const std::string& path, const Metadata& metadata = {}) const;
     static State load(const std::string& path, Metadata* metadata = nullptr);
+    // The same for a state file already in memory (`size` bytes at `data`; load maps the file and reads it the same
+    // way); errors name `source` where they would name the file.
+    static State load_bytes(const void* data, size_t size, const std::string& source, Metadata* metadata = nullptr);
 
     // The same for one model: save() adds the model's fingerprint (state_fingerprint) to the metadata; load() checks
     // the file against the model — layers, every tensor's shape (batch 1 …), and the fingerprint when the file has one
@@ -39,6 +42,8 @@ public:
     // the caller holds untouched.
     void save_for(const Model& model, const std::string& path, Metadata metadata = {}) const;
     static State load_for(const Model& model, const std::string& path, Metadata* metadata = nullptr);
+    static State load_for_bytes(const Model& model, const void* data, size_t size, const std::string& source,
+                                Metadata* metadata = nullptr);  // in memory, as load_bytes
 };
 
 // What identifies the model a state belongs to: version, layers, width, heads, vocabulary, and a hash of the output and

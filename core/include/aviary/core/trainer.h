@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aviary/core/checkpoint.h"
@@ -151,6 +152,13 @@ void save_train_checkpoint(const std::string& out_dir, const TensorList& weights
                            const Trainer& trainer, const CheckpointInfo& info, int keep_last,
                            const Metadata& weights_metadata = {{"format", "pt"}});
 CheckpointInfo load_train_checkpoint(const std::string& checkpoint_dir, const TensorList& weights, Trainer& trainer);
+// A checkpoint's three files already in memory (load_train_checkpoint maps the files of checkpoint_dir and reads them
+// the same way): errors name `checkpoint_dir` and 'checkpoint_dir/trainer.json' etc. as if the files were there.
+struct TrainCheckpointBytes {
+    std::string_view trainer_json, model, optimizer;  // trainer.json, model.safetensors, optimizer.safetensors
+};
+CheckpointInfo load_train_checkpoint_bytes(const TrainCheckpointBytes& files, const std::string& checkpoint_dir,
+                                           const TensorList& weights, Trainer& trainer);
 // For tests: make the next checkpoint write throw after `files` of its files
 // are written (−1 = off).
 void set_checkpoint_failure_for_testing(int files);

@@ -49,6 +49,9 @@ std::vector<Tune> read_abc_path(const std::string& path);
 // IrishMAN (sander-wood/irishman) JSON: an array of {"control code": …, "abc notation": …}. Builds the
 // TunesFormer training text: the control code, then the ABC with its first (X:) line removed.
 std::vector<Tune> read_irishman_json(const std::string& path);
+// The same for the file's text already in memory (read_irishman_json reads the file and calls this); errors name
+// `source`.
+std::vector<Tune> parse_irishman_json(std::string_view text, const std::string& source);
 // The text of a tune in the official framing: chr(2) + abc + chr(3).
 std::string frame_tune(std::string_view abc);
 // Seeded shuffle, then the first round(fraction * n) tunes (at least 1 when n > 1) go to validation.

@@ -40,8 +40,13 @@ MusicTrainConfig read_music_train_config(const std::string& path);
 MusicTrainConfig parse_music_train_config(const std::string& json_text, const std::string& source = "config");
 std::string music_train_config_json(const MusicTrainConfig& config);  // every key, for the run folder
 
-// The tunes of a corpus as plain ABC (framing bytes 2/3 removed when present), in file order.
+// The tunes of a corpus as plain ABC (framing bytes 2/3 removed when present), in file order: a .abc file or a
+// directory of them, an IrishMAN .json, or a .jsonl of {"text": …}. A corpus without tunes is an error.
 std::vector<Tune> read_music_corpus(const std::string& path);
+// The same for one corpus file already in memory (read_music_corpus reads the file and calls this): the format follows
+// the suffix of `source` (.jsonl, .json, otherwise ABC) as read_music_corpus's follows the path's; errors name
+// `source`.
+std::vector<Tune> parse_music_corpus(std::string_view text, const std::string& source);
 
 // Tokens of tunes in the training framing: for each tune [2] + ASCII bytes + [3] + [0]. Tunes with non-ASCII
 // bytes are an error naming the tune (the byte models are 7-bit).
