@@ -260,8 +260,10 @@ void register_bench(CLI::App& app, Runner& run) {
                 j["read_gbps_working_set"] = ws_gbps;
                 j["floor_decode_tok_s"] = floor_tok_s;
                 j["floor_fraction"] = decode1 / floor_tok_s;
-                j["decode_median_tok_s"] = rate1.median_tok_s;
-                j["floor_fraction_median"] = rate1.median_tok_s / floor_tok_s;
+                if (!cuda) {  // per-step times only on the CPU (a CUDA step is asynchronous)
+                    j["decode_median_tok_s"] = rate1.median_tok_s;
+                    j["floor_fraction_median"] = rate1.median_tok_s / floor_tok_s;
+                }
                 if (engine) {
                     j["prefill_gemm"] = engine->prefill_gemm_name();
                     j["gemm_gflops"] = gemm_gflops;
