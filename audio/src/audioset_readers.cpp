@@ -11,6 +11,7 @@
 #include "aviary/audio/sound_file.h"
 #include "aviary/audio/tagger.h"
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 
 namespace fs = std::filesystem;
 
@@ -29,11 +30,9 @@ std::string unquote(std::string s) {
 std::string read_text(const std::string& path, const char* what) {
     std::error_code ec;
     AVIARY_CHECK(fs::is_regular_file(path, ec), what, " '", path, "' does not exist or is not a file");
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot read ", what, " '", path, "'");
-    std::ostringstream text;
-    text << f.rdbuf();
-    return text.str();
+    std::string text;
+    AVIARY_CHECK(read_whole_file(path, text), "cannot read ", what, " '", path, "'");
+    return text;
 }
 // A clip list's kind by its extension: true for an AST JSON list (.json), false for a segment CSV (.csv), else an
 // error.

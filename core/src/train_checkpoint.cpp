@@ -25,6 +25,7 @@
 
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 #include "aviary/core/trainer.h"
 #include "checkpoint_readers.h"
 
@@ -107,10 +108,9 @@ TrainerJson parse_trainer_json(std::string_view text, const std::string& source)
 }
 
 std::string read_small_file(const fs::path& path) {  // empty when unreadable (then not JSON: not a checkpoint)
-    std::ifstream f(path, std::ios::binary);
-    std::ostringstream text;
-    text << f.rdbuf();
-    return text.str();
+    std::string text;
+    read_whole_file(path.string(), text);
+    return text;
 }
 
 TrainerJson read_trainer_json(const fs::path& meta) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 #include "aviary/music/abc.h"
 
 namespace fs = std::filesystem;
@@ -17,11 +18,9 @@ namespace aviary::music {
 namespace {
 
 std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot read '", path, "'");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+    std::string text;
+    AVIARY_CHECK(read_whole_file(path, text), "cannot read '", path, "'");
+    return text;
 }
 
 void trim_trailing_blank(std::string& s) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 
 namespace aviary::music {
 namespace {
@@ -94,11 +95,10 @@ MusicTrainConfig parse_music_train_config(const std::string& json_text, const st
 }
 
 MusicTrainConfig read_music_train_config(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot read config '", path, "': expected a JSON file of training settings");
-    std::ostringstream s;
-    s << f.rdbuf();
-    return parse_music_train_config(s.str(), "config '" + path + "'");
+    std::string text;
+    AVIARY_CHECK(read_whole_file(path, text), "cannot read config '", path,
+                 "': expected a JSON file of training settings");
+    return parse_music_train_config(text, "config '" + path + "'");
 }
 
 std::string music_train_config_json(const MusicTrainConfig& c) {
@@ -171,11 +171,9 @@ std::vector<Tune> read_music_corpus(const std::string& path) {
                  "' does not exist (expected a .abc file or directory, IrishMAN .json, or .jsonl)");
     if (!ends_with(path, ".json") && !ends_with(path, ".jsonl") && fs::is_directory(path, ec))
         return with_tunes(read_abc_path(path), path);  // every .abc file under it
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot read music data '", path, "'");
-    std::ostringstream text;
-    text << f.rdbuf();
-    return parse_music_corpus(text.str(), path);
+    std::string text;
+    AVIARY_CHECK(read_whole_file(path, text), "cannot read music data '", path, "'");
+    return parse_music_corpus(text, path);
 }
 
 std::vector<int32_t> frame_tunes_as_tokens(const std::vector<Tune>& tunes) {
