@@ -15,11 +15,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 
 extern char** environ;
 
@@ -56,8 +55,8 @@ std::string describe_status(int status) {
 }  // namespace
 
 std::vector<std::string> command_line_without_nproc() {
-    std::ifstream f("/proc/self/cmdline", std::ios::binary);
-    const std::string raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::string raw;
+    read_whole_file("/proc/self/cmdline", raw);  // empty (no arguments to pass on) if it cannot be read
     std::vector<std::string> all;
     for (size_t start = 0; start < raw.size();) {
         const size_t end = raw.find('\0', start);

@@ -13,10 +13,10 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 #include "widgets.h"
 
 namespace aviary::studio {
@@ -221,11 +221,9 @@ void draw_training_panel(AppState& app) {
     ImGui::InputTextWithHint("##config", "config.json", &t.config_path);
     if (studio_button(app, "Load config", !t.running && !t.config_path.empty())) {
         try {
-            std::ifstream f(t.config_path);
-            AVIARY_CHECK(f.good(), "cannot read config '", t.config_path, "'");
-            std::stringstream ss;
-            ss << f.rdbuf();
-            ts = train_config_from_json(ss.str(), "config '" + t.config_path + "'");
+            std::string text;
+            AVIARY_CHECK(read_whole_file(t.config_path, text), "cannot read config '", t.config_path, "'");
+            ts = train_config_from_json(text, "config '" + t.config_path + "'");
         } catch (const std::exception& e) {
             app.add_error(Channel::Training, e.what());
         }

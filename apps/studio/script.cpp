@@ -4,11 +4,11 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 
 namespace aviary::studio {
 
@@ -99,11 +99,9 @@ std::vector<ScriptCommand> parse_script(const std::string& text) {
 }
 
 std::vector<ScriptCommand> load_script(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot read script '", path, "'");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse_script(ss.str());
+    std::string text;
+    AVIARY_CHECK(read_whole_file(path, text), "cannot read script '", path, "'");
+    return parse_script(text);
 }
 
 }  // namespace aviary::studio

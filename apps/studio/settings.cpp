@@ -6,12 +6,11 @@
 #include <limits>
 #include <type_traits>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "aviary/core/atomic_file.h"
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 
 namespace aviary::studio {
 
@@ -205,11 +204,9 @@ Settings settings_from_json(const std::string& text, const std::string& source) 
 
 Settings load_settings(const std::string& path) {
     if (!fs::exists(path)) return Settings{};
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot read settings '", path, "'");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return settings_from_json(ss.str(), "settings '" + path + "'");
+    std::string text;
+    AVIARY_CHECK(read_whole_file(path, text), "cannot read settings '", path, "'");
+    return settings_from_json(text, "settings '" + path + "'");
 }
 
 void save_settings(const std::string& path, const Settings& s) {

@@ -4,11 +4,10 @@
 // one transition is two loads from one cache line. Also utf8_valid_prefix for streaming output.
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <sys/stat.h>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 #include "aviary/core/tokenizer.h"
 
 namespace aviary {
@@ -273,13 +272,10 @@ WorldTokenizer::WorldTokenizer(WorldTokenizer&&) noexcept = default;
 WorldTokenizer& WorldTokenizer::operator=(WorldTokenizer&&) noexcept = default;
 
 WorldTokenizer WorldTokenizer::load(const std::string& vocab_path) {
-    std::ifstream in(vocab_path, std::ios::binary);
-    AVIARY_CHECK(in.good(), "cannot open the vocabulary file ", vocab_path,
+    std::string text;
+    AVIARY_CHECK(read_whole_file(vocab_path, text), "cannot open the vocabulary file ", vocab_path,
                  " (run tools/install-deps.sh or pass --vocab)");
-    std::ostringstream text;
-    text << in.rdbuf();
-    AVIARY_CHECK(!in.bad(), "cannot read the vocabulary file ", vocab_path);
-    return parse(text.str(), vocab_path);
+    return parse(text, vocab_path);
 }
 
 WorldTokenizer WorldTokenizer::parse(std::string_view text, const std::string& vocab_path) {

@@ -4,11 +4,10 @@
 // encoder factory shared with `aviary data build`.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 #include "aviary/core/tokenizer.h"
 #include "aviary/core/train_data.h"
 
@@ -36,10 +35,8 @@ private:
 };
 
 std::string read_text_file(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot read '", p.string(), "'");
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    AVIARY_CHECK(!f.bad(), "cannot read '", p.string(), "'");
+    std::string s;
+    AVIARY_CHECK(read_whole_file(p.string(), s), "cannot read '", p.string(), "'");
     return s;
 }
 
@@ -149,15 +146,9 @@ std::unique_ptr<TokenSource> open_token_source(const std::string& path, const Te
     if (is_binidx(path)) {
         auto data = open_binidx(path);
         const std::string prefix = binidx_prefix(path);
-        std::ifstream in(binidx_tokenizer_record_path(prefix), std::ios::binary);
-        if (!in) {
-            check_binidx_tokenizer(prefix, *data, encoder, nullptr);
-        } else {
-            std::stringstream text;
-            text << in.rdbuf();
-            const std::string record = text.str();
-            check_binidx_tokenizer(prefix, *data, encoder, &record);
-        }
+        std::string record;
+        const bool recorded = read_whole_file(binidx_tokenizer_record_path(prefix), record);
+        check_binidx_tokenizer(prefix, *data, encoder, recorded ? &record : nullptr);
         return data;
     }
     AVIARY_CHECK(!ends_with(path, ".idx") && !ends_with(path, ".bin"), "binidx file '", path,

@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <sstream>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 #include "aviary/vision/image.h"
 
 namespace aviary::vision {
@@ -118,11 +117,9 @@ at::Tensor load_image(const std::string& path, int64_t max_pixels) {
     std::error_code ec;
     AVIARY_CHECK(std::filesystem::exists(path, ec), "image '", path, "' does not exist");
     AVIARY_CHECK(!std::filesystem::is_directory(path, ec), "image '", path, "' is a directory, expected a file");
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), "cannot open image '", path, "'");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return decode_image(ss.str(), path, max_pixels);
+    std::string bytes;
+    AVIARY_CHECK(read_whole_file(path, bytes), "cannot open image '", path, "'");
+    return decode_image(bytes, path, max_pixels);
 }
 
 at::Tensor load_clip_image(const std::string& path, const ClipPreprocess& options) {

@@ -2,11 +2,11 @@
 #include "aviary/vision/llava_data.h"
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "aviary/core/error.h"
+#include "aviary/core/file_read.h"
 
 namespace aviary::vision {
 
@@ -20,11 +20,9 @@ std::vector<LlavaSample> read_llava(const std::string& path) {
 std::string read_text_file(const std::string& path, const char* what) {
     std::error_code ec;
     AVIARY_CHECK(fs::exists(path, ec) && !fs::is_directory(path, ec), what, " '", path, "' does not exist");
-    std::ifstream f(path, std::ios::binary);
-    AVIARY_CHECK(f.good(), what, " '", path, "' cannot be opened for reading");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+    std::string text;
+    AVIARY_CHECK(read_whole_file(path, text), what, " '", path, "' cannot be opened for reading");
+    return text;
 }
 
 std::vector<LlavaSample> parse_llava(const std::string& text, const std::string& path) {
