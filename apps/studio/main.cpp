@@ -19,6 +19,7 @@
 #include "app_state.h"
 #include "aviary/core/blas_core.h"
 #include "aviary/core/error.h"
+#include "library_pin.h"
 #include "script_runner.h"
 #include "widgets.h"
 
@@ -163,7 +164,10 @@ int run(const Args& args) {
     glfwSetErrorCallback([](int code, const char* text) { std::fprintf(stderr, "glfw: %s (%d)\n", text, code); });
     AVIARY_CHECK(glfwInit(), "cannot initialise GLFW: no display? (set DISPLAY, or run under xvfb-run)");
     struct GlfwGuard {
-        ~GlfwGuard() { glfwTerminate(); }
+        ~GlfwGuard() {
+            pin_loaded_libraries("_dri.so");  // Mesa's driver stays mapped for LeakSanitizer (library_pin.h)
+            glfwTerminate();
+        }
     } glfw_guard;
     glfwWindowHint(GLFW_RESIZABLE, runner ? GLFW_FALSE : GLFW_TRUE);
     GLFWwindow* window = glfwCreateWindow(args.width, args.height, "Aviary Studio", nullptr, nullptr);
