@@ -5,8 +5,8 @@
 
 namespace aviary {
 
-// The bytes of the file at `path` into `out`; false (out empty) when it cannot be opened or read. Callers give their
-// own one-line error naming the file.
+// The bytes of the file at `path` into `out`; false (out empty) when it cannot be opened or read, or is a
+// directory. Callers give their own one-line error naming the file.
 bool read_whole_file(const std::string& path, std::string& out);
 
 }  // namespace aviary
