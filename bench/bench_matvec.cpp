@@ -37,11 +37,9 @@ int main(int argc, char** argv) {
     }
     std::mt19937 rng(1);
     std::normal_distribution<float> normal;
-    std::vector<const KernelSet*> sets{&kernels_scalar()};
-    if (const KernelSet* s = kernels_avx2()) sets.push_back(s);
-    if (const KernelSet* s = kernels_avx512()) sets.push_back(s);
+    const std::vector<const KernelSet*> sets = kernels_available();
     std::printf("matvec, %lld columns, 1 thread, best of %d\n", static_cast<long long>(cols), reps);
-    std::printf("%-8s %-5s %-6s %-14s %10s %14s\n", "set", "dtype", "batch", "matrix", "GB/s", "G weights/s");
+    std::printf("%-10s %-5s %-6s %-14s %10s %14s\n", "set", "dtype", "batch", "matrix", "GB/s", "G weights/s");
     for (const bool resident : {false, true}) {
         const int64_t bytes_target = resident ? 400'000 : 160'000'000;  // ~L2-resident vs well beyond the caches
         for (const WeightType type : {WeightType::F32, WeightType::BF16, WeightType::I8}) {
@@ -75,7 +73,7 @@ int main(int argc, char** argv) {
                 const int inner = resident ? 200 : 1;
                 for (const KernelSet* ks : sets) {
                     const double s = best_seconds(reps, inner, *ks, m, x, batch, y);
-                    std::printf("%-8s %-5s %-6lld %-14s %10.1f %14.2f\n", ks->name,
+                    std::printf("%-10s %-5s %-6lld %-14s %10.1f %14.2f\n", ks->name,
                                 type == WeightType::F32    ? "fp32"
                                 : type == WeightType::BF16 ? "bf16"
                                                            : "int8",

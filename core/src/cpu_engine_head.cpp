@@ -64,10 +64,10 @@ AVIARY_HEAD_STEP(head_step_base, )
 AVIARY_HEAD_STEP(head_step_avx2, __attribute__((target("avx2"))))
 AVIARY_HEAD_STEP(head_step_avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2"))))
 #endif
-// The version for a kernel set ("avx512", "avx2", else baseline); the set's own check ensures the CPU has it.
+// The version for a kernel set ("avx512…", "avx2", else baseline); the set's own check ensures the CPU has it.
 HeadStepFn head_step_for(const std::string& kernel_set) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (kernel_set == "avx512") return &head_step_avx512;
+    if (kernel_set == "avx512" || kernel_set == "avx512vnni") return &head_step_avx512;
     if (kernel_set == "avx2") return &head_step_avx2;
 #endif
     return &head_step_base;

@@ -17,6 +17,7 @@ namespace aviary::cpu {
 // Defined by the SIMD translation units; return nullptr when not built.
 const KernelSet* simd_kernels_avx2();
 const KernelSet* simd_kernels_avx512();
+const KernelSet* simd_kernels_avx512vnni();
 
 float quantize_activations_int16(const float* x, int64_t n, int16_t* codes) {
     float m = 0;
@@ -104,18 +105,30 @@ const KernelSet* kernels_avx512() {
 #endif
 }
 
+const KernelSet* kernels_avx512vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    if (!kernels_avx512()) return nullptr;
+    if (!__builtin_cpu_supports("avx512vnni")) return nullptr;
+    return simd_kernels_avx512vnni();
+#else
+    return nullptr;
+#endif
+}
+
+std::vector<const KernelSet*> kernels_available() {
+    std::vector<const KernelSet*> sets{&kernels_scalar()};
+    for (const KernelSet* s : {kernels_avx2(), kernels_avx512(), kernels_avx512vnni()})
+        if (s) sets.push_back(s);
+    return sets;
+}
+
 const KernelSet& kernels_named(const std::string& name) {
-    if (name == "scalar") return kernels_scalar();
-    if (name == "avx2" || name == "avx512") {
-        const KernelSet* set = name == "avx2" ? kernels_avx2() : kernels_avx512();
-        AVIARY_CHECK(set != nullptr, "CPU kernel set '", name, "' is not supported by this CPU (or build)");
-        return *set;
-    }
-    AVIARY_CHECK(name == "auto" || name.empty(), "unknown CPU kernel set '", name,
-                 "' (expected auto, scalar, avx2 or avx512)");
-    if (const KernelSet* s = kernels_avx512()) return *s;
-    if (const KernelSet* s = kernels_avx2()) return *s;
-    return kernels_scalar();
+    if (name == "auto" || name.empty()) return *kernels_available().back();
+    for (const KernelSet* s : kernels_available())
+        if (name == s->name) return *s;
+    AVIARY_CHECK(name != "avx2" && name != "avx512" && name != "avx512vnni", "CPU kernel set '", name,
+                 "' is not supported by this CPU (or build)");
+    AVIARY_FAIL("unknown CPU kernel set '", name, "' (expected auto, scalar, avx2, avx512 or avx512vnni)");
 }
 
 const KernelSet& kernels_best() {

@@ -51,9 +51,8 @@ Model random_model(int version, int n_layer = 2, int n_embd = 128, int vocab = 3
 }
 
 std::vector<std::string> kernel_sets() {
-    std::vector<std::string> out{"scalar"};
-    if (aviary::cpu::kernels_avx2()) out.push_back("avx2");
-    if (aviary::cpu::kernels_avx512()) out.push_back("avx512");
+    std::vector<std::string> out;
+    for (const aviary::cpu::KernelSet* s : aviary::cpu::kernels_available()) out.push_back(s->name);
     return out;
 }
 

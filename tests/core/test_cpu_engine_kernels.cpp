@@ -30,9 +30,7 @@ const KernelSet* vec64_twin_kernels();  // tests/core/matvec_vec64_twin.cpp
 namespace {
 
 std::vector<const KernelSet*> available_sets() {
-    std::vector<const KernelSet*> sets{&kernels_scalar()};
-    if (const KernelSet* s = kernels_avx2()) sets.push_back(s);
-    if (const KernelSet* s = kernels_avx512()) sets.push_back(s);
+    std::vector<const KernelSet*> sets = kernels_available();
 #ifdef AVIARY_TEST_VEC64_TWIN
     if (const KernelSet* s = vec64_twin_kernels()) sets.push_back(s);
 #endif
@@ -277,7 +275,12 @@ TEST(CpuEngineKernels, UnknownOrUnsupportedSetIsAnError) {
     if (!kernels_avx512()) {
         EXPECT_THROW(kernels_named("avx512"), aviary::Error);
     }
+    if (!kernels_avx512vnni()) {
+        EXPECT_THROW(kernels_named("avx512vnni"), aviary::Error);
+    }
     EXPECT_STREQ(kernels_named("scalar").name, "scalar");
+    EXPECT_STREQ(kernels_named("auto").name, kernels_available().back()->name);
+    for (const KernelSet* s : kernels_available()) EXPECT_EQ(&kernels_named(s->name), s);
 }
 
 // The worker pool runs every chunk of every job exactly once, with any chunk count, job after job (a late worker

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace aviary::cpu {
 
@@ -32,7 +33,7 @@ using MatvecFn = void (*)(const MatView& w, const float* x, int64_t x_stride, in
                           int64_t row_begin, int64_t row_end);
 
 struct KernelSet {
-    const char* name = "";  // "scalar", "avx2", "avx512"
+    const char* name = "";  // "scalar", "avx2", "avx512", "avx512vnni"
     MatvecFn matvec = nullptr;
 };
 
@@ -41,10 +42,14 @@ const KernelSet& kernels_scalar();
 // The SIMD builds; nullptr when this CPU lacks the instructions (or the compiler could not build them).
 const KernelSet* kernels_avx2();
 const KernelSet* kernels_avx512();
-// The best set this CPU supports; $AVIARY_CPU_KERNEL = scalar|avx2|avx512 forces one (an error when the CPU lacks
-// it). Chosen once per process.
+const KernelSet* kernels_avx512vnni();  // avx512 with the int8 multiply-adds as vpdpwssd (AVX512-VNNI)
+// Every set this CPU supports, scalar first, best last (what tests and benchmarks enumerate).
+std::vector<const KernelSet*> kernels_available();
+// The best set this CPU supports; $AVIARY_CPU_KERNEL = scalar|avx2|avx512|avx512vnni forces one (an error when the
+// CPU lacks it). Chosen once per process.
 const KernelSet& kernels_best();
-// Looks a set up by name ("scalar", "avx2", "avx512", "auto"); throws aviary::Error when unknown or unsupported.
+// Looks a set up by name ("scalar", "avx2", "avx512", "avx512vnni", "auto"); throws aviary::Error when unknown or
+// unsupported.
 const KernelSet& kernels_named(const std::string& name);
 
 // bfloat16 <-> fp32 (round to nearest even, NaN kept quiet), as LibTorch's c10::BFloat16. Inline so that loops over

@@ -13,7 +13,8 @@ struct CpuEngineOptions {
     // Threads of the engine's pool; <= 0: chosen by measurement at construction (1 .. aviary::thread_count(),
     // the fastest head matrix-vector product).
     int threads = 0;
-    // Kernel set: "auto" (best supported; $AVIARY_CPU_KERNEL overrides), "scalar", "avx2" or "avx512".
+    // Kernel set: "auto" (best supported; $AVIARY_CPU_KERNEL overrides), "scalar", "avx2", "avx512" or
+    // "avx512vnni".
     std::string kernels = "auto";
     // Prefill: tokens per block (the GEMMs' row count; buffers grow with it, the state carries across blocks).
     int64_t prefill_chunk = 256;
