@@ -11,6 +11,8 @@
 #include <iterator>
 #include <string>
 
+#include "common/scratch_dir.h"
+
 namespace aviary::test {
 
 struct CliResult {
@@ -22,14 +24,6 @@ struct CliResult {
 inline std::string slurp(const std::filesystem::path& path) {
     std::ifstream f(path, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-// A fresh scratch directory per test executable and tag: $TMPDIR/aviary_<tag>_<pid>.
-inline std::filesystem::path scratch_dir(const std::string& tag) {
-    auto d = std::filesystem::temp_directory_path() / ("aviary_" + tag + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(d);
-    std::filesystem::create_directories(d);
-    return d;
 }
 
 // A tiny JSONL corpus (30 short repeated sentences) in `dir`, written once; returns its path.

@@ -6,26 +6,15 @@
 #include <fstream>
 #include <string>
 
-#include <unistd.h>
-
 #include "aviary/core/file_read.h"
+#include "common/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using aviary::read_whole_file;
-
-namespace {
-
-fs::path fresh_dir(const std::string& tag) {
-    const fs::path d = fs::temp_directory_path() / ("aviary_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
-
-}  // namespace
+using aviary::test::scratch_dir;
 
 TEST(FileRead, ReadsExactBytes) {
-    const fs::path dir = fresh_dir("file_read_bytes");
+    const fs::path dir = scratch_dir("file_read_bytes");
     std::string bytes("a\0b\r\nc\xff", 7);
     for (int i = 0; i < 100000; ++i) bytes += char(i * 7);
     std::ofstream(dir / "f.bin", std::ios::binary) << bytes;
@@ -39,7 +28,7 @@ TEST(FileRead, ReadsExactBytes) {
 }
 
 TEST(FileRead, RefusesMissingPathsAndDirectories) {
-    const fs::path dir = fresh_dir("file_read_refuse");
+    const fs::path dir = scratch_dir("file_read_refuse");
     std::string out = "stale";
     EXPECT_FALSE(read_whole_file((dir / "missing.txt").string(), out));
     EXPECT_TRUE(out.empty());

@@ -11,19 +11,14 @@
 
 #include "aviary/core/shipped_model.h"
 #include "common/error_of.h"
+#include "common/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using aviary::find_shipped_model_in;
 using aviary::test::error_of;
+using aviary::test::scratch_dir;
 
 namespace {
-
-fs::path scratch_dir(const std::string& tag) {
-    const fs::path d = fs::temp_directory_path() / ("aviary_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-}
 
 void touch(const fs::path& p) {
     fs::create_directories(p.parent_path());
