@@ -17,7 +17,8 @@ namespace {
 void matvec_vnni(const MatView& w, const float* x, int64_t xs, int64_t batch, float* y, int64_t ys, int64_t r0,
                  int64_t r1) {
     if (w.type == WeightType::I8 && batch == 1) return matvec_i8(w, x, xs, batch, y, ys, r0, r1);
-    simd_kernels_avx512()->matvec(w, x, xs, batch, y, ys, r0, r1);
+    static const MatvecFn plain = simd_kernels_avx512()->matvec;
+    plain(w, x, xs, batch, y, ys, r0, r1);
 }
 
 }  // namespace

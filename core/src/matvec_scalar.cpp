@@ -115,20 +115,38 @@ const KernelSet* kernels_avx512vnni() {
 #endif
 }
 
+namespace {
+
+// The SIMD sets by name, worst to best: the one list kernels_available and kernels_named read.
+struct SimdSet {
+    const char* name;
+    const KernelSet* (*get)();
+};
+constexpr SimdSet kSimdSets[] = {
+    {"avx2", &kernels_avx2}, {"avx512", &kernels_avx512}, {"avx512vnni", &kernels_avx512vnni}};
+
+}  // namespace
+
 std::vector<const KernelSet*> kernels_available() {
     std::vector<const KernelSet*> sets{&kernels_scalar()};
-    for (const KernelSet* s : {kernels_avx2(), kernels_avx512(), kernels_avx512vnni()})
-        if (s) sets.push_back(s);
+    for (const SimdSet& s : kSimdSets)
+        if (const KernelSet* set = s.get()) sets.push_back(set);
     return sets;
 }
 
 const KernelSet& kernels_named(const std::string& name) {
     if (name == "auto" || name.empty()) return *kernels_available().back();
-    for (const KernelSet* s : kernels_available())
-        if (name == s->name) return *s;
-    AVIARY_CHECK(name != "avx2" && name != "avx512" && name != "avx512vnni", "CPU kernel set '", name,
-                 "' is not supported by this CPU (or build)");
-    AVIARY_FAIL("unknown CPU kernel set '", name, "' (expected auto, scalar, avx2, avx512 or avx512vnni)");
+    if (name == "scalar") return kernels_scalar();
+    std::string known = "auto, scalar";
+    for (const SimdSet& s : kSimdSets) {
+        if (name == s.name) {
+            const KernelSet* set = s.get();
+            AVIARY_CHECK(set != nullptr, "CPU kernel set '", name, "' is not supported by this CPU (or build)");
+            return *set;
+        }
+        known += std::string(", ") + s.name;
+    }
+    AVIARY_FAIL("unknown CPU kernel set '", name, "' (expected ", known, ")");
 }
 
 const KernelSet& kernels_best() {
