@@ -119,6 +119,12 @@ TEST(Cli, TokenizeRoundTrip) {
     EXPECT_EQ(d.out, text);
 }
 
+// A directory where a file is expected (read_whole_file refuses it) is one error line naming it, not an empty file.
+TEST(Cli, DirectoryAsVocabularyIsOneErrorLine) {
+    const std::string dir = tmp_dir().string();
+    expect_one_error_line(run("tokenize --vocab " + dir, "hi"), 1, dir);
+}
+
 TEST(Cli, BadUsageExitsTwo) {
     expect_one_error_line(run(""), 2);
     expect_one_error_line(run("frobnicate"), 2);
