@@ -87,6 +87,13 @@ const char* CpuEngine::kernel_name() const {
     return impl_->kernels->name;
 }
 
+void CpuEngine::use_kernels(const std::string& name) {
+    const cpu::KernelSet& set = cpu::kernels_named(name);
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->kernels = &set;
+    impl_->head_step = head_step_for(set.name);
+}
+
 int CpuEngine::threads() const {
     return impl_->pool->size();
 }

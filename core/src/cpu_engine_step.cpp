@@ -84,7 +84,11 @@ void CpuEngine::Impl::run(const std::vector<Task>& list) {
     if (recorded) recorded->push_back(list);
     int64_t total = 0;
     for (const Task& t : list) total += t.w->rows;
-    const int n = chunk_count(total, 16);
+    // One contiguous block of rows per thread (still claimed, so a thread that is late finds its block taken): each
+    // thread streams one range with one prefetch ramp. Against four blocks per thread, steps interleaved in one
+    // process, 2 threads: int8 0.1B +2–3 % tok/s, bf16 +0.5–1 %, fp32 unchanged (docs/BENCHMARKS.md, "Decode: one
+    // block per thread, bf16 LoRAs").
+    const int n = static_cast<int>(std::min<int64_t>(pool->size(), std::max<int64_t>(1, total / 16)));
     pool->run(n, [&](int chunk) {
         auto bound = [&](int i) { return i == n ? total : (total * i / n) / 16 * 16; };
         const int64_t lo = bound(chunk), hi = bound(chunk + 1);

@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "aviary/core/cpu_engine_kernels.h"
@@ -268,6 +270,50 @@ TEST(CpuEngineKernels, Int8QuantisationIsSymmetricPerRow) {
             const float want = std::clamp(std::nearbyint(w3[r * 257 + c] * (1.0f / s3[r])), -127.0f, 127.0f);
             ASSERT_EQ(q3[r * 257 + c], static_cast<int8_t>(want)) << r << ", " << c;
         }
+}
+
+TEST(CpuEngineKernels, Int8QuantisationVersionsEqualTheDefinition) {
+    // Every version this CPU runs (plain loop, AVX2, AVX-512) against the definition computed here with libm:
+    // scale = max |w| over the non-NaN values / 127 (1 for an all-zero row), code = clamp(nearbyint(w·(1/scale)),
+    // ±127), NaN -> 0; widths around the vector steps and tails, halves, NaN and infinities.
+    const std::vector<std::string> versions = quantize_rows_int8_versions();
+    ASSERT_FALSE(versions.empty());
+    EXPECT_EQ(versions.front(), "generic");
+    std::string ran;
+    for (const auto& v : versions) ran += " " + v;
+    std::printf("int8 quantisation versions run here:%s\n", ran.c_str());
+    std::mt19937 rng(17);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    for (int64_t cols : {1, 7, 8, 15, 16, 17, 33, 100, 768, 2689}) {
+        const int64_t rows = 6;
+        std::vector<float> w(rows * cols);
+        for (auto& v : w) v = normal(rng);
+        for (int64_t c = 0; c < cols; c += 5) w[c] = 0.5f * float(int(c % 9) - 4);  // row 0: halves of the scale 1
+        w[0] = 127.0f;                                                              // row 0's scale is exactly 1
+        for (int64_t c = 0; c < cols; ++c) w[cols + c] = 0.0f;                      // row 1: all zeros
+        w[2 * cols + cols / 2] = std::numeric_limits<float>::quiet_NaN();           // row 2: a NaN
+        w[3 * cols + cols - 1] = -std::numeric_limits<float>::infinity();           // row 3: -inf
+        w[4 * cols] = std::numeric_limits<float>::quiet_NaN();                      // row 4: NaN first
+        for (const std::string& version : versions) {
+            std::vector<int8_t> q(w.size(), 99);
+            std::vector<float> s(rows, -1.0f);
+            quantize_rows_int8_version(version, w.data(), rows, cols, q.data(), s.data());
+            for (int64_t r = 0; r < rows; ++r) {
+                float amax = 0;
+                for (int64_t c = 0; c < cols; ++c)
+                    if (!std::isnan(w[r * cols + c])) amax = std::max(amax, std::fabs(w[r * cols + c]));
+                const float want_s = amax > 0 ? amax / 127.0f : 1.0f;
+                ASSERT_EQ(s[r], want_s) << version << " cols " << cols << " row " << r;
+                for (int64_t c = 0; c < cols; ++c) {
+                    const float v = w[r * cols + c] * (1.0f / want_s);
+                    const int want = std::isnan(v) ? 0 : int(std::clamp(std::nearbyint(v), -127.0f, 127.0f));
+                    ASSERT_EQ(int(q[r * cols + c]), want)
+                        << version << " cols " << cols << " row " << r << " col " << c;
+                }
+            }
+        }
+    }
+    EXPECT_THROW(quantize_rows_int8_version("avx1024", nullptr, 0, 0, nullptr, nullptr), std::invalid_argument);
 }
 
 TEST(CpuEngineKernels, UnknownOrUnsupportedSetIsAnError) {

@@ -48,7 +48,11 @@ public:
     at::Tensor prefill_embeddings(const at::Tensor& x, State& state, int64_t flip_begin = -1, int64_t flip_count = 0);
 
     const std::string& dtype() const;  // "fp32", "bf16" or "int8"
-    const char* kernel_name() const;   // "scalar", "avx2" or "avx512"
+    const char* kernel_name() const;   // "scalar", "avx2", "avx512" or "avx512vnni"
+    // Switches the kernel set (matrix-vector products and WKV step; names as CpuEngineOptions::kernels) without
+    // laying the weights out again: for A/B benchmarks that alternate sets step by step over the same weights
+    // (aviary-bench-decode-ab). Throws aviary::Error when the CPU lacks the set. Every set computes the same model.
+    void use_kernels(const std::string& name);
     // The prefill GEMM path of the big matrices: "onednn-bf16", "onednn-int8", "blas" or "libtorch".
     std::string prefill_gemm_name() const;
     int threads() const;

@@ -78,8 +78,15 @@ inline float int8_row_output(int64_t sum, float activation_scale, float row_scal
     return (static_cast<float>(sum) * activation_scale) * row_scale;
 }
 
-// Symmetric per-row int8 quantisation: scale[r] = max_c |w[r][c]| / 127 (1 when the row is all zeros),
-// q[r][c] = round(w[r][c] / scale[r]) in [-127, 127]. w is (rows, cols) row-major fp32.
+// Symmetric per-row int8 quantisation: scale[r] = max_c |w[r][c]| / 127 over the non-NaN values (1 when the row is
+// all zeros), q[r][c] = w[r][c]·(1/scale[r]) rounded half to even, clamped to [-127, 127] (0 for NaN). w is (rows,
+// cols) row-major fp32. Vectorised for AVX-512 or AVX2 where the CPU has them (cpuid); every version gives the same
+// codes and scales (tests/core/test_cpu_engine_kernels.cpp).
 void quantize_rows_int8(const float* w, int64_t rows, int64_t cols, int8_t* q, float* scale);
+// The versions this CPU runs ("generic", the plain loop, first; "avx2", "avx512"), and one of them by name (throws
+// std::invalid_argument for another): for tests and benchmarks.
+std::vector<std::string> quantize_rows_int8_versions();
+void quantize_rows_int8_version(const std::string& name, const float* w, int64_t rows, int64_t cols, int8_t* q,
+                                float* scale);
 
 }  // namespace aviary::cpu

@@ -1,0 +1,113 @@
+// aviary-bench-decode-ab: CPU decode kernel sets compared step by step on one engine (CpuEngine::use_kernels), so that
+// a shared VM's drift, which moves separate runs by ±20 %, falls on every set alike. Each round times one decode step
+// of every set (batch 1, greedy, the same weights in the caches), in an order that rotates from round to round; the
+// figure that decides is the median over rounds of the paired ratio (step time of the first set / step time of the
+// other: above 1 the other set is faster), with its quartiles.
+// Usage: aviary-bench-decode-ab [--shape 0.1b] [--version 6] [--dtype int8] [--threads 2] [--steps 400] SET SET...
+//   SET: a kernel set name (scalar, avx2, avx512, avx512vnni, auto), at least two.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "aviary/core/cpu_engine.h"
+#include "aviary/core/cpu_info.h"
+#include "aviary/core/model.h"
+#include "aviary/core/model_shapes.h"
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The q-quantile of v (sorted copy, nearest rank).
+double quantile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
+}
+
+int usage(const char* why) {
+    std::fprintf(stderr,
+                 "error: %s\nusage: aviary-bench-decode-ab [--shape 0.1b|0.4b|1.5b|3b|7b] [--version 5|6] "
+                 "[--dtype fp32|bf16|int8] [--threads N] [--steps N] SET SET...\n",
+                 why);
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string shape = "0.1b", dtype = "int8";
+    int version = 6, threads = 2, steps = 400;
+    std::vector<std::string> sets;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (a == "--shape" && has_value)
+            shape = argv[++i];
+        else if (a == "--dtype" && has_value)
+            dtype = argv[++i];
+        else if (a == "--version" && has_value)
+            version = std::atoi(argv[++i]);
+        else if (a == "--threads" && has_value)
+            threads = std::atoi(argv[++i]);
+        else if (a == "--steps" && has_value)
+            steps = std::atoi(argv[++i]);
+        else if (!a.empty() && a[0] == '-')
+            return usage(("unknown option or missing value: " + a).c_str());
+        else
+            sets.push_back(a);
+    }
+    if (sets.size() < 2) return usage("give at least two kernel sets");
+    if (dtype != "fp32" && dtype != "bf16" && dtype != "int8") return usage("--dtype must be fp32, bf16 or int8");
+    if (threads < 1 || steps < 10) return usage("--threads must be >= 1 and --steps >= 10");
+    try {
+        aviary::ModelOptions opt;
+        opt.dtype = dtype == "bf16" ? "bf16" : "fp32";  // int8: the engine quantises the fp32 model
+        const aviary::ModelConfig config = aviary::named_shape(shape, version);
+        aviary::Model model = aviary::Model::from_tensors(aviary::random_weights(config, 1), opt);
+        aviary::CpuEngineOptions eo;
+        eo.dtype = dtype;
+        eo.threads = threads;
+        aviary::CpuEngine engine(model, eo);
+        for (const std::string& s : sets) engine.use_kernels(s);  // every name valid on this CPU before timing
+        std::fprintf(stderr, "decode A/B: shape %s, RWKV-%d, %s, %d threads, %d rounds, CPU %s\n", shape.c_str(),
+                     version, dtype.c_str(), threads, steps, aviary::cpu_info().model.c_str());
+        aviary::State state = model.new_state(1);
+        at::Tensor tok = at::ones({1}, at::kLong);
+        for (const std::string& s : sets) {  // warm-up: the pool, the caches, each set's code
+            engine.use_kernels(s);
+            for (int i = 0; i < 3; ++i) tok = engine.step(tok, state).argmax(-1);
+        }
+        const size_t n = sets.size();
+        std::vector<std::vector<double>> t(n);
+        for (int r = 0; r < steps; ++r)
+            for (size_t k = 0; k < n; ++k) {
+                const size_t s = (k + size_t(r)) % n;
+                engine.use_kernels(sets[s]);
+                const auto t0 = std::chrono::steady_clock::now();
+                tok = engine.step(tok, state).argmax(-1);
+                t[s].push_back(seconds_since(t0));
+            }
+        std::printf("| set | mean tok/s | median tok/s | paired ratio to %s: median (quartiles) |\n|---|---|---|---|\n",
+                    sets[0].c_str());
+        for (size_t s = 0; s < n; ++s) {
+            double sum = 0;
+            for (double x : t[s]) sum += x;
+            std::vector<double> ratio(t[s].size());
+            for (size_t r = 0; r < ratio.size(); ++r) ratio[r] = t[0][r] / t[s][r];
+            std::printf("| %s | %.1f | %.1f | %.3f (%.3f–%.3f) |\n", sets[s].c_str(), double(t[s].size()) / sum,
+                        1.0 / quantile(t[s], 0.5), quantile(ratio, 0.5), quantile(ratio, 0.25), quantile(ratio, 0.75));
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
