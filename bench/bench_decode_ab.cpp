@@ -34,8 +34,8 @@ double quantile(std::vector<double> v, double q) {
 
 int usage(const char* why) {
     std::fprintf(stderr,
-                 "error: %s\nusage: aviary-bench-decode-ab [--shape 0.1b|0.4b|1.5b|3b|7b] [--version 5|6] "
-                 "[--dtype fp32|bf16|int8] [--threads N] [--steps N] SET SET...\n",
+                 "error: %s (usage: aviary-bench-decode-ab [--shape 0.1b|0.4b|1.5b|3b|7b] [--version 5|6] "
+                 "[--dtype fp32|bf16|int8] [--threads N] [--steps N] SET SET...)\n",
                  why);
     return 2;
 }

@@ -86,8 +86,8 @@ void CpuEngine::Impl::run(const std::vector<Task>& list) {
     for (const Task& t : list) total += t.w->rows;
     // One contiguous block of rows per thread (still claimed, so a thread that is late finds its block taken): each
     // thread streams one range with one prefetch ramp. Against four blocks per thread, steps interleaved in one
-    // process, 2 threads: int8 0.1B +2–3 % tok/s, bf16 +0.5–1 %, fp32 unchanged (docs/BENCHMARKS.md, "Decode: one
-    // block per thread, bf16 LoRAs").
+    // process, 2 threads: int8 0.1B +2–3 % tok/s, bf16 +0.5–1 %, fp32 unchanged (docs/BENCHMARKS.md, "Decode A/B step
+    // by step, one block per thread").
     const int n = static_cast<int>(std::min<int64_t>(pool->size(), std::max<int64_t>(1, total / 16)));
     pool->run(n, [&](int chunk) {
         auto bound = [&](int i) { return i == n ? total : (total * i / n) / 16 * 16; };

@@ -105,6 +105,32 @@ TEST(CpuEngineGolden, RnnLogitsMatchTheOfficialPackage) {
     }
 }
 
+// use_kernels switches an engine's kernel set in place: each step equals, bit for bit, the step of an engine built
+// with that set from the same state; an unknown name is an error and leaves the set as it was.
+TEST(CpuEngineKernelSwitch, UseKernelsEqualsAnEngineBuiltWithTheSet) {
+    Model model = random_model(6);
+    const at::Tensor tok = at::tensor({5, 77}, at::kLong);
+    for (const std::string dtype : {"fp32", "int8"}) {
+        CpuEngineOptions first;
+        first.dtype = dtype;
+        first.kernels = "scalar";
+        first.threads = 2;
+        CpuEngine switched(model, first);
+        for (const std::string& ks : kernel_sets()) {
+            switched.use_kernels(ks);
+            EXPECT_EQ(switched.kernel_name(), ks);
+            CpuEngineOptions eo = first;
+            eo.kernels = ks;
+            CpuEngine built(model, eo);
+            State a = model.new_state(2), b = model.new_state(2);
+            for (int t = 0; t < 3; ++t)
+                ASSERT_TRUE(at::equal(switched.step(tok, a), built.step(tok, b))) << dtype << " " << ks << " step " << t;
+        }
+        EXPECT_THROW(switched.use_kernels("avx1024"), aviary::Error);
+        EXPECT_EQ(switched.kernel_name(), kernel_sets().back());
+    }
+}
+
 // fp32 engine == Model::step over several steps, batch 1 and 3, from a sequence-mode prefill, every kernel set
 // and 1 or 2 threads.
 TEST_P(CpuEngineVersion, Fp32MatchesModelStep) {
