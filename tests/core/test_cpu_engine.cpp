@@ -124,7 +124,8 @@ TEST(CpuEngineKernelSwitch, UseKernelsEqualsAnEngineBuiltWithTheSet) {
             CpuEngine built(model, eo);
             State a = model.new_state(2), b = model.new_state(2);
             for (int t = 0; t < 3; ++t)
-                ASSERT_TRUE(at::equal(switched.step(tok, a), built.step(tok, b))) << dtype << " " << ks << " step " << t;
+                ASSERT_TRUE(at::equal(switched.step(tok, a), built.step(tok, b)))
+                    << dtype << " " << ks << " step " << t;
         }
         EXPECT_THROW(switched.use_kernels("avx1024"), aviary::Error);
         EXPECT_EQ(switched.kernel_name(), kernel_sets().back());
