@@ -16,6 +16,31 @@
 
 namespace aviary {
 
+namespace {
+
+// The library is built for baseline x86-64; the GEMM blocks' element-wise epilogue (scales, exp_approx, sigmoid, the
+// residual adds) is also compiled for AVX2 and AVX-512 and chosen at load by cpuid (GCC function multiversioning),
+// 8 or 16 lanes instead of 4. This file is built with -ffp-contract=off, so no version fuses a multiply-add the others
+// round twice: every version gives the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AVIARY_EPILOGUE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AVIARY_EPILOGUE_CLONES
+#endif
+
+// One output row of a GEMM block: y[i] = post(v_i, j0 + i, r0 + i) for i < n, with v_i = (b[i]·xs)·ws[i] (int8: the
+// activation and weight-row scales) or b[i] when ws is null; y may be b.
+template <class Post>
+AVIARY_EPILOGUE_CLONES void epilogue_row(const float* b, float xs, const float* ws, int64_t n, float* y, int64_t j0,
+                                         int64_t r0, Post& post) {
+    if (ws)
+        for (int64_t i = 0; i < n; ++i) y[i] = post((b[i] * xs) * ws[i], j0 + i, r0 + i);
+    else
+        for (int64_t i = 0; i < n; ++i) y[i] = post(b[i], j0 + i, r0 + i);
+}
+
+}  // namespace
+
 void CpuEngine::Impl::choose_gemm_path(const std::string& option) {
     const std::string path = prefill_gemm_path(dtype, option);
     gemm_path = path == "onednn" ? GemmPath::kOneDnn : path == "libtorch" ? GemmPath::kLibTorch : GemmPath::kBlas;
@@ -112,15 +137,13 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
                 const int64_t j0 = t * rows + r0;
                 const float xs = bf16 ? 1.0f : gemm_xs[t];
                 if constexpr (std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
+                    auto scaled = [](float v, int64_t, int64_t) { return v; };
                     if (bf16)
                         std::copy_n(b, nb, y);
                     else
-                        for (int64_t i = 0; i < nb; ++i) y[i] = (b[i] * xs) * ws[i];
+                        epilogue_row(b, xs, ws, nb, y, j0, r0, scaled);
                 } else {
-                    if (bf16)
-                        for (int64_t i = 0; i < nb; ++i) y[i] = post(b[i], j0 + i, r0 + i);
-                    else
-                        for (int64_t i = 0; i < nb; ++i) y[i] = post((b[i] * xs) * ws[i], j0 + i, r0 + i);
+                    epilogue_row(b, xs, ws, nb, y, j0, r0, post);
                 }
             }
             return;
@@ -137,8 +160,8 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
         }
         if constexpr (!std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
             for (int64_t t = 0; t < T; ++t) {
-                float* y = Y + t * rows;
-                for (int64_t i = r0; i < r1; ++i) y[i] = post(y[i], t * rows + i, i);
+                float* y = Y + t * rows + r0;
+                epilogue_row(y, 1.0f, nullptr, r1 - r0, y, t * rows + r0, r0, post);
             }
         }
     });

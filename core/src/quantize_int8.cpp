@@ -31,13 +31,17 @@ float row_max_abs(const float* row, int64_t c, int64_t cols, float amax) {
     for (; c < cols; ++c) amax = std::max(amax, std::fabs(row[c]));  // a NaN never wins (std::max keeps amax)
     return amax;
 }
-inline float row_scale(float amax) {
-    return amax > 0 ? amax / 127.0f : 1.0f;
+// The row's scale from the vector lanes' maxima (n_lanes of them) and the values from column c on: stored in *scale;
+// returns 1/scale.
+float store_scale(const float* lanes, int n_lanes, const float* row, int64_t c, int64_t cols, float* scale) {
+    float amax = 0;
+    for (int l = 0; l < n_lanes; ++l) amax = std::max(amax, lanes[l]);
+    amax = row_max_abs(row, c, cols, amax);
+    *scale = amax > 0 ? amax / 127.0f : 1.0f;
+    return 1.0f / *scale;
 }
 void quantize_row_generic(const float* row, int64_t cols, int8_t* q, float* scale) {
-    const float s = row_scale(row_max_abs(row, 0, cols, 0.0f));
-    *scale = s;
-    const float inv = 1.0f / s;
+    const float inv = store_scale(nullptr, 0, row, 0, cols, scale);
     for (int64_t c = 0; c < cols; ++c) q[c] = quantize_one(row[c], inv);
 }
 
@@ -60,11 +64,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(co
     }
     alignas(64) float lanes[16];
     _mm512_store_ps(lanes, mx);
-    float amax = 0;
-    for (float v : lanes) amax = std::max(amax, v);
-    const float s = row_scale(row_max_abs(row, c, cols, amax));
-    *scale = s;
-    const float inv = 1.0f / s;
+    const float inv = store_scale(lanes, 16, row, c, cols, scale);
     const __m512 vinv = _mm512_set1_ps(inv);
     const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
     for (c = 0; c + 16 <= cols; c += 16) {
@@ -85,11 +85,7 @@ __attribute__((target("avx2"))) void quantize_row_avx2(const float* row, int64_t
     for (; c + 8 <= cols; c += 8) mx = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(row + c), abs_mask), mx);
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, mx);
-    float amax = 0;
-    for (float v : lanes) amax = std::max(amax, v);
-    const float s = row_scale(row_max_abs(row, c, cols, amax));
-    *scale = s;
-    const float inv = 1.0f / s;
+    const float inv = store_scale(lanes, 8, row, c, cols, scale);
     const __m256 vinv = _mm256_set1_ps(inv);
     const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
     for (c = 0; c + 8 <= cols; c += 8) {
