@@ -46,6 +46,11 @@ void CpuEngine::Impl::choose_threads(int max_threads) {
     if (pool->size() != best) pool = std::make_unique<cpu::ThreadPool>(best);
 }
 
+void CpuEngine::Impl::select_kernels(const std::string& name) {
+    kernels = name == "auto" ? &cpu::kernels_best() : &cpu::kernels_named(name);
+    head_step = head_step_for(kernels->name);
+}
+
 CpuEngine::CpuEngine(const Model& model, const CpuEngineOptions& options) : impl_(std::make_unique<Impl>()) {
     std::string why;
     AVIARY_CHECK(supports(model, &why), "CpuEngine: ", why);
@@ -54,8 +59,7 @@ CpuEngine::CpuEngine(const Model& model, const CpuEngineOptions& options) : impl
     m.dtype = options.dtype == "auto" ? model.options().dtype : options.dtype;
     AVIARY_CHECK(m.dtype == "fp32" || m.dtype == "bf16" || m.dtype == "int8", "CpuEngine: unknown weight dtype '",
                  options.dtype, "' (expected auto, fp32, bf16 or int8)");
-    m.kernels = options.kernels == "auto" ? &cpu::kernels_best() : &cpu::kernels_named(options.kernels);
-    m.head_step = head_step_for(m.kernels->name);
+    m.select_kernels(options.kernels);
     m.pool = std::make_unique<cpu::ThreadPool>(options.threads > 0 ? options.threads : 1);
     AVIARY_CHECK(options.prefill_chunk >= 1, "CpuEngine: prefill_chunk must be >= 1, got ", options.prefill_chunk);
     m.prefill_chunk = options.prefill_chunk;
@@ -88,10 +92,8 @@ const char* CpuEngine::kernel_name() const {
 }
 
 void CpuEngine::use_kernels(const std::string& name) {
-    const cpu::KernelSet& set = cpu::kernels_named(name);
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->kernels = &set;
-    impl_->head_step = head_step_for(set.name);
+    impl_->select_kernels(name);
 }
 
 int CpuEngine::threads() const {

@@ -93,6 +93,9 @@ struct CpuEngine::Impl {
     std::string dtype;
     const cpu::KernelSet* kernels = nullptr;
     HeadStepFn head_step = head_step_for("");  // WKV + GroupNorm + gate of one head and token, in the kernels' ISA
+    // kernels and head_step for a CpuEngineOptions::kernels name ("auto": kernels_best, which $AVIARY_CPU_KERNEL may
+    // force): the constructor and use_kernels.
+    void select_kernels(const std::string& name);
     std::unique_ptr<cpu::ThreadPool> pool;
     std::vector<at::Tensor> keep;  // storage behind every MatView
     std::vector<Layer> layers;
