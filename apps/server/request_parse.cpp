@@ -107,8 +107,11 @@ std::string decode_data_url(const std::string& url) {
     const std::string param = "messages.content.image_url";
     if (url.rfind("data:", 0) != 0)
         throw bad_field(param, "images must be data: URLs (data:image/...;base64,...); the server fetches nothing");
+    const std::string_view base64_mark = ";base64";
     const size_t comma = url.find(',');
-    if (comma == std::string::npos || url.compare(comma - 7, 7, ";base64") != 0)
+    // comma >= 5 here ("data:" comes first), so the mark needs its own length check before it is compared.
+    if (comma == std::string::npos || comma < base64_mark.size() ||
+        std::string_view(url).substr(comma - base64_mark.size(), base64_mark.size()) != base64_mark)
         throw bad_field(param, "the image data: URL must be base64 (data:image/...;base64,...)");
     auto bytes = base64_decode(std::string_view(url).substr(comma + 1));
     if (!bytes || bytes->empty()) throw bad_field(param, "the image data: URL holds no valid base64 data");
