@@ -4,7 +4,8 @@
 // figure that decides is the median over rounds of the paired ratio (step time of the first set / step time of the
 // other: above 1 the other set is faster), with its quartiles.
 // Usage: aviary-bench-decode-ab [--shape 0.1b] [--version 6] [--dtype int8] [--threads 2] [--steps 400] SET SET...
-//   SET: a kernel set name (scalar, avx2, avx512, avx512vnni, auto), at least two.
+//   SET: a kernel set name (scalar, avx2, avx512, avx512vnni, auto), at least two; NAME@4k runs that set on a second
+//   engine (and model) built with AVIARY_HUGE_PAGES=0, its weights on 4 KiB pages (huge_pages.h).
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,7 +37,7 @@ double quantile(std::vector<double> v, double q) {
 int usage(const char* why) {
     std::fprintf(stderr,
                  "error: %s (usage: aviary-bench-decode-ab [--shape 0.1b|0.4b|1.5b|3b|7b] [--version 5|6] "
-                 "[--dtype fp32|bf16|int8] [--threads N] [--steps N] SET SET...)\n",
+                 "[--dtype fp32|bf16|int8] [--threads N] [--steps N] SET[@4k] SET[@4k]...)\n",
                  why);
     return 2;
 }
@@ -71,29 +73,58 @@ int main(int argc, char** argv) {
         aviary::ModelOptions opt;
         opt.dtype = dtype == "bf16" ? "bf16" : "fp32";  // int8: the engine quantises the fp32 model
         const aviary::ModelConfig config = aviary::named_shape(shape, version);
-        aviary::Model model = aviary::Model::from_tensors(aviary::random_weights(config, 1), opt);
         aviary::CpuEngineOptions eo;
         eo.dtype = dtype;
         eo.threads = threads;
-        aviary::CpuEngine engine(model, eo);
-        for (const std::string& s : sets) engine.use_kernels(s);  // every name valid on this CPU before timing
+        // [0]: weights on huge pages where the kernel gives them (the default); [1]: on 4 KiB pages, only if asked.
+        // Each engine has its own model: an fp32 or bf16 engine reads its model's tensors in place.
+        std::unique_ptr<aviary::Model> models[2];
+        std::unique_ptr<aviary::CpuEngine> engines[2];
+        std::vector<std::string> kernel(sets.size());
+        std::vector<int> which(sets.size());
+        for (size_t i = 0; i < sets.size(); ++i) {
+            const size_t at = sets[i].find('@');
+            kernel[i] = sets[i].substr(0, at);
+            const std::string pages = at == std::string::npos ? "" : sets[i].substr(at + 1);
+            if (!pages.empty() && pages != "4k") return usage(("unknown page option in " + sets[i]).c_str());
+            which[i] = pages == "4k";
+        }
+        for (int w : {0, 1}) {
+            if (std::find(which.begin(), which.end(), w) == which.end()) continue;
+            const char* before = std::getenv("AVIARY_HUGE_PAGES");
+            const std::string saved = before ? before : "";
+            if (w == 1) setenv("AVIARY_HUGE_PAGES", "0", 1);
+            models[w] =
+                std::make_unique<aviary::Model>(aviary::Model::from_tensors(aviary::random_weights(config, 1), opt));
+            engines[w] = std::make_unique<aviary::CpuEngine>(*models[w], eo);
+            if (before)
+                setenv("AVIARY_HUGE_PAGES", saved.c_str(), 1);
+            else
+                unsetenv("AVIARY_HUGE_PAGES");
+            std::fprintf(stderr, "engine %s: %.0f %% of its weights on 2 MiB pages\n", w ? "@4k" : "(default)",
+                         100 * engines[w]->weights_on_huge_pages());
+        }
+        for (size_t i = 0; i < sets.size(); ++i)  // every name valid on this CPU before timing
+            engines[which[i]]->use_kernels(kernel[i]);
         std::fprintf(stderr, "decode A/B: shape %s, RWKV-%d, %s, %d threads, %d rounds, CPU %s\n", shape.c_str(),
                      version, dtype.c_str(), threads, steps, aviary::cpu_info().model.c_str());
-        aviary::State state = model.new_state(1);
+        aviary::State state = models[which[0]]->new_state(1);
         at::Tensor tok = at::ones({1}, at::kLong);
-        for (const std::string& s : sets) {  // warm-up: the pool, the caches, each set's code
-            engine.use_kernels(s);
-            for (int i = 0; i < 3; ++i) tok = engine.step(tok, state).argmax(-1);
-        }
+        auto step = [&](size_t s) {
+            aviary::CpuEngine& engine = *engines[which[s]];
+            engine.use_kernels(kernel[s]);
+            const auto t0 = std::chrono::steady_clock::now();
+            tok = engine.step(tok, state).argmax(-1);
+            return seconds_since(t0);
+        };
+        for (size_t s = 0; s < sets.size(); ++s)  // warm-up: the pool, the caches, each set's code
+            for (int i = 0; i < 3; ++i) step(s);
         const size_t n = sets.size();
         std::vector<std::vector<double>> t(n);
         for (int r = 0; r < steps; ++r)
             for (size_t k = 0; k < n; ++k) {
                 const size_t s = (k + size_t(r)) % n;
-                engine.use_kernels(sets[s]);
-                const auto t0 = std::chrono::steady_clock::now();
-                tok = engine.step(tok, state).argmax(-1);
-                t[s].push_back(seconds_since(t0));
+                t[s].push_back(step(s));
             }
         std::printf("| set | mean tok/s | median tok/s | paired ratio to %s: median (quartiles) |\n|---|---|---|---|\n",
                     sets[0].c_str());

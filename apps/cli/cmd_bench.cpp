@@ -18,6 +18,7 @@
 
 #include "aviary/core/cpu_engine.h"
 #include "aviary/core/cpu_info.h"
+#include "aviary/core/huge_pages.h"
 #include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model_shapes.h"
@@ -217,6 +218,7 @@ void register_bench(CLI::App& app, Runner& run) {
             const double gemm_gflops = engine ? engine->measure_prefill_gemm_gflops() : 0;
             const double flops = engine ? engine->prefill_flops_per_token() : 0;
             const double floor_prefill = flops > 0 ? gemm_gflops * 1e9 / flops : 0;
+            const double huge_fraction = engine ? engine->weights_on_huge_pages() : 0;
             const CpuInfo& cpu = cpu_info();
             std::printf("| metric | value |\n|---|---|\n");
             if (!cuda) std::printf("| CPU | %s |\n", cpu.model.c_str());
@@ -239,6 +241,8 @@ void register_bench(CLI::App& app, Runner& run) {
                 std::printf("| prefill FLOPs per token | %.1f MFLOP |\n", flops / 1e6);
                 std::printf("| prefill floor (GEMM rate / FLOPs) | %.1f tok/s |\n", floor_prefill);
                 std::printf("| prefill fraction of floor | %.0f%% |\n", 100.0 * prefill_tok_s / floor_prefill);
+                std::printf("| weights on 2 MiB pages | %.0f%% (transparent huge pages: %s) |\n", 100.0 * huge_fraction,
+                            cpu::transparent_huge_pages_mode().c_str());
             }
             if (a->json) {
                 nlohmann::ordered_json j;
@@ -270,6 +274,7 @@ void register_bench(CLI::App& app, Runner& run) {
                     j["prefill_flops_per_token"] = flops;
                     j["floor_prefill_tok_s"] = floor_prefill;
                     j["prefill_floor_fraction"] = prefill_tok_s / floor_prefill;
+                    j["weights_huge_pages"] = huge_fraction;
                 }
                 j["cpu"] = cpu.model;
                 j["cpu_features"] = cpu.feature_names();

@@ -15,6 +15,7 @@
 #include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/cpu_gemm.h"
 #include "aviary/core/cpu_info.h"
+#include "aviary/core/huge_pages.h"
 #include "aviary/core/error.h"
 #include "aviary/core/threads.h"
 #include "cli_common.h"
@@ -46,6 +47,8 @@ nlohmann::json system_json(int threads) {
                     {{"fp32", prefill_gemm_path("fp32")},
                      {"bf16", prefill_gemm_path("bf16")},
                      {"int8", prefill_gemm_path("int8")}}}};
+    j["memory"] = {{"transparent_huge_pages", cpu::transparent_huge_pages_mode()},
+                   {"engine_huge_pages", cpu::huge_pages_wanted()}};  // off with AVIARY_HUGE_PAGES=0
     j["threads"] = {{"default", default_thread_count()}, {"blas", thread_count()}, {"intraop", at::get_num_threads()}};
     return j;
 }

@@ -104,6 +104,17 @@ double CpuEngine::weight_bytes_per_token() const {
     return impl_->bytes_per_token;
 }
 
+double CpuEngine::weights_on_huge_pages() const {
+    std::vector<cpu::ByteRange> ranges = impl_->arena.chunks();
+    double total = double(impl_->arena.bytes_used());
+    for (const at::Tensor& t : impl_->keep) {
+        const size_t bytes = size_t(t.numel()) * t.element_size();
+        ranges.emplace_back(t.data_ptr(), bytes);
+        total += double(bytes);
+    }
+    return total > 0 ? std::min(1.0, double(cpu::huge_page_bytes(ranges)) / total) : 0.0;
+}
+
 double CpuEngine::prefill_flops_per_token() const {
     return impl_->prefill_flops_per_token;
 }

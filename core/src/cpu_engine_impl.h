@@ -16,6 +16,7 @@
 #include "aviary/core/cpu_engine.h"
 #include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/cpu_engine_pool.h"
+#include "aviary/core/huge_pages.h"
 #include "aviary/core/threads.h"
 #include "aviary/core/vec_math.h"
 
@@ -97,7 +98,14 @@ struct CpuEngine::Impl {
     // force): the constructor and use_kernels.
     void select_kernels(const std::string& name);
     std::unique_ptr<cpu::ThreadPool> pool;
-    std::vector<at::Tensor> keep;  // storage behind every MatView
+    // Where the MatViews' data live: the engine's own layouts (int8 codes and scales, converted or transposed
+    // matrices) in `arena`, on huge pages and one after another in load order (huge_pages.h); the model's own tensors
+    // where the engine reads them as they are (`keep`: fp32 in fp32, bf16 in bf16), on whatever pages the model has:
+    // moving them in place (MADV_COLLAPSE) cost ~3 s per 1.7 GB at load for ~2 % of decode (docs/BENCHMARKS.md).
+    cpu::HugeArena arena;
+    std::vector<at::Tensor> keep;
+    // A converted matrix's bytes in the arena, or `converted` itself when it is the model's own memory (`original`).
+    const void* place(const at::Tensor& converted, const at::Tensor& original);
     std::vector<Layer> layers;
     std::vector<float> ln0_w, ln0_b, ln_out_w, ln_out_b;
     MatView emb, head;

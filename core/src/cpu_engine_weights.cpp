@@ -29,47 +29,51 @@ const at::Tensor& CpuEngine::Impl::tensor(const std::map<std::string, at::Tensor
     return it->second;
 }
 
+const void* CpuEngine::Impl::place(const at::Tensor& converted, const at::Tensor& original) {
+    const size_t bytes = size_t(converted.numel()) * converted.element_size();
+    if (converted.data_ptr() == original.data_ptr()) {  // .to()/.contiguous() kept the model's tensor
+        keep.push_back(converted);
+        return converted.data_ptr();
+    }
+    void* out = arena.allocate(bytes);
+    std::memcpy(out, converted.data_ptr(), bytes);
+    return out;
+}
+
 MatView CpuEngine::Impl::matrix(const at::Tensor& t0) {
-    at::Tensor t = t0.detach();
+    const at::Tensor t = t0.detach();
     AVIARY_CHECK(t.dim() == 2, "CpuEngine: expected a matrix, got shape ", t.sizes());
     MatView m;
     m.rows = t.size(0);
     m.cols = t.size(1);
     if (dtype == "fp32") {
-        at::Tensor f = t.to(at::kFloat).contiguous();  // the model's own fp32 matrix when it is one: no copy
         m.type = WeightType::F32;
-        m.data = f.data_ptr<float>();
-        keep.push_back(f);
+        m.data = place(t.to(at::kFloat).contiguous(), t);  // the model's own fp32 matrix when it is one: no copy
         bytes_per_token += m.rows * m.cols * 4.0;
     } else if (dtype == "bf16") {
-        at::Tensor h = t.to(at::kBFloat16).contiguous();
         m.type = WeightType::BF16;
-        m.data = h.data_ptr();
-        keep.push_back(h);
+        m.data = place(t.to(at::kBFloat16).contiguous(), t);
         bytes_per_token += m.rows * m.cols * 2.0;
     } else {
-        at::Tensor f = t.to(at::kFloat).contiguous();
-        at::Tensor q = at::empty({m.rows, m.cols}, at::kChar);
-        at::Tensor s = at::empty({m.rows}, at::kFloat);
-        cpu::quantize_rows_int8(f.data_ptr<float>(), m.rows, m.cols, q.data_ptr<int8_t>(), s.data_ptr<float>());
+        const at::Tensor f = t.to(at::kFloat).contiguous();
+        auto* q = static_cast<int8_t*>(arena.allocate(size_t(m.rows * m.cols)));
+        auto* s = static_cast<float*>(arena.allocate(size_t(m.rows) * sizeof(float)));
+        cpu::quantize_rows_int8(f.data_ptr<float>(), m.rows, m.cols, q, s);
         m.type = WeightType::I8;
-        m.data = q.data_ptr<int8_t>();
-        m.scale = s.data_ptr<float>();
-        keep.push_back(q);
-        keep.push_back(s);
+        m.data = q;
+        m.scale = s;
         bytes_per_token += m.rows * m.cols + m.rows * 4.0;
     }
     return m;
 }
 
 MatView CpuEngine::Impl::small_matrix(const at::Tensor& t0) {
-    at::Tensor f = t0.detach().to(at::kFloat).contiguous();
+    const at::Tensor t = t0.detach();
     MatView m;
     m.type = WeightType::F32;
-    m.rows = f.size(0);
-    m.cols = f.size(1);
-    m.data = f.data_ptr<float>();
-    keep.push_back(f);
+    m.rows = t.size(0);
+    m.cols = t.size(1);
+    m.data = place(t.to(at::kFloat).contiguous(), t);
     bytes_per_token += m.rows * m.cols * 4.0;
     return m;
 }

@@ -57,6 +57,9 @@ public:
     std::string prefill_gemm_name() const;
     int threads() const;
     double weight_bytes_per_token() const;  // bytes of weights one step reads (matrices, LoRAs, one emb row)
+    // The fraction of the engine's weight memory resident on 2 MiB pages now (huge_pages.h; /proc/self/smaps): 0 where
+    // the kernel gives none (transparent huge pages off) or it cannot be read.
+    double weights_on_huge_pages() const;
     // FLOPs per token of sequence mode: sequence_flops_per_token(config()) (config.h: 2 per weight of every layer
     // matrix and LoRA, ~4 per WKV state element; the head is left out, prefill computes it for the last token only).
     double prefill_flops_per_token() const;
