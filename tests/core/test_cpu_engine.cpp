@@ -164,6 +164,32 @@ TEST_P(CpuEngineVersion, Fp32MatchesModelStep) {
     }
 }
 
+// Each matrix row is computed once, by whichever thread claims its block: with more threads than this machine has
+// cores (so threads are descheduled and the others claim the blocks they have not reached), every step's logits and
+// state equal one thread's bit for bit. A row done twice would add its residual twice (the att.output and ffn.value
+// epilogues add into x); a row left out would leave a stale value.
+TEST_P(CpuEngineVersion, BlocksClaimedByOtherThreadsGiveTheSameBits) {
+    Model model = random_model(GetParam(), 2, 256, 1000, 7);
+    for (const char* dtype : {"fp32", "int8"}) {
+        for (int64_t batch : {1, 3}) {
+            CpuEngineOptions one_thread, many;
+            one_thread.dtype = many.dtype = dtype;
+            one_thread.threads = 1;
+            many.threads = 7;
+            CpuEngine a(model, one_thread), b(model, many);
+            State sa = model.new_state(batch), sb = model.new_state(batch);
+            at::Tensor tok = at::full({batch}, 3, at::kLong);
+            for (int t = 0; t < 40; ++t) {
+                const at::Tensor la = a.step(tok, sa), lb = b.step(tok, sb);
+                ASSERT_TRUE(at::equal(la, lb)) << dtype << " batch " << batch << " step " << t;
+                tok = la.argmax(-1);
+            }
+            for (int l = 0; l < model.config().n_layer; ++l)
+                ASSERT_TRUE(at::equal(sa.wkv[l], sb.wkv[l])) << dtype << " layer " << l;
+        }
+    }
+}
+
 // A batch of different sequences equals each sequence decoded alone (no cross-talk between batch rows).
 TEST_P(CpuEngineVersion, BatchRowsAreIndependent) {
     Model model = random_model(GetParam());
