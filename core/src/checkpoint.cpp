@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "aviary/core/checkpoint.h"
 #include "aviary/core/error.h"
+#include "aviary/core/huge_pages.h"
 #include "checkpoint_readers.h"
 
 namespace aviary {
@@ -30,6 +32,16 @@ TensorList read_checkpoint(const std::string& path, Metadata* metadata) {
 TensorList read_checkpoint_bytes(const void* data, size_t size, const std::string& name, Metadata* metadata) {
     const detail::MappedFile file(static_cast<const uint8_t*>(data), size, name);
     return detail::read_checkpoint(file, metadata);
+}
+
+at::Tensor detail::empty_for_load(at::IntArrayRef shape, at::ScalarType dtype) {
+    const at::TensorOptions options = at::TensorOptions().dtype(dtype);
+    const int64_t numel = c10::multiply_integers(shape);
+    const size_t bytes = size_t(numel) * at::elementSize(dtype);
+    if (bytes < cpu::kHugePageBytes || !cpu::huge_pages_wanted()) return at::empty(shape, options);
+    auto memory = std::make_shared<cpu::HugeBuffer>(cpu::alloc_huge(bytes));
+    return at::from_blob(
+        memory->get(), shape, [memory](void*) mutable { memory.reset(); }, options);
 }
 
 TensorList detail::read_checkpoint(const MappedFile& file, Metadata* metadata) {

@@ -7,6 +7,11 @@
 
 namespace aviary::detail {
 
+// An uninitialised tensor for a checkpoint's data. One of 2 MiB or more gets memory of its own on 2 MiB pages
+// (huge_pages.h: the CPU engine reads fp32 and bf16 weights in place, so they are streamed from these pages); smaller
+// ones come from LibTorch's allocator.
+at::Tensor empty_for_load(at::IntArrayRef shape, at::ScalarType dtype);
+
 TensorList read_pth(const MappedFile& file);
 TensorList read_safetensors(const MappedFile& file, Metadata* metadata);
 // Picks the reader by content (zip magic -> .pth, a '{' after 8 bytes -> safetensors); refuses empty, legacy and

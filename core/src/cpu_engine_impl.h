@@ -100,8 +100,9 @@ struct CpuEngine::Impl {
     std::unique_ptr<cpu::ThreadPool> pool;
     // Where the MatViews' data live: the engine's own layouts (int8 codes and scales, converted or transposed
     // matrices) in `arena`, on huge pages and one after another in load order (huge_pages.h); the model's own tensors
-    // where the engine reads them as they are (`keep`: fp32 in fp32, bf16 in bf16), on whatever pages the model has:
-    // moving them in place (MADV_COLLAPSE) cost ~3 s per 1.7 GB at load for ~2 % of decode (docs/BENCHMARKS.md).
+    // where the engine reads them as they are (`keep`: fp32 in fp32, bf16 in bf16), on the pages the model has: the
+    // checkpoint readers put tensors of 2 MiB and more on huge pages (checkpoint_readers.h); moving others in place
+    // (MADV_COLLAPSE) cost ~3 s per 1.7 GB at load for ~2 % of decode (docs/BENCHMARKS.md).
     cpu::HugeArena arena;
     std::vector<at::Tensor> keep;
     // A converted matrix's bytes in the arena, or `converted` itself when it is the model's own memory (`original`).

@@ -561,7 +561,7 @@ TensorList read_pth(const MappedFile& file) {
         const uint64_t nbytes = static_cast<uint64_t>(numel) * itemsize;
         // Bool bytes are read as uint8 and normalised, so a stray byte value cannot make an invalid bool.
         const at::ScalarType load_type = dtype == at::kBool ? at::kByte : dtype;
-        at::Tensor t = at::empty({numel}, at::TensorOptions().dtype(load_type));
+        at::Tensor t = empty_for_load({numel}, load_type);
         if (nbytes > 0) {
             std::memcpy(t.data_ptr(), bytes.data, nbytes);
             file.release(bytes.data, nbytes);

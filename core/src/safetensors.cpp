@@ -155,7 +155,7 @@ TensorList detail::read_safetensors(const MappedFile& file, Metadata* metadata) 
     out.reserve(entries.size());
     for (const HeaderEntry& e : entries) {
         const at::ScalarType load_type = e.dtype == at::kBool ? at::kByte : e.dtype;
-        at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(load_type));
+        at::Tensor t = detail::empty_for_load(e.shape, load_type);
         if (e.end > e.begin) {
             std::memcpy(t.data_ptr(), data + e.begin, e.end - e.begin);
             file.release(data + e.begin, e.end - e.begin);

@@ -1,11 +1,13 @@
 // huge_pages.h: the THP policy as sysfs states it, the arena's layout, and the smaps count of huge-page bytes against
 // an independent reading of the same mapping.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -13,7 +15,9 @@
 #include <vector>
 #include <algorithm>
 
+#include "aviary/core/checkpoint.h"
 #include "aviary/core/huge_pages.h"
+#include "common/scratch_dir.h"
 
 namespace cpu = aviary::cpu;
 
@@ -95,4 +99,24 @@ TEST(HugePages, CountMatchesTheMappingsOwnFigure) {
     // Half the buffer counts at most half; nothing outside any mapping counts.
     EXPECT_LE(cpu::huge_page_bytes({{buf.get(), bytes / 2}}), bytes / 2);
     EXPECT_EQ(cpu::huge_page_bytes({}), 0u);
+}
+
+// Checkpoint tensors of 2 MiB and more are read into memory of their own on 2 MiB pages (the CPU engine streams fp32
+// and bf16 weights from the model's own tensors); the bytes are the file's, and smaller tensors are unaffected.
+TEST(HugePages, CheckpointTensorsOfTwoMiBAndMoreGetTheirOwnMapping) {
+    const std::filesystem::path dir = aviary::test::scratch_dir("huge_pages_checkpoint");
+    const at::Tensor big = at::arange(int64_t(3) << 18, at::kFloat).reshape({768, 1024});  // 3 MiB
+    const at::Tensor small = at::arange(100, at::kFloat);
+    const std::string path = (dir / "w.safetensors").string();
+    aviary::write_safetensors(path, {{"big", big}, {"small", small}});
+    const aviary::TensorList back = aviary::read_safetensors(path);
+    ASSERT_EQ(back.size(), 2u);
+    ASSERT_TRUE(at::equal(back[0].tensor, big));
+    ASSERT_TRUE(at::equal(back[1].tensor, small));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(back[0].tensor.data_ptr()) % cpu::kHugePageBytes, 0u);
+    const long long own = anon_huge_of_mapping(back[0].tensor.data_ptr());
+    ASSERT_GE(own, 0);
+    EXPECT_EQ(cpu::huge_page_bytes({{back[0].tensor.data_ptr(), size_t(3) << 20}}),
+              std::min<size_t>(size_t(own), size_t(3) << 20));
+    std::filesystem::remove_all(dir);
 }

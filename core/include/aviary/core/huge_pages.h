@@ -1,8 +1,9 @@
-// Large read-mostly buffers (the CPU engine's own weight layouts, the bandwidth probe) on 2 MiB pages where the kernel
-// offers transparent huge pages (THP). A decode step streams every weight once: on 4 KiB pages that is a TLB miss,
-// and in a VM a two-level page walk, every 4 KiB. Measured on the 2-core Xeon VM (docs/BENCHMARKS.md, "Weights on
-// 2 MiB pages"): int8 decode +2–3 % with one model loaded, +7–30 % with two (their weights compete for the L3).
-// Everything here degrades to ordinary memory where THP is off or absent; nothing fails because of it.
+// Large read-mostly buffers (checkpoint tensors, the CPU engine's own weight layouts, the bandwidth probe) on 2 MiB
+// pages where the kernel offers transparent huge pages (THP). A decode step streams every weight once: on 4 KiB pages
+// that is a TLB miss, and in a VM a two-level page walk, every 4 KiB. Measured on the 2-core Xeon VM
+// (docs/BENCHMARKS.md, "Weights on 2 MiB pages"): int8 decode +2–3 % with one model loaded, +7–30 % with two (their
+// weights compete for the L3). Everything here degrades to ordinary memory where THP is off or absent; nothing fails
+// because of it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
