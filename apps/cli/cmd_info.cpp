@@ -47,6 +47,8 @@ nlohmann::json system_json(int threads) {
                     {{"fp32", prefill_gemm_path("fp32")},
                      {"bf16", prefill_gemm_path("bf16")},
                      {"int8", prefill_gemm_path("int8")}}}};
+    if (const cpu::Bf16GemmRates& r = cpu::bf16_gemm_rates(); r.measured)  // why bf16 took the path it did
+        j["engine"]["bf16_gemm_gflops"] = {{"onednn", r.onednn_gflops}, {"blas", r.blas_gflops}};
     j["memory"] = {{"transparent_huge_pages", cpu::transparent_huge_pages_mode()},
                    {"engine_huge_pages", cpu::huge_pages_wanted()}};  // off with AVIARY_HUGE_PAGES=0
     j["threads"] = {{"default", default_thread_count()}, {"blas", thread_count()}, {"intraop", at::get_num_threads()}};

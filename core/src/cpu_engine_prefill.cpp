@@ -379,8 +379,11 @@ std::string prefill_gemm_path(const std::string& dtype, const std::string& optio
                      dnn.isa, ")");
         return dtype == "fp32" ? "blas" : "onednn";
     }
-    if (want == "auto")
-        return (dtype == "bf16" && dnn.bf16_amx) || (dtype == "int8" && dnn.int8_matmul) ? "onednn" : "blas";
+    if (want == "auto") {
+        if (dtype == "int8") return dnn.int8_matmul ? "onednn" : "blas";
+        if (dtype == "bf16") return dnn.bf16_amx || cpu::bf16_gemm_rates().onednn_faster ? "onednn" : "blas";
+        return "blas";
+    }
     return want;
 }
 

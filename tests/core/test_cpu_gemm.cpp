@@ -20,6 +20,7 @@
 #include "aviary/core/model.h"
 #include "aviary/core/model_init.h"
 #include "aviary/core/model_shapes.h"
+#include "aviary/core/threads.h"
 #include "aviary/core/vec_math.h"
 #include "common/compare.h"
 
@@ -241,6 +242,25 @@ TEST(CpuEngineOneDnn, PrefillMatchesTheModelOfItsRoundedWeights) {
     }
 }
 
+// The bf16 path measurement: taken exactly where the choice is open (native bf16 units without AMX, and a BLAS to
+// compare with), both rates real, and the choice the one its rates and margin give.
+TEST(CpuEngineOneDnn, Bf16RatesMeasuredWhereTheChoiceIsOpen) {
+    const auto& info = aviary::cpu::onednn_info();
+    const auto& r = aviary::cpu::bf16_gemm_rates();
+    const bool open = info.bf16_matmul && !info.bf16_amx && aviary::blas_sgemm_row_major() != nullptr;
+    EXPECT_EQ(r.measured, open);
+    if (!r.measured) {
+        EXPECT_FALSE(r.onednn_faster);
+        GTEST_SKIP() << "the bf16 path needs no measurement here (ISA " << info.isa << ")";
+    }
+    std::printf("[ info ] bf16 block on ISA %s: oneDNN %.1f GFLOP/s, BLAS (widened) %.1f GFLOP/s -> %s\n",
+                info.isa.c_str(), r.onednn_gflops, r.blas_gflops, r.onednn_faster ? "onednn" : "blas");
+    EXPECT_GT(r.onednn_gflops, 1.0);
+    EXPECT_GT(r.blas_gflops, 1.0);
+    EXPECT_EQ(r.onednn_faster, r.onednn_gflops >= aviary::cpu::kBf16OneDnnMargin * r.blas_gflops);
+    EXPECT_EQ(&r, &aviary::cpu::bf16_gemm_rates());  // measured once per process
+}
+
 TEST(CpuEngineOneDnn, PathNamesAndErrors) {
     EXPECT_EQ(aviary::prefill_gemm_path("fp32", "blas"), "blas");
     EXPECT_EQ(aviary::prefill_gemm_path("bf16", "libtorch"), "libtorch");
@@ -248,7 +268,8 @@ TEST(CpuEngineOneDnn, PathNamesAndErrors) {
     const auto& info = aviary::cpu::onednn_info();
     // auto follows the ISA oneDNN reports, never the CPU model
     if (!std::getenv("AVIARY_PREFILL_GEMM")) {
-        EXPECT_EQ(aviary::prefill_gemm_path("bf16"), info.bf16_amx ? "onednn" : "blas");
+        const auto& rates = aviary::cpu::bf16_gemm_rates();
+        EXPECT_EQ(aviary::prefill_gemm_path("bf16"), info.bf16_amx || rates.onednn_faster ? "onednn" : "blas");
         EXPECT_EQ(aviary::prefill_gemm_path("int8"), info.int8_matmul ? "onednn" : "blas");
         EXPECT_EQ(aviary::prefill_gemm_path("fp32"), "blas");
     }

@@ -21,9 +21,9 @@ struct CpuEngineOptions {
     // Prefill GEMMs of the bf16 / int8 matrices: "auto" ($AVIARY_PREFILL_GEMM overrides), "onednn" (cpu_gemm.h: bf16
     // activations × bf16 weights, or int8 activations with one scale per token × int8 weights, on AMX / AVX512-BF16 /
     // VNNI), "blas" (the reference: weight rows widened to fp32, single-threaded cblas_sgemm blocks) or "libtorch"
-    // (the same blocks through at::mm_out). "auto" takes oneDNN where it beats the BLAS path: bf16 on AMX-BF16 only
-    // (OneDnnInfo::bf16_amx: on AVX512-BF16 alone oneDNN's bf16 matmul is slower than the widened fp32 blocks), int8
-    // on AMX-INT8 or VNNI; else blas. fp32 matrices always take the blas path (exact).
+    // (the same blocks through at::mm_out). "auto" takes oneDNN where it beats the BLAS path: bf16 on AMX-BF16, and on
+    // AVX512-BF16 alone where cpu::bf16_gemm_rates() measured it faster on this CPU (it is on some, not on others),
+    // int8 on AMX-INT8 or VNNI; else blas. fp32 matrices always take the blas path (exact).
     std::string prefill_gemm = "auto";
 };
 

@@ -24,9 +24,8 @@ struct OneDnnInfo {
     std::string isa;           // what its kernels use here: "avx512_core_amx", "avx512_core_bf16", "avx2", …
     bool bf16_matmul = false;  // bf16 GEMMs run on native bf16 units (AMX-BF16 or AVX512-BF16)
     bool int8_matmul = false;  // int8 GEMMs run on AMX-INT8 or VNNI
-    // bf16 GEMMs run on AMX tiles. Only then does the engine's prefill take oneDNN for bf16 by default: on AVX512-BF16
-    // alone oneDNN 2.6.3's bf16 matmul measured 156–164 GFLOP/s against 246–257 for the widened fp32 BLAS blocks
-    // (2 cores, model-207 Xeon without AMX, 2026-12-06; docs/BENCHMARKS.md).
+    // bf16 GEMMs run on AMX tiles: the engine's prefill then takes oneDNN for bf16 by default. On AVX512-BF16 alone
+    // it asks bf16_gemm_rates() below.
     bool bf16_amx = false;
     // What the gemm_*_onednn functions accept (they throw aviary::Error otherwise): bf16 from AVX-512 on (emulated
     // below AVX512-BF16; oneDNN 2.6 has no AVX2 bf16 matmul); int8 only with VNNI or AMX (without VNNI oneDNN's int8
@@ -36,6 +35,24 @@ struct OneDnnInfo {
 };
 // Queried once (the ISA is fixed at oneDNN's first use: set ONEDNN_MAX_CPU_ISA before that).
 const OneDnnInfo& onednn_info();
+
+// bf16 products on AVX512-BF16 without AMX: oneDNN's bf16 matmul (activations rounded to bf16) against the engine's
+// reference path (bf16 weight rows widened to fp32, then the BLAS sgemm). Which is faster is not a matter of the
+// instruction sets: on 2 cores oneDNN measured 0.63× the BLAS path on a model-207 Xeon without AMX and 1.9× on an
+// AMD EPYC (Zen 4), both with AVX512-BF16 (docs/BENCHMARKS.md). So it is measured once per process, on the calling
+// thread, at the shape of one block of the engine's prefill (256 × 768 activations, 448 weight rows), each path best
+// of 5 after a warm-up, alternated (~20 ms). Not measured (all zero) with AMX-BF16, without native bf16 units, or
+// without a BLAS with a C interface.
+struct Bf16GemmRates {
+    bool measured = false;
+    double onednn_gflops = 0;
+    double blas_gflops = 0;
+    bool onednn_faster = false;  // measured, and oneDNN at least kBf16OneDnnMargin × the BLAS path
+};
+// The margin keeps the choice stable on a noisy machine where the two are close (the engine's results differ
+// between the paths by the rounding of the activations to bf16).
+constexpr double kBf16OneDnnMargin = 1.15;
+const Bf16GemmRates& bf16_gemm_rates();
 
 void gemm_bf16_onednn(const uint16_t* X, int64_t M, int64_t K, int64_t ldx, const uint16_t* W, int64_t N, float* Y,
                       int64_t ldy);
