@@ -137,11 +137,11 @@ void register_vision(CLI::App& app, Runner& run) {
                                         {"ttft_s", t.ttft_s},
                                         {"tokens", r.tokens},
                                         {"peak_rss_mb", peak_rss_mb()}};
-                    // The compute floor of the first token: its FLOPs ÷ the engine's bf16/fp32 GEMM rate measured now
-                    // (the same oneDNN/BLAS path the prefill ran; CLIP's matmuls go to the same units through
-                    // LibTorch).
+                    // The compute floor of the first token: its FLOPs ÷ the fastest GEMM rate measured now for these
+                    // weights (the engine's paths: oneDNN or the BLAS blocks, whichever is faster here, whatever the
+                    // prefill ran; CLIP's matmuls go to the same units through LibTorch).
                     if (auto engine = shared_cpu_engine(model.rwkv())) {
-                        const double gflops = engine->measure_prefill_gemm_gflops();
+                        const double gflops = engine->measure_fastest_gemm_gflops().second;
                         const double floor_s = t.ttft_flops / (gflops * 1e9);
                         j["ttft_gflop"] = t.ttft_flops / 1e9;
                         j["gemm_gflops"] = gflops;

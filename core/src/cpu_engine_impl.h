@@ -182,6 +182,7 @@ struct CpuEngine::Impl {
     }();
 
     void choose_gemm_path(const std::string& option);
+    std::pair<std::string, double> measure_fastest_gemm();  // CpuEngine::measure_fastest_gemm_gflops
 
     std::string gemm_name() const;
 

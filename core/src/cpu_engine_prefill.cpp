@@ -325,6 +325,33 @@ double CpuEngine::Impl::measure_gemm_gflops() {
     return 2.0 * T * w.rows * w.cols / best / 1e9;
 }
 
+std::pair<std::string, double> CpuEngine::Impl::measure_fastest_gemm() {
+    const GemmPath own = gemm_path;
+    const SgemmRowMajorFn own_sgemm = sgemm;
+    std::pair<std::string, double> best{gemm_name(), measure_gemm_gflops()};
+    const cpu::OneDnnInfo& dnn = cpu::onednn_info();
+    std::vector<GemmPath> others;
+    if (own != GemmPath::kBlas && blas_sgemm_row_major()) others.push_back(GemmPath::kBlas);
+    if (own != GemmPath::kOneDnn &&
+        ((dtype == "bf16" && dnn.bf16_supported) || (dtype == "int8" && dnn.int8_supported)))
+        others.push_back(GemmPath::kOneDnn);
+    try {
+        for (GemmPath p : others) {
+            gemm_path = p;
+            sgemm = blas_sgemm_row_major();
+            const double g = measure_gemm_gflops();
+            if (g > best.second) best = {gemm_name(), g};
+        }
+    } catch (...) {
+        gemm_path = own;
+        sgemm = own_sgemm;
+        throw;
+    }
+    gemm_path = own;
+    sgemm = own_sgemm;
+    return best;
+}
+
 at::Tensor CpuEngine::prefill_embeddings(const at::Tensor& x, State& state, int64_t flip_begin, int64_t flip_count) {
     const ModelConfig& c = impl_->cfg;
     AVIARY_CHECK(x.dim() == 3 && x.size(0) == 1 && x.size(1) >= 1 && x.size(2) == c.n_embd,
@@ -358,6 +385,11 @@ std::string CpuEngine::prefill_gemm_name() const {
 double CpuEngine::measure_prefill_gemm_gflops() {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     return impl_->measure_gemm_gflops();
+}
+
+std::pair<std::string, double> CpuEngine::measure_fastest_gemm_gflops() {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->measure_fastest_gemm();
 }
 
 std::string prefill_gemm_path(const std::string& dtype, const std::string& option) {

@@ -208,6 +208,11 @@ TEST(Cli, BenchJsonKeysAndTheCheckpointsPrecision) {
     EXPECT_GT(j["decode_median_tok_s"].get<double>(), 0.0);
     EXPECT_NEAR(j["floor_fraction_median"].get<double>(),
                 j["decode_median_tok_s"].get<double>() / j["floor_decode_tok_s"].get<double>(), 1e-9);
+    // the prefill floor divides by the fastest path's rate, so a slower path forced on the engine stays under it
+    EXPECT_GE(j["gemm_gflops_fastest"].get<double>(), j["gemm_gflops"].get<double>());
+    EXPECT_NEAR(j["floor_prefill_tok_s"].get<double>(),
+                j["gemm_gflops_fastest"].get<double>() * 1e9 / j["prefill_flops_per_token"].get<double>(),
+                1e-6 * j["floor_prefill_tok_s"].get<double>());
     const Result fp = run("bench -m " + fixture("golden/v6_fp32.pth") + common);
     ASSERT_EQ(fp.code, 0) << fp.err;
     EXPECT_EQ(last_json(fp)["dtype"], "fp32");

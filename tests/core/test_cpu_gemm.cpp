@@ -261,6 +261,34 @@ TEST(CpuEngineOneDnn, Bf16RatesMeasuredWhereTheChoiceIsOpen) {
     EXPECT_EQ(&r, &aviary::cpu::bf16_gemm_rates());  // measured once per process
 }
 
+// The compute floor's rate: the fastest path for the engine's weights, measured whatever path the engine was given,
+// and the engine keeps its own path afterwards (the same name, the same results).
+TEST(CpuEngineOneDnn, FastestPathIsMeasuredWhateverPathWasForced) {
+    aviary::ModelConfig c = aviary::init_config(2, 256, 6, 300);
+    aviary::Model model = aviary::Model::from_tensors(aviary::random_weights(c, 5));
+    const at::Tensor prompt = at::randint(0, 300, {1, 9}, at::detail::createCPUGenerator(2), at::kLong);
+    for (const std::string dtype : {"fp32", "bf16", "int8"}) {
+        aviary::CpuEngineOptions eo;
+        eo.dtype = dtype;
+        eo.threads = 1;
+        eo.prefill_gemm = "blas";
+        aviary::CpuEngine engine(model, eo);
+        aviary::State s0 = model.new_state(1);
+        const at::Tensor before = engine.prefill(prompt, s0);
+        const double own = engine.measure_prefill_gemm_gflops();
+        const auto [name, fastest] = engine.measure_fastest_gemm_gflops();
+        std::printf("[ info ] %s engine on blas: %.1f GFLOP/s; fastest here %s, %.1f\n", dtype.c_str(), own,
+                    name.c_str(), fastest);
+        EXPECT_GT(fastest, 0.0);
+        const auto& dnn = aviary::cpu::onednn_info();
+        const bool dnn_possible = (dtype == "bf16" && dnn.bf16_supported) || (dtype == "int8" && dnn.int8_supported);
+        EXPECT_TRUE(name == "blas" || (dnn_possible && name == "onednn-" + dtype)) << name;
+        EXPECT_EQ(engine.prefill_gemm_name(), "blas");
+        aviary::State s1 = model.new_state(1);
+        EXPECT_TRUE(at::equal(engine.prefill(prompt, s1), before)) << dtype;
+    }
+}
+
 TEST(CpuEngineOneDnn, PathNamesAndErrors) {
     EXPECT_EQ(aviary::prefill_gemm_path("fp32", "blas"), "blas");
     EXPECT_EQ(aviary::prefill_gemm_path("bf16", "libtorch"), "libtorch");

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "aviary/core/cpu_engine_options.h"
 #include "aviary/core/model.h"
@@ -67,6 +68,10 @@ public:
     // block of prefill_chunk rows, as prefill runs it (same threads, same path). `aviary bench` divides it by
     // prefill_flops_per_token() for the prefill compute floor.
     double measure_prefill_gemm_gflops();
+    // The fastest of the GEMM paths this engine's weights can take on this CPU (its own, the BLAS blocks, oneDNN),
+    // each measured as above: {its name as prefill_gemm_name() gives it, GFLOP/s}. A compute floor divides by this
+    // rate, so that no path, forced or chosen, can beat its floor.
+    std::pair<std::string, double> measure_fastest_gemm_gflops();
     // One decode step's weight reads alone, in GB/s: the engine's kernels over the model's own matrices in a step's
     // order, none of the step's other work. With measure_read_bandwidth_gbps (a plain streaming read), the faster of
     // the two is a read rate that a whole decode step, which does these reads and more, cannot beat.
