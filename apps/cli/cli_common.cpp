@@ -24,7 +24,8 @@ void add_precision_option(CLI::App* sub, TrainPrecision& precision) {
     sub->add_option_function<std::string>(
            "--precision", [&precision](const std::string& name) { precision = parse_train_precision(name); },
            "Forward arithmetic: bf16 (autocast on the CPU's bf16 units; fp32 master weights, WKV, norms and loss) or "
-           "fp32 (default: bf16 when the CPU has AMX-BF16, else fp32)")
+           "fp32 (default: bf16 where the CPU's bf16 products are faster: AMX-BF16, or AVX512-BF16 measured faster "
+           "at start; else fp32)")
         ->check(CLI::IsMember({"bf16", "fp32"}));
 }
 

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <optional>
 
+#include "aviary/core/cpu_gemm.h"
 #include "aviary/core/cpu_info.h"
 #include "aviary/core/distributed.h"
 #include "aviary/core/error.h"
@@ -132,9 +133,13 @@ bool cpu_has_amx_bf16() {
     return cpu_info().amx_bf16;
 }
 
+bool bf16_training_faster() {
+    return cpu_has_amx_bf16() || cpu::bf16_gemm_rates().onednn_faster;
+}
+
 TrainPrecision resolve_train_precision(TrainPrecision precision, bool parameters_on_cpu) {
     if (precision == TrainPrecision::Auto)
-        return parameters_on_cpu && cpu_has_amx_bf16() ? TrainPrecision::Bf16 : TrainPrecision::Fp32;
+        return parameters_on_cpu && bf16_training_faster() ? TrainPrecision::Bf16 : TrainPrecision::Fp32;
     AVIARY_CHECK(precision != TrainPrecision::Bf16 || parameters_on_cpu,
                  "bf16 training is LibTorch's CPU autocast and the parameters are not on the CPU: train with "
                  "--precision fp32 on this device");

@@ -18,6 +18,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "aviary/core/cpu_gemm.h"
 #include "aviary/core/error.h"
 #include "aviary/core/glob.h"
 #include "aviary/core/model.h"
@@ -542,7 +543,7 @@ TEST(Trainer, BadInputGivesClearErrors) {
     EXPECT_NE(error_of([&] { train_language_model(m, *small, c); }).find("too small"), std::string::npos);
 }
 
-// Training precision (trainer.h TrainPrecision): names, and the default (bf16 only on a CPU with AMX-BF16).
+// Training precision (trainer.h TrainPrecision): names, and the default (bf16 where its products are faster).
 TEST(Trainer, PrecisionNamesAndDefault) {
     EXPECT_EQ(parse_train_precision("bf16"), TrainPrecision::Bf16);
     EXPECT_EQ(parse_train_precision("fp32"), TrainPrecision::Fp32);
@@ -550,8 +551,12 @@ TEST(Trainer, PrecisionNamesAndDefault) {
     EXPECT_NE(error_of([] { parse_train_precision("fp16"); }).find("expected bf16, fp32 or auto"), std::string::npos);
     EXPECT_STREQ(train_precision_name(TrainPrecision::Bf16), "bf16");
     const TrainPrecision def = resolve_train_precision(TrainPrecision::Auto, /*parameters_on_cpu=*/true);
-    EXPECT_EQ(def, cpu_has_amx_bf16() ? TrainPrecision::Bf16 : TrainPrecision::Fp32);
-    std::printf("[ info ] AMX-BF16: %s, default training precision: %s\n", cpu_has_amx_bf16() ? "yes" : "no",
+    // bf16 by default exactly where its products are the faster ones here: AMX-BF16, or the measured AVX512-BF16 case
+    const bool faster = cpu_has_amx_bf16() || aviary::cpu::bf16_gemm_rates().onednn_faster;
+    EXPECT_EQ(bf16_training_faster(), faster);
+    EXPECT_EQ(def, faster ? TrainPrecision::Bf16 : TrainPrecision::Fp32);
+    std::printf("[ info ] AMX-BF16: %s, bf16 products measured faster: %s, default training precision: %s\n",
+                cpu_has_amx_bf16() ? "yes" : "no", aviary::cpu::bf16_gemm_rates().onednn_faster ? "yes" : "no",
                 train_precision_name(def));
     EXPECT_EQ(resolve_train_precision(TrainPrecision::Auto, false), TrainPrecision::Fp32);
     EXPECT_EQ(resolve_train_precision(TrainPrecision::Fp32, true), TrainPrecision::Fp32);

@@ -27,15 +27,20 @@ class Communicator;  // distributed.h
 // products run on the CPU's bf16 units (oneDNN; AMX or AVX512-BF16) with fp32 accumulation, while the WKV
 // recurrence and its state (wkv_dispatch.cpp), the residual stream, the norms and the loss stay fp32; the step
 // then runs LibTorch's intra-op pool on all threads (TorchThreadsScope). Auto: bf16 when the parameters are on the
-// CPU and it has AMX-BF16 tiles, else fp32 (with AVX512-BF16 alone, oneDNN 2.6.3's bf16 matmuls are slower than the
-// fp32 BLAS: a music-recipe step measured 0.593 s bf16 vs 0.541 s fp32 on a model-207 Xeon without AMX, 2026-12-06;
-// with AMX 0.225 vs 0.358 s, docs/TRAINING.md §8).
+// CPU and bf16_training_faster() (AMX-BF16 tiles, or AVX512-BF16 products measured faster here), else fp32 (with
+// AVX512-BF16 alone, oneDNN 2.6.3's bf16 matmuls can be slower than the fp32 BLAS: a music-recipe step measured
+// 0.593 s bf16 vs 0.541 s fp32 on a model-207 Xeon without AMX, 2026-12-06; with AMX 0.225 vs 0.358 s, on an AMD EPYC
+// Zen 4 0.36 vs 0.50 s, docs/TRAINING.md §8).
 enum class TrainPrecision { Auto, Fp32, Bf16 };
 // "auto" | "fp32" | "bf16"; anything else is an aviary::Error naming the choices.
 TrainPrecision parse_train_precision(const std::string& name);
 const char* train_precision_name(TrainPrecision precision);  // "auto", "fp32", "bf16"
-// True when the CPU has AMX-BF16 (cpuid): where bf16 training is the default.
+// True when the CPU has AMX-BF16 (cpuid).
 bool cpu_has_amx_bf16();
+// Where bf16 training is the default: AMX-BF16, or AVX512-BF16 where oneDNN's bf16 products measured faster than the
+// fp32 BLAS on this CPU (cpu_gemm.h bf16_gemm_rates(): on an AMD EPYC Zen 4 a music-recipe step took 0.353–0.360 s
+// bf16 vs 0.499–0.500 s fp32, 2026-12-07, docs/TRAINING.md §8).
+bool bf16_training_faster();
 // The precision a Trainer uses: Auto becomes Bf16 or Fp32 as described above; explicit choices stay (Bf16 with
 // parameters off the CPU is an error: the autocast is the CPU's).
 TrainPrecision resolve_train_precision(TrainPrecision precision, bool parameters_on_cpu);
