@@ -58,7 +58,11 @@ HugeBuffer alloc_huge(size_t bytes) {
     ::munmap(reinterpret_cast<void*>(start + size), kHugePageBytes - head);  // head < 2 MiB: a tail is always left
     void* p = reinterpret_cast<void*>(start);
 #if defined(MADV_HUGEPAGE)
-    if (huge_pages_wanted()) ::madvise(p, size, MADV_HUGEPAGE);  // advice only: where THP is off, ordinary pages
+    // Only the whole 2 MiB pages the caller's bytes fill: a partly filled last page stays on 4 KiB pages, where only
+    // what is touched becomes resident (advised too, a 2.25 MiB tensor held 4 MiB: +12 % memory for a 0.1B fp32
+    // checkpoint). Advice only: where THP is off, ordinary pages.
+    const size_t whole = bytes / kHugePageBytes * kHugePageBytes;
+    if (whole > 0 && huge_pages_wanted()) ::madvise(p, whole, MADV_HUGEPAGE);
 #endif
 #else
     void* p = std::aligned_alloc(kHugePageBytes, size);

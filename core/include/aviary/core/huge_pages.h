@@ -31,8 +31,10 @@ struct HugeDeleter {
 using HugeBuffer = std::unique_ptr<void, HugeDeleter>;
 
 // `bytes` of zeroed memory aligned to 2 MiB: a fresh anonymous mapping of its own (not the C heap, whose reused
-// memory is already on 4 KiB pages), advised for huge pages (MADV_HUGEPAGE) before anything touches it, so that its
-// first touch faults in whole 2 MiB pages. Throws aviary::Error when the memory cannot be had.
+// memory is already on 4 KiB pages), whose whole 2 MiB pages are advised for huge pages (MADV_HUGEPAGE) before
+// anything touches them, so that their first touch faults in whole 2 MiB pages; the part of a last 2 MiB page that
+// `bytes` fills only partly stays on 4 KiB pages (no memory beyond the bytes asked for becomes resident). Throws
+// aviary::Error when the memory cannot be had.
 HugeBuffer alloc_huge(size_t bytes);
 
 // Bytes of the given ranges (base, bytes) that are resident on huge pages now, from /proc/self/smaps: for each mapping
