@@ -18,9 +18,9 @@
 
 #include "aviary/core/cpu_engine.h"
 #include "aviary/core/cpu_info.h"
-#include "aviary/core/huge_pages.h"
 #include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
+#include "aviary/core/huge_pages.h"
 #include "aviary/core/model_shapes.h"
 #include "aviary/core/threads.h"
 #include "cli_common.h"

@@ -394,12 +394,14 @@ std::pair<std::string, double> CpuEngine::measure_fastest_gemm_gflops() {
 
 std::string prefill_gemm_path(const std::string& dtype, const std::string& option) {
     std::string want = option;
+    const char* from = "";
     if (want == "auto") {
         const char* env = std::getenv("AVIARY_PREFILL_GEMM");
-        if (env && *env) want = env;
+        if (env && *env) want = env, from = " from $AVIARY_PREFILL_GEMM";
     }
     AVIARY_CHECK(want == "auto" || want == "onednn" || want == "blas" || want == "libtorch",
-                 "CpuEngine: unknown prefill GEMM path '", want, "' (expected auto, onednn, blas or libtorch)");
+                 "CpuEngine: unknown prefill GEMM path '", want, "'", from,
+                 " (expected auto, onednn, blas or libtorch)");
     const cpu::OneDnnInfo& dnn = cpu::onednn_info();
     if (want == "onednn") {
         AVIARY_CHECK(dnn.available, "CpuEngine: prefill GEMM 'onednn' asked for, but this build has no oneDNN");

@@ -293,6 +293,22 @@ TEST(CpuEngineOneDnn, PathNamesAndErrors) {
     EXPECT_EQ(aviary::prefill_gemm_path("fp32", "blas"), "blas");
     EXPECT_EQ(aviary::prefill_gemm_path("bf16", "libtorch"), "libtorch");
     EXPECT_THROW(aviary::prefill_gemm_path("bf16", "mkl"), aviary::Error);
+    {  // a bad value in the environment is named as coming from there
+        const char* before = std::getenv("AVIARY_PREFILL_GEMM");
+        const std::string saved = before ? before : "";
+        setenv("AVIARY_PREFILL_GEMM", "mkl", 1);
+        std::string what;
+        try {
+            aviary::prefill_gemm_path("bf16");
+        } catch (const aviary::Error& e) {
+            what = e.what();
+        }
+        if (before)
+            setenv("AVIARY_PREFILL_GEMM", saved.c_str(), 1);
+        else
+            unsetenv("AVIARY_PREFILL_GEMM");
+        EXPECT_NE(what.find("'mkl' from $AVIARY_PREFILL_GEMM"), std::string::npos) << what;
+    }
     const auto& info = aviary::cpu::onednn_info();
     // auto follows the ISA oneDNN reports, never the CPU model
     if (!std::getenv("AVIARY_PREFILL_GEMM")) {
