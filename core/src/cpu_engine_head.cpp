@@ -10,12 +10,18 @@ namespace aviary::engine_internal {
 
 // LayerNorm over n values: (x − mean)/sqrt(var + eps)·w + b, biased variance (PyTorch's).
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, float* out) {
-    double mean = 0;
-    for (int64_t i = 0; i < n; ++i) mean += x[i];
-    mean /= n;
-    double var = 0;
-    for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
-    var /= n;
+    // Both sums in eight interleaved double partial sums, added in a fixed order: independent chains the compiler can
+    // vectorise (one serial chain of n additions was latency-bound, ~5 cycles a value), the same bits everywhere.
+    auto sum = [n](auto&& value) {
+        double part[8] = {};
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; ++l) part[l] += value(i + l);
+        for (int l = 0; i < n; ++i, ++l) part[l] += value(i);
+        return ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
+    };
+    const double mean = sum([x](int64_t i) { return double(x[i]); }) / n;
+    const double var = sum([x, mean](int64_t i) { return (x[i] - mean) * (x[i] - mean); }) / n;
     const float m = static_cast<float>(mean), inv = static_cast<float>(1.0 / std::sqrt(var + kLayerNormEps));
     for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - m) * inv * w[i] + b[i];
 }

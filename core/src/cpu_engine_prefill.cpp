@@ -56,7 +56,7 @@ void CpuEngine::Impl::prefill_resize(int64_t T) {
     if (T <= prefill_rows) return;
     prefill_rows = T;
     size_rows(T, {&px, &pa, &pd, &pm0, &pxw, &pxk, &pxv, &pxr, &pxg, &ptmp, &pffr}, {&pr, &pk, &pv, &pg, &pdec, &po},
-              ph5, pdel, pdh, pffk);
+              ph5, nullptr, pdh, pffk);  // the prefill mixes in the GEMM epilogue: no deltas kept
 }
 
 template <class Fn>
@@ -108,31 +108,36 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
                 cpu::quantize_rows_int8(X + t * x_stride, 1, cols, &gemm_xq[t * cols], &gemm_xs[t]);
         });
     }
-    const at::Tensor xt = at::from_blob(const_cast<float*>(X), {T, cols}, {x_stride, 1}, at::kFloat);
-    const int n = std::min(chunk_count(rows, 64), pool->size() * gemm_blocks_per_thread);
+    // Blocks of W's rows, each over all T rows of X; a W too short to give every thread blocks of 64 rows (the LoRAs'
+    // first halves: 32–160 rows) is shared by all its blocks instead, which then take the rows of X in turn.
+    const int threads = pool->size();
+    const bool by_tokens = threads > 1 && rows < 64 * threads && T >= 16 * threads;
+    const int n = by_tokens ? std::min(chunk_count(T, 16), threads * gemm_blocks_per_thread)
+                            : std::min(chunk_count(rows, 64), threads * gemm_blocks_per_thread);
     pool->run(n, [&](int c) {
         auto bound = [&](int i) { return i == n ? rows : (rows * i / n) / 16 * 16; };
-        const int64_t r0 = bound(c), r1 = bound(c + 1);
-        if (r0 >= r1) return;
+        const int64_t r0 = by_tokens ? 0 : bound(c), r1 = by_tokens ? rows : bound(c + 1);
+        const int64_t t0 = by_tokens ? T * c / n : 0, t1 = by_tokens ? T * (c + 1) / n : T;
+        if (r0 >= r1 || t0 >= t1) return;
+        const int64_t nb = r1 - r0, m = t1 - t0;
         if (dnn) {
             // dense block in the thread's scratch (oneDNN's AMX kernels need ldy == N), then scaled (int8) and
             // passed through `post` into Y in one pass
-            const int64_t nb = r1 - r0;
             thread_local std::vector<float> block;
-            if (block.size() < size_t(T * nb)) block.resize(size_t(T * nb));
+            if (block.size() < size_t(m * nb)) block.resize(size_t(m * nb));
             const bool bf16 = w.type != WeightType::I8;  // bf16 or fp32: no scales
             if (w.type == WeightType::F32)
-                cpu::gemm_f32_onednn(X, T, cols, x_stride, static_cast<const float*>(w.data) + r0 * cols, nb,
-                                     block.data(), nb);
+                cpu::gemm_f32_onednn(X + t0 * x_stride, m, cols, x_stride,
+                                     static_cast<const float*>(w.data) + r0 * cols, nb, block.data(), nb);
             else if (bf16)
-                cpu::gemm_bf16_onednn(gemm_xb.data(), T, cols, cols, static_cast<const uint16_t*>(w.data) + r0 * cols,
-                                      nb, block.data(), nb);
+                cpu::gemm_bf16_onednn(gemm_xb.data() + t0 * cols, m, cols, cols,
+                                      static_cast<const uint16_t*>(w.data) + r0 * cols, nb, block.data(), nb);
             else
-                cpu::gemm_int8_onednn(gemm_xq.data(), T, cols, cols, static_cast<const int8_t*>(w.data) + r0 * cols, nb,
-                                      block.data(), nb);
+                cpu::gemm_int8_onednn(gemm_xq.data() + t0 * cols, m, cols, cols,
+                                      static_cast<const int8_t*>(w.data) + r0 * cols, nb, block.data(), nb);
             const float* ws = bf16 ? nullptr : w.scale + r0;
-            for (int64_t t = 0; t < T; ++t) {
-                const float* b = block.data() + t * nb;
+            for (int64_t t = t0; t < t1; ++t) {
+                const float* b = block.data() + (t - t0) * nb;
                 float* y = Y + t * rows + r0;
                 const int64_t j0 = t * rows + r0;
                 const float xs = bf16 ? 1.0f : gemm_xs[t];
@@ -151,17 +156,20 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
         {
             const float* W = widen_rows(w, r0, r1);
             if (sgemm) {
-                sgemm(true, int(T), int(r1 - r0), int(cols), X, int(x_stride), W, int(cols), Y + r0, int(rows));
+                sgemm(true, int(m), int(nb), int(cols), X + t0 * x_stride, int(x_stride), W, int(cols),
+                      Y + t0 * rows + r0, int(rows));
             } else {
-                const at::Tensor wt = at::from_blob(const_cast<float*>(W), {r1 - r0, cols}, at::kFloat);
-                at::Tensor yt = at::from_blob(Y + r0, {T, r1 - r0}, {rows, 1}, at::kFloat);  // a column block
+                const at::Tensor xt =
+                    at::from_blob(const_cast<float*>(X + t0 * x_stride), {m, cols}, {x_stride, 1}, at::kFloat);
+                const at::Tensor wt = at::from_blob(const_cast<float*>(W), {nb, cols}, at::kFloat);
+                at::Tensor yt = at::from_blob(Y + t0 * rows + r0, {m, nb}, {rows, 1}, at::kFloat);  // a block
                 at::mm_out(yt, xt, wt.t());
             }
         }
         if constexpr (!std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
-            for (int64_t t = 0; t < T; ++t) {
+            for (int64_t t = t0; t < t1; ++t) {
                 float* y = Y + t * rows + r0;
-                epilogue_row(y, 1.0f, nullptr, r1 - r0, y, t * rows + r0, r0, post);
+                epilogue_row(y, 1.0f, nullptr, nb, y, t * rows + r0, r0, post);
             }
         }
     });
@@ -191,18 +199,14 @@ void CpuEngine::Impl::prefill_layer(const Layer& L, int64_t T, float* att_prev, 
                 for (int64_t i = 0, j = t * D; i < D; ++i, ++j) pm0[j] = pa[j] + pd[j] * L.m_x[i];
         });
         gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(), [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
-        for (int c = 0; c < 5; ++c) gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, pdel.data() + c * T * D);
-        for_rows(T, [&](int64_t t0, int64_t t1) {
-            for (int64_t t = t0; t < t1; ++t)
-                for (int64_t i = 0, j = t * D; i < D; ++i, ++j) {
-                    const float aj = pa[j], dj = pd[j];
-                    pxw[j] = aj + dj * (L.m_w[i] + pdel[0 * T * D + j]);
-                    pxk[j] = aj + dj * (L.m_k[i] + pdel[1 * T * D + j]);
-                    pxv[j] = aj + dj * (L.m_v[i] + pdel[2 * T * D + j]);
-                    pxr[j] = aj + dj * (L.m_r[i] + pdel[3 * T * D + j]);
-                    pxg[j] = aj + dj * (L.m_g[i] + pdel[4 * T * D + j]);
-                }
-        });
+        // x_c = a + d·(m_c + h_c·W2_c), the mix in the GEMM's epilogue
+        const float* mix[5] = {L.m_w.data(), L.m_k.data(), L.m_v.data(), L.m_r.data(), L.m_g.data()};
+        float* xs[5] = {pxw.data(), pxk.data(), pxv.data(), pxr.data(), pxg.data()};
+        for (int c = 0; c < 5; ++c) {
+            const float* m = mix[c];
+            gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, xs[c],
+                 [&](float y, int64_t j, int64_t i) { return pa[j] + pd[j] * (m[i] + y); });
+        }
         gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
         gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data(),
              [&](float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); });

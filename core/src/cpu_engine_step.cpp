@@ -16,14 +16,14 @@ namespace aviary {
 
 void CpuEngine::Impl::size_rows(int64_t rows, std::initializer_list<std::vector<float>*> width_d,
                                 std::initializer_list<std::vector<float>*> width_a, std::vector<float>& h5_rows,
-                                std::vector<float>& delta_rows, std::vector<float>& dh_rows,
+                                std::vector<float>* delta_rows, std::vector<float>& dh_rows,
                                 std::vector<float>& ffk_rows) const {
     const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim;
     const int64_t Lm = std::max(cfg.mix_lora_rank, 1), Ld = std::max(cfg.decay_lora_rank, 1);
     for (auto* buf : width_d) buf->assign(rows * D, 0.0f);
     for (auto* buf : width_a) buf->assign(rows * A, 0.0f);
     h5_rows.assign(rows * 5 * Lm, 0.0f);
-    delta_rows.assign(5 * rows * D, 0.0f);
+    if (delta_rows) delta_rows->assign(5 * rows * D, 0.0f);
     dh_rows.assign(rows * Ld, 0.0f);
     ffk_rows.assign(rows * F, 0.0f);
 }
@@ -31,7 +31,7 @@ void CpuEngine::Impl::size_rows(int64_t rows, std::initializer_list<std::vector<
 void CpuEngine::Impl::resize(int64_t B) {
     if (B == batch) return;
     batch = B;
-    size_rows(B, {&x, &a, &d, &m0, &xw, &xk, &xv, &xr, &xg, &tmp, &ffr}, {&r, &k, &v, &g, &decay, &o}, h5, delta, dh,
+    size_rows(B, {&x, &a, &d, &m0, &xw, &xk, &xv, &xr, &xg, &tmp, &ffr}, {&r, &k, &v, &g, &decay, &o}, h5, &delta, dh,
               ffk);
 }
 

@@ -14,6 +14,7 @@
 #include "aviary/core/cpu_engine.h"
 #include "aviary/core/cpu_engine_int8.h"
 #include "aviary/core/cpu_engine_kernels.h"
+#include "aviary/core/cpu_gemm.h"
 #include "aviary/core/decoder.h"
 #include "aviary/core/error.h"
 #include "aviary/core/model.h"
@@ -486,7 +487,8 @@ TEST(CpuEnginePrefill, MatchesTheOfficialSequenceMode) {
 
 // Prefill == LibTorch's sequence mode (Model::forward) on random official-like weights with strong LoRAs: batch 1
 // and 3, from a non-zero state, prompts longer than one block, fp32 (1e-5); bf16 / int8 against the fp32 model
-// of their rounded weights (as the step tests).
+// of their rounded weights (as the step tests). Blocks of 16 tokens and of 48 (>= 32 rows: the LoRAs' short
+// matrices are then split by tokens between the 2 threads, not by their rows).
 TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
     const int version = GetParam();
     const aviary::TensorList w = random_tensors(version);
@@ -498,26 +500,29 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
         const at::Tensor prompt = at::randint(0, V, {batch, 37}, at::detail::createCPUGenerator(8 + batch), at::kLong);
         State ref = start.clone();
         const at::Tensor want = model.forward(prompt, ref, false);
-        CpuEngineOptions eo;
-        eo.prefill_chunk = 16;
-        eo.threads = 2;
-        CpuEngine engine(model, eo);
-        State got = start.clone();
-        const at::Tensor have = engine.prefill(prompt, got);
-        const std::string what = "v" + std::to_string(version) + " batch " + std::to_string(batch);
-        ASSERT_TRUE(rel_close(have, want, 1e-5)) << what;
-        expect_states_close(got, ref, 1e-5, what);
+        for (const int64_t chunk : {int64_t(16), int64_t(48)}) {
+            CpuEngineOptions eo;
+            eo.prefill_chunk = chunk;
+            eo.threads = 2;
+            CpuEngine engine(model, eo);
+            State got = start.clone();
+            const at::Tensor have = engine.prefill(prompt, got);
+            const std::string what =
+                "v" + std::to_string(version) + " batch " + std::to_string(batch) + " chunk " + std::to_string(chunk);
+            ASSERT_TRUE(rel_close(have, want, 1e-5)) << what;
+            expect_states_close(got, ref, 1e-5, what);
+        }
     }
     // The at::mm_out fallback of the GEMM blocks (a BLAS without cblas_sgemm) computes the same prefill.
     {
         setenv("AVIARY_PREFILL_GEMM", "libtorch", 1);
         CpuEngineOptions eo;
-        eo.prefill_chunk = 16;
+        eo.prefill_chunk = 32;
         eo.threads = 2;
         CpuEngine engine(model, eo);
         unsetenv("AVIARY_PREFILL_GEMM");
         State start = model.new_state(2), ref = start.clone(), got = start.clone();
-        const at::Tensor prompt = at::randint(0, V, {2, 23}, at::detail::createCPUGenerator(6), at::kLong);
+        const at::Tensor prompt = at::randint(0, V, {2, 45}, at::detail::createCPUGenerator(6), at::kLong);
         const at::Tensor want = model.forward(prompt, ref, false), have = engine.prefill(prompt, got);
         ASSERT_TRUE(rel_close(have, want, 1e-5)) << "at::mm_out fallback";
         expect_states_close(got, ref, 1e-5, "at::mm_out fallback");
@@ -539,19 +544,54 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
     for (const auto& nt : w)
         rounded_bf16.push_back(
             {nt.name, aviary::is_matrix_weight(nt.name) ? nt.tensor.to(at::kBFloat16).to(at::kFloat) : nt.tensor});
-    const at::Tensor prompt = at::randint(0, V, {2, 21}, at::detail::createCPUGenerator(4), at::kLong);
+    const at::Tensor prompt = at::randint(0, V, {2, 37}, at::detail::createCPUGenerator(4), at::kLong);
     for (const std::string dtype : {"bf16", "int8"}) {
         Model reference = Model::from_tensors(dtype == "bf16" ? rounded_bf16 : rounded_int8);
-        CpuEngineOptions eo;
-        eo.dtype = dtype;
-        eo.prefill_chunk = 8;
-        eo.prefill_gemm = "blas";  // the reference path (oneDNN's rounds activations too: test_cpu_gemm.cpp)
-        CpuEngine engine(model, eo);
-        State ref = reference.new_state(2), got = model.new_state(2);
-        const at::Tensor want = reference.forward(prompt, ref, false), have = engine.prefill(prompt, got);
-        const double tol = dtype == "int8" ? 5e-4 : 1e-5;  // the int8 head rounds its input to int16 codes
-        ASSERT_TRUE(rel_close(have, want, tol)) << dtype;
-        expect_states_close(got, ref, tol, dtype);
+        for (const int64_t chunk : {int64_t(8), int64_t(48)}) {
+            CpuEngineOptions eo;
+            eo.dtype = dtype;
+            eo.prefill_chunk = chunk;
+            eo.threads = 2;
+            eo.prefill_gemm = "blas";  // the reference path (oneDNN's rounds activations too: test_cpu_gemm.cpp)
+            CpuEngine engine(model, eo);
+            State ref = reference.new_state(2), got = model.new_state(2);
+            const at::Tensor want = reference.forward(prompt, ref, false), have = engine.prefill(prompt, got);
+            const double tol = dtype == "int8" ? 5e-4 : 1e-5;  // the int8 head rounds its input to int16 codes
+            const std::string what = dtype + " chunk " + std::to_string(chunk);
+            ASSERT_TRUE(rel_close(have, want, tol)) << what;
+            expect_states_close(got, ref, tol, what);
+        }
+    }
+}
+
+// Every GEMM path the engine can take here, 2 threads against 1: with 2, the LoRAs' short matrices (16–64 rows here)
+// are split between the threads by tokens, and the other matrices by rows; with 1, each is one product. Same model,
+// same path, so the prefill's logits and states agree to the products' rounding (1e-5), whichever way they were cut.
+TEST(CpuEnginePrefill, ShortMatricesSplitByTokensComputeTheSamePrefill) {
+    Model model = random_model(6, 2, 128, 300, 21);
+    const int64_t V = model.config().vocab_size;
+    const at::Tensor prompt = at::randint(0, V, {1, 45}, at::detail::createCPUGenerator(9), at::kLong);
+    const aviary::cpu::OneDnnInfo& dnn = aviary::cpu::onednn_info();
+    std::vector<std::pair<std::string, std::string>> paths = {
+        {"fp32", "blas"}, {"fp32", "libtorch"}, {"bf16", "blas"}, {"int8", "blas"}};
+    if (dnn.bf16_supported) paths.emplace_back("bf16", "onednn");  // its fp32 LoRAs on oneDNN's fp32 kernels too
+    if (dnn.int8_supported) paths.emplace_back("int8", "onednn");
+    for (const auto& [dtype, path] : paths) {
+        State one_state = model.new_state(1), two_state = model.new_state(1);
+        at::Tensor logits[2];
+        for (int threads : {1, 2}) {
+            CpuEngineOptions eo;
+            eo.dtype = dtype;
+            eo.threads = threads;
+            eo.prefill_chunk = 64;
+            eo.prefill_gemm = path;
+            CpuEngine engine(model, eo);
+            logits[threads - 1] = engine.prefill(prompt, threads == 1 ? one_state : two_state);
+        }
+        const std::string what = dtype + " on " + path;
+        std::printf("[ info ] prefill %s: 1 vs 2 threads\n", what.c_str());
+        ASSERT_TRUE(rel_close(logits[1], logits[0], 1e-5)) << what;
+        expect_states_close(two_state, one_state, 1e-5, what);
     }
 }
 
