@@ -5,7 +5,9 @@
 // other: above 1 the other set is faster), with its quartiles.
 // Usage: aviary-bench-decode-ab [--shape 0.1b] [--version 6] [--dtype int8] [--threads 2] [--steps 400] SET SET...
 //   SET: a kernel set name (scalar, avx2, avx512, avx512vnni, auto), at least two; NAME@4k runs that set on a second
-//   engine (and model) built with AVIARY_HUGE_PAGES=0, its weights on 4 KiB pages (huge_pages.h).
+//   engine (and model) built with AVIARY_HUGE_PAGES=0, its weights on 4 KiB pages (huge_pages.h); NAME@bf16file on
+//   an engine of the same weights rounded to bf16 values, as a bf16 checkpoint loads (a bf16 / int8 engine then
+//   reads its LoRAs in bf16: cpu_engine_weights.cpp).
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -37,7 +39,7 @@ double quantile(std::vector<double> v, double q) {
 int usage(const char* why) {
     std::fprintf(stderr,
                  "error: %s (usage: aviary-bench-decode-ab [--shape 0.1b|0.4b|1.5b|3b|7b] [--version 5|6] "
-                 "[--dtype fp32|bf16|int8] [--threads N] [--steps N] SET[@4k] SET[@4k]...)\n",
+                 "[--dtype fp32|bf16|int8] [--threads N] [--steps N] SET[@4k|@bf16file] SET[@4k|@bf16file]...)\n",
                  why);
     return 2;
 }
@@ -76,33 +78,39 @@ int main(int argc, char** argv) {
         aviary::CpuEngineOptions eo;
         eo.dtype = dtype;
         eo.threads = threads;
-        // [0]: weights on huge pages where the kernel gives them (the default); [1]: on 4 KiB pages, only if asked.
-        // Each engine has its own model: an fp32 or bf16 engine reads its model's tensors in place.
-        std::unique_ptr<aviary::Model> models[2];
-        std::unique_ptr<aviary::CpuEngine> engines[2];
+        // [0]: weights on huge pages where the kernel gives them (the default); [1]: on 4 KiB pages; [2]: every
+        // tensor rounded to bf16 values; [1] and [2] only if asked. Each engine has its own model: an fp32 or bf16
+        // engine reads its model's tensors in place.
+        const char* variant[3] = {"(default)", "@4k", "@bf16file"};
+        std::unique_ptr<aviary::Model> models[3];
+        std::unique_ptr<aviary::CpuEngine> engines[3];
         std::vector<std::string> kernel(sets.size());
         std::vector<int> which(sets.size());
         for (size_t i = 0; i < sets.size(); ++i) {
             const size_t at = sets[i].find('@');
             kernel[i] = sets[i].substr(0, at);
             const std::string pages = at == std::string::npos ? "" : sets[i].substr(at + 1);
-            if (!pages.empty() && pages != "4k") return usage(("unknown page option in " + sets[i]).c_str());
-            which[i] = pages == "4k";
+            if (!pages.empty() && pages != "4k" && pages != "bf16file")
+                return usage(("unknown engine variant in " + sets[i] + " (expected @4k or @bf16file)").c_str());
+            which[i] = pages == "4k" ? 1 : pages == "bf16file" ? 2 : 0;
         }
-        for (int w : {0, 1}) {
+        for (int w : {0, 1, 2}) {
             if (std::find(which.begin(), which.end(), w) == which.end()) continue;
             const char* before = std::getenv("AVIARY_HUGE_PAGES");
             const std::string saved = before ? before : "";
             if (w == 1) setenv("AVIARY_HUGE_PAGES", "0", 1);
-            models[w] =
-                std::make_unique<aviary::Model>(aviary::Model::from_tensors(aviary::random_weights(config, 1), opt));
+            aviary::TensorList weights = aviary::random_weights(config, 1);
+            if (w == 2)
+                for (auto& nt : weights) nt.tensor = nt.tensor.to(at::kBFloat16).to(at::kFloat);
+            models[w] = std::make_unique<aviary::Model>(aviary::Model::from_tensors(weights, opt));
             engines[w] = std::make_unique<aviary::CpuEngine>(*models[w], eo);
             if (before)
                 setenv("AVIARY_HUGE_PAGES", saved.c_str(), 1);
             else
                 unsetenv("AVIARY_HUGE_PAGES");
-            std::fprintf(stderr, "engine %s: %.0f %% of its weights on 2 MiB pages\n", w ? "@4k" : "(default)",
-                         100 * engines[w]->weights_on_huge_pages());
+            std::fprintf(stderr, "engine %s: %.0f %% of its weights on 2 MiB pages, %.1f MB read per token\n",
+                         variant[w], 100 * engines[w]->weights_on_huge_pages(),
+                         engines[w]->weight_bytes_per_token() / 1e6);
         }
         for (size_t i = 0; i < sets.size(); ++i)  // every name valid on this CPU before timing
             engines[which[i]]->use_kernels(kernel[i]);

@@ -123,7 +123,8 @@ struct CpuEngine::Impl {
     // A big matrix (out, in) in the engine's weight format.
     MatView matrix(const at::Tensor& t0);
 
-    // A small fp32 matrix (LoRAs: kept fp32 in every format, spec §2.8).
+    // A small matrix (the LoRAs: fp32, or bf16 in a bf16 / int8 engine where bf16 holds it exactly; never int8, and
+    // always multiplied by fp32 activations: MatView::fp32_activations; spec §2.8).
     MatView small_matrix(const at::Tensor& t0);
 
     void load(const Model& model);

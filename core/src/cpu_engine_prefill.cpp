@@ -92,9 +92,12 @@ const float* CpuEngine::Impl::widen_rows(const MatView& w, int64_t r0, int64_t r
 template <class Post>
 void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post) {
     const int64_t rows = w.rows, cols = w.cols;
-    const bool dnn = gemm_path == GemmPath::kOneDnn && (w.type != WeightType::F32 || f32_on_onednn);
-    if (dnn && w.type == WeightType::F32) {
-        // fp32 (the LoRAs): X as it is
+    // On the oneDNN path: fp32 products (the LoRAs, whatever their storage: widened per block) take X as it is, bf16
+    // and int8 ones take X rounded to bf16 or int8 codes per row.
+    const bool exact = w.type == WeightType::F32 || w.fp32_activations;
+    const bool dnn = gemm_path == GemmPath::kOneDnn && (!exact || f32_on_onednn);
+    if (dnn && exact) {
+        // X as it is
     } else if (dnn && w.type == WeightType::BF16) {
         if (gemm_xb.size() < size_t(T * cols)) gemm_xb.resize(size_t(T * cols));
         for_rows(T, [&](int64_t t0, int64_t t1) {
@@ -125,10 +128,9 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
             // passed through `post` into Y in one pass
             thread_local std::vector<float> block;
             if (block.size() < size_t(m * nb)) block.resize(size_t(m * nb));
-            const bool bf16 = w.type != WeightType::I8;  // bf16 or fp32: no scales
-            if (w.type == WeightType::F32)
-                cpu::gemm_f32_onednn(X + t0 * x_stride, m, cols, x_stride,
-                                     static_cast<const float*>(w.data) + r0 * cols, nb, block.data(), nb);
+            const bool bf16 = exact || w.type == WeightType::BF16;  // no scales to apply
+            if (exact)
+                cpu::gemm_f32_onednn(X + t0 * x_stride, m, cols, x_stride, widen_rows(w, r0, r1), nb, block.data(), nb);
             else if (bf16)
                 cpu::gemm_bf16_onednn(gemm_xb.data() + t0 * cols, m, cols, cols,
                                       static_cast<const uint16_t*>(w.data) + r0 * cols, nb, block.data(), nb);

@@ -1,5 +1,6 @@
 // The CPU engine's weights (cpu_engine.h): the model's matrices laid out once in the engine's format (fp32, bf16, or
-// int8 with per-row scales; LoRAs transposed and kept fp32, spec §2.8), the per-channel vectors, embedding rows.
+// int8 with per-row scales; LoRAs transposed, kept fp32 or, in a bf16 / int8 engine, bf16 where that is exact, spec
+// §2.8), the per-channel vectors, embedding rows.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -70,11 +71,22 @@ MatView CpuEngine::Impl::matrix(const at::Tensor& t0) {
 MatView CpuEngine::Impl::small_matrix(const at::Tensor& t0) {
     const at::Tensor t = t0.detach();
     MatView m;
-    m.type = WeightType::F32;
     m.rows = t.size(0);
     m.cols = t.size(1);
-    m.data = place(t.to(at::kFloat).contiguous(), t);
-    bytes_per_token += m.rows * m.cols * 4.0;
+    m.fp32_activations = true;
+    // bf16 where that holds every value exactly (a bf16 checkpoint's LoRAs: the model widened them to fp32), so a
+    // bf16 / int8 engine reads them at 2 bytes; else fp32. Either way they multiply fp32 activations.
+    const at::Tensor f = t.to(at::kFloat);
+    const at::Tensor b = f.to(at::kBFloat16);
+    if (dtype != "fp32" && at::equal(b.to(at::kFloat), f)) {
+        m.type = WeightType::BF16;
+        m.data = place(b.contiguous(), t);
+        bytes_per_token += m.rows * m.cols * 2.0;
+    } else {
+        m.type = WeightType::F32;
+        m.data = place(f.contiguous(), t);  // the model's own fp32 matrix when it is one: no copy
+        bytes_per_token += m.rows * m.cols * 4.0;
+    }
     return m;
 }
 

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -239,6 +240,71 @@ TEST_P(CpuEngineVersion, Bf16AndInt8ComputeTheModelOfTheirRoundedWeights) {
                 tok = at::randint(1, V, {2}, at::detail::createCPUGenerator(40 + t), at::kLong);
             }
             expect_states_close(got, ref, tol, dtype + " " + ks);
+        }
+    }
+}
+
+// A bf16 checkpoint's LoRAs (the model widens them to fp32) are stored in bf16 by the bf16 and int8 engines: bf16
+// holds them exactly, so they read half the bytes and compute the same. The same model with one fp32 ulp added to
+// one value of every LoRA matrix (no longer exact in bf16: kept fp32) is the comparison: bytes per token differ by
+// exactly 2 per LoRA value, logits and states agree to 1e-5 (int8: 1e-4, its head's int16 activation codes can
+// round apart) in decode on every kernel set and in prefill on every GEMM path; so the oneDNN path multiplies
+// bf16-stored LoRAs by fp32 activations, as it does fp32 ones. The fp32 engine keeps fp32 LoRAs.
+TEST(CpuEngineWeights, LorasExactInBf16AreReadAsBf16) {
+    aviary::TensorList exact;
+    int64_t lora_values = 0;
+    for (const auto& nt : random_tensors(6)) exact.push_back({nt.name, nt.tensor.to(at::kBFloat16).to(at::kFloat)});
+    aviary::TensorList nudged = exact;
+    for (auto& nt : nudged)
+        if (nt.name.find("_w1") != std::string::npos || nt.name.find("_w2") != std::string::npos) {
+            lora_values += nt.tensor.numel();
+            nt.tensor = nt.tensor.clone().contiguous();
+            float* v = nt.tensor.data_ptr<float>();
+            const int64_t matrices = nt.tensor.dim() == 3 ? nt.tensor.size(0) : 1;  // time_maa_w2: (5, Lm, D)
+            for (int64_t c = 0; c < matrices; ++c) {
+                float& x = v[c * (nt.tensor.numel() / matrices)];
+                x = std::nextafter(x, 1e30f);
+            }
+        }
+    ASSERT_GT(lora_values, 0);
+    Model bf16_model = Model::from_tensors(exact), fp32_model = Model::from_tensors(nudged);
+    const int64_t V = bf16_model.config().vocab_size;
+    const at::Tensor prompt = at::randint(0, V, {1, 45}, at::detail::createCPUGenerator(3), at::kLong);
+    const aviary::cpu::OneDnnInfo& dnn = aviary::cpu::onednn_info();
+    for (const std::string dtype : {"fp32", "bf16", "int8"}) {
+        CpuEngineOptions eo;
+        eo.dtype = dtype;
+        eo.threads = 2;
+        const double saved =
+            CpuEngine(fp32_model, eo).weight_bytes_per_token() - CpuEngine(bf16_model, eo).weight_bytes_per_token();
+        EXPECT_EQ(saved, dtype == "fp32" ? 0.0 : 2.0 * double(lora_values)) << dtype;
+        if (dtype == "fp32") continue;
+        const double tol = dtype == "int8" ? 1e-4 : 1e-5;
+        for (const std::string& ks : kernel_sets()) {
+            eo.kernels = ks;
+            CpuEngine a(bf16_model, eo), b(fp32_model, eo);
+            State sa = bf16_model.new_state(2), sb = fp32_model.new_state(2);
+            at::Tensor tok = at::tensor({3, 250}, at::kLong);
+            for (int t = 0; t < 4; ++t) {
+                ASSERT_TRUE(rel_close(a.step(tok, sa), b.step(tok, sb), tol)) << dtype << " " << ks << " step " << t;
+                tok = at::randint(1, V, {2}, at::detail::createCPUGenerator(60 + t), at::kLong);
+            }
+            expect_states_close(sa, sb, tol, dtype + " " + ks);
+        }
+        eo.kernels = "auto";
+        std::vector<std::string> paths = {"blas"};
+        if (dtype == "bf16" ? dnn.bf16_supported : dnn.int8_supported) paths.push_back("onednn");
+        for (const std::string& path : paths) {
+            eo.prefill_gemm = path;
+            eo.prefill_chunk = 64;  // one block: the decay LoRA split by tokens between the 2 threads
+            CpuEngine a(bf16_model, eo), b(fp32_model, eo);
+            State sa = bf16_model.new_state(1), sb = fp32_model.new_state(1);
+            const at::Tensor la = a.prefill(prompt, sa), lb = b.prefill(prompt, sb);
+            std::printf("[ info ] %s prefill on %s, LoRAs in bf16 vs fp32: max rel difference %.3g\n", dtype.c_str(),
+                        a.prefill_gemm_name().c_str(),
+                        (la - lb).abs().max().item<double>() / lb.abs().max().item<double>());
+            ASSERT_TRUE(rel_close(la, lb, tol)) << dtype << " prefill on " << path;
+            expect_states_close(sa, sb, tol, dtype + " prefill on " + path);
         }
     }
 }

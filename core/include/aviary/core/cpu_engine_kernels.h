@@ -19,6 +19,9 @@ struct MatView {
     const void* data = nullptr;
     const float* scale = nullptr;  // I8 only: (rows)
     int64_t rows = 0, cols = 0;
+    // Products with this matrix keep fp32 activations on every path (the CPU engine's LoRAs, whatever their storage);
+    // the decode kernels always do, so only the engine's prefill GEMMs read it.
+    bool fp32_activations = false;
 };
 
 // For every batch item b < batch and row r in [row_begin, row_end):
