@@ -131,11 +131,19 @@ void register_bench(CLI::App& app, Runner& run) {
             opt.device = a->model.device;
             // int8: the engine quantises an fp32 model; auto: the checkpoint's own (load_model), fp32 for --shape
             opt.dtype = a->model.dtype == "int8" || a->model.dtype == "auto" ? "fp32" : a->model.dtype;
+            // --shape on the CPU in bf16 / int8: every value rounded to bf16, as an official checkpoint holds them,
+            // so the engine lays them out as from such a file (its LoRAs then read in bf16: cpu_engine_weights.cpp)
+            auto cpu_shape_weights = [&] {
+                TensorList w = random_weights(named_shape(a->shape, a->version), 1);
+                if (a->model.dtype == "bf16" || a->model.dtype == "int8")
+                    for (auto& nt : w) nt.tensor = nt.tensor.to(at::kBFloat16).to(at::kFloat);
+                return w;
+            };
             Model model = !a->shape.empty()
                               ? Model::from_tensors(
                                     cuda ? random_weights_on_device(named_shape(a->shape, a->version), 1,
                                                                     opt.dtype == "bf16" ? at::kBFloat16 : at::kFloat)
-                                         : random_weights(named_shape(a->shape, a->version), 1),
+                                         : cpu_shape_weights(),
                                     opt)
                               : load_model(a->model);
             const ModelConfig& c = model.config();
