@@ -172,6 +172,7 @@ struct CpuEngine::Impl {
     std::vector<uint16_t> gemm_xb;                   // X in bf16 (onednn-bf16)
     std::vector<int8_t> gemm_xq;                     // X as int8 codes (onednn-int8)
     std::vector<float> gemm_xs;                      // their scale per row
+    std::vector<float> gemm_wide;                    // a bf16-stored LoRA widened to fp32 (gemm())
     // Weight-row blocks per thread in a prefill GEMM: more blocks shorten the wait for the last one (the threads
     // claim blocks dynamically), fewer keep each product larger. $AVIARY_GEMM_BLOCKS overrides (measurements).
     // fp32 matrices (the LoRAs of a bf16/int8 engine) on oneDNN's fp32 kernels too ($AVIARY_LORA_GEMM=blas: the BLAS)

@@ -96,6 +96,17 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
     // and int8 ones take X rounded to bf16 or int8 codes per row.
     const bool exact = w.type == WeightType::F32 || w.fp32_activations;
     const bool dnn = gemm_path == GemmPath::kOneDnn && (!exact || f32_on_onednn);
+    // A small matrix (the LoRAs) stored in bf16 is widened once per product, in parallel, rather than by each block
+    // (the blocks of a matrix split by tokens each need all of it).
+    const float* wide = nullptr;
+    if (w.fp32_activations && w.type != WeightType::F32) {
+        if (gemm_wide.size() < size_t(rows * cols)) gemm_wide.resize(size_t(rows * cols));
+        for_rows(rows, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) widen_row(w, r, &gemm_wide[r * cols]);
+        });
+        wide = gemm_wide.data();
+    }
+    auto f32_rows = [&](int64_t r0, int64_t r1) { return wide ? wide + r0 * cols : widen_rows(w, r0, r1); };
     if (dnn && exact) {
         // X as it is
     } else if (dnn && w.type == WeightType::BF16) {
@@ -130,7 +141,7 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
             if (block.size() < size_t(m * nb)) block.resize(size_t(m * nb));
             const bool bf16 = exact || w.type == WeightType::BF16;  // no scales to apply
             if (exact)
-                cpu::gemm_f32_onednn(X + t0 * x_stride, m, cols, x_stride, widen_rows(w, r0, r1), nb, block.data(), nb);
+                cpu::gemm_f32_onednn(X + t0 * x_stride, m, cols, x_stride, f32_rows(r0, r1), nb, block.data(), nb);
             else if (bf16)
                 cpu::gemm_bf16_onednn(gemm_xb.data() + t0 * cols, m, cols, cols,
                                       static_cast<const uint16_t*>(w.data) + r0 * cols, nb, block.data(), nb);
@@ -156,7 +167,7 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
             return;
         }
         {
-            const float* W = widen_rows(w, r0, r1);
+            const float* W = f32_rows(r0, r1);
             if (sgemm) {
                 sgemm(true, int(m), int(nb), int(cols), X + t0 * x_stride, int(x_stride), W, int(cols),
                       Y + t0 * rows + r0, int(rows));
