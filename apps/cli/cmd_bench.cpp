@@ -172,13 +172,18 @@ void register_bench(CLI::App& app, Runner& run) {
                 State warm = model.new_state(1);
                 run_prefill(prompt.narrow(1, 0, std::min(a->prompt, 32)), warm);
             }
-            double prefill_best = 1e30;
-            for (int rep = 0; rep < 2; ++rep) {
+            // The best of 2–5 runs: up to 5 while they take under 2 s in all. A 512-token prefill of the 0.1B shape
+            // takes ~0.2 s, and on a shared 2-core VM the best of 2 ranged 1 574–2 502 tok/s (int8, Zen 4,
+            // 2026-12-07) where the same prefill repeated in one process had a median of 2 429.
+            double prefill_best = 1e30, prefill_spent = 0;
+            for (int rep = 0; rep < 5 && (rep < 2 || prefill_spent < 2.0); ++rep) {
                 State st = model.new_state(1);
                 const double t0 = now_s();
                 run_prefill(prompt, st);
                 sync();
-                prefill_best = std::min(prefill_best, now_s() - t0);
+                const double t = now_s() - t0;
+                prefill_best = std::min(prefill_best, t);
+                prefill_spent += t;
             }
             const double prefill_tok_s = a->prompt / prefill_best;
             // Greedy decode through Decoder (on CUDA: one graph replay per step; the argmax stays on the device).
