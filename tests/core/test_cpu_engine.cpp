@@ -247,8 +247,8 @@ TEST_P(CpuEngineVersion, Bf16AndInt8ComputeTheModelOfTheirRoundedWeights) {
 // A bf16 checkpoint's LoRAs (the model widens them to fp32) are stored in bf16 by the bf16 and int8 engines: bf16
 // holds them exactly, so they read half the bytes and compute the same. The same model with one fp32 ulp added to
 // one value of every LoRA matrix (no longer exact in bf16: kept fp32) is the comparison: bytes per token differ by
-// exactly 2 per LoRA value, logits and states agree to 1e-5 (int8: 1e-4, its head's int16 activation codes can
-// round apart) in decode on every kernel set and in prefill on every GEMM path; so the oneDNN path multiplies
+// exactly 2 per LoRA value, logits and states agree to 1e-5 (int8: 5e-4, its int16 activation codes can round
+// apart) in decode on every kernel set and in prefill on every GEMM path; so the oneDNN path multiplies
 // bf16-stored LoRAs by fp32 activations, as it does fp32 ones. The fp32 engine keeps fp32 LoRAs.
 TEST(CpuEngineWeights, LorasExactInBf16AreReadAsBf16) {
     aviary::TensorList exact;
@@ -279,7 +279,7 @@ TEST(CpuEngineWeights, LorasExactInBf16AreReadAsBf16) {
             CpuEngine(fp32_model, eo).weight_bytes_per_token() - CpuEngine(bf16_model, eo).weight_bytes_per_token();
         EXPECT_EQ(saved, dtype == "fp32" ? 0.0 : 2.0 * double(lora_values)) << dtype;
         if (dtype == "fp32") continue;
-        const double tol = dtype == "int8" ? 1e-4 : 1e-5;
+        const double tol = dtype == "int8" ? 5e-4 : 1e-5;  // as the other int8 tests (int16 activation codes)
         for (const std::string& ks : kernel_sets()) {
             eo.kernels = ks;
             CpuEngine a(bf16_model, eo), b(fp32_model, eo);
