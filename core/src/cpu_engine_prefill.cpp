@@ -92,8 +92,8 @@ const float* CpuEngine::Impl::widen_rows(const MatView& w, int64_t r0, int64_t r
 template <class Post>
 void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post) {
     const int64_t rows = w.rows, cols = w.cols;
-    // On the oneDNN path: fp32 products (the LoRAs, whatever their storage: widened per block) take X as it is, bf16
-    // and int8 ones take X rounded to bf16 or int8 codes per row.
+    // On the oneDNN path: fp32 products (the LoRAs, whatever their storage) take X as it is, bf16 and int8 ones take X
+    // rounded to bf16 or int8 codes per row.
     const bool exact = w.type == WeightType::F32 || w.fp32_activations;
     const bool dnn = gemm_path == GemmPath::kOneDnn && (!exact || f32_on_onednn);
     // A small matrix (the LoRAs) stored in bf16 is widened once per product, in parallel, rather than by each block

@@ -77,8 +77,8 @@ MatView CpuEngine::Impl::small_matrix(const at::Tensor& t0) {
     // bf16 where that holds every value exactly (a bf16 checkpoint's LoRAs: the model widened them to fp32), so a
     // bf16 / int8 engine reads them at 2 bytes; else fp32. Either way they multiply fp32 activations.
     const at::Tensor f = t.to(at::kFloat);
-    const at::Tensor b = f.to(at::kBFloat16);
-    if (dtype != "fp32" && at::equal(b.to(at::kFloat), f)) {
+    const at::Tensor b = dtype != "fp32" ? f.to(at::kBFloat16) : at::Tensor();
+    if (b.defined() && at::equal(b.to(at::kFloat), f)) {
         m.type = WeightType::BF16;
         m.data = place(b.contiguous(), t);
         bytes_per_token += m.rows * m.cols * 2.0;
