@@ -249,7 +249,9 @@ TEST_P(CpuEngineVersion, Bf16AndInt8ComputeTheModelOfTheirRoundedWeights) {
 // one value of every LoRA matrix (no longer exact in bf16: kept fp32) is the comparison: bytes per token differ by
 // exactly 2 per LoRA value, logits and states agree to 1e-5 (int8: 5e-4, its int16 activation codes can round
 // apart) in decode on every kernel set and in prefill on every GEMM path; so the oneDNN path multiplies
-// bf16-stored LoRAs by fp32 activations, as it does fp32 ones. The fp32 engine keeps fp32 LoRAs.
+// bf16-stored LoRAs by fp32 activations, as it does fp32 ones. The fp32 engine keeps fp32 LoRAs. Independently, the
+// bf16-LoRA engines equal LibTorch's Model (forward and step, fp32) on the weights they hold, as in
+// Bf16AndInt8ComputeTheModelOfTheirRoundedWeights.
 TEST(CpuEngineWeights, LorasExactInBf16AreReadAsBf16) {
     aviary::TensorList exact;
     int64_t lora_values = 0;
@@ -290,6 +292,22 @@ TEST(CpuEngineWeights, LorasExactInBf16AreReadAsBf16) {
                 tok = at::randint(1, V, {2}, at::detail::createCPUGenerator(60 + t), at::kLong);
             }
             expect_states_close(sa, sb, tol, dtype + " " + ks);
+        }
+        {  // against LibTorch on the weights the engine holds (int8: the codes times their scales)
+            Model reference = Model::from_tensors(
+                dtype == "bf16" ? exact : aviary::dequantize_checkpoint_int8(aviary::quantize_checkpoint_int8(exact)));
+            eo.kernels = "auto";
+            eo.prefill_gemm = "blas";
+            CpuEngine a(bf16_model, eo);
+            State sa = bf16_model.new_state(2), sr = reference.new_state(2);
+            const at::Tensor two = at::cat({prompt, prompt.flip({1})});
+            ASSERT_TRUE(rel_close(a.prefill(two, sa), reference.forward(two, sr, false), tol)) << dtype << " prefill";
+            at::Tensor tok = at::tensor({3, 250}, at::kLong);
+            for (int t = 0; t < 3; ++t) {
+                ASSERT_TRUE(rel_close(a.step(tok, sa), reference.step(tok, sr), tol)) << dtype << " Model step " << t;
+                tok = at::randint(1, V, {2}, at::detail::createCPUGenerator(80 + t), at::kLong);
+            }
+            expect_states_close(sa, sr, tol, dtype + " against Model");
         }
         eo.kernels = "auto";
         std::vector<std::string> paths = {"blas"};
@@ -553,8 +571,8 @@ TEST(CpuEnginePrefill, MatchesTheOfficialSequenceMode) {
 
 // Prefill == LibTorch's sequence mode (Model::forward) on random official-like weights with strong LoRAs: batch 1
 // and 3, from a non-zero state, prompts longer than one block, fp32 (1e-5); bf16 / int8 against the fp32 model
-// of their rounded weights (as the step tests). Blocks of 16 tokens and of 48 (>= 32 rows: the LoRAs' short
-// matrices are then split by tokens between the 2 threads, not by their rows).
+// of their rounded weights (as the step tests). Blocks of 16 tokens and of 48 (>= 32 rows: the decay LoRA's first
+// matrix, 64 rows, is then split by tokens between the 2 threads, not by its rows).
 TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
     const int version = GetParam();
     const aviary::TensorList w = random_tensors(version);
@@ -630,9 +648,10 @@ TEST_P(CpuEngineVersion, PrefillMatchesModelForward) {
     }
 }
 
-// Every GEMM path the engine can take here, 2 threads against 1: with 2, the LoRAs' short matrices (16–64 rows here)
-// are split between the threads by tokens, and the other matrices by rows; with 1, each is one product. Same model,
-// same path, so the prefill's logits and states agree to the products' rounding (1e-5), whichever way they were cut.
+// Every GEMM path the engine can take here, 2 threads against 1: with 2, a matrix with fewer than 64 rows per thread
+// (here the decay LoRA's first, 64 rows) is split between the threads by tokens, and the other matrices by rows; with
+// 1, each is one product. Same model, same path, so the prefill's logits and states agree to the products' rounding
+// (1e-5), whichever way they were cut.
 TEST(CpuEnginePrefill, ShortMatricesSplitByTokensComputeTheSamePrefill) {
     Model model = random_model(6, 2, 128, 300, 21);
     const int64_t V = model.config().vocab_size;
