@@ -23,18 +23,9 @@
 #include "aviary/core/cpu_info.h"
 #include "aviary/core/model.h"
 #include "aviary/core/model_shapes.h"
+#include "ab_rounds.h"
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The q-quantile of v (sorted copy, nearest rank).
-double quantile(std::vector<double> v, double q) {
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())))];
-}
 
 int usage(const char* why) {
     std::fprintf(stderr,
@@ -123,27 +114,11 @@ int main(int argc, char** argv) {
             engine.use_kernels(kernel[s]);
             const auto t0 = std::chrono::steady_clock::now();
             tok = engine.step(tok, state).argmax(-1);
-            return seconds_since(t0);
+            return aviary::bench::seconds_since(t0);
         };
         for (size_t s = 0; s < sets.size(); ++s)  // warm-up: the pool, the caches, each set's code
             for (int i = 0; i < 3; ++i) step(s);
-        const size_t n = sets.size();
-        std::vector<std::vector<double>> t(n);
-        for (int r = 0; r < steps; ++r)
-            for (size_t k = 0; k < n; ++k) {
-                const size_t s = (k + size_t(r)) % n;
-                t[s].push_back(step(s));
-            }
-        std::printf("| set | mean tok/s | median tok/s | paired ratio to %s: median (quartiles) |\n|---|---|---|---|\n",
-                    sets[0].c_str());
-        for (size_t s = 0; s < n; ++s) {
-            double sum = 0;
-            for (double x : t[s]) sum += x;
-            std::vector<double> ratio(t[s].size());
-            for (size_t r = 0; r < ratio.size(); ++r) ratio[r] = t[0][r] / t[s][r];
-            std::printf("| %s | %.1f | %.1f | %.3f (%.3f–%.3f) |\n", sets[s].c_str(), double(t[s].size()) / sum,
-                        1.0 / quantile(t[s], 0.5), quantile(ratio, 0.5), quantile(ratio, 0.25), quantile(ratio, 0.75));
-        }
+        aviary::bench::print_table(sets, aviary::bench::alternate(sets.size(), steps, step), 1.0, "tok/s");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
