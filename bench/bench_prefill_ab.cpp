@@ -3,7 +3,8 @@
 // variant alike. Each round prefills the same prompt (seeded random ids) from a fresh state with every variant.
 // Usage: aviary-bench-prefill-ab [--shape 0.1b] [--version 6] [--dtype int8] [--threads 2] [--tokens 512]
 //                                [--rounds 12] VARIANT VARIANT...
-//   VARIANT: "default" or comma-separated KEY=VALUE: chunk=N (CpuEngineOptions::prefill_chunk), gemm=auto|onednn|
+//   VARIANT: "default" or comma-separated KEY=VALUE: chunk=N (CpuEngineOptions::prefill_chunk), kernels=SET (the
+//   element-wise loops' and short-K tiles' instruction set: CpuEngineOptions::kernels), gemm=auto|onednn|
 //   blas|libtorch (CpuEngineOptions::prefill_gemm), blocks=N ($AVIARY_GEMM_BLOCKS: weight-row blocks per thread),
 //   lora=onednn|blas ($AVIARY_LORA_GEMM: the fp32 LoRA products' path); e.g. "chunk=128,gemm=blas".
 #include <ATen/ATen.h>
@@ -28,7 +29,7 @@ int usage(const std::string& why) {
     std::fprintf(stderr,
                  "error: %s (usage: aviary-bench-prefill-ab [--shape 0.1b|0.4b|1.5b|3b|7b] [--version 5|6] "
                  "[--dtype fp32|bf16|int8] [--threads N] [--tokens N] [--rounds N] VARIANT VARIANT...; VARIANT: "
-                 "default, or KEY=VALUE[,KEY=VALUE] with KEY chunk, gemm, blocks or lora)\n",
+                 "default, or KEY=VALUE[,KEY=VALUE] with KEY chunk, kernels, gemm, blocks or lora)\n",
                  why.c_str());
     return 2;
 }
@@ -55,6 +56,8 @@ std::string parse_variant(const std::string& text, Variant& v) {
             const long long n = std::strtoll(value.c_str(), &rest, 10);
             if (*rest || n < 1) return "variant '" + text + "': chunk must be a positive integer, got '" + value + "'";
             v.options.prefill_chunk = n;
+        } else if (key == "kernels") {
+            v.options.kernels = value;  // checked by the engine
         } else if (key == "gemm") {
             v.options.prefill_gemm = value;  // checked by the engine
         } else if (key == "blocks") {
@@ -66,7 +69,7 @@ std::string parse_variant(const std::string& text, Variant& v) {
                 return "variant '" + text + "': lora must be onednn or blas, got '" + value + "'";
             v.env["AVIARY_LORA_GEMM"] = value;
         } else {
-            return "variant '" + text + "': unknown key '" + key + "' (expected chunk, gemm, blocks or lora)";
+            return "variant '" + text + "': unknown key '" + key + "' (expected chunk, kernels, gemm, blocks or lora)";
         }
         at = end + 1;
     }

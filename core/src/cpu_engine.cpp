@@ -49,6 +49,7 @@ void CpuEngine::Impl::choose_threads(int max_threads) {
 void CpuEngine::Impl::select_kernels(const std::string& name) {
     kernels = name == "auto" ? &cpu::kernels_best() : &cpu::kernels_named(name);
     head_step = head_step_for(kernels->name);
+    short_k_tile = cpu::short_k_tile_for(kernels->name);
 }
 
 CpuEngine::CpuEngine(const Model& model, const CpuEngineOptions& options) : impl_(std::make_unique<Impl>()) {

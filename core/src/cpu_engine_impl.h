@@ -82,6 +82,10 @@ struct Layer {
     MatView maa_w1t;               // v6: (5·Lm, D) = time_maa_w1ᵀ
     MatView maa_w2t[5];            // v6: (D, Lm) = time_maa_w2[c]ᵀ, c in w, k, v, r, g
     MatView decay_w1t, decay_w2t;  // v6: (Ld, D), (A, Ld)
+    // v6, for the prefill's short-K products (prefill_short_k): time_maa_w2 (5, Lm, D) and time_decay_w2 (Ld, A) as
+    // the checkpoint stores them, k-major, in fp32 (the model's own tensors where it holds them in fp32).
+    const float* maa_w2 = nullptr;
+    const float* decay_w2 = nullptr;
     MatView att_r, att_k, att_v, att_g, att_o, ffn_k, ffn_r, ffn_v;
 };
 
@@ -94,6 +98,7 @@ struct CpuEngine::Impl {
     std::string dtype;
     const cpu::KernelSet* kernels = nullptr;
     HeadStepFn head_step = head_step_for("");  // WKV + GroupNorm + gate of one head and token, in the kernels' ISA
+    cpu::ShortKTileFn short_k_tile = cpu::short_k_tile_for("");  // the prefill's short-K products, the same ISA
     // kernels and head_step for a CpuEngineOptions::kernels name ("auto": kernels_best, which $AVIARY_CPU_KERNEL may
     // force): the constructor and use_kernels.
     void select_kernels(const std::string& name);
@@ -219,6 +224,17 @@ struct CpuEngine::Impl {
     //    ~15 % faster than going through LibTorch) or at::mm_out.
     template <class Post = NoEpilogue>
     void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post = Post{});
+
+    // `count` products with a short inner dimension K (the LoRAs' second halves: K = Lm or Ld) in one pass: for c <
+    // count, Y[c] (T, N) = H[:, c·K, (c+1)·K) (row stride h_stride) · W_c (K, N, k-major; W_c = W + c·K·N), then
+    // Y[c][j] ← post(c, Y[c][j], j, i) (i: the column). Through gemm() these ran at ~30 GFLOP/s per Zen 4 core (K = 32:
+    // a GEMM block's stores outweigh its multiply-adds) and one pool run per product; here the pool's threads take the
+    // tokens in turn, four at a time: short_k_tile (cpu_engine_kernels.h) writes their whole output rows into the
+    // thread's scratch (L1), `post` takes each row from there. Every output is one chain of fused multiply-adds over
+    // k, so every path, kernel set and thread count gives the same bits.
+    template <class Post>
+    void prefill_short_k(int count, const float* H, int64_t T, int64_t h_stride, const float* W, int64_t K, int64_t N,
+                         float* const* Y, Post&& post);
 
     // One layer over T rows of one sequence; att_prev / ffn_prev (D) and S (H, N, N) are that sequence's state.
     void prefill_layer(const Layer& L, int64_t T, float* att_prev, float* ffn_prev, float* S);

@@ -188,6 +188,31 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
     });
 }
 
+template <class Post>
+void CpuEngine::Impl::prefill_short_k(int count, const float* H, int64_t T, int64_t h_stride, const float* W, int64_t K,
+                                      int64_t N, float* const* Y, Post&& post) {
+    constexpr int64_t kRows = cpu::kShortKTileRows, kCols = cpu::kShortKTileCols;
+    for_rows(T, [&](int64_t t0, int64_t t1) {
+        thread_local std::vector<float> rows;  // kRows whole output rows, in L1
+        if (rows.size() < size_t(kRows * N)) rows.resize(size_t(kRows * N));
+        for (int64_t t = t0; t < t1; t += kRows) {
+            const int64_t m = std::min(kRows, t1 - t);
+            for (int c = 0; c < count; ++c) {
+                const float* Wc = W + c * K * N;
+                for (int64_t n0 = 0; n0 < N; n0 += kCols) {
+                    const int64_t nb = std::min(kCols, N - n0);
+                    short_k_tile(H + t * h_stride + c * K, h_stride, m, Wc + n0, K, N, nb, &rows[size_t(n0)], N);
+                }
+                auto post_c = [&](float v, int64_t j, int64_t i) { return post(c, v, j, i); };
+                for (int64_t r = 0; r < m; ++r) {
+                    const int64_t j0 = (t + r) * N;
+                    epilogue_row(&rows[size_t(r * N)], 1.0f, nullptr, N, Y[c] + j0, j0, 0, post_c);
+                }
+            }
+        }
+    });
+}
+
 void CpuEngine::Impl::prefill_layer(const Layer& L, int64_t T, float* att_prev, float* ffn_prev, float* S) {
     const int64_t D = cfg.n_embd, A = cfg.n_att, F = cfg.ffn_dim, Lm = cfg.mix_lora_rank, Ld = cfg.decay_lora_rank,
                   H = cfg.n_head, N = cfg.head_size;
@@ -215,14 +240,12 @@ void CpuEngine::Impl::prefill_layer(const Layer& L, int64_t T, float* att_prev, 
         // x_c = a + d·(m_c + h_c·W2_c), the mix in the GEMM's epilogue
         const float* mix[5] = {L.m_w.data(), L.m_k.data(), L.m_v.data(), L.m_r.data(), L.m_g.data()};
         float* xs[5] = {pxw.data(), pxk.data(), pxv.data(), pxr.data(), pxg.data()};
-        for (int c = 0; c < 5; ++c) {
-            const float* m = mix[c];
-            gemm(L.maa_w2t[c], ph5.data() + c * Lm, T, 5 * Lm, xs[c],
-                 [&](float y, int64_t j, int64_t i) { return pa[j] + pd[j] * (m[i] + y); });
-        }
+        prefill_short_k(5, ph5.data(), T, 5 * Lm, L.maa_w2, Lm, D, xs,
+                        [&](int c, float y, int64_t j, int64_t i) { return pa[j] + pd[j] * (mix[c][i] + y); });
         gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
-        gemm(L.decay_w2t, pdh.data(), T, Ld, pdec.data(),
-             [&](float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); });
+        float* dec_out[1] = {pdec.data()};
+        prefill_short_k(1, pdh.data(), T, Ld, L.decay_w2, Ld, A, dec_out,
+                        [&](int, float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); });
         dec = pdec.data();
         dec_stride = A;
     } else {

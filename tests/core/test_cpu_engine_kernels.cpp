@@ -316,6 +316,54 @@ TEST(CpuEngineKernels, Int8QuantisationVersionsEqualTheDefinition) {
     EXPECT_THROW(quantize_rows_int8_version("avx1024", nullptr, 0, 0, nullptr, nullptr), std::invalid_argument);
 }
 
+TEST(CpuEngineKernels, ShortKTilesEqualTheirDefinitionAndFloat64) {
+    // The prefill's short-K tiles (the LoRAs' second halves) of every set this CPU runs, against the definition
+    // computed here (each output one chain of std::fma over k from zero: so every set gives the same bits) and against
+    // float64 (the chain's error is at most K·2⁻²⁴·Σ|h·w|); odd K, rows and column tails, strides wider than the tile,
+    // and the output's margins poisoned (NaN) to catch a write outside the tile.
+    std::vector<std::string> names = {"baseline"};
+    for (const KernelSet* set : available_sets()) names.push_back(set->name);
+    std::string ran;
+    for (const auto& n : names) ran += " " + n;
+    std::printf("short-K tile versions run here (by set name):%s\n", ran.c_str());
+    std::mt19937 rng(23);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int64_t K : {1, 3, 32, 64, 65})
+        for (int64_t nb : {1, 15, 16, 17, 33, 63, 64}) {
+            const int64_t N = nb + 7, hs = K + 5, os = nb + 3, m_max = kShortKTileRows;
+            std::vector<float> h(size_t(m_max * hs)), w(size_t(K * N));
+            for (auto& v : h) v = normal(rng);
+            for (auto& v : w) v = normal(rng);
+            for (int64_t m = 1; m <= m_max; ++m)
+                for (const std::string& name : names) {
+                    const ShortKTileFn tile = short_k_tile_for(name);
+                    std::vector<float> out(size_t(m_max * os), std::numeric_limits<float>::quiet_NaN());
+                    tile(h.data(), hs, m, w.data() + 2, K, N, nb, out.data(), os);  // columns 2 .. nb + 1 of w
+                    for (int64_t r = 0; r < m_max; ++r)
+                        for (int64_t c = 0; c < os; ++c) {
+                            const float got = out[size_t(r * os + c)];
+                            if (r >= m || c >= nb) {
+                                ASSERT_TRUE(std::isnan(got)) << name << " wrote outside the tile: row " << r << " col "
+                                                             << c << " (m " << m << ", nb " << nb << ")";
+                                continue;
+                            }
+                            float chain = 0.0f;
+                            double exact = 0, bound = 0;
+                            for (int64_t k = 0; k < K; ++k) {
+                                const float a = h[size_t(r * hs + k)], b = w[size_t(k * N + 2 + c)];
+                                chain = std::fma(a, b, chain);
+                                exact += double(a) * double(b);
+                                bound += std::fabs(double(a) * double(b));
+                            }
+                            ASSERT_EQ(got, chain)
+                                << name << " K " << K << " m " << m << " nb " << nb << " row " << r << " col " << c;
+                            ASSERT_LE(std::fabs(double(got) - exact), double(K) * std::ldexp(bound, -24))
+                                << name << " K " << K << " row " << r << " col " << c;
+                        }
+                }
+        }
+}
+
 TEST(CpuEngineKernels, UnknownOrUnsupportedSetIsAnError) {
     EXPECT_THROW(kernels_named("avx1024"), aviary::Error);
     if (!kernels_avx512()) {

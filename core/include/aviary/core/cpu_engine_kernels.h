@@ -92,4 +92,17 @@ std::vector<std::string> quantize_rows_int8_versions();
 void quantize_rows_int8_version(const std::string& name, const float* w, int64_t rows, int64_t cols, int8_t* q,
                                 float* scale);
 
+// The prefill's products with a short inner dimension (the RWKV-6 LoRAs' second halves: K = 32 or 64 inputs, D
+// outputs), where a GEMM library runs at a fraction of its rate: one tile of m ≤ kShortKTileRows rows and
+// nb ≤ kShortKTileCols columns,
+//   out[r·out_stride + c] = Σ_k h[r·h_stride + k] · w[k·N + c]   (r < m, c < nb),
+// w k-major (K rows of N, as the checkpoint stores the LoRAs; the caller offsets it to the tile's first column). Each
+// output is one chain of fused multiply-adds over k = 0, 1, …, K − 1 from zero, so every version gives the same bits.
+// Versions by kernel set name: "avx512" and "avx512vnni", "avx2", "baseline" (the plain loop, std::fma from libm),
+// else (the scalar set) the plain loop built for FMA3 where the CPU has it, the baseline loop where it has not.
+constexpr int64_t kShortKTileRows = 4, kShortKTileCols = 64;
+using ShortKTileFn = void (*)(const float* h, int64_t h_stride, int64_t m, const float* w, int64_t K, int64_t N,
+                              int64_t nb, float* out, int64_t out_stride);
+ShortKTileFn short_k_tile_for(const std::string& kernel_set);
+
 }  // namespace aviary::cpu
