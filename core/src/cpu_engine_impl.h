@@ -212,6 +212,22 @@ struct CpuEngine::Impl {
 
     struct NoEpilogue {};
 
+    // A GEMM's activations as its path reads them (gemm()): fp32 as they are, or, on oneDNN, bf16 or int8 codes with
+    // one scale per row, converted once per GEMM. A producer that holds whole rows converts them itself into a
+    // PreparedX (the same conversion, so the same bits): its fp32 rows are then never written, and gemm() skips its
+    // own conversion pass. x_format: what gemm() reads for w.
+    enum class XFormat { kF32, kBF16, kI8 };
+    XFormat x_format(const MatView& w) const;
+    struct PreparedX {
+        XFormat format = XFormat::kF32;
+        std::vector<uint16_t> bf16;
+        std::vector<int8_t> q;
+        std::vector<float> scale;
+        void reset(XFormat f, int64_t T, int64_t cols);       // sized for T rows of cols
+        void put(int64_t t, const float* row, int64_t cols);  // row t converted (bf16 / int8 formats)
+    };
+    PreparedX prep[4];  // the prefill's k, v, r, g inputs (the channel mix's k and r reuse [0] and [2])
+
     // Y (T, w.rows), row-major = X (T, w.cols; row stride x_stride) · wᵀ, then Y[j] ← post(Y[j], j, i) for every flat
     // index j = t·w.rows + i (i: the weight row) unless post is NoEpilogue. The output columns = weight rows are cut
     // into blocks that the pool's threads claim; each block is one single-threaded product (prefill() holds a
@@ -222,8 +238,10 @@ struct CpuEngine::Impl {
     //    block through oneDNN on the matrix units; int8 rows are then scaled by their token's scale;
     //  - blas / libtorch: bf16 / int8 rows widened into the thread's scratch, then the BLAS's cblas_sgemm (measured
     //    ~15 % faster than going through LibTorch) or at::mm_out.
+    //  - `prepared` (optional, in w's x_format): X already converted by its producer, which then need not write X.
     template <class Post = NoEpilogue>
-    void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post = Post{});
+    void gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post = Post{},
+              const PreparedX* prepared = nullptr);
 
     // `count` products with a short inner dimension K (the LoRAs' second halves: K = Lm or Ld) in one pass: for c <
     // count, Y[c] (T, N) = H[:, c·K, (c+1)·K) (row stride h_stride) · W_c (K, N, k-major; W_c = W + c·K·N), then
@@ -232,9 +250,10 @@ struct CpuEngine::Impl {
     // tokens in turn, four at a time: short_k_tile (cpu_engine_kernels.h) writes their whole output rows into the
     // thread's scratch (L1), `post` takes each row from there. Every output is one chain of fused multiply-adds over
     // k, so every path, kernel set and thread count gives the same bits.
-    template <class Post>
+    // A null Y[c]: the rows are not stored; sink(c, t, row) takes each finished row (N values) instead.
+    template <class Post, class Sink>
     void prefill_short_k(int count, const float* H, int64_t T, int64_t h_stride, const float* W, int64_t K, int64_t N,
-                         float* const* Y, Post&& post);
+                         float* const* Y, Post&& post, Sink&& sink);
 
     // One layer over T rows of one sequence; att_prev / ffn_prev (D) and S (H, N, N) are that sequence's state.
     void prefill_layer(const Layer& L, int64_t T, float* att_prev, float* ffn_prev, float* S);

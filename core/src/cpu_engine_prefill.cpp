@@ -89,13 +89,37 @@ const float* CpuEngine::Impl::widen_rows(const MatView& w, int64_t r0, int64_t r
     return scratch.data();
 }
 
-template <class Post>
-void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post) {
-    const int64_t rows = w.rows, cols = w.cols;
+CpuEngine::Impl::XFormat CpuEngine::Impl::x_format(const MatView& w) const {
     // On the oneDNN path: fp32 products (the LoRAs, whatever their storage) take X as it is, bf16 and int8 ones take X
-    // rounded to bf16 or int8 codes per row.
+    // rounded to bf16 or int8 codes per row. The BLAS paths take fp32.
+    const bool exact = w.type == WeightType::F32 || w.fp32_activations;
+    if (exact || gemm_path != GemmPath::kOneDnn) return XFormat::kF32;
+    return w.type == WeightType::BF16 ? XFormat::kBF16 : XFormat::kI8;
+}
+
+void CpuEngine::Impl::PreparedX::reset(XFormat f, int64_t T, int64_t cols) {
+    format = f;
+    if (f == XFormat::kBF16 && bf16.size() < size_t(T * cols)) bf16.resize(size_t(T * cols));
+    if (f == XFormat::kI8 && q.size() < size_t(T * cols)) q.resize(size_t(T * cols));
+    if (f == XFormat::kI8 && scale.size() < size_t(T)) scale.resize(size_t(T));
+}
+
+void CpuEngine::Impl::PreparedX::put(int64_t t, const float* row, int64_t cols) {
+    if (format == XFormat::kBF16)
+        cpu::round_to_bf16(row, cols, &bf16[size_t(t * cols)]);
+    else if (format == XFormat::kI8)
+        cpu::quantize_rows_int8(row, 1, cols, &q[size_t(t * cols)], &scale[size_t(t)]);
+}
+
+template <class Post>
+void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t x_stride, float* Y, Post&& post,
+                           const PreparedX* prepared) {
+    const int64_t rows = w.rows, cols = w.cols;
+    const XFormat format = x_format(w);
     const bool exact = w.type == WeightType::F32 || w.fp32_activations;
     const bool dnn = gemm_path == GemmPath::kOneDnn && (!exact || f32_on_onednn);
+    AVIARY_CHECK(!prepared || prepared->format == format, "internal: a GEMM's prepared input is in the wrong format");
+    const bool have = prepared && format != XFormat::kF32;
     // A small matrix (the LoRAs) stored in bf16 is widened once per product, in parallel, rather than by each block
     // (the blocks of a matrix split by tokens each need all of it).
     const float* wide = nullptr;
@@ -107,16 +131,20 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
         wide = gemm_wide.data();
     }
     auto f32_rows = [&](int64_t r0, int64_t r1) { return wide ? wide + r0 * cols : widen_rows(w, r0, r1); };
-    if (dnn && exact) {
-        // X as it is
-    } else if (dnn && w.type == WeightType::BF16) {
+    const uint16_t* xb = have ? prepared->bf16.data() : gemm_xb.data();
+    const int8_t* xq = have ? prepared->q.data() : gemm_xq.data();
+    const float* xsc = have ? prepared->scale.data() : gemm_xs.data();
+    if (format == XFormat::kBF16 && !have) {
         if (gemm_xb.size() < size_t(T * cols)) gemm_xb.resize(size_t(T * cols));
+        xb = gemm_xb.data();
         for_rows(T, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t) cpu::round_to_bf16(X + t * x_stride, cols, &gemm_xb[t * cols]);
         });
-    } else if (dnn) {
+    } else if (format == XFormat::kI8 && !have) {
         if (gemm_xq.size() < size_t(T * cols)) gemm_xq.resize(size_t(T * cols));
         if (gemm_xs.size() < size_t(T)) gemm_xs.resize(size_t(T));
+        xq = gemm_xq.data();
+        xsc = gemm_xs.data();
         for_rows(T, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t)
                 cpu::quantize_rows_int8(X + t * x_stride, 1, cols, &gemm_xq[t * cols], &gemm_xs[t]);
@@ -143,17 +171,17 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
             if (exact)
                 cpu::gemm_f32_onednn(X + t0 * x_stride, m, cols, x_stride, f32_rows(r0, r1), nb, block.data(), nb);
             else if (bf16)
-                cpu::gemm_bf16_onednn(gemm_xb.data() + t0 * cols, m, cols, cols,
-                                      static_cast<const uint16_t*>(w.data) + r0 * cols, nb, block.data(), nb);
+                cpu::gemm_bf16_onednn(xb + t0 * cols, m, cols, cols, static_cast<const uint16_t*>(w.data) + r0 * cols,
+                                      nb, block.data(), nb);
             else
-                cpu::gemm_int8_onednn(gemm_xq.data() + t0 * cols, m, cols, cols,
-                                      static_cast<const int8_t*>(w.data) + r0 * cols, nb, block.data(), nb);
+                cpu::gemm_int8_onednn(xq + t0 * cols, m, cols, cols, static_cast<const int8_t*>(w.data) + r0 * cols, nb,
+                                      block.data(), nb);
             const float* ws = bf16 ? nullptr : w.scale + r0;
             for (int64_t t = t0; t < t1; ++t) {
                 const float* b = block.data() + (t - t0) * nb;
                 float* y = Y + t * rows + r0;
                 const int64_t j0 = t * rows + r0;
-                const float xs = bf16 ? 1.0f : gemm_xs[t];
+                const float xs = bf16 ? 1.0f : xsc[t];
                 if constexpr (std::is_same_v<std::decay_t<Post>, NoEpilogue>) {
                     auto scaled = [](float v, int64_t, int64_t) { return v; };
                     if (bf16)
@@ -188,9 +216,9 @@ void CpuEngine::Impl::gemm(const MatView& w, const float* X, int64_t T, int64_t 
     });
 }
 
-template <class Post>
+template <class Post, class Sink>
 void CpuEngine::Impl::prefill_short_k(int count, const float* H, int64_t T, int64_t h_stride, const float* W, int64_t K,
-                                      int64_t N, float* const* Y, Post&& post) {
+                                      int64_t N, float* const* Y, Post&& post, Sink&& sink) {
     constexpr int64_t kRows = cpu::kShortKTileRows, kCols = cpu::kShortKTileCols;
     for_rows(T, [&](int64_t t0, int64_t t1) {
         thread_local std::vector<float> rows;  // kRows whole output rows, in L1
@@ -206,7 +234,9 @@ void CpuEngine::Impl::prefill_short_k(int count, const float* H, int64_t T, int6
                 auto post_c = [&](float v, int64_t j, int64_t i) { return post(c, v, j, i); };
                 for (int64_t r = 0; r < m; ++r) {
                     const int64_t j0 = (t + r) * N;
-                    epilogue_row(&rows[size_t(r * N)], 1.0f, nullptr, N, Y[c] + j0, j0, 0, post_c);
+                    float* row = &rows[size_t(r * N)];
+                    epilogue_row(row, 1.0f, nullptr, N, Y[c] ? Y[c] + j0 : row, j0, 0, post_c);
+                    if (!Y[c]) sink(c, t + r, static_cast<const float*>(row));
                 }
             }
         }
@@ -229,6 +259,22 @@ void CpuEngine::Impl::prefill_layer(const Layer& L, int64_t T, float* att_prev, 
         }
     });
     std::copy_n(pa.data() + (T - 1) * D, D, att_prev);
+    // Row t of a GEMM input (D values: value(i, j), j = t·D + i) into its fp32 buffer x, or, where its GEMM reads bf16
+    // or int8 codes, converted into prep[p] (the fp32 row only in the thread's scratch).
+    auto put_row = [&](int p, int64_t t, float* x, auto&& value) {
+        if (prep[p].format == XFormat::kF32) {
+            for (int64_t i = 0, j = t * D; i < D; ++i, ++j) x[j] = value(i, j);
+            return;
+        }
+        thread_local std::vector<float> row;
+        if (row.size() < size_t(D)) row.resize(size_t(D));
+        for (int64_t i = 0, j = t * D; i < D; ++i, ++j) row[size_t(i)] = value(i, j);
+        prep[p].put(t, row.data(), D);
+    };
+    prep[0].reset(x_format(L.att_k), T, D);
+    prep[1].reset(x_format(L.att_v), T, D);
+    prep[2].reset(x_format(L.att_r), T, D);
+    prep[3].reset(x_format(L.att_g), T, D);
     const float* dec = L.decay.data();  // v5: static per channel
     int64_t dec_stride = 0;
     if (cfg.version == 6) {
@@ -237,32 +283,38 @@ void CpuEngine::Impl::prefill_layer(const Layer& L, int64_t T, float* att_prev, 
                 for (int64_t i = 0, j = t * D; i < D; ++i, ++j) pm0[j] = pa[j] + pd[j] * L.m_x[i];
         });
         gemm(L.maa_w1t, pm0.data(), T, D, ph5.data(), [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
-        // x_c = a + d·(m_c + h_c·W2_c), the mix in the GEMM's epilogue
+        // x_c = a + d·(m_c + h_c·W2_c), the mix in the products' epilogue; x_k, x_v, x_r, x_g straight into their
+        // GEMM's input format where that is not fp32 (x_w feeds the decay LoRA: fp32)
         const float* mix[5] = {L.m_w.data(), L.m_k.data(), L.m_v.data(), L.m_r.data(), L.m_g.data()};
         float* xs[5] = {pxw.data(), pxk.data(), pxv.data(), pxr.data(), pxg.data()};
-        prefill_short_k(5, ph5.data(), T, 5 * Lm, L.maa_w2, Lm, D, xs,
-                        [&](int c, float y, int64_t j, int64_t i) { return pa[j] + pd[j] * (mix[c][i] + y); });
+        for (int c = 1; c < 5; ++c)
+            if (prep[c - 1].format != XFormat::kF32) xs[c] = nullptr;
+        prefill_short_k(
+            5, ph5.data(), T, 5 * Lm, L.maa_w2, Lm, D, xs,
+            [&](int c, float y, int64_t j, int64_t i) { return pa[j] + pd[j] * (mix[c][i] + y); },
+            [&](int c, int64_t t, const float* row) { prep[c - 1].put(t, row, D); });
         gemm(L.decay_w1t, pxw.data(), T, D, pdh.data(), [](float y, int64_t, int64_t) { return cpu::tanh_approx(y); });
         float* dec_out[1] = {pdec.data()};
-        prefill_short_k(1, pdh.data(), T, Ld, L.decay_w2, Ld, A, dec_out,
-                        [&](int, float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); });
+        prefill_short_k(
+            1, pdh.data(), T, Ld, L.decay_w2, Ld, A, dec_out,
+            [&](int, float y, int64_t, int64_t i) { return exp_approx(-exp_approx(L.decay[i] + y)); },
+            [](int, int64_t, const float*) {});
         dec = pdec.data();
         dec_stride = A;
     } else {
+        const float* mix[4] = {L.m_k.data(), L.m_v.data(), L.m_r.data(), L.m_g.data()};
+        float* xs[4] = {pxk.data(), pxv.data(), pxr.data(), pxg.data()};
         for_rows(T, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t)
-                for (int64_t i = 0, j = t * D; i < D; ++i, ++j) {
-                    pxk[j] = pa[j] + pd[j] * L.m_k[i];
-                    pxv[j] = pa[j] + pd[j] * L.m_v[i];
-                    pxr[j] = pa[j] + pd[j] * L.m_r[i];
-                    pxg[j] = pa[j] + pd[j] * L.m_g[i];
-                }
+                for (int c = 0; c < 4; ++c)
+                    put_row(c, t, xs[c], [&](int64_t i, int64_t j) { return pa[j] + pd[j] * mix[c][i]; });
         });
     }
-    gemm(L.att_r, pxr.data(), T, D, pr.data());
-    gemm(L.att_k, pxk.data(), T, D, pk.data());
-    gemm(L.att_v, pxv.data(), T, D, pv.data());
-    gemm(L.att_g, pxg.data(), T, D, pg.data(), [](float y, int64_t, int64_t) { return y * sigmoid(y); });
+    gemm(L.att_r, pxr.data(), T, D, pr.data(), NoEpilogue{}, &prep[2]);
+    gemm(L.att_k, pxk.data(), T, D, pk.data(), NoEpilogue{}, &prep[0]);
+    gemm(L.att_v, pxv.data(), T, D, pv.data(), NoEpilogue{}, &prep[1]);
+    gemm(
+        L.att_g, pxg.data(), T, D, pg.data(), [](float y, int64_t, int64_t) { return y * sigmoid(y); }, &prep[3]);
     // WKV token by token, heads in parallel; then GroupNorm and the gate
     const int n = chunk_count(H, 1);
     pool->run(n, [&](int c) {
@@ -281,22 +333,25 @@ void CpuEngine::Impl::prefill_layer(const Layer& L, int64_t T, float* att_prev, 
         for (int64_t t = t0; t < t1; ++t)
             layer_norm(px.data() + t * D, L.ln2_w.data(), L.ln2_b.data(), D, pa.data() + t * D);
     });
+    prep[0].reset(x_format(L.ffn_k), T, D);
+    prep[2].reset(x_format(L.ffn_r), T, D);
     for_rows(T, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
             const float *cur = pa.data() + t * D, *prev = t == 0 ? ffn_prev : cur - D;
-            for (int64_t i = 0; i < D; ++i) {
-                const float di = prev[i] - cur[i];
-                pxk[t * D + i] = cur[i] + di * L.ffn_m_k[i];
-                pxr[t * D + i] = cur[i] + di * L.ffn_m_r[i];
-            }
+            put_row(0, t, pxk.data(), [&](int64_t i, int64_t) { return cur[i] + (prev[i] - cur[i]) * L.ffn_m_k[i]; });
+            put_row(2, t, pxr.data(), [&](int64_t i, int64_t) { return cur[i] + (prev[i] - cur[i]) * L.ffn_m_r[i]; });
         }
     });
     std::copy_n(pa.data() + (T - 1) * D, D, ffn_prev);
-    gemm(L.ffn_k, pxk.data(), T, D, pffk.data(), [](float y, int64_t, int64_t) {
-        const float p = std::max(y, 0.0f);  // branch-free: a branch on random signs mispredicts half the time
-        return p * p;
-    });
-    gemm(L.ffn_r, pxr.data(), T, D, pffr.data(), [](float y, int64_t, int64_t) { return sigmoid(y); });
+    gemm(
+        L.ffn_k, pxk.data(), T, D, pffk.data(),
+        [](float y, int64_t, int64_t) {
+            const float p = std::max(y, 0.0f);  // branch-free: a branch on random signs mispredicts half the time
+            return p * p;
+        },
+        &prep[0]);
+    gemm(
+        L.ffn_r, pxr.data(), T, D, pffr.data(), [](float y, int64_t, int64_t) { return sigmoid(y); }, &prep[2]);
     gemm(L.ffn_v, pffk.data(), T, F, ptmp.data(), [&](float y, int64_t j, int64_t) { return px[j] += pffr[j] * y; });
 }
 
