@@ -7,10 +7,34 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace aviary::bench {
+
+// The options both A/B programs take: the model shape, weight format and threads.
+struct ModelArgs {
+    std::string shape = "0.1b", dtype = "int8";
+    int version = 6, threads = 2;
+};
+
+// Takes argv[i] (and its value, advancing i) when it is one of the ModelArgs options; false otherwise.
+inline bool parse_model_arg(int& i, int argc, char** argv, ModelArgs& m) {
+    const std::string a = argv[i];
+    if (i + 1 >= argc) return false;
+    if (a == "--shape")
+        m.shape = argv[++i];
+    else if (a == "--dtype")
+        m.dtype = argv[++i];
+    else if (a == "--version")
+        m.version = std::atoi(argv[++i]);
+    else if (a == "--threads")
+        m.threads = std::atoi(argv[++i]);
+    else
+        return false;
+    return true;
+}
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -38,27 +38,21 @@ int usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string shape = "0.1b", dtype = "int8";
-    int version = 6, threads = 2, steps = 400;
+    aviary::bench::ModelArgs m;
+    int steps = 400;
     std::vector<std::string> sets;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        const bool has_value = i + 1 < argc;
-        if (a == "--shape" && has_value)
-            shape = argv[++i];
-        else if (a == "--dtype" && has_value)
-            dtype = argv[++i];
-        else if (a == "--version" && has_value)
-            version = std::atoi(argv[++i]);
-        else if (a == "--threads" && has_value)
-            threads = std::atoi(argv[++i]);
-        else if (a == "--steps" && has_value)
+        if (aviary::bench::parse_model_arg(i, argc, argv, m)) continue;
+        if (a == "--steps" && i + 1 < argc)
             steps = std::atoi(argv[++i]);
         else if (!a.empty() && a[0] == '-')
             return usage(("unknown option or missing value: " + a).c_str());
         else
             sets.push_back(a);
     }
+    const std::string &shape = m.shape, &dtype = m.dtype;
+    const int version = m.version, threads = m.threads;
     if (sets.size() < 2) return usage("give at least two kernel sets");
     if (dtype != "fp32" && dtype != "bf16" && dtype != "int8") return usage("--dtype must be fp32, bf16 or int8");
     if (threads < 1 || steps < 10) return usage("--threads must be >= 1 and --steps >= 10");

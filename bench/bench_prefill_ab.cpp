@@ -94,22 +94,15 @@ struct ScopedEnv {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string shape = "0.1b", dtype = "int8";
-    int version = 6, threads = 2, rounds = 12;
+    aviary::bench::ModelArgs m;
+    int rounds = 12;
     int64_t tokens = 512;
     std::vector<std::string> names;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const bool has_value = i + 1 < argc;
-        if (a == "--shape" && has_value)
-            shape = argv[++i];
-        else if (a == "--dtype" && has_value)
-            dtype = argv[++i];
-        else if (a == "--version" && has_value)
-            version = std::atoi(argv[++i]);
-        else if (a == "--threads" && has_value)
-            threads = std::atoi(argv[++i]);
-        else if (a == "--tokens" && has_value)
+        if (aviary::bench::parse_model_arg(i, argc, argv, m)) continue;
+        if (a == "--tokens" && has_value)
             tokens = std::atoll(argv[++i]);
         else if (a == "--rounds" && has_value)
             rounds = std::atoi(argv[++i]);
@@ -118,6 +111,8 @@ int main(int argc, char** argv) {
         else
             names.push_back(a);
     }
+    const std::string &shape = m.shape, &dtype = m.dtype;
+    const int version = m.version, threads = m.threads;
     if (names.size() < 2) return usage("give at least two variants");
     if (dtype != "fp32" && dtype != "bf16" && dtype != "int8") return usage("--dtype must be fp32, bf16 or int8");
     if (threads < 1 || rounds < 3 || tokens < 1) return usage("--threads and --tokens must be >= 1 and --rounds >= 3");

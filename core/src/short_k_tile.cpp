@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "aviary/core/cpu_engine_kernels.h"
 
@@ -34,6 +35,23 @@ void short_k_tile_base(const float* h, int64_t h_stride, int64_t m, const float*
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// fn(std::integral_constant<int, M>) for the tile's row count m = M in 1 … kShortKTileRows.
+template <class Fn>
+void with_rows(int64_t m, Fn&& fn) {
+    switch (m) {
+        case 4:
+            return fn(std::integral_constant<int, 4>{});
+        case 3:
+            return fn(std::integral_constant<int, 3>{});
+        case 2:
+            return fn(std::integral_constant<int, 2>{});
+        case 1:
+            return fn(std::integral_constant<int, 1>{});
+        default:
+            return;
+    }
+}
+
 #define AVIARY_AVX512 __attribute__((target("avx512f")))
 #define AVIARY_AVX2 __attribute__((target("avx2,fma")))
 
@@ -82,18 +100,7 @@ AVIARY_AVX512 void tile_avx512(const float* h, int64_t hs, const float* w, int64
 AVIARY_AVX512 void short_k_tile_avx512(const float* h, int64_t hs, int64_t m, const float* w, int64_t K, int64_t N,
                                        int64_t nb, float* out, int64_t os) {
     if (nb > kShortKTileCols || m > kShortKTileRows) return short_k_tile_base(h, hs, m, w, K, N, nb, out, os);
-    switch (m) {
-        case 4:
-            return tile_avx512<4>(h, hs, w, K, N, nb, out, os);
-        case 3:
-            return tile_avx512<3>(h, hs, w, K, N, nb, out, os);
-        case 2:
-            return tile_avx512<2>(h, hs, w, K, N, nb, out, os);
-        case 1:
-            return tile_avx512<1>(h, hs, w, K, N, nb, out, os);
-        default:
-            return;
-    }
+    with_rows(m, [&](auto M) { tile_avx512<decltype(M)::value>(h, hs, w, K, N, nb, out, os); });
 }
 
 // AVX2: 16 columns (two vectors) at a time, M rows in 2·M accumulators (16 registers in all); a tail is masked.
@@ -131,18 +138,7 @@ AVIARY_AVX2 void tile_avx2(const float* h, int64_t hs, const float* w, int64_t K
 AVIARY_AVX2 void short_k_tile_avx2(const float* h, int64_t hs, int64_t m, const float* w, int64_t K, int64_t N,
                                    int64_t nb, float* out, int64_t os) {
     if (nb > kShortKTileCols || m > kShortKTileRows) return short_k_tile_base(h, hs, m, w, K, N, nb, out, os);
-    switch (m) {
-        case 4:
-            return tile_avx2<4>(h, hs, w, K, N, nb, out, os);
-        case 3:
-            return tile_avx2<3>(h, hs, w, K, N, nb, out, os);
-        case 2:
-            return tile_avx2<2>(h, hs, w, K, N, nb, out, os);
-        case 1:
-            return tile_avx2<1>(h, hs, w, K, N, nb, out, os);
-        default:
-            return;
-    }
+    with_rows(m, [&](auto M) { tile_avx2<decltype(M)::value>(h, hs, w, K, N, nb, out, os); });
 }
 #endif
 
