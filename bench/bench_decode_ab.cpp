@@ -85,8 +85,7 @@ int main(int argc, char** argv) {
             const std::string saved = before ? before : "";
             if (w == 1) setenv("AVIARY_HUGE_PAGES", "0", 1);
             aviary::TensorList weights = aviary::random_weights(config, 1);
-            if (w == 2)
-                for (auto& nt : weights) nt.tensor = nt.tensor.to(at::kBFloat16).to(at::kFloat);
+            if (w == 2) aviary::round_to_bf16_values(weights);
             models[w] = std::make_unique<aviary::Model>(aviary::Model::from_tensors(weights, opt));
             engines[w] = std::make_unique<aviary::CpuEngine>(*models[w], eo);
             if (before)

@@ -129,8 +129,7 @@ int main(int argc, char** argv) {
         const aviary::ModelConfig config = aviary::named_shape(shape, version);
         // bf16 values in every tensor, as an official bf16 checkpoint holds them
         aviary::TensorList weights = aviary::random_weights(config, 1);
-        if (dtype != "fp32")
-            for (auto& nt : weights) nt.tensor = nt.tensor.to(at::kBFloat16).to(at::kFloat);
+        if (dtype != "fp32") aviary::round_to_bf16_values(weights);
         const aviary::Model model = aviary::Model::from_tensors(weights, opt);
         weights.clear();
         std::vector<std::unique_ptr<aviary::CpuEngine>> engines;

@@ -135,8 +135,7 @@ void register_bench(CLI::App& app, Runner& run) {
             // so the engine lays them out as from such a file (its LoRAs then read in bf16: cpu_engine_weights.cpp)
             auto cpu_shape_weights = [&] {
                 TensorList w = random_weights(named_shape(a->shape, a->version), 1);
-                if (a->model.dtype == "bf16" || a->model.dtype == "int8")
-                    for (auto& nt : w) nt.tensor = nt.tensor.to(at::kBFloat16).to(at::kFloat);
+                if (a->model.dtype == "bf16" || a->model.dtype == "int8") round_to_bf16_values(w);
                 return w;
             };
             Model model = !a->shape.empty()

@@ -76,4 +76,8 @@ TensorList random_weights(const ModelConfig& config, uint64_t seed) {
     return out;
 }
 
+void round_to_bf16_values(TensorList& tensors) {
+    for (auto& nt : tensors) nt.tensor = nt.tensor.to(at::kBFloat16).to(at::kFloat);
+}
+
 }  // namespace aviary

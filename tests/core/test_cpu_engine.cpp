@@ -253,9 +253,9 @@ TEST_P(CpuEngineVersion, Bf16AndInt8ComputeTheModelOfTheirRoundedWeights) {
 // bf16-LoRA engines equal LibTorch's Model (forward and step, fp32) on the weights they hold, as in
 // Bf16AndInt8ComputeTheModelOfTheirRoundedWeights.
 TEST(CpuEngineWeights, LorasExactInBf16AreReadAsBf16) {
-    aviary::TensorList exact;
+    aviary::TensorList exact = random_tensors(6);
+    aviary::round_to_bf16_values(exact);
     int64_t lora_values = 0;
-    for (const auto& nt : random_tensors(6)) exact.push_back({nt.name, nt.tensor.to(at::kBFloat16).to(at::kFloat)});
     aviary::TensorList nudged = exact;
     for (auto& nt : nudged)
         if (nt.name.find("_w1") != std::string::npos || nt.name.find("_w2") != std::string::npos) {

@@ -17,4 +17,8 @@ ModelConfig named_shape(const std::string& name, int version);
 // not the official initialisation, but numerically well-behaved for timing and shape tests.
 TensorList random_weights(const ModelConfig& config, uint64_t seed);
 
+// Every tensor rounded to a bf16 value and kept in fp32, as an official bf16 checkpoint holds them once widened (an
+// engine then lays them out as from such a file: its LoRAs read in bf16, cpu_engine_weights.cpp).
+void round_to_bf16_values(TensorList& tensors);
+
 }  // namespace aviary
