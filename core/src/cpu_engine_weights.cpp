@@ -131,7 +131,8 @@ void CpuEngine::Impl::load(const Model& model) {
             for (int c = 0; c < 5; ++c) L.maa_w2t[c] = small_matrix(w2[c].t());
             L.decay_w1t = small_matrix(T("att.time_decay_w1").t());
             L.decay_w2t = small_matrix(T("att.time_decay_w2").t());
-            // the prefill's copies, k-major (read per prompt block, not per decoded token: not in bytes_per_token)
+            // the prefill's k-major views (the model's own fp32 tensors; a copy only if it holds another dtype), read
+            // once per prompt block, not per decoded token: not in bytes_per_token
             auto k_major = [&](const at::Tensor& t) {
                 return static_cast<const float*>(place(t.detach().to(at::kFloat).contiguous(), t));
             };
