@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <torch/torch.h>
 
 #include "aviary/core/error.h"
@@ -140,44 +142,117 @@ TEST(WkvCpu, ValuesMatchTheScalarRecurrence) {
     EXPECT_TRUE(rel_close(s1, s_ref, 1e-5));
 }
 
-TEST(WkvCpu, GradientsMatchReference) {
-    struct Case {
-        int64_t T;
-        bool state, broadcast_w, grad_state_out;
-        int64_t N = 16;  // 12 and 20: the backward's 8-wide loop plus its scalar tail
-    };
-    for (const Case& c :
-         {Case{37, true, false, true}, Case{16, false, false, true}, Case{33, true, true, false},
-          Case{5, true, false, false}, Case{19, true, false, true, 12}, Case{9, false, true, true, 20}}) {
-        const int64_t N = c.N;
-        auto a = make_inputs(2, c.T, 2, N, 90 + c.T, true);
-        auto b = make_inputs(2, c.T, 2, N, 90 + c.T, true);
-        if (c.broadcast_w)
-            for (auto* in : {&a, &b}) in->lw = in->lw.detach().narrow(0, 0, 1).narrow(1, 0, 1).clone().requires_grad_();
-        auto gen = at::detail::createCPUGenerator(91);
-        at::Tensor gy = at::randn({2, c.T, 2, N}, gen), gs = at::randn({2, 2, N, N}, gen);
-        auto [ya, sa] = aviary::wkv_cpu(a.r, a.k, a.v, a.lw, a.u, c.state ? a.s0 : at::Tensor());
-        auto [yb, sb] = aviary::wkv_reference(b.r, b.k, b.v, b.lw, b.u, c.state ? b.s0 : at::Tensor());
-        EXPECT_TRUE(rel_close(ya, yb, 1e-5));
-        at::Tensor la = (ya * gy).sum(), lb = (yb * gy).sum();
-        if (c.grad_state_out) {
-            la = la + (sa * gs).sum();
-            lb = lb + (sb * gs).sum();
-        }
-        la.backward();
-        lb.backward();
-        const char* names[] = {"r", "k", "v", "log_w", "u", "s0"};
-        at::Tensor* ga[] = {&a.r, &a.k, &a.v, &a.lw, &a.u, &a.s0};
-        at::Tensor* gb[] = {&b.r, &b.k, &b.v, &b.lw, &b.u, &b.s0};
-        for (int i = 0; i < (c.state ? 6 : 5); ++i) {
-            ASSERT_TRUE(ga[i]->grad().defined()) << names[i];
-            EXPECT_TRUE(rel_close(ga[i]->grad(), gb[i]->grad(), 2e-5))
-                << "grad " << names[i] << " T=" << c.T << " N=" << N;
-        }
-        if (!c.state) {
-            EXPECT_FALSE(a.s0.grad().defined());
-        }
+struct GradCase {
+    int64_t T;
+    bool state, broadcast_w, grad_state_out;
+    int64_t N = 16;
+};
+
+// wkv_cpu's gradients (all six inputs) against the reference recurrence's autograd, for one case.
+void expect_gradients_match_reference(const GradCase& c, const std::string& where) {
+    const int64_t N = c.N;
+    auto a = make_inputs(2, c.T, 2, N, 90 + c.T + N, true);
+    auto b = make_inputs(2, c.T, 2, N, 90 + c.T + N, true);
+    if (c.broadcast_w)
+        for (auto* in : {&a, &b}) in->lw = in->lw.detach().narrow(0, 0, 1).narrow(1, 0, 1).clone().requires_grad_();
+    auto gen = at::detail::createCPUGenerator(91);
+    at::Tensor gy = at::randn({2, c.T, 2, N}, gen), gs = at::randn({2, 2, N, N}, gen);
+    auto [ya, sa] = aviary::wkv_cpu(a.r, a.k, a.v, a.lw, a.u, c.state ? a.s0 : at::Tensor());
+    auto [yb, sb] = aviary::wkv_reference(b.r, b.k, b.v, b.lw, b.u, c.state ? b.s0 : at::Tensor());
+    EXPECT_TRUE(rel_close(ya, yb, 1e-5)) << where;
+    EXPECT_TRUE(rel_close(sa, sb, 1e-5)) << where;
+    at::Tensor la = (ya * gy).sum(), lb = (yb * gy).sum();
+    if (c.grad_state_out) {
+        la = la + (sa * gs).sum();
+        lb = lb + (sb * gs).sum();
     }
+    la.backward();
+    lb.backward();
+    const char* names[] = {"r", "k", "v", "log_w", "u", "s0"};
+    at::Tensor* ga[] = {&a.r, &a.k, &a.v, &a.lw, &a.u, &a.s0};
+    at::Tensor* gb[] = {&b.r, &b.k, &b.v, &b.lw, &b.u, &b.s0};
+    for (int i = 0; i < (c.state ? 6 : 5); ++i) {
+        ASSERT_TRUE(ga[i]->grad().defined()) << names[i] << " " << where;
+        EXPECT_TRUE(rel_close(ga[i]->grad(), gb[i]->grad(), 2e-5))
+            << "grad " << names[i] << " T=" << c.T << " N=" << N << " " << where;
+    }
+    if (!c.state) {
+        EXPECT_FALSE(a.s0.grad().defined()) << where;
+    }
+}
+
+TEST(WkvCpu, GradientsMatchReference) {
+    // N 12 and 20: the 4-lane loops; T 37 and 33: several checkpoint spans, the last one partial
+    for (const GradCase& c :
+         {GradCase{37, true, false, true}, GradCase{16, false, false, true}, GradCase{33, true, true, false},
+          GradCase{5, true, false, false}, GradCase{19, true, false, true, 12}, GradCase{9, false, true, true, 20}})
+        expect_gradients_match_reference(c, "default version " + aviary::wkv_cpu_version_for(c.N));
+}
+
+// Forces one version of the fused loops for a scope (wkv_cpu_version_for then names it).
+struct ForcedWkvVersion {
+    explicit ForcedWkvVersion(const std::string& name) { aviary::set_wkv_cpu_version(name); }
+    ~ForcedWkvVersion() { aviary::set_wkv_cpu_version(""); }
+};
+
+// Every version this CPU runs ("scalar", "baseline", and "avx2" / "avx512" where it has them), at every head size its
+// lanes divide among 64 (the real one; whole column blocks), 48 and 32 (a partial last block of 3 and 2 vectors in
+// the 16-lane loops), 16, 12 and 9 (one lane only): values against the scalar float64 recurrence, every gradient
+// against the reference's autograd, with and without a state, RWKV-5's broadcast decay.
+TEST(WkvCpu, EveryVersionMatchesTheRecurrenceAndTheReferenceGradients) {
+    const auto versions = aviary::wkv_cpu_versions();
+    ASSERT_GE(versions.size(), 2u);
+    EXPECT_EQ(versions[0], "scalar");
+    EXPECT_EQ(versions[1], "baseline");
+    for (const auto& name : versions) {
+        ForcedWkvVersion forced(name);
+        int ran = 0;
+        for (int64_t N : {64, 48, 32, 16, 12, 9}) {
+            const int lanes = name == "scalar" ? 1 : name == "baseline" ? 4 : name == "avx2" ? 8 : 16;
+            if (N % lanes != 0) {
+                auto in = make_inputs(1, 3, 1, N, 5, false);
+                EXPECT_THROW(aviary::wkv_cpu(in.r, in.k, in.v, in.lw, in.u, in.s0), aviary::Error) << name << N;
+                continue;
+            }
+            ASSERT_EQ(aviary::wkv_cpu_version_for(N), name);
+            auto in = make_inputs(2, 21, 2, N, 700 + N, false);
+            auto [y, s] = aviary::wkv_cpu(in.r, in.k, in.v, in.lw, in.u, in.s0);
+            auto [y_ref, s_ref] = scalar_wkv(in);
+            EXPECT_TRUE(rel_close(y, y_ref, 1e-5)) << name << " N=" << N;
+            EXPECT_TRUE(rel_close(s, s_ref, 1e-5)) << name << " N=" << N;
+            const std::string where = "version " + name;
+            expect_gradients_match_reference(GradCase{37, true, false, true, N}, where);
+            expect_gradients_match_reference(GradCase{18, false, true, false, N}, where);
+            ++ran;
+        }
+        std::printf("[wkv_cpu] version %s: %d head sizes\n", name.c_str(), ran);
+        EXPECT_GT(ran, 0) << name;
+    }
+    EXPECT_EQ(aviary::wkv_cpu_version_for(64), versions.back());  // the default: the widest
+    EXPECT_THROW(aviary::set_wkv_cpu_version("avx1024"), aviary::Error);
+}
+
+// The loop over (sequence, head) pairs runs on LibTorch's intra-op threads (it ran on one thread while its file was
+// built without OpenMP), and the split changes no bit: each pair's recurrence runs whole on one thread.
+TEST(WkvCpu, RunsOnTheIntraOpThreadsWithTheSameBits) {
+    const int before = at::get_num_threads();
+    auto in = make_inputs(3, 40, 3, 16, 31, true);
+    at::Tensor y[2], grads[2];
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+#if defined(__GNUC__) && !defined(__clang__)  // GCC builds compile wkv_cpu.cpp with OpenMP (core/CMakeLists.txt)
+        EXPECT_EQ(aviary::wkv_cpu_threads(), threads);
+#endif
+        for (auto* t : {&in.r, &in.k, &in.v, &in.lw, &in.u, &in.s0}) t->mutable_grad() = at::Tensor();
+        auto [yy, ss] = aviary::wkv_cpu(in.r, in.k, in.v, in.lw, in.u, in.s0);
+        (yy.sum() + ss.square().sum()).backward();
+        y[threads - 1] = yy.detach();
+        grads[threads - 1] = at::cat({in.r.grad().flatten(), in.k.grad().flatten(), in.v.grad().flatten(),
+                                      in.lw.grad().flatten(), in.u.grad().flatten(), in.s0.grad().flatten()});
+    }
+    at::set_num_threads(before);
+    EXPECT_TRUE(at::equal(y[0], y[1]));
+    EXPECT_TRUE(at::equal(grads[0], grads[1]));
 }
 
 TEST(WkvCpu, NoGraphWithoutGradAndBadInputsAreErrors) {

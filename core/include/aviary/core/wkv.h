@@ -5,7 +5,9 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace aviary {
 
@@ -34,6 +36,16 @@ std::pair<at::Tensor, at::Tensor> wkv_chunked(const at::Tensor& r, const at::Ten
 // Fused loops per (sequence, head) on CPU tensors, with their own backward (states checkpointed every 16 tokens).
 std::pair<at::Tensor, at::Tensor> wkv_cpu(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
                                           const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state);
+// The fused loops are built per instruction set: the versions this CPU runs, narrowest first ("scalar", "baseline",
+// then "avx2" and "avx512" where the CPU has them); by default wkv_cpu takes the widest whose lanes (1, 4, 8, 16)
+// divide the head size. set_wkv_cpu_version forces one for the whole process, for tests and benchmarks ("" = the
+// default; an unknown name throws aviary::Error); wkv_cpu_version_for says which one a head size gets.
+std::vector<std::string> wkv_cpu_versions();
+void set_wkv_cpu_version(const std::string& name);
+std::string wkv_cpu_version_for(int64_t head_size);
+// How many of LibTorch's intra-op threads wkv_cpu's loop over (sequence, head) pairs runs on now (at::parallel_for is
+// a header template over OpenMP: a translation unit built without it runs the whole range on one thread).
+int wkv_cpu_threads();
 // True when the CUDA path is compiled in and usable for these tensors (CUDA device, LibTorch with CUDA).
 bool wkv_cuda_available();
 std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
