@@ -28,14 +28,9 @@ struct ChannelMixImpl : torch::nn::Module {
     }
 
     at::Tensor forward(const at::Tensor& b, const at::Tensor& prev) {
-        at::Tensor xk, xr;
-        if (version != 6) {
-            xk = b * mix_k + prev * (1 - mix_k);  // v4/v5: weight on the current token
-            xr = b * mix_r + prev * (1 - mix_r);
-        } else {
-            xk = b + (prev - b) * mix_k;  // v6: weight on the previous-minus-current difference
-            xr = b + (prev - b) * mix_r;
-        }
+        // v4/v5: weight on the current token; v6: weight on the previous-minus-current difference
+        const auto x = mix_lerp(b, prev, {mix_k, mix_r}, version != 6 ? MixForm::CurrentWeighted : MixForm::Difference);
+        const at::Tensor &xk = x[0], &xr = x[1];
         // κ = relu(W_k x_k)²; out = σ(W_r x_r) ⊙ (W_v κ)   (spec §2.6)
         at::Tensor kk = at::relu(matmul_w(xk, key)).square();
         return at::sigmoid(matmul_w(xr, receptance)) * matmul_w(kk, value);

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "aviary/core/mix_lerp.h"
+
 namespace aviary::model_internal {
 
 constexpr double kLayerNormEps = 1e-5;
@@ -43,6 +45,9 @@ inline at::Tensor matmul_w(const at::Tensor& x, const Matrix& m) {
 inline at::Tensor layer_norm(const at::Tensor& x, const torch::nn::LayerNorm& ln) {
     return at::layer_norm(x, {x.size(-1)}, ln->weight, ln->bias, kLayerNormEps);
 }
+
+using aviary::mix_lerp;
+using aviary::MixForm;  // the token shift's static mixes (aviary/core/mix_lerp.h)
 
 // Token shift: the previous token's vector for every position, the first taken from the state.
 // x (B, T, D), prev0 (B, D) -> (B, T, D)

@@ -23,9 +23,8 @@ TimeMixV4Impl::TimeMixV4Impl(const ModelConfig& c) : TimeMixImpl(c) {
 // S (B, 3, A) = (aa, bb, pp)
 at::Tensor TimeMixV4Impl::forward(const at::Tensor& a, const at::Tensor& prev, at::Tensor& S, const ModelOptions&) {
     // x_c = a·μ_c + prev·(1 − μ_c); r = σ(W_r x_r)
-    at::Tensor xk = a * time_mix_k + prev * (1 - time_mix_k);
-    at::Tensor xv = a * time_mix_v + prev * (1 - time_mix_v);
-    at::Tensor xr = a * time_mix_r + prev * (1 - time_mix_r);
+    const auto x = mix_lerp(a, prev, {time_mix_k, time_mix_v, time_mix_r}, MixForm::CurrentWeighted);
+    const at::Tensor &xk = x[0], &xv = x[1], &xr = x[2];
     at::Tensor r = at::sigmoid(matmul_w(xr, receptance));
     at::Tensor k = matmul_w(xk, key), v = matmul_w(xv, value);  // (B, T, A) fp32 (bf16 under autocast)
     // the recurrence in fp32 also under bf16 training's autocast, as the WKV's (wkv_dispatch.cpp)

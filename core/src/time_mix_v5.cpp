@@ -19,10 +19,8 @@ TimeMixV5Impl::TimeMixV5Impl(const ModelConfig& c, bool with_state) : WkvTimeMix
 at::Tensor TimeMixV5Impl::forward(const at::Tensor& a, const at::Tensor& prev, at::Tensor& S, const ModelOptions& opt) {
     const int64_t H = cfg.n_head, N = cfg.head_size;
     // x_c = a·μ_c + prev·(1 − μ_c)   (v5 lerp weights the current token; pitfall 1)
-    at::Tensor xk = a * time_mix_k + prev * (1 - time_mix_k);
-    at::Tensor xv = a * time_mix_v + prev * (1 - time_mix_v);
-    at::Tensor xr = a * time_mix_r + prev * (1 - time_mix_r);
-    at::Tensor xg = a * time_mix_g + prev * (1 - time_mix_g);
+    const auto x = mix_lerp(a, prev, {time_mix_k, time_mix_v, time_mix_r, time_mix_g}, MixForm::CurrentWeighted);
+    const at::Tensor &xk = x[0], &xv = x[1], &xr = x[2], &xg = x[3];
     // decay = exp(−exp(time_decay)), static per channel; log decay = −exp(w)   (1, 1, H, N)
     at::Tensor log_w = -time_decay.exp().view({1, 1, H, N});
     return wkv_output(xr, xk, xv, xg, log_w, S, opt);

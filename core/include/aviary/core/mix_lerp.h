@@ -1,0 +1,19 @@
+// The token shift's static mixes (spec §2.2, §2.6): from a (B, T, D) and prev, its copy shifted by one token, one
+// x_c per mix μ_c (each D values, e.g. a (1, 1, D) parameter):
+//   CurrentWeighted (RWKV-4 and 5):  x_c = a·μ_c + prev·(1 − μ_c)
+//   Difference (RWKV-6):             x_c = a + (prev − a)·μ_c
+// Where everything is fp32 on the CPU, all of them come from one fused pass with one backward pass (mix_lerp.cpp),
+// with the bits of those expressions in the forward direction; elsewhere from the expressions themselves.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace aviary {
+
+enum class MixForm { CurrentWeighted, Difference };
+
+std::vector<at::Tensor> mix_lerp(const at::Tensor& a, const at::Tensor& prev, const std::vector<at::Tensor>& mixes,
+                                 MixForm form);
+
+}  // namespace aviary

@@ -1,0 +1,118 @@
+// The token shift's fused static mixes (core/src/mix_lerp.cpp) against the LibTorch expressions they replace: the
+// same bits forward, every gradient (a, prev, each μ) against the expressions' autograd, mixes whose output is unused,
+// rows that do not fill the last 64-row block, and the same bits on one thread and two.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "aviary/core/mix_lerp.h"
+#include "common/compare.h"
+
+using aviary::MixForm;
+using aviary::test::rel_close;
+
+namespace {
+
+struct Case {
+    int64_t B, T, D, K;
+    MixForm form;
+};
+
+at::Tensor expression(const at::Tensor& a, const at::Tensor& prev, const at::Tensor& m, MixForm form) {
+    return form == MixForm::CurrentWeighted ? a * m + prev * (1 - m) : a + (prev - a) * m;
+}
+
+struct Leaves {
+    at::Tensor a, prev;
+    std::vector<at::Tensor> mixes;
+};
+
+Leaves make_leaves(const Case& c, uint64_t seed) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    Leaves l;
+    l.a = at::randn({c.B, c.T, c.D}, gen).requires_grad_();
+    l.prev = at::randn({c.B, c.T, c.D}, gen).requires_grad_();
+    for (int64_t i = 0; i < c.K; ++i) l.mixes.push_back(at::rand({1, 1, c.D}, gen).requires_grad_());
+    return l;
+}
+
+// Σ_c Σ x_c·w_c over the mixes whose output is used (every third one is left out when K > 2).
+at::Tensor loss_of(const std::vector<at::Tensor>& x, const std::vector<at::Tensor>& w) {
+    at::Tensor loss = at::zeros({});
+    for (size_t c = 0; c < x.size(); ++c)
+        if (x.size() <= 2 || c % 3 != 2) loss = loss + (x[c] * w[c]).sum();
+    return loss;
+}
+
+}  // namespace
+
+TEST(MixLerp, SameBitsAsTheExpressionsAndTheirGradients) {
+    for (const Case& c : {Case{2, 37, 24, 4, MixForm::CurrentWeighted}, Case{2, 37, 24, 2, MixForm::Difference},
+                          Case{4, 64, 256, 4, MixForm::CurrentWeighted}, Case{1, 1, 8, 1, MixForm::Difference},
+                          Case{3, 50, 40, 5, MixForm::Difference}}) {
+        const std::string where = "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " D=" +
+                                  std::to_string(c.D) + " K=" + std::to_string(c.K) +
+                                  (c.form == MixForm::CurrentWeighted ? " current-weighted" : " difference");
+        Leaves f = make_leaves(c, 11 + c.T), e = make_leaves(c, 11 + c.T);
+        auto gen = at::detail::createCPUGenerator(5);
+        std::vector<at::Tensor> w;
+        for (int64_t i = 0; i < c.K; ++i) w.push_back(at::randn({c.B, c.T, c.D}, gen));
+        const auto xf = aviary::mix_lerp(f.a, f.prev, f.mixes, c.form);
+        std::vector<at::Tensor> xe;
+        for (const auto& m : e.mixes) xe.push_back(expression(e.a, e.prev, m, c.form));
+        ASSERT_EQ(xf.size(), xe.size());
+        for (int64_t i = 0; i < c.K; ++i) EXPECT_TRUE(at::equal(xf[i], xe[i])) << where << " mix " << i;
+        loss_of(xf, w).backward();
+        loss_of(xe, w).backward();
+        EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6)) << where;
+        EXPECT_TRUE(rel_close(f.prev.grad(), e.prev.grad(), 1e-6)) << where;
+        for (int64_t i = 0; i < c.K; ++i) {
+            ASSERT_TRUE(f.mixes[i].grad().defined()) << where << " mix " << i;
+            if (c.K > 2 && i % 3 == 2) {  // output unused: its mix gets a zero gradient
+                EXPECT_EQ(f.mixes[i].grad().abs().max().item<float>(), 0.0f) << where << " mix " << i;
+            } else {
+                EXPECT_TRUE(rel_close(f.mixes[i].grad(), e.mixes[i].grad(), 1e-5)) << where << " mix " << i;
+            }
+        }
+    }
+}
+
+TEST(MixLerp, SameBitsOnOneThreadAndTwoAndWithoutGrad) {
+    const Case c{3, 200, 64, 4, MixForm::CurrentWeighted};  // 600 rows: ten 64-row blocks, the last one partial
+    const int before = at::get_num_threads();
+    at::Tensor grads[2], out[2];
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+        Leaves l = make_leaves(c, 3);
+        const auto x = aviary::mix_lerp(l.a, l.prev, l.mixes, c.form);
+        at::Tensor loss = at::zeros({});
+        for (size_t i = 0; i < x.size(); ++i) loss = loss + (x[i] * x[i]).sum() * double(i + 1);
+        loss.backward();
+        out[threads - 1] = x[1].detach();
+        std::vector<at::Tensor> g{l.a.grad().flatten(), l.prev.grad().flatten()};
+        for (auto& m : l.mixes) g.push_back(m.grad().flatten());
+        grads[threads - 1] = at::cat(g);
+    }
+    at::set_num_threads(before);
+    EXPECT_TRUE(at::equal(out[0], out[1]));
+    EXPECT_TRUE(at::equal(grads[0], grads[1]));
+    // Without gradients (inference) the same values, no graph.
+    Leaves l = make_leaves(c, 3);
+    torch::NoGradGuard no_grad;
+    const auto x = aviary::mix_lerp(l.a, l.prev, l.mixes, c.form);
+    EXPECT_FALSE(x[1].requires_grad());
+    EXPECT_TRUE(at::equal(x[1], out[0]));
+}
+
+TEST(MixLerp, OtherDtypesUseTheExpressions) {
+    auto gen = at::detail::createCPUGenerator(9);
+    const at::Tensor a = at::randn({2, 5, 6}, gen, at::kDouble), prev = at::randn({2, 5, 6}, gen, at::kDouble);
+    const at::Tensor m = at::rand({1, 1, 6}, gen, at::kDouble);
+    for (MixForm form : {MixForm::CurrentWeighted, MixForm::Difference}) {
+        const auto x = aviary::mix_lerp(a, prev, {m}, form);
+        EXPECT_EQ(x[0].scalar_type(), at::kDouble);
+        EXPECT_TRUE(at::equal(x[0], expression(a, prev, m, form)));
+    }
+}
