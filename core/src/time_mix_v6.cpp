@@ -31,11 +31,13 @@ at::Tensor TimeMixV6Impl::forward(const at::Tensor& a, const at::Tensor& prev, a
     const int64_t Lm = cfg.mix_lora_rank;
     at::Tensor h = at::tanh(at::matmul(m0, time_maa_w1)).view({B * T, 5, Lm}).transpose(0, 1);  // (5, BT, Lm)
     at::Tensor delta = at::bmm(h, time_maa_w2).view({5, B, T, cfg.n_embd});                     // (5, B, T, D)
-    at::Tensor xw = a + d * (time_maa_w + delta[0]);
-    at::Tensor xk = a + d * (time_maa_k + delta[1]);
-    at::Tensor xv = a + d * (time_maa_v + delta[2]);
-    at::Tensor xr = a + d * (time_maa_r + delta[3]);
-    at::Tensor xg = a + d * (time_maa_g + delta[4]);
+    // unbind, not five selects: the selects' backward passes would each write a zero tensor of delta's whole size
+    const auto dl = delta.unbind(0);
+    at::Tensor xw = a + d * (time_maa_w + dl[0]);
+    at::Tensor xk = a + d * (time_maa_k + dl[1]);
+    at::Tensor xv = a + d * (time_maa_v + dl[2]);
+    at::Tensor xr = a + d * (time_maa_r + dl[3]);
+    at::Tensor xg = a + d * (time_maa_g + dl[4]);
     // w_raw = time_decay + tanh(x_w·Dw1)·Dw2 (fp32); log decay = −exp(w_raw)   (B, T, H, N)
     at::Tensor w_raw = time_decay + at::matmul(at::tanh(at::matmul(xw, time_decay_w1)), time_decay_w2);
     at::Tensor log_w = -w_raw.exp().view({B, T, H, N});
