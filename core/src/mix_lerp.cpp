@@ -147,8 +147,7 @@ std::vector<at::Tensor> mix_lerp(const at::Tensor& a, const at::Tensor& prev, co
     for (const auto& m : mixes) flat.push_back(m.reshape({1, D}));
     const at::Tensor mix = at::cat(flat, 0);  // (K, D); its backward hands each mix its row
     const at::Tensor ac = a.contiguous(), pc = prev.contiguous();
-    const bool grad = at::GradMode::is_enabled() &&
-                      (a.requires_grad() || prev.requires_grad() || mix.requires_grad());
+    const bool grad = at::GradMode::is_enabled() && (a.requires_grad() || prev.requires_grad() || mix.requires_grad());
     if (!grad) return run_forward(form, ac, pc, mix.contiguous());
     return MixLerpFunction::apply(ac, pc, mix, static_cast<int64_t>(form));
 }

@@ -52,8 +52,8 @@ TEST(MixLerp, SameBitsAsTheExpressionsAndTheirGradients) {
     for (const Case& c : {Case{2, 37, 24, 4, MixForm::CurrentWeighted}, Case{2, 37, 24, 2, MixForm::Difference},
                           Case{4, 64, 256, 4, MixForm::CurrentWeighted}, Case{1, 1, 8, 1, MixForm::Difference},
                           Case{3, 50, 40, 5, MixForm::Difference}}) {
-        const std::string where = "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) + " D=" +
-                                  std::to_string(c.D) + " K=" + std::to_string(c.K) +
+        const std::string where = "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) +
+                                  " D=" + std::to_string(c.D) + " K=" + std::to_string(c.K) +
                                   (c.form == MixForm::CurrentWeighted ? " current-weighted" : " difference");
         Leaves f = make_leaves(c, 11 + c.T), e = make_leaves(c, 11 + c.T);
         auto gen = at::detail::createCPUGenerator(5);
