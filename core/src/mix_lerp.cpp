@@ -10,13 +10,12 @@
 // The sums over rows go by fixed blocks of rows, added in block order, so no result depends on the thread count.
 #include <torch/torch.h>
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "aviary/core/error.h"
 #include "aviary/core/mix_lerp.h"
+#include "aviary/core/threads.h"
 
 namespace aviary {
 namespace {
@@ -62,7 +61,7 @@ std::vector<at::Tensor> run_forward(MixForm form, const at::Tensor& a, const at:
         ptrs.push_back(out.back().data_ptr<float>());
     }
     const float *ap = a.data_ptr<float>(), *pp = prev.data_ptr<float>(), *mp = mix.data_ptr<float>();
-    at::parallel_for(0, (R + kRowsPerBlock - 1) / kRowsPerBlock, 1, [&](int64_t b0, int64_t b1) {
+    parallel_for_shares((R + kRowsPerBlock - 1) / kRowsPerBlock, [&](int64_t b0, int64_t b1) {
         forward_rows(form, ap, pp, mp, K, D, ptrs, b0 * kRowsPerBlock, std::min(R, b1 * kRowsPerBlock));
     });
     return out;
@@ -97,7 +96,7 @@ public:
         float *gap = ga.data_ptr<float>(), *gpp = gprev.data_ptr<float>(), *part = partial.data_ptr<float>();
         std::vector<float> one_minus(K * D);  // 1 − μ_c, as the forward rounds it
         for (int64_t i = 0; i < K * D; ++i) one_minus[i] = 1.0f - mp[i];
-        at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+        parallel_for_shares(blocks, [&](int64_t b0, int64_t b1) {
             for (int64_t blk = b0; blk < b1; ++blk) {
                 const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(R, r0 + kRowsPerBlock);
                 std::fill(part + blk * K * D, part + (blk + 1) * K * D, 0.0f);

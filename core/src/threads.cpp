@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -49,6 +50,18 @@ void set_thread_count(int n) {
 int thread_count() {
     if (openblas_threads().get) return openblas_threads().get();
     return at::get_num_threads();
+}
+
+// at::parallel_for is a header template over OpenMP: this file is built with -fopenmp (core/CMakeLists.txt), without
+// which it would run the whole range on the caller.
+int parallel_for_shares(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return 0;
+    std::atomic<int> shares{0};
+    at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
+        shares.fetch_add(1);
+        fn(b, e);
+    });
+    return shares.load();
 }
 
 namespace {

@@ -1,6 +1,6 @@
 // WKV on the CPU as one fused loop per (sequence, head), forward and backward (a LibTorch autograd Function). The
 // loops themselves, one build per instruction set, are in wkv_cpu_body.inc (wkv_cpu_loops.h); this file prepares the
-// tensors, picks the version and splits the heads between LibTorch's intra-op threads.
+// tensors, picks the version and splits the heads between the threads (threads.h parallel_for_shares).
 //
 // Forward keeps the state every kCheckpoint tokens; backward recomputes the states inside each span from its
 // checkpoint, so memory is O(T/16 · N²) per head instead of the chunked form's (chunk × chunk × N) tensors. The decay
@@ -8,12 +8,11 @@
 // values), and read through strides rather than expanded.
 #include <torch/torch.h>
 
-#include <ATen/Parallel.h>
-
 #include <atomic>
 #include <string>
 #include <vector>
 
+#include "aviary/core/threads.h"
 #include "aviary/core/wkv.h"
 #include "wkv_common.h"
 #include "wkv_cpu_loops.h"
@@ -91,7 +90,7 @@ void run_forward(const Prepared& p, at::Tensor& y, at::Tensor& s_out, at::Tensor
     const Version& ver = version_for(d.N);
     const float* s0 = ptr_or_null(p.s0);
     float *yp = y.data_ptr<float>(), *sp = s_out.data_ptr<float>(), *cp = ckpt ? ckpt->data_ptr<float>() : nullptr;
-    at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
+    parallel_for_shares(d.B * d.H, [&](int64_t begin, int64_t end) {
         for (int64_t bh = begin; bh < end; ++bh) ver.forward(p.in, bh, s0, yp, sp, cp);
     });
 }
@@ -140,7 +139,7 @@ public:
                                  gu.data_ptr<float>(), want_gs0 ? gs0.data_ptr<float>() : nullptr};
         const Version& ver = version_for(d.N);
         const float* cp = ckpt.data_ptr<float>();
-        at::parallel_for(0, d.B * d.H, 1, [&](int64_t begin, int64_t end) {
+        parallel_for_shares(d.B * d.H, [&](int64_t begin, int64_t end) {
             std::vector<float> scratch(wkv_loops::scratch_floats(d.N));
             for (int64_t bh = begin; bh < end; ++bh) ver.backward(in, bh, cp, g, scratch.data());
         });
@@ -186,9 +185,7 @@ std::string wkv_cpu_version_for(int64_t head_size) {
 }
 
 int wkv_cpu_threads() {
-    std::atomic<uint64_t> seen{0};
-    at::parallel_for(0, 64, 1, [&](int64_t, int64_t) { seen.fetch_or(uint64_t(1) << (at::get_thread_num() & 63)); });
-    return __builtin_popcountll(seen.load());
+    return parallel_for_shares(64, [](int64_t, int64_t) {});
 }
 
 std::pair<at::Tensor, at::Tensor> wkv_cpu(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,

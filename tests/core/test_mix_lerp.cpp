@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "aviary/core/mix_lerp.h"
+#include "aviary/core/threads.h"
 #include "common/compare.h"
 
 using aviary::MixForm;
@@ -81,23 +82,31 @@ TEST(MixLerp, SameBitsAsTheExpressionsAndTheirGradients) {
 
 TEST(MixLerp, SameBitsOnOneThreadAndTwoAndWithoutGrad) {
     const Case c{3, 200, 64, 4, MixForm::CurrentWeighted};  // 600 rows: ten 64-row blocks, the last one partial
-    const int before = at::get_num_threads();
-    at::Tensor grads[2], out[2];
-    for (int threads : {1, 2}) {
-        at::set_num_threads(threads);
+    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
+    std::vector<at::Tensor> grads, out;
+    auto run = [&] {
         Leaves l = make_leaves(c, 3);
         const auto x = aviary::mix_lerp(l.a, l.prev, l.mixes, c.form);
         at::Tensor loss = at::zeros({});
         for (size_t i = 0; i < x.size(); ++i) loss = loss + (x[i] * x[i]).sum() * double(i + 1);
         loss.backward();
-        out[threads - 1] = x[1].detach();
+        out.push_back(x[1].detach());
         std::vector<at::Tensor> g{l.a.grad().flatten(), l.prev.grad().flatten()};
         for (auto& m : l.mixes) g.push_back(m.grad().flatten());
-        grads[threads - 1] = at::cat(g);
+        grads.push_back(at::cat(g));
+    };
+    aviary::set_thread_count(1);
+    run();
+    {
+        aviary::TorchThreadsScope all;  // LibTorch's OpenMP threads
+        run();
     }
-    at::set_num_threads(before);
-    EXPECT_TRUE(at::equal(out[0], out[1]));
-    EXPECT_TRUE(at::equal(grads[0], grads[1]));
+    aviary::set_thread_count(blas_before);
+    at::set_num_threads(intra_before);
+    for (size_t i = 1; i < out.size(); ++i) {
+        EXPECT_TRUE(at::equal(out[0], out[i])) << i;
+        EXPECT_TRUE(at::equal(grads[0], grads[i])) << i;
+    }
     // Without gradients (inference) the same values, no graph.
     Leaves l = make_leaves(c, 3);
     torch::NoGradGuard no_grad;

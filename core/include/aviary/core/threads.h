@@ -1,6 +1,8 @@
 // Thread settings for the CPU path: one place that sets LibTorch's intra-op threads, its inter-op pool
 // and OpenBLAS's own pool together, so that OpenMP and OpenBLAS threads do not oversubscribe the cores.
 #pragma once
+#include <cstdint>
+#include <functional>
 
 namespace aviary {
 
@@ -11,6 +13,13 @@ int default_thread_count();
 void set_thread_count(int n);
 // The BLAS thread count (the number that matters for the matrix products).
 int thread_count();
+// Runs fn(begin, end) over [0, n) in contiguous shares, one per LibTorch intra-op (OpenMP) thread: more than one inside
+// TorchThreadsScope (bf16 training), one where set_thread_count() gives the cores to OpenBLAS (fp32). at::parallel_for
+// is a header template that runs serially in a file built without OpenMP; this one is built with it. For loops over
+// independent items (the CPU WKV's heads, mix_lerp's row blocks); returns the number of shares it ran. (Threads of its
+// own beside OpenBLAS's were measured in fp32 training and gained nothing: OpenBLAS's idle workers spin for up to
+// ~0.1 s after each product, docs/BENCHMARKS.md.)
+int parallel_for_shares(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
 // Row-major single-precision GEMM through the cblas_sgemm of the BLAS LibTorch itself loaded (looked up at run
 // time), or nullptr when that BLAS has no C interface: C (M, N; ldc) = A (M, K; lda) · op(B), op(B) = Bᵀ for a
