@@ -184,10 +184,6 @@ std::string wkv_cpu_version_for(int64_t head_size) {
     return version_for(head_size).name;
 }
 
-int wkv_cpu_threads() {
-    return parallel_for_shares(64, [](int64_t, int64_t) {});
-}
-
 std::pair<at::Tensor, at::Tensor> wkv_cpu(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
                                           const at::Tensor& log_w, const at::Tensor& u, const at::Tensor& state) {
     AVIARY_CHECK(r.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu() && log_w.device().is_cpu() &&

@@ -30,8 +30,8 @@ struct Inputs {
 using ForwardFn = void (*)(const Inputs& in, int64_t bh, const float* s0, float* y, float* s_out, float* ckpt);
 
 // Backward of head bh, from the forward's checkpoints: gy (B, T, H, N) and gs_out (B, H, N, N, null = no gradient into
-// the final state) in; gr, gk, gv, gw (B, T, H, N: ∂L/∂log_w, not ∂L/∂w), gu (B, H, N) and gs0 (B, H, N, N, null =
-// not wanted) out. scratch holds scratch_floats(N) floats, one buffer per thread.
+// the final state) in; gr, gk, gv, glw (B, T, H, N; glw is ∂L/∂log_w, not ∂L/∂w), gu (B, H, N) and gs0 (B, H, N, N,
+// null = not wanted) out. scratch holds scratch_floats(N) floats, one buffer per thread.
 struct Grads {
     const float *gy, *gs_out;
     float *gr, *gk, *gv, *glw, *gu, *gs0;

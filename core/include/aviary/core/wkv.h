@@ -43,9 +43,6 @@ std::pair<at::Tensor, at::Tensor> wkv_cpu(const at::Tensor& r, const at::Tensor&
 std::vector<std::string> wkv_cpu_versions();
 void set_wkv_cpu_version(const std::string& name);
 std::string wkv_cpu_version_for(int64_t head_size);
-// How many of LibTorch's intra-op threads wkv_cpu's loop over (sequence, head) pairs runs on now (at::parallel_for is
-// a header template over OpenMP: a translation unit built without it runs the whole range on one thread).
-int wkv_cpu_threads();
 // True when the CUDA path is compiled in and usable for these tensors (CUDA device, LibTorch with CUDA).
 bool wkv_cuda_available();
 std::pair<at::Tensor, at::Tensor> wkv_cuda(const at::Tensor& r, const at::Tensor& k, const at::Tensor& v,
