@@ -19,19 +19,13 @@ namespace aviary {
 namespace {
 
 // The library is built for baseline x86-64; the GEMM blocks' element-wise epilogue (scales, exp_approx, sigmoid, the
-// residual adds) is also compiled for AVX2 and AVX-512 and chosen at load by cpuid (GCC function multiversioning),
-// 8 or 16 lanes instead of 4. This file is built with -ffp-contract=off, so no version fuses a multiply-add the others
-// round twice: every version gives the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AVIARY_EPILOGUE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define AVIARY_EPILOGUE_CLONES
-#endif
+// residual adds) is also compiled for AVX2 and AVX-512 (AVIARY_SIMD_CLONES, vec_math.h). This file is built with
+// -ffp-contract=off, so no version fuses a multiply-add the others round twice: every version gives the same bits.
 
 // One output row of a GEMM block: y[i] = post(v_i, j0 + i, r0 + i) for i < n, with v_i = (b[i]·xs)·ws[i] (int8: the
 // activation and weight-row scales) or b[i] when ws is null; y may be b.
 template <class Post>
-AVIARY_EPILOGUE_CLONES void epilogue_row(const float* b, float xs, const float* ws, int64_t n, float* y, int64_t j0,
+AVIARY_SIMD_CLONES void epilogue_row(const float* b, float xs, const float* ws, int64_t n, float* y, int64_t j0,
                                          int64_t r0, Post& post) {
     if (ws)
         for (int64_t i = 0; i < n; ++i) y[i] = post((b[i] * xs) * ws[i], j0 + i, r0 + i);

@@ -3,6 +3,7 @@
 // rows that do not fill the last 64-row block, and the same bits on one thread and two.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -113,6 +114,86 @@ TEST(MixLerp, SameBitsOnOneThreadAndTwoAndWithoutGrad) {
     const auto x = aviary::mix_lerp(l.a, l.prev, l.mixes, c.form);
     EXPECT_FALSE(x[1].requires_grad());
     EXPECT_TRUE(at::equal(x[1], out[0]));
+}
+
+// Under CPU bf16 autocast (as the trainer's bf16 steps run) the fused pass returns bf16: the bits of the fp32
+// expression cast to bf16, which is what the matrix product each x_c feeds would take; ±inf and rounding ties
+// included, NaN as NaN (LibTorch's own casts do not agree on a NaN's bits: its vector loop gives 0xffff, c10's scalar
+// conversion 0x7fc0). The gradients come back in bf16 and are read exactly: each as the cast expressions' autograd
+// gives it.
+namespace {
+struct Bf16Autocast {  // what CpuAutocastBf16 (trainer.cpp) sets, restored at the end
+    bool was = at::autocast::is_cpu_enabled();
+    at::ScalarType dtype = at::autocast::get_autocast_cpu_dtype();
+    Bf16Autocast() {
+        at::autocast::set_cpu_enabled(true);
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+    ~Bf16Autocast() {
+        at::autocast::set_cpu_enabled(was);
+        at::autocast::set_autocast_cpu_dtype(dtype);
+    }
+};
+
+void expect_cast_bits(const std::vector<at::Tensor>& fused, const std::vector<at::Tensor>& cast, const std::string& where) {
+    ASSERT_EQ(fused.size(), cast.size());
+    for (size_t i = 0; i < fused.size(); ++i) {
+        ASSERT_EQ(fused[i].scalar_type(), at::kBFloat16) << where;
+        const at::Tensor nan = cast[i].isnan();
+        EXPECT_TRUE(at::equal(fused[i].isnan(), nan)) << where << " mix " << i;
+        const at::Tensor bf = fused[i].view(at::kShort).masked_select(~nan), be = cast[i].view(at::kShort).masked_select(~nan);
+        EXPECT_TRUE(at::equal(bf, be)) << where << " mix " << i << ": " << (bf != be).sum().item<int64_t>()
+                                       << " values differ";
+    }
+}
+}  // namespace
+
+TEST(MixLerp, UnderBf16AutocastTheCastsBitsAndGradients) {
+    for (const Case& c : {Case{2, 37, 24, 4, MixForm::CurrentWeighted}, Case{3, 50, 40, 5, MixForm::Difference}}) {
+        const std::string where = c.form == MixForm::CurrentWeighted ? "current-weighted" : "difference";
+        {
+            // Special values: NaN, ±inf; in row 3, a = prev halfway between two bf16 values (the difference form
+            // gives x = a exactly there: ties to even, one down and one up in magnitude).
+            torch::NoGradGuard no_grad;
+            Leaves l = make_leaves(c, 31);
+            l.a.index_put_({0, 0, 0}, std::nanf(""));
+            l.a.index_put_({0, 0, 1}, -std::nanf(""));
+            l.a.index_put_({0, 1, 2}, INFINITY);
+            l.a.index_put_({0, 2, 3}, -INFINITY);
+            for (at::Tensor* t : {&l.a, &l.prev}) {
+                t->index_put_({0, 3, 0}, 1.0f + 1.0f / 256);     // to 1
+                t->index_put_({0, 3, 1}, -(1.0f + 3.0f / 256));  // to -(1 + 1/64)
+            }
+            Bf16Autocast autocast;
+            std::vector<at::Tensor> cast;
+            for (const auto& m : l.mixes) cast.push_back(expression(l.a, l.prev, m, c.form).to(at::kBFloat16));
+            expect_cast_bits(aviary::mix_lerp(l.a, l.prev, l.mixes, c.form), cast, where + ", special values");
+        }
+        Leaves f = make_leaves(c, 21), e = make_leaves(c, 21);
+        auto gen = at::detail::createCPUGenerator(6);
+        std::vector<at::Tensor> w;
+        for (int64_t i = 0; i < c.K; ++i) w.push_back(at::randn({c.B, c.T, c.D}, gen));
+        std::vector<at::Tensor> xf, xe;
+        {
+            Bf16Autocast autocast;
+            xf = aviary::mix_lerp(f.a, f.prev, f.mixes, c.form);
+            for (const auto& m : e.mixes) xe.push_back(expression(e.a, e.prev, m, c.form).to(at::kBFloat16));
+        }
+        expect_cast_bits(xf, xe, where);
+        auto widened = [](const std::vector<at::Tensor>& x) {
+            std::vector<at::Tensor> out;
+            for (const auto& t : x) out.push_back(t.to(at::kFloat));
+            return out;
+        };
+        loss_of(widened(xf), w).backward();
+        loss_of(widened(xe), w).backward();
+        EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6)) << where;
+        EXPECT_TRUE(rel_close(f.prev.grad(), e.prev.grad(), 1e-6)) << where;
+        for (int64_t i = 0; i < c.K; ++i) {
+            if (c.K > 2 && i % 3 == 2) continue;  // output unused
+            EXPECT_TRUE(rel_close(f.mixes[i].grad(), e.mixes[i].grad(), 1e-5)) << where << " mix " << i;
+        }
+    }
 }
 
 TEST(MixLerp, OtherDtypesUseTheExpressions) {

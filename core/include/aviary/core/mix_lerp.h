@@ -3,7 +3,9 @@
 //   CurrentWeighted (RWKV-4 and 5):  x_c = a·μ_c + prev·(1 − μ_c)
 //   Difference (RWKV-6):             x_c = a + (prev − a)·μ_c
 // Where everything is fp32 on the CPU, all of them come from one fused pass with one backward pass (mix_lerp.cpp),
-// with the bits of those expressions in the forward direction; elsewhere from the expressions themselves.
+// with the bits of those expressions in the forward direction; elsewhere from the expressions themselves. Every x_c
+// feeds a matrix product: under CPU bf16 autocast the fused pass returns them in bf16, the bits of the cast that
+// product would make.
 #pragma once
 #include <ATen/core/Tensor.h>
 

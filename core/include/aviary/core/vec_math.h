@@ -7,6 +7,15 @@
 #include <cstdint>
 #include <cstring>
 
+// A loop function built three times, for AVX-512, AVX2 and baseline x86-64, the version chosen at load by cpuid (GCC
+// function multiversioning): 16 or 8 lanes instead of 4, and the selects (NaN checks, clamps) that baseline x86-64
+// does not vectorise. Build such files with -ffp-contract=off where every version must give the same bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AVIARY_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define AVIARY_SIMD_CLONES
+#endif
+
 namespace aviary::cpu {
 
 // e^x: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and the degree-7 Taylor polynomial of e^r (truncation
