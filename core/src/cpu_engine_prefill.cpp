@@ -26,7 +26,7 @@ namespace {
 // activation and weight-row scales) or b[i] when ws is null; y may be b.
 template <class Post>
 AVIARY_SIMD_CLONES void epilogue_row(const float* b, float xs, const float* ws, int64_t n, float* y, int64_t j0,
-                                         int64_t r0, Post& post) {
+                                     int64_t r0, Post& post) {
     if (ws)
         for (int64_t i = 0; i < n; ++i) y[i] = post((b[i] * xs) * ws[i], j0 + i, r0 + i);
     else

@@ -10,17 +10,16 @@
 //   CurrentWeighted: ∂a = Σ_c g_c·μ_c          ∂prev = Σ_c g_c·(1 − μ_c)     ∂μ_c = Σ_rows g_c·(a − prev)
 //   Difference:      ∂a = Σ_c g_c·(1 − μ_c)    ∂prev = Σ_c g_c·μ_c           ∂μ_c = Σ_rows g_c·(prev − a)
 // The sums over rows go by fixed blocks of rows, added in block order, so no result depends on the thread count.
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "aviary/core/cpu_engine_kernels.h"
 #include "aviary/core/error.h"
 #include "aviary/core/mix_lerp.h"
 #include "aviary/core/threads.h"
 #include "aviary/core/vec_math.h"
+#include "fused_ops_common.h"
 
 namespace aviary {
 namespace {
@@ -30,27 +29,16 @@ using torch::autograd::tensor_list;
 
 constexpr int64_t kRowsPerBlock = 64;  // the unit of the row sums (and of the threads' shares)
 
-// An fp32 value stored as fp32 or as bf16 bits (round to nearest even, as c10::BFloat16), and read back.
-inline void store(float* p, float v) {
-    *p = v;
-}
-inline void store(uint16_t* p, float v) {
-    *p = cpu::fp32_to_bf16(v);
-}
-inline float load(const float* p) {
-    return *p;
-}
-inline float load(const uint16_t* p) {
-    return cpu::bf16_to_fp32(*p);
-}
+using cpu::load_value;
+using cpu::store_value;
 
 template <class Out>
 AVIARY_SIMD_CLONES void forward_row(MixForm form, const float* __restrict a, const float* __restrict prev,
                                     const float* __restrict m, Out* __restrict out, int64_t D) {
     if (form == MixForm::CurrentWeighted) {
-        for (int64_t i = 0; i < D; ++i) store(out + i, a[i] * m[i] + prev[i] * (1.0f - m[i]));
+        for (int64_t i = 0; i < D; ++i) store_value(out + i, a[i] * m[i] + prev[i] * (1.0f - m[i]));
     } else {
-        for (int64_t i = 0; i < D; ++i) store(out + i, a[i] + (prev[i] - a[i]) * m[i]);
+        for (int64_t i = 0; i < D; ++i) store_value(out + i, a[i] + (prev[i] - a[i]) * m[i]);
     }
 }
 
@@ -68,7 +56,7 @@ AVIARY_SIMD_CLONES void backward_row(const G* __restrict g, const float* __restr
                                      const float* __restrict a, const float* __restrict prev, float* __restrict ga,
                                      float* __restrict gprev, float* __restrict sum, int64_t D) {
     for (int64_t i = 0; i < D; ++i) {
-        const float gi = load(g + i);
+        const float gi = load_value(g + i);
         ga[i] += gi * wa[i];
         gprev[i] += gi * wp[i];
         sum[i] += gi * (a[i] - prev[i]);
@@ -78,7 +66,7 @@ AVIARY_SIMD_CLONES void backward_row(const G* __restrict g, const float* __restr
 template <class Out>
 std::vector<Out*> pointers(std::vector<at::Tensor>& ts) {
     std::vector<Out*> p;
-    for (auto& t : ts) p.push_back(t.defined() ? static_cast<Out*>(t.data_ptr()) : nullptr);
+    for (auto& t : ts) p.push_back(t.defined() ? fused::data_as<Out>(t) : nullptr);
     return p;
 }
 
@@ -94,10 +82,7 @@ std::vector<at::Tensor> run_forward(MixForm form, const at::Tensor& a, const at:
             forward_rows(form, ap, pp, mp, K, D, ptrs, b0 * kRowsPerBlock, std::min(R, b1 * kRowsPerBlock));
         });
     };
-    if (out_dtype == at::kBFloat16)
-        run(pointers<uint16_t>(out));
-    else
-        run(pointers<float>(out));
+    fused::with_storage(out_dtype, [&](auto* t) { run(pointers<std::remove_pointer_t<decltype(t)>>(out)); });
     return out;
 }
 
@@ -118,8 +103,9 @@ public:
         const int64_t K = mix.size(0), D = mix.size(1), R = a.numel() / D;
         const int64_t blocks = (R + kRowsPerBlock - 1) / kRowsPerBlock;
         // the gradients in the outputs' dtype (fp32, or bf16 under autocast), read as they are
-        const bool bf16 = std::any_of(grads.begin(), grads.end(),
-                                      [](const at::Tensor& t) { return t.defined() && t.scalar_type() == at::kBFloat16; });
+        const bool bf16 = std::any_of(grads.begin(), grads.end(), [](const at::Tensor& t) {
+            return t.defined() && t.scalar_type() == at::kBFloat16;
+        });
         std::vector<at::Tensor> g(K);
         for (int64_t c = 0; c < K; ++c)
             if (grads[c].defined()) g[c] = grads[c].to(bf16 ? at::kBFloat16 : at::kFloat).contiguous();
@@ -149,10 +135,8 @@ public:
                 }
             });
         };
-        if (bf16)
-            run(pointers<const uint16_t>(g));
-        else
-            run(pointers<const float>(g));
+        fused::with_storage(bf16 ? at::kBFloat16 : at::kFloat,
+                            [&](auto* t) { run(pointers<const std::remove_pointer_t<decltype(t)>>(g)); });
         // ∂μ_c: the blocks' sums added in block order; (a − prev) for CurrentWeighted, (prev − a) for Difference
         at::Tensor gmix = at::zeros({K, D}, a.options());
         float* gm = gmix.data_ptr<float>();
@@ -184,10 +168,7 @@ std::vector<at::Tensor> mix_lerp(const at::Tensor& a, const at::Tensor& prev, co
     for (const auto& m : mixes) flat.push_back(m.reshape({1, D}));
     const at::Tensor mix = at::cat(flat, 0);  // (K, D); its backward hands each mix its row
     const at::Tensor ac = a.contiguous(), pc = prev.contiguous();
-    // under CPU bf16 autocast every x_c feeds a matrix product, which would take a bf16 copy of it
-    const at::ScalarType out_dtype =
-        at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16 ? at::kBFloat16
-                                                                                                   : at::kFloat;
+    const at::ScalarType out_dtype = fused::matmul_input_dtype();  // every x_c feeds a matrix product
     const bool grad = at::GradMode::is_enabled() && (a.requires_grad() || prev.requires_grad() || mix.requires_grad());
     if (!grad) return run_forward(form, ac, pc, mix.contiguous(), out_dtype);
     return MixLerpFunction::apply(ac, pc, mix, static_cast<int64_t>(form), out_dtype);

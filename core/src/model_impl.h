@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "aviary/core/channel_mix_ops.h"
 #include "aviary/core/model.h"
 #include "model_layers.h"
 #include "time_mix.h"
@@ -32,8 +33,8 @@ struct ChannelMixImpl : torch::nn::Module {
         const auto x = mix_lerp(b, prev, {mix_k, mix_r}, version != 6 ? MixForm::CurrentWeighted : MixForm::Difference);
         const at::Tensor &xk = x[0], &xr = x[1];
         // κ = relu(W_k x_k)²; out = σ(W_r x_r) ⊙ (W_v κ)   (spec §2.6)
-        at::Tensor kk = at::relu(matmul_w(xk, key)).square();
-        return at::sigmoid(matmul_w(xr, receptance)) * matmul_w(kk, value);
+        const at::Tensor kk = relu_square(matmul_w(xk, key));
+        return sigmoid_gate(matmul_w(xr, receptance), matmul_w(kk, value));
     }
 
     int version;

@@ -5,11 +5,10 @@
 
 #include <torch/torch.h>
 
+#include "aviary/core/norm_gate.h"
 #include "aviary/core/wkv.h"
 
 namespace aviary::model_internal {
-
-namespace F = torch::nn::functional;
 
 std::shared_ptr<TimeMixImpl> make_time_mix(const ModelConfig& c, bool with_state) {
     if (c.version == 4) return std::make_shared<TimeMixV4Impl>(c);
@@ -36,12 +35,11 @@ at::Tensor WkvTimeMixImpl::wkv_output(const at::Tensor& xr, const at::Tensor& xk
     at::Tensor r = matmul_w(xr, receptance).view({B, T, H, N});
     at::Tensor k = matmul_w(xk, key).view({B, T, H, N});
     at::Tensor v = matmul_w(xv, value).view({B, T, H, N});
-    at::Tensor g = F::silu(matmul_w(xg, gate));  // (B, T, A)
+    at::Tensor z = matmul_w(xg, gate);  // (B, T, A), the gate before its SiLU
     auto [y, S_out] = wkv(r, k, v, log_w, time_faaaa, S, opt.wkv, opt.wkv_chunk);
     S = S_out;
-    // GroupNorm over each head's N channels, eps 64e-5, per-channel affine; then gate; then output.
-    at::Tensor o = at::group_norm(y.reshape({B * T, A}), H, ln_x->weight, ln_x->bias, kGroupNormEps).view({B, T, A});
-    return matmul_w(o * g, output);
+    // GroupNorm over each head's N channels, eps 64e-5, per-channel affine; times SiLU(z); then output.
+    return matmul_w(norm_gate(y.reshape({B, T, A}), z, ln_x->weight, ln_x->bias, H, kGroupNormEps), output);
 }
 
 }  // namespace aviary::model_internal

@@ -135,13 +135,15 @@ struct Bf16Autocast {  // what CpuAutocastBf16 (trainer.cpp) sets, restored at t
     }
 };
 
-void expect_cast_bits(const std::vector<at::Tensor>& fused, const std::vector<at::Tensor>& cast, const std::string& where) {
+void expect_cast_bits(const std::vector<at::Tensor>& fused, const std::vector<at::Tensor>& cast,
+                      const std::string& where) {
     ASSERT_EQ(fused.size(), cast.size());
     for (size_t i = 0; i < fused.size(); ++i) {
         ASSERT_EQ(fused[i].scalar_type(), at::kBFloat16) << where;
         const at::Tensor nan = cast[i].isnan();
         EXPECT_TRUE(at::equal(fused[i].isnan(), nan)) << where << " mix " << i;
-        const at::Tensor bf = fused[i].view(at::kShort).masked_select(~nan), be = cast[i].view(at::kShort).masked_select(~nan);
+        const at::Tensor bf = fused[i].view(at::kShort).masked_select(~nan),
+                         be = cast[i].view(at::kShort).masked_select(~nan);
         EXPECT_TRUE(at::equal(bf, be)) << where << " mix " << i << ": " << (bf != be).sum().item<int64_t>()
                                        << " values differ";
     }

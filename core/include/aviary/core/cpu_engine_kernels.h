@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "aviary/core/vec_math.h"  // fp32_to_bf16, bf16_to_fp32
+
 namespace aviary::cpu {
 
 enum class WeightType { F32, BF16, I8 };
@@ -54,22 +56,6 @@ const KernelSet& kernels_best();
 // Looks a set up by name ("scalar", "avx2", "avx512", "avx512vnni", "auto"); throws aviary::Error when unknown or
 // unsupported.
 const KernelSet& kernels_named(const std::string& name);
-
-// bfloat16 <-> fp32 (round to nearest even, NaN kept quiet), as LibTorch's c10::BFloat16. Inline so that loops over
-// them vectorise (the prefill converts every GEMM input row).
-inline uint16_t fp32_to_bf16(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
-    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
-    return static_cast<uint16_t>(u >> 16);
-}
-inline float bf16_to_fp32(uint16_t h) {
-    const uint32_t u = static_cast<uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
 
 // int8 kernels: activation codes of x (n values) into codes; returns the scale s (1 when x is all zeros, NaN when x
 // holds a NaN or an infinity: then every code is 0 and every output NaN). Each kernel set has its own copy with

@@ -1,4 +1,4 @@
-// Branch-free float functions for the CPU engine's element-wise loops (cpu_engine.cpp), written so that GCC
+// Branch-free float functions for element-wise loops (the CPU engine's, the fused training ops'), written so that GCC
 // vectorises a loop that calls them (libm's expf is a call per element, which no loop around it can vectorise).
 // (Header-only, no LibTorch.)
 #pragma once
@@ -57,6 +57,37 @@ inline float tanh_approx(float x) {
     const float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315 + x2 * (62.0f / 2835)))));
     const float big = 1.0f - 2.0f / (exp_approx(2.0f * a) + 1.0f);
     return a < 0.25f ? small : std::copysign(big, x);
+}
+
+// bfloat16 <-> fp32: round to nearest even, LibTorch's bits for every value but NaN, which stays a quiet NaN
+// (LibTorch's own conversions disagree on its bits). Inline so that loops over them vectorise (the prefill converts
+// every GEMM input row).
+inline uint16_t fp32_to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
+    u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
+    return static_cast<uint16_t>(u >> 16);
+}
+inline float bf16_to_fp32(uint16_t h) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// An fp32 value stored as fp32 or as bf16 bits (uint16_t), and read back: one loop body for both storage types.
+inline void store_value(float* p, float v) {
+    *p = v;
+}
+inline void store_value(uint16_t* p, float v) {
+    *p = fp32_to_bf16(v);
+}
+inline float load_value(const float* p) {
+    return *p;
+}
+inline float load_value(const uint16_t* p) {
+    return bf16_to_fp32(*p);
 }
 
 }  // namespace aviary::cpu
