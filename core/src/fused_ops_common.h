@@ -1,4 +1,4 @@
-// What the fused CPU training ops (mix_lerp.cpp, norm_gate.cpp, channel_mix_ops.cpp) share: one loop body for fp32
+// What the fused CPU training ops (mix_lerp.cpp, norm_gate.cpp, relu_square.cpp) share: one loop body for fp32
 // and bf16 tensors, and the dtype of a matrix product's input. Private to core/src.
 #pragma once
 #include <ATen/autocast_mode.h>

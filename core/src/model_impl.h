@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "aviary/core/channel_mix_ops.h"
+#include "aviary/core/relu_square.h"
 #include "aviary/core/model.h"
 #include "model_layers.h"
 #include "time_mix.h"
@@ -34,7 +34,7 @@ struct ChannelMixImpl : torch::nn::Module {
         const at::Tensor &xk = x[0], &xr = x[1];
         // κ = relu(W_k x_k)²; out = σ(W_r x_r) ⊙ (W_v κ)   (spec §2.6)
         const at::Tensor kk = relu_square(matmul_w(xk, key));
-        return sigmoid_gate(matmul_w(xr, receptance), matmul_w(kk, value));
+        return at::sigmoid(matmul_w(xr, receptance)) * matmul_w(kk, value);
     }
 
     int version;
