@@ -22,6 +22,7 @@
 #include "aviary/core/error.h"
 #include "aviary/core/glob.h"
 #include "aviary/core/threads.h"
+#include "adamw_fused.h"
 
 namespace aviary {
 namespace {
@@ -334,7 +335,7 @@ StepResult Trainer::step(const std::function<at::Tensor(int64_t)>& micro_loss) {
     }
     {
         torch::NoGradGuard no_grad;
-        optim.step();
+        if (!adamw_step_fused(optim)) optim.step();  // CUDA: LibTorch's
     }
     impl_->steps_done += 1;
     return r;
@@ -358,18 +359,6 @@ ParamGroup Trainer::group_of(const std::string& name) const {
         if (impl_->trainable[i].name == name) return impl_->groups_of[i];
     AVIARY_FAIL("'", name, "' is not a trained parameter");
 }
-
-namespace {
-// torch::optim keys per-parameter state by the TensorImpl: a string of its address in LibTorch 1.x, the
-// address itself in 2.x.
-auto optimizer_state_key(const at::Tensor& p) {
-#if TORCH_VERSION_MAJOR >= 2
-    return static_cast<void*>(p.unsafeGetTensorImpl());
-#else
-    return c10::guts::to_string(p.unsafeGetTensorImpl());
-#endif
-}
-}  // namespace
 
 TensorList Trainer::optimizer_state() const {
     TensorList out;
