@@ -3,6 +3,7 @@
 
 #include "aviary/core/cpu_engine.h"
 #include "aviary/core/cpu_engine_int8.h"
+#include "aviary/core/cpu_info.h"
 #include "aviary/core/error.h"
 #include "aviary/core/threads.h"
 
@@ -18,6 +19,25 @@ void add_model_options(CLI::App* sub, ModelArgs& args, bool required) {
         ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     sub->add_option("--threads", args.threads, "CPU threads (default: $AVIARY_THREADS or all cores)")
         ->check(CLI::NonNegativeNumber);
+}
+
+bool runs_fp32_training(int argc, char** argv) {
+    if (argc < 2 || std::string(argv[1]) != "train") return false;
+    std::string precision, device = "cpu";
+    for (int i = 2; i < argc; ++i) {
+        const std::string a = argv[i];
+        for (auto [name, value] :
+             {std::pair<const char*, std::string*>{"--precision", &precision}, {"--device", &device}}) {
+            const std::string eq = std::string(name) + "=";
+            if (a == name && i + 1 < argc)
+                *value = argv[i + 1];
+            else if (a.rfind(eq, 0) == 0)
+                *value = a.substr(eq.size());
+        }
+    }
+    if (device != "cpu") return false;
+    if (!precision.empty()) return precision == "fp32";
+    return !cpu_info().native_bf16();
 }
 
 void add_precision_option(CLI::App* sub, TrainPrecision& precision) {

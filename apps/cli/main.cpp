@@ -13,7 +13,8 @@
 #include "cli_common.h"
 
 int main(int argc, char** argv) {
-    aviary::ensure_blas_core(argv);  // before any GEMM: OpenBLAS's kernels for this CPU (blas_core.h)
+    // before any GEMM: OpenBLAS's kernels for this CPU, and for fp32 training idle workers that sleep (blas_core.h)
+    aviary::ensure_start_up_env(argv, aviary::cli::runs_fp32_training(argc, argv));
 #if defined(__GLIBC__)
     // LibTorch allocates and frees activation and gradient buffers of many MB at every training step; by default
     // glibc serves each from a fresh mmap, so the kernel zero-fills its pages again every time (measured: half

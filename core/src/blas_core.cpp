@@ -1,6 +1,7 @@
 // blas_core.h. OpenBLAS's functions are looked up at run time (dlsym), as in threads.cpp, so the build does not
 // depend on which BLAS Debian's alternatives selected.
 #include "aviary/core/blas_core.h"
+#include "aviary/core/threads.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -9,6 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace aviary {
 namespace {
@@ -60,20 +64,42 @@ std::string openblas_core_for(const CpuInfo& cpu) {
 }
 
 void ensure_blas_core(char** argv) {
-    if (std::getenv("OPENBLAS_CORETYPE")) return;
-    if (const char* keep = std::getenv("AVIARY_BLAS_CORE"); keep && std::strcmp(keep, "keep") == 0) return;
-    const std::string core = call_string_fn("openblas_get_corename");
-    if (core.empty()) return;
-    const std::string wanted = openblas_core_for(cpu_info());
-    const int have = openblas_core_rank(core);
-    if (wanted.empty() || have < 0 || have >= openblas_core_rank(wanted)) return;
-    setenv("OPENBLAS_CORETYPE", wanted.c_str(), 1);
-    setenv(kFromVar, core.c_str(), 1);
+    ensure_start_up_env(argv, false);
+}
+
+void ensure_start_up_env(char** argv, bool fp32_training) {
+    std::vector<std::pair<std::string, std::string>> set;  // what to set before the one re-exec
+    const bool keep_core = [] {
+        const char* keep = std::getenv("AVIARY_BLAS_CORE");
+        return std::getenv("OPENBLAS_CORETYPE") || (keep && std::strcmp(keep, "keep") == 0);
+    }();
+    if (!keep_core) {
+        const std::string core = call_string_fn("openblas_get_corename");
+        const std::string wanted = openblas_core_for(cpu_info());
+        const int have = core.empty() ? -1 : openblas_core_rank(core);
+        if (!wanted.empty() && have >= 0 && have < openblas_core_rank(wanted)) {
+            set.emplace_back("OPENBLAS_CORETYPE", wanted);
+            set.emplace_back(kFromVar, core);
+        }
+    }
+    if (fp32_training) {
+        // idle workers that sleep at once (threads.h); only where the user chose neither setting
+        bool user_chose = false;
+        std::vector<std::pair<std::string, std::string>> quiet;
+        for (const char* setting : kIdleWorkersSleepEnv) {
+            const std::string s(setting);
+            const size_t eq = s.find('=');
+            user_chose = user_chose || std::getenv(s.substr(0, eq).c_str());
+            quiet.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+        }
+        if (!user_chose) set.insert(set.end(), quiet.begin(), quiet.end());
+    }
+    if (set.empty()) return;
+    for (const auto& [name, value] : set) setenv(name.c_str(), value.c_str(), 1);
     std::fflush(nullptr);
     execv("/proc/self/exe", argv);
-    // exec failed (no /proc, a sandbox): go on with OpenBLAS's own choice; blas_info() reports it.
-    unsetenv("OPENBLAS_CORETYPE");
-    unsetenv(kFromVar);
+    // exec failed (no /proc, a sandbox): go on as loaded; blas_info() and thread_pools_sleep_when_idle() tell
+    for (const auto& entry : set) unsetenv(entry.first.c_str());
 }
 
 BlasInfo blas_info() {

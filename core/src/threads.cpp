@@ -4,11 +4,17 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
+#include <mutex>
 #include <cstdlib>
 #include <string>
+#include <strings.h>
 #include <thread>
 
 namespace aviary {
@@ -54,14 +60,55 @@ int thread_count() {
 
 // at::parallel_for is a header template over OpenMP: this file is built with -fopenmp (core/CMakeLists.txt), without
 // which it would run the whole range on the caller.
+namespace {
+thread_local int shares_beside_blas = 0;  // > 0 inside SharesBesideBlasScope: its thread count
+}  // namespace
+
 int parallel_for_shares(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     if (n <= 0) return 0;
     std::atomic<int> shares{0};
-    at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
-        shares.fetch_add(1);
-        fn(b, e);
-    });
+#ifdef _OPENMP
+    const bool own_threads = shares_beside_blas > 1 && at::get_num_threads() == 1;
+#else
+    const bool own_threads = false;  // built without OpenMP (Clang): LibTorch's split, serial here
+#endif
+    if (!own_threads) {
+        at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
+            shares.fetch_add(1);
+            fn(b, e);
+        });
+        return shares.load();
+    }
+#ifdef _OPENMP
+    // beside OpenBLAS's pool, on OpenMP threads of this call's own (LibTorch's ops keep their one)
+    const int k = static_cast<int>(std::min<int64_t>(shares_beside_blas, n));
+    std::exception_ptr error;
+    std::mutex error_mutex;
+#pragma omp parallel num_threads(k)
+    {
+        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t b = n * t / nt, e = n * (t + 1) / nt;
+        if (b < e) {
+            shares.fetch_add(1);
+            try {
+                fn(b, e);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(error_mutex);
+                if (!error) error = std::current_exception();
+            }
+        }
+    }
+    if (error) std::rethrow_exception(error);
+#endif
     return shares.load();
+}
+
+SharesBesideBlasScope::SharesBesideBlasScope() : saved_(shares_beside_blas) {
+    shares_beside_blas = std::max(thread_count(), 1);
+}
+
+SharesBesideBlasScope::~SharesBesideBlasScope() {
+    shares_beside_blas = saved_;
 }
 
 namespace {
@@ -100,6 +147,18 @@ TorchThreadsScope::TorchThreadsScope() : saved_intra_(at::get_num_threads()) {
     // The BLAS's count is the one set_thread_count() gave; inside another scope it is already 1 and LibTorch holds it.
     const int n = std::max({blas_one_.saved(), saved_intra_, 1});
     if (n != saved_intra_) at::set_num_threads(n);
+}
+
+const char* const kIdleWorkersSleepEnv[2] = {"OMP_WAIT_POLICY=passive", "OPENBLAS_THREAD_TIMEOUT=4"};
+
+bool thread_pools_sleep_when_idle() {
+    for (const char* setting : kIdleWorkersSleepEnv) {
+        const std::string s(setting);
+        const size_t eq = s.find('=');
+        const char* v = std::getenv(s.substr(0, eq).c_str());
+        if (!v || strcasecmp(v, s.c_str() + eq + 1) != 0) return false;
+    }
+    return true;
 }
 
 TorchThreadsScope::~TorchThreadsScope() {

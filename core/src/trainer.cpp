@@ -282,9 +282,15 @@ StepResult Trainer::step(const std::function<at::Tensor(int64_t)>& micro_loss) {
     auto& optim = *impl_->optimizer;
     const bool bf16 = o.precision == TrainPrecision::Bf16;
     // bf16: the products go to oneDNN, which runs on LibTorch's intra-op pool, so the whole step (forward,
-    // backward, optimizer) gets every thread there; fp32 keeps set_thread_count()'s split (OpenBLAS's pool).
+    // backward, optimizer) gets every thread there. fp32: the products go to OpenBLAS's pool and LibTorch's ops keep
+    // one thread; the WKV and the fused ops get every thread beside it where both pools' idle workers sleep
+    // (threads.h), else one.
     std::optional<TorchThreadsScope> all_threads;
-    if (bf16) all_threads.emplace();
+    std::optional<SharesBesideBlasScope> beside_blas;
+    if (bf16)
+        all_threads.emplace();
+    else if (thread_pools_sleep_when_idle())
+        beside_blas.emplace();
     optim.zero_grad();
     double sum = 0;
     for (int64_t micro = 0; micro < o.grad_accum; ++micro) {

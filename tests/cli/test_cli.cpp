@@ -73,11 +73,13 @@ TEST(Cli, InfoDescribesAVisualRwkvFile) {
 }
 
 // `info --system` with OPENBLAS_CORETYPE cleared: the program's start-up corrects OpenBLAS's core when it is below
-// this CPU's class (blas_core.h), and the JSON says which core runs, which oneDNN ISA and which prefill paths.
+// this CPU's class (blas_core.h), and the JSON says which core runs, which oneDNN ISA and which prefill paths, and
+// whether the thread pools' idle workers sleep.
 TEST(Cli, InfoSystemReportsTheCorrectedBlasCore) {
     const auto dir = aviary::test::scratch_dir("info_system");
     const Result r = aviary::test::run_cli("info --system", "", dir,
-                                           "env -u OPENBLAS_CORETYPE -u AVIARY_BLAS_CORE_FROM -u AVIARY_BLAS_CORE");
+                                           "env -u OPENBLAS_CORETYPE -u AVIARY_BLAS_CORE_FROM -u AVIARY_BLAS_CORE "
+                                           "-u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     for (const char* key : {"cpu", "blas", "onednn", "engine", "threads"}) EXPECT_TRUE(j.contains(key)) << key;
@@ -88,6 +90,13 @@ TEST(Cli, InfoSystemReportsTheCorrectedBlasCore) {
                   aviary::openblas_core_rank(j["blas"]["core_for_this_cpu"].get<std::string>()))
             << j["blas"].dump();
     }
+    // info is not an fp32 training run: its pools' idle workers spin as the libraries default, unless the user set
+    // both of the sleeping settings (threads.h)
+    EXPECT_EQ(j["threads"]["idle_workers_sleep"], false) << j["threads"].dump();
+    const Result quiet =
+        aviary::test::run_cli("info --system", "", dir, "env OMP_WAIT_POLICY=passive OPENBLAS_THREAD_TIMEOUT=4");
+    ASSERT_EQ(quiet.code, 0) << quiet.err;
+    EXPECT_EQ(nlohmann::json::parse(quiet.out)["threads"]["idle_workers_sleep"], true) << quiet.out;
     EXPECT_EQ(aviary::test::run_cli("info", "", dir).code, 2);  // neither --model nor --system
 }
 

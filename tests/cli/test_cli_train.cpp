@@ -184,6 +184,50 @@ TEST(CliTrain, PrecisionIsAcceptedReportedOrRejected) {
     EXPECT_FALSE(fs::exists(bad));
 }
 
+// fp32 training starts with both thread pools' idle workers asleep (threads.h, blas_core.h ensure_start_up_env): the
+// running process's environment holds OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT=4 once it trains with
+// --precision fp32 from an environment without them; a user's own OMP_WAIT_POLICY is kept (nothing added); bf16
+// runs get neither. Read from /proc/<pid>/environ while the run is in its first steps, then the run is killed.
+TEST(CliTrain, Fp32RunsStartWithIdleWorkersAsleep) {
+    auto environ_while_training = [&](const std::string& env, const std::string& precision, const std::string& name) {
+        const fs::path out = tmp_dir() / ("pools_" + name);
+        fs::remove_all(out);
+        const std::string cmd = "exec env -u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT " + env + " " +
+                                std::string(AVIARY_CLI_PATH) + " train text --out " + out.string() + " --data " +
+                                corpus() + " --steps 5000 --precision " + precision + kTrainArgs + " >/dev/null 2>&1";
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        std::string environ;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (std::chrono::steady_clock::now() < deadline) {
+            int st;
+            if (::waitpid(pid, &st, WNOHANG) == pid) return std::string("exited");
+            if (fs::exists(out / "train_log.jsonl")) {  // a step done: past every start-up re-exec
+                environ = slurp("/proc/" + std::to_string(pid) + "/environ");
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        std::replace(environ.begin(), environ.end(), '\0', '\n');
+        return "\n" + environ;
+    };
+    const std::string fp32 = environ_while_training("", "fp32", "fp32");
+    EXPECT_NE(fp32.find("\nOMP_WAIT_POLICY=passive\n"), std::string::npos) << fp32;
+    EXPECT_NE(fp32.find("\nOPENBLAS_THREAD_TIMEOUT=4\n"), std::string::npos) << fp32;
+    const std::string user = environ_while_training("OMP_WAIT_POLICY=active", "fp32", "user");
+    EXPECT_NE(user.find("\nOMP_WAIT_POLICY=active\n"), std::string::npos) << user;
+    EXPECT_EQ(user.find("OPENBLAS_THREAD_TIMEOUT"), std::string::npos) << user;
+    const std::string bf16 = environ_while_training("", "bf16", "bf16");
+    EXPECT_NE(bf16, "exited");
+    EXPECT_EQ(bf16.find("OMP_WAIT_POLICY"), std::string::npos) << bf16;
+    EXPECT_EQ(bf16.find("OPENBLAS_THREAD_TIMEOUT"), std::string::npos) << bf16;
+}
+
 // Finch ablations (issue 10, the paper's Table 19): --ablate freezes exactly the data-dependent LoRAs at their
 // official init (w1 = 0, so the token shift / decay are static), and every other matrix still trains.
 TEST(CliTrain, AblationsFreezeExactlyTheDataDependentLoras) {

@@ -3,16 +3,17 @@
 // rows that do not fill the last 64-row block, and the same bits on one thread and two.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 #include "aviary/core/mix_lerp.h"
 #include "aviary/core/threads.h"
+#include "common/bf16_autocast.h"
 #include "common/compare.h"
 
 using aviary::MixForm;
+using aviary::test::Bf16Autocast;
 using aviary::test::rel_close;
 
 namespace {
@@ -122,18 +123,6 @@ TEST(MixLerp, SameBitsOnOneThreadAndTwoAndWithoutGrad) {
 // conversion 0x7fc0). The gradients come back in bf16 and are read exactly: each as the cast expressions' autograd
 // gives it.
 namespace {
-struct Bf16Autocast {  // what CpuAutocastBf16 (trainer.cpp) sets, restored at the end
-    bool was = at::autocast::is_cpu_enabled();
-    at::ScalarType dtype = at::autocast::get_autocast_cpu_dtype();
-    Bf16Autocast() {
-        at::autocast::set_cpu_enabled(true);
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-    ~Bf16Autocast() {
-        at::autocast::set_cpu_enabled(was);
-        at::autocast::set_autocast_cpu_dtype(dtype);
-    }
-};
 
 void expect_cast_bits(const std::vector<at::Tensor>& fused, const std::vector<at::Tensor>& cast,
                       const std::string& where) {

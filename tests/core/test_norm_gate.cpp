@@ -5,15 +5,16 @@
 // the LibTorch ops.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
 #include "aviary/core/norm_gate.h"
 #include "aviary/core/threads.h"
+#include "common/bf16_autocast.h"
 #include "common/compare.h"
 
+using aviary::test::Bf16Autocast;
 using aviary::test::rel_close;
 
 namespace {
@@ -40,19 +41,6 @@ Inputs make_inputs(const Case& c, uint64_t seed) {
     in.g = at::randn({c.B, c.T, A}, gen);
     return in;
 }
-
-struct Bf16Autocast {  // what CpuAutocastBf16 (trainer.cpp) sets, restored at the end
-    bool was = at::autocast::is_cpu_enabled();
-    at::ScalarType dtype = at::autocast::get_autocast_cpu_dtype();
-    Bf16Autocast() {
-        at::autocast::set_cpu_enabled(true);
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-    ~Bf16Autocast() {
-        at::autocast::set_cpu_enabled(was);
-        at::autocast::set_autocast_cpu_dtype(dtype);
-    }
-};
 
 struct Result {
     at::Tensor o, gy, gz, gw, gb;

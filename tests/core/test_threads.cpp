@@ -1,11 +1,15 @@
 // parallel_for_shares (core/src/threads.cpp): every index once, the shares on LibTorch's intra-op threads — one
 // under set_thread_count(), which gives the cores to OpenBLAS, two inside TorchThreadsScope on two cores (the file is
 // built with OpenMP: at::parallel_for, a header template, ran serially in files built without it) — and a share's
-// exception rethrown to the caller.
+// exception rethrown to the caller; inside SharesBesideBlasScope (fp32 training with sleeping idle workers) the shares
+// on thread_count() threads of its own while LibTorch keeps one; and thread_pools_sleep_when_idle() from the
+// environment.
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -44,4 +48,54 @@ TEST(ParallelForShares, RethrowsAShareException) {
     EXPECT_THROW(
         aviary::parallel_for_shares(8, [](int64_t b, int64_t) { AVIARY_CHECK(b != 0, "the first share fails"); }),
         aviary::Error);
+}
+
+TEST(ParallelForShares, BesideBlasSplitsOverTheBlasThreadCountWhileLibTorchKeepsOne) {
+    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
+    aviary::set_thread_count(2);  // OpenBLAS 2, LibTorch 1
+    {
+        aviary::SharesBesideBlasScope beside;
+        EXPECT_EQ(at::get_num_threads(), 1);
+        std::vector<std::atomic<int>> hits(37);
+        const int shares = aviary::parallel_for_shares(37, [&](int64_t b, int64_t e) {
+            EXPECT_EQ(at::get_num_threads(), 1);
+            for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+        });
+        for (int64_t i = 0; i < 37; ++i) EXPECT_EQ(hits[i].load(), 1) << "index " << i;
+#if defined(__GNUC__) && !defined(__clang__)
+        if (std::thread::hardware_concurrency() >= 2) {
+            EXPECT_EQ(shares, 2);
+        }
+#endif
+        EXPECT_EQ(aviary::parallel_for_shares(1, [](int64_t b, int64_t e) { EXPECT_EQ(e - b, 1); }), 1);
+        EXPECT_THROW(
+            aviary::parallel_for_shares(8, [](int64_t b, int64_t) { AVIARY_CHECK(b != 0, "the first share fails"); }),
+            aviary::Error);
+    }
+    // after the scope: LibTorch's one thread again
+    EXPECT_EQ(aviary::parallel_for_shares(37, [](int64_t, int64_t) {}), 1);
+    aviary::set_thread_count(blas_before);
+    at::set_num_threads(intra_before);
+}
+
+TEST(ThreadPools, SleepWhenIdleOnlyWithBothSettings) {
+    auto restore = [](const char* name, const char* value) {
+        if (value)
+            setenv(name, value, 1);
+        else
+            unsetenv(name);
+    };
+    const char* omp = std::getenv("OMP_WAIT_POLICY");
+    const char* blas = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+    const std::string omp_saved = omp ? omp : "", blas_saved = blas ? blas : "";
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);  // the value is case-insensitive, as libgomp reads it
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+    EXPECT_TRUE(aviary::thread_pools_sleep_when_idle());
+    unsetenv("OPENBLAS_THREAD_TIMEOUT");
+    EXPECT_FALSE(aviary::thread_pools_sleep_when_idle());
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+    setenv("OMP_WAIT_POLICY", "active", 1);
+    EXPECT_FALSE(aviary::thread_pools_sleep_when_idle());
+    restore("OMP_WAIT_POLICY", omp ? omp_saved.c_str() : nullptr);
+    restore("OPENBLAS_THREAD_TIMEOUT", blas ? blas_saved.c_str() : nullptr);
 }

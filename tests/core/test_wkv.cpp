@@ -15,6 +15,7 @@
 #include "aviary/core/threads.h"
 #include "aviary/core/wkv.h"
 #include "aviary/core/wkv4.h"
+#include "common/bf16_autocast.h"
 #include "common/compare.h"
 
 using aviary::test::rel_close;
@@ -293,16 +294,6 @@ TEST(WkvDispatch, PicksAPathAndRejectsBadShapes) {
 // matmuls included, which autocast would otherwise round to bf16), in fp32, and the gradients reach the bf16
 // inputs as bf16.
 TEST(WkvDispatch, RunsInFp32UnderBf16Autocast) {
-    struct Bf16Autocast {  // as torch.autocast("cpu", torch.bfloat16)
-        Bf16Autocast() {
-            at::autocast::set_cpu_enabled(true);
-            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        }
-        ~Bf16Autocast() {
-            at::autocast::set_cpu_enabled(false);
-            at::autocast::clear_cache();
-        }
-    };
     auto in = make_inputs(2, 40, 2, 8, 4, false);
     const at::Tensor r = in.r.to(at::kBFloat16), k = in.k.to(at::kBFloat16), v = in.v.to(at::kBFloat16);
     for (auto impl : {aviary::WkvImpl::Cpu, aviary::WkvImpl::Chunked, aviary::WkvImpl::Reference}) {
@@ -310,7 +301,7 @@ TEST(WkvDispatch, RunsInFp32UnderBf16Autocast) {
             aviary::wkv(r.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), in.lw, in.u, in.s0, impl, 16);
         at::Tensor y, s;
         {
-            Bf16Autocast autocast;
+            aviary::test::Bf16Autocast autocast;
             std::tie(y, s) = aviary::wkv(r, k, v, in.lw, in.u, in.s0, impl, 16);
         }
         EXPECT_EQ(y.scalar_type(), at::kFloat) << aviary::wkv_impl_name(impl);
@@ -319,7 +310,7 @@ TEST(WkvDispatch, RunsInFp32UnderBf16Autocast) {
     }
     const at::Tensor rg = r.clone().set_requires_grad(true);
     {
-        Bf16Autocast autocast;
+        aviary::test::Bf16Autocast autocast;
         aviary::wkv(rg, k, v, in.lw, in.u, in.s0).first.sum().backward();
     }
     ASSERT_TRUE(rg.grad().defined());

@@ -17,6 +17,10 @@ namespace aviary {
 // AVIARY_BLAS_CORE=keep, when the BLAS is not OpenBLAS, or when the core is already good enough. If exec fails the
 // program goes on with the slow kernels (blas_info() tells).
 void ensure_blas_core(char** argv);
+// ensure_blas_core, and for a run that trains in fp32 on the CPU also OMP_WAIT_POLICY=passive and
+// OPENBLAS_THREAD_TIMEOUT=4 (threads.h, thread_pools_sleep_when_idle) where the user set neither: one re-exec for
+// whatever is missing. The `aviary` CLI calls this (apps/cli/main.cpp), with fp32_training judged from its arguments.
+void ensure_start_up_env(char** argv, bool fp32_training);
 
 struct BlasInfo {
     std::string library;         // "OpenBLAS" or "unknown (no openblas_get_corename)"

@@ -14,12 +14,21 @@ void set_thread_count(int n);
 // The BLAS thread count (the number that matters for the matrix products).
 int thread_count();
 // Runs fn(begin, end) over [0, n) in contiguous shares, one per LibTorch intra-op (OpenMP) thread: more than one inside
-// TorchThreadsScope (bf16 training), one where set_thread_count() gives the cores to OpenBLAS (fp32). at::parallel_for
-// is a header template that runs serially in a file built without OpenMP; this one is built with it. For loops over
-// independent items (the CPU WKV's heads, mix_lerp's row blocks); returns the number of shares it ran. (Threads of its
-// own beside OpenBLAS's were measured in fp32 training and gained nothing: OpenBLAS's idle workers spin for up to
-// ~0.1 s after each product, docs/BENCHMARKS.md.)
+// TorchThreadsScope (bf16 training), one where set_thread_count() gives the cores to OpenBLAS (fp32), thread_count()
+// inside SharesBesideBlasScope (fp32 training whose idle workers sleep, below). at::parallel_for is a header template
+// that runs serially in a file built without OpenMP; this one is built with it (GCC; serial with Clang). For loops
+// over independent items (the CPU WKV's heads, the fused ops' row blocks); returns the number of shares it ran.
 int parallel_for_shares(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+// fp32 CPU training alternates OpenBLAS's products with LibTorch's element-wise ops and the CPU WKV (OpenMP). Both
+// runtimes keep idle workers spinning by default (libgomp's for ~300 000 spins, OpenBLAS's for up to 2^28 cycles), so
+// OpenMP threads beside OpenBLAS's would take the cores its next product needs. Started with OMP_WAIT_POLICY=passive
+// and OPENBLAS_THREAD_TIMEOUT=4 (both read only while the libraries initialise; ensure_start_up_env, blas_core.h,
+// sets them for fp32 `train` runs), idle workers sleep at once and both pools can run on every core. True when this
+// process has both (whoever set them).
+bool thread_pools_sleep_when_idle();
+// The two settings, as NAME=value.
+extern const char* const kIdleWorkersSleepEnv[2];
 
 // Row-major single-precision GEMM through the cblas_sgemm of the BLAS LibTorch itself loaded (looked up at run
 // time), or nullptr when that BLAS has no C interface: C (M, N; ldc) = A (M, K; lda) · op(B), op(B) = Bᵀ for a
@@ -57,6 +66,21 @@ public:
 private:
     int saved_intra_ = 1;
     BlasSingleThreadScope blas_one_;
+};
+
+// While alive (on this thread), parallel_for_shares splits its loops over thread_count() OpenMP threads although
+// LibTorch's intra-op pool keeps the one set_thread_count() gives it: fp32 training steps where
+// thread_pools_sleep_when_idle(), so that the CPU WKV and the fused element-wise ops use every core between OpenBLAS's
+// products, while LibTorch's own small ops stay on one thread (each parallel region would wake a sleeping worker).
+class SharesBesideBlasScope {
+public:
+    SharesBesideBlasScope();
+    ~SharesBesideBlasScope();
+    SharesBesideBlasScope(const SharesBesideBlasScope&) = delete;
+    SharesBesideBlasScope& operator=(const SharesBesideBlasScope&) = delete;
+
+private:
+    int saved_ = 0;
 };
 
 }  // namespace aviary
