@@ -85,14 +85,9 @@ void ensure_start_up_env(char** argv, bool fp32_training) {
     if (fp32_training) {
         // idle workers that sleep at once (threads.h); only where the user chose neither setting
         bool user_chose = false;
-        std::vector<std::pair<std::string, std::string>> quiet;
-        for (const char* setting : kIdleWorkersSleepEnv) {
-            const std::string s(setting);
-            const size_t eq = s.find('=');
-            user_chose = user_chose || std::getenv(s.substr(0, eq).c_str());
-            quiet.emplace_back(s.substr(0, eq), s.substr(eq + 1));
-        }
-        if (!user_chose) set.insert(set.end(), quiet.begin(), quiet.end());
+        for (const EnvSetting& setting : kIdleWorkersSleepEnv) user_chose = user_chose || std::getenv(setting.name);
+        if (!user_chose)
+            for (const EnvSetting& setting : kIdleWorkersSleepEnv) set.emplace_back(setting.name, setting.value);
     }
     if (set.empty()) return;
     for (const auto& [name, value] : set) setenv(name.c_str(), value.c_str(), 1);

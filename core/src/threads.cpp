@@ -149,14 +149,12 @@ TorchThreadsScope::TorchThreadsScope() : saved_intra_(at::get_num_threads()) {
     if (n != saved_intra_) at::set_num_threads(n);
 }
 
-const char* const kIdleWorkersSleepEnv[2] = {"OMP_WAIT_POLICY=passive", "OPENBLAS_THREAD_TIMEOUT=4"};
+const EnvSetting kIdleWorkersSleepEnv[2] = {{"OMP_WAIT_POLICY", "passive"}, {"OPENBLAS_THREAD_TIMEOUT", "4"}};
 
 bool thread_pools_sleep_when_idle() {
-    for (const char* setting : kIdleWorkersSleepEnv) {
-        const std::string s(setting);
-        const size_t eq = s.find('=');
-        const char* v = std::getenv(s.substr(0, eq).c_str());
-        if (!v || strcasecmp(v, s.c_str() + eq + 1) != 0) return false;
+    for (const EnvSetting& setting : kIdleWorkersSleepEnv) {
+        const char* v = std::getenv(setting.name);
+        if (!v || strcasecmp(v, setting.value) != 0) return false;  // libgomp reads the policy case-insensitively
     }
     return true;
 }

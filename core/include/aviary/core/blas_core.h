@@ -3,6 +3,7 @@
 // "Prescott" kernels, ~4x slower fp32 GEMMs than the AVX-512 ones. The table cannot be changed after loading, and
 // OpenBLAS reads OPENBLAS_CORETYPE only while it initialises, so ensure_blas_core() re-executes the program once with
 // OPENBLAS_CORETYPE set to the core type that this CPU's instruction sets call for (by features, never by model).
+// The same re-exec carries the thread pools' settings for fp32 training (ensure_start_up_env, threads.h).
 #pragma once
 #include <string>
 

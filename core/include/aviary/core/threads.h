@@ -27,8 +27,12 @@ int parallel_for_shares(int64_t n, const std::function<void(int64_t, int64_t)>& 
 // sets them for fp32 `train` runs), idle workers sleep at once and both pools can run on every core. True when this
 // process has both (whoever set them).
 bool thread_pools_sleep_when_idle();
-// The two settings, as NAME=value.
-extern const char* const kIdleWorkersSleepEnv[2];
+// The two settings.
+struct EnvSetting {
+    const char* name;
+    const char* value;
+};
+extern const EnvSetting kIdleWorkersSleepEnv[2];
 
 // Row-major single-precision GEMM through the cblas_sgemm of the BLAS LibTorch itself loaded (looked up at run
 // time), or nullptr when that BLAS has no C interface: C (M, N; ldc) = A (M, K; lda) · op(B), op(B) = Bᵀ for a
