@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "aviary/core/relu_square.h"
 #include "aviary/core/model.h"
+#include "aviary/core/relu_square.h"
 #include "model_layers.h"
 #include "time_mix.h"
 

@@ -4,17 +4,17 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <strings.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
-#include <cstdlib>
 #include <string>
-#include <strings.h>
 #include <thread>
 
 namespace aviary {
@@ -58,12 +58,12 @@ int thread_count() {
     return at::get_num_threads();
 }
 
-// at::parallel_for is a header template over OpenMP: this file is built with -fopenmp (core/CMakeLists.txt), without
-// which it would run the whole range on the caller.
 namespace {
 thread_local int shares_beside_blas = 0;  // > 0 inside SharesBesideBlasScope: its thread count
 }  // namespace
 
+// at::parallel_for is a header template over OpenMP: this file is built with -fopenmp (core/CMakeLists.txt), without
+// which it would run the whole range on the caller.
 int parallel_for_shares(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     if (n <= 0) return 0;
     std::atomic<int> shares{0};
@@ -111,6 +111,16 @@ SharesBesideBlasScope::~SharesBesideBlasScope() {
     shares_beside_blas = saved_;
 }
 
+const EnvSetting kIdleWorkersSleepEnv[2] = {{"OMP_WAIT_POLICY", "passive"}, {"OPENBLAS_THREAD_TIMEOUT", "4"}};
+
+bool thread_pools_sleep_when_idle() {
+    for (const EnvSetting& setting : kIdleWorkersSleepEnv) {
+        const char* v = std::getenv(setting.name);
+        if (!v || strcasecmp(v, setting.value) != 0) return false;  // libgomp reads the policy case-insensitively
+    }
+    return true;
+}
+
 namespace {
 // CBLAS's enum values (cblas.h): fixed by the standard interface, so no header is needed.
 constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
@@ -147,16 +157,6 @@ TorchThreadsScope::TorchThreadsScope() : saved_intra_(at::get_num_threads()) {
     // The BLAS's count is the one set_thread_count() gave; inside another scope it is already 1 and LibTorch holds it.
     const int n = std::max({blas_one_.saved(), saved_intra_, 1});
     if (n != saved_intra_) at::set_num_threads(n);
-}
-
-const EnvSetting kIdleWorkersSleepEnv[2] = {{"OMP_WAIT_POLICY", "passive"}, {"OPENBLAS_THREAD_TIMEOUT", "4"}};
-
-bool thread_pools_sleep_when_idle() {
-    for (const EnvSetting& setting : kIdleWorkersSleepEnv) {
-        const char* v = std::getenv(setting.name);
-        if (!v || strcasecmp(v, setting.value) != 0) return false;  // libgomp reads the policy case-insensitively
-    }
-    return true;
 }
 
 TorchThreadsScope::~TorchThreadsScope() {
