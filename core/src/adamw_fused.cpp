@@ -16,13 +16,11 @@
 #include <cmath>
 #include <memory>
 
-#include "aviary/core/threads.h"
 #include "aviary/core/vec_math.h"
+#include "fused_ops_common.h"
 
 namespace aviary {
 namespace {
-
-constexpr int64_t kGrain = 16384;  // elements per share of the threads
 
 struct Scalars {
     float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, neg_step_size;
@@ -92,10 +90,8 @@ bool adamw_step_fused(torch::optim::AdamW& optim) {
             const float* gp = p.grad().data_ptr<float>();
             float *mp = st.exp_avg().data_ptr<float>(), *vp = st.exp_avg_sq().data_ptr<float>();
             const int64_t n = p.numel();
-            parallel_for_shares((n + kGrain - 1) / kGrain, [&](int64_t b0, int64_t b1) {
-                const int64_t i0 = b0 * kGrain, i1 = std::min(n, b1 * kGrain);
-                update(pp + i0, gp + i0, mp + i0, vp + i0, i1 - i0, s);
-            });
+            fused::for_element_ranges(
+                n, [&](int64_t i0, int64_t i1) { update(pp + i0, gp + i0, mp + i0, vp + i0, i1 - i0, s); });
         }
     }
     return true;

@@ -1,10 +1,14 @@
-// What the fused CPU training ops (mix_lerp.cpp, norm_gate.cpp, relu_square.cpp) share: one loop body for fp32
-// and bf16 tensors, and the dtype of a matrix product's input. Private to core/src.
+// What the fused CPU training ops (mix_lerp.cpp, norm_gate.cpp, relu_square.cpp, adamw_fused.cpp) share: one loop
+// body for fp32 and bf16 tensors, element ranges for the threads, and the dtype of a matrix product's input. Private
+// to core/src.
 #pragma once
 #include <ATen/autocast_mode.h>
 #include <ATen/core/Tensor.h>
 
+#include <algorithm>
 #include <cstdint>
+
+#include "aviary/core/threads.h"
 
 namespace aviary::fused {
 
@@ -20,6 +24,15 @@ void with_storage(at::ScalarType t, Fn&& fn) {
 template <class T>
 T* data_as(const at::Tensor& t) {
     return static_cast<T*>(t.data_ptr());
+}
+
+// fn(i0, i1) over [0, n) in ranges of kGrain elements shared out by parallel_for_shares (threads.h): for
+// element-wise loops, whose results do not depend on the split.
+constexpr int64_t kGrain = 16384;
+template <class Fn>
+void for_element_ranges(int64_t n, Fn&& fn) {
+    parallel_for_shares((n + kGrain - 1) / kGrain,
+                        [&](int64_t b0, int64_t b1) { fn(b0 * kGrain, std::min(n, b1 * kGrain)); });
 }
 
 // The dtype a CPU matrix product takes its input in: bf16 under CPU bf16 autocast (which would cast it), else fp32.

@@ -9,7 +9,6 @@
 #include <algorithm>
 
 #include "aviary/core/relu_square.h"
-#include "aviary/core/threads.h"
 #include "aviary/core/vec_math.h"
 #include "fused_ops_common.h"
 
@@ -19,11 +18,10 @@ namespace {
 using cpu::load_value;
 using cpu::store_value;
 using fused::data_as;
+using fused::for_element_ranges;
 using fused::with_storage;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
-
-constexpr int64_t kGrain = 16384;  // elements per share of the threads
 
 template <class T>
 AVIARY_SIMD_CLONES void relu_square_fwd(const T* __restrict x, T* __restrict y, int64_t n) {
@@ -38,20 +36,13 @@ AVIARY_SIMD_CLONES void relu_square_bwd(const T* __restrict x, const G* __restri
     for (int64_t i = 0; i < n; ++i) store_value(gx + i, load_value(g + i) * (2.0f * std::max(load_value(x + i), 0.0f)));
 }
 
-// fn(i0, i1) over [0, n) in shares of the threads.
-template <class Fn>
-void over_elements(int64_t n, Fn&& fn) {
-    parallel_for_shares((n + kGrain - 1) / kGrain,
-                        [&](int64_t b0, int64_t b1) { fn(b0 * kGrain, std::min(n, b1 * kGrain)); });
-}
-
 at::Tensor run_relu_square(const at::Tensor& x) {
     at::Tensor y = at::empty_like(x);
     with_storage(x.scalar_type(), [&](auto* t) {
         using T = std::remove_pointer_t<decltype(t)>;
         const T* xp = data_as<const T>(x);
         T* yp = data_as<T>(y);
-        over_elements(x.numel(), [&](int64_t i0, int64_t i1) { relu_square_fwd(xp + i0, yp + i0, i1 - i0); });
+        for_element_ranges(x.numel(), [&](int64_t i0, int64_t i1) { relu_square_fwd(xp + i0, yp + i0, i1 - i0); });
     });
     return y;
 }
@@ -70,8 +61,8 @@ public:
             using T = std::remove_pointer_t<decltype(t)>;
             const T *xp = data_as<const T>(x), *gp = data_as<const T>(g);
             T* gxp = data_as<T>(gx);
-            over_elements(x.numel(),
-                          [&](int64_t i0, int64_t i1) { relu_square_bwd(xp + i0, gp + i0, gxp + i0, i1 - i0); });
+            for_element_ranges(x.numel(),
+                               [&](int64_t i0, int64_t i1) { relu_square_bwd(xp + i0, gp + i0, gxp + i0, i1 - i0); });
         });
         return {gx};
     }
