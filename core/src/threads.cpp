@@ -153,14 +153,28 @@ BlasSingleThreadScope::~BlasSingleThreadScope() {
     if (saved_ > 1) openblas_threads().set(saved_);
 }
 
+namespace {
+// The calling thread's OpenMP team size, which is what LibTorch's intra-op loops and oneDNN ask. Not through
+// at::set_num_threads: that also rebuilds LibTorch's pthreadpool (XNNPACK's, unused here) at every call, and the
+// new pool's worker spins for milliseconds on one of the cores the step's two OpenMP threads need — once per scope,
+// 10–25 % of a bf16 training step on 2 cores (docs/BENCHMARKS.md, sixth session on the Zen 4 class).
+void set_team_size(int n) {
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    at::set_num_threads(n);
+#endif
+}
+}  // namespace
+
 TorchThreadsScope::TorchThreadsScope() : saved_intra_(at::get_num_threads()) {
     // The BLAS's count is the one set_thread_count() gave; inside another scope it is already 1 and LibTorch holds it.
     const int n = std::max({blas_one_.saved(), saved_intra_, 1});
-    if (n != saved_intra_) at::set_num_threads(n);
+    if (n != saved_intra_) set_team_size(n);
 }
 
 TorchThreadsScope::~TorchThreadsScope() {
-    if (at::get_num_threads() != saved_intra_) at::set_num_threads(saved_intra_);
+    if (at::get_num_threads() != saved_intra_) set_team_size(saved_intra_);
 }
 
 }  // namespace aviary

@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,6 +76,32 @@ TEST(ParallelForShares, BesideBlasSplitsOverTheBlasThreadCountWhileLibTorchKeeps
     }
     // after the scope: LibTorch's one thread again
     EXPECT_EQ(aviary::parallel_for_shares(37, [](int64_t, int64_t) {}), 1);
+    aviary::set_thread_count(blas_before);
+    at::set_num_threads(intra_before);
+}
+
+// The ids of this process's threads (/proc/self/task).
+std::set<std::string> thread_ids() {
+    std::set<std::string> ids;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+        ids.insert(entry.path().filename().string());
+    return ids;
+}
+
+// A training step opens the scope once: it must not start a thread each time (at::set_num_threads rebuilt
+// LibTorch's pthreadpool at every call, and the new pool's worker spun on a core the step needed).
+TEST(TorchThreadsScope, StartsNoThreadOnEachEntry) {
+    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
+    aviary::set_thread_count(2);  // OpenBLAS 2, LibTorch 1: the scope widens LibTorch to 2 whatever the cores
+    auto run_a_step = [] {  // the threads alive inside the scope, while the step's work runs
+        aviary::TorchThreadsScope all;
+        EXPECT_EQ(at::get_num_threads(), 2);
+        EXPECT_GE(aviary::parallel_for_shares(64, [](int64_t, int64_t) {}), 1);
+        return thread_ids();
+    };
+    const std::set<std::string> first = run_a_step();  // the pools' threads start here, once
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(run_a_step(), first) << "entry " << i + 2 << " ran on other threads";
+    EXPECT_EQ(at::get_num_threads(), 1);
     aviary::set_thread_count(blas_before);
     at::set_num_threads(intra_before);
 }
