@@ -93,7 +93,8 @@ std::set<std::string> thread_ids() {
 TEST(TorchThreadsScope, StartsNoThreadOnEachEntry) {
     const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
     aviary::set_thread_count(2);  // OpenBLAS 2, LibTorch 1: the scope widens LibTorch to 2 whatever the cores
-    auto run_a_step = [] {  // the threads alive inside the scope, while the step's work runs
+    // one step: returns the threads alive inside the scope, while its work runs
+    auto run_a_step = [] {
         aviary::TorchThreadsScope all;
         EXPECT_EQ(at::get_num_threads(), 2);
         EXPECT_GE(aviary::parallel_for_shares(64, [](int64_t, int64_t) {}), 1);
