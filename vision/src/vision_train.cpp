@@ -80,12 +80,13 @@ at::Tensor vision_batch_loss(VisualRwkv& model, const Tokenizer& tokenizer, cons
     auto before = torch::zeros({B, std::max<int64_t>(p_max, 1)}, torch::kInt64);
     auto after = torch::zeros({B, a_max}, torch::kInt64);
     auto labels = torch::full({B, T}, -100, torch::kInt64);
-    auto lab = labels.accessor<int64_t, 2>();
+    // accessors, not tensor indexing: that is a select and a fill per token, ~5 % of a vision step
+    auto bef = before.accessor<int64_t, 2>(), aft = after.accessor<int64_t, 2>(), lab = labels.accessor<int64_t, 2>();
     for (int64_t b = 0; b < B; ++b) {
         const auto& p = prompts[b];
-        for (int64_t k = 0; k < p.image_at; ++k) before[b][p_max - p.image_at + k] = p.ids[k];  // left pad with 0
+        for (int64_t k = 0; k < p.image_at; ++k) bef[b][p_max - p.image_at + k] = p.ids[k];  // left pad with 0
         for (int64_t k = p.image_at; k < int64_t(p.ids.size()) && k - p.image_at < a_max; ++k) {
-            after[b][k - p.image_at] = p.ids[k];
+            aft[b][k - p.image_at] = p.ids[k];
             if (p.supervised[k]) lab[b][p_max + I + k - p.image_at] = p.ids[k];
         }
     }
