@@ -5,6 +5,8 @@
 
 #include "time_mix.h"
 
+#include "aviary/core/mix_lerp.h"
+
 namespace aviary::model_internal {
 
 TimeMixV6Impl::TimeMixV6Impl(const ModelConfig& c, bool with_state) : WkvTimeMixImpl(c) {
@@ -25,19 +27,16 @@ TimeMixV6Impl::TimeMixV6Impl(const ModelConfig& c, bool with_state) : WkvTimeMix
 
 at::Tensor TimeMixV6Impl::forward(const at::Tensor& a, const at::Tensor& prev, at::Tensor& S, const ModelOptions& opt) {
     const int64_t B = a.size(0), T = a.size(1), H = cfg.n_head, N = cfg.head_size;
-    // ddlerp (spec §2.4): d = prev − a; m0 = a + d·μ_x; h = tanh(m0·W1) split into w,k,v,r,g blocks
-    at::Tensor d = prev - a;
-    at::Tensor m0 = a + d * time_maa_x;
+    // ddlerp (spec §2.4): m0 = a + (prev − a)·μ_x; h = tanh(m0·W1) split into w,k,v,r,g blocks; δ_c = h_c·W2[c];
+    // x_c = a + (prev − a)·(μ_c + δ_c). Both mixes in mix_lerp (fused on the CPU; bf16 for their products under
+    // autocast).
+    const at::Tensor m0 = mix_lerp(a, prev, {time_maa_x}, MixForm::Difference)[0];
     const int64_t Lm = cfg.mix_lora_rank;
     at::Tensor h = at::tanh(at::matmul(m0, time_maa_w1)).view({B * T, 5, Lm}).transpose(0, 1);  // (5, BT, Lm)
     at::Tensor delta = at::bmm(h, time_maa_w2).view({5, B, T, cfg.n_embd});                     // (5, B, T, D)
-    // unbind, not five selects: the selects' backward passes would each write a zero tensor of delta's whole size
-    const auto dl = delta.unbind(0);
-    at::Tensor xw = a + d * (time_maa_w + dl[0]);
-    at::Tensor xk = a + d * (time_maa_k + dl[1]);
-    at::Tensor xv = a + d * (time_maa_v + dl[2]);
-    at::Tensor xr = a + d * (time_maa_r + dl[3]);
-    at::Tensor xg = a + d * (time_maa_g + dl[4]);
+    const auto x =
+        mix_lerp(a, prev, {time_maa_w, time_maa_k, time_maa_v, time_maa_r, time_maa_g}, MixForm::Difference, delta);
+    const at::Tensor &xw = x[0], &xk = x[1], &xv = x[2], &xr = x[3], &xg = x[4];
     // w_raw = time_decay + tanh(x_w·Dw1)·Dw2 (fp32); log decay = −exp(w_raw)   (B, T, H, N)
     at::Tensor w_raw = time_decay + at::matmul(at::tanh(at::matmul(xw, time_decay_w1)), time_decay_w2);
     at::Tensor log_w = -w_raw.exp().view({B, T, H, N});

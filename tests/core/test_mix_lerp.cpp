@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "aviary/core/error.h"
 #include "aviary/core/mix_lerp.h"
 #include "aviary/core/threads.h"
 #include "common/bf16_autocast.h"
@@ -196,4 +197,131 @@ TEST(MixLerp, OtherDtypesUseTheExpressions) {
         EXPECT_EQ(x[0].scalar_type(), at::kDouble);
         EXPECT_TRUE(at::equal(x[0], expression(a, prev, m, form)));
     }
+}
+
+// RWKV-6's data-dependent token shift: per-row deltas, x_c = a + (prev − a)·(μ_c + δ_c), against that expression
+// (δ_c = delta[c]) and its autograd: the same bits forward; ∂a, ∂prev, ∂μ_c and ∂δ_c; an unused output's δ gets a zero
+// gradient; fp32 deltas in fp32, bf16 deltas under bf16 autocast (the trainer's bf16 steps, where the mix LoRA's
+// product returns them in bf16); the same bits on one thread and two; the shape and form checked.
+namespace {
+
+at::Tensor delta_expression(const at::Tensor& a, const at::Tensor& prev, const at::Tensor& m, const at::Tensor& d) {
+    return a + (prev - a) * (m + d);
+}
+
+// δ scaled like the mix LoRA's output (small against μ in [0, 1)).
+at::Tensor make_delta(const Case& c, uint64_t seed, at::ScalarType dtype) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    return (at::randn({c.K, c.B, c.T, c.D}, gen) * 0.3).to(dtype).requires_grad_();
+}
+
+}  // namespace
+
+TEST(MixLerp, DeltasSameBitsAsTheExpressionAndItsGradients) {
+    for (const Case& c : {Case{2, 37, 24, 5, MixForm::Difference}, Case{1, 1, 8, 1, MixForm::Difference},
+                          Case{3, 50, 40, 5, MixForm::Difference}}) {
+        const std::string where = "B=" + std::to_string(c.B) + " T=" + std::to_string(c.T) +
+                                  " D=" + std::to_string(c.D) + " K=" + std::to_string(c.K);
+        Leaves f = make_leaves(c, 41 + c.T), e = make_leaves(c, 41 + c.T);
+        const at::Tensor df = make_delta(c, 7, at::kFloat), de = make_delta(c, 7, at::kFloat);
+        auto gen = at::detail::createCPUGenerator(8);
+        std::vector<at::Tensor> w;
+        for (int64_t i = 0; i < c.K; ++i) w.push_back(at::randn({c.B, c.T, c.D}, gen));
+        const auto xf = aviary::mix_lerp(f.a, f.prev, f.mixes, c.form, df);
+        std::vector<at::Tensor> xe;
+        const auto dl = de.unbind(0);
+        for (int64_t i = 0; i < c.K; ++i) xe.push_back(delta_expression(e.a, e.prev, e.mixes[i], dl[i]));
+        ASSERT_EQ(xf.size(), xe.size());
+        for (int64_t i = 0; i < c.K; ++i) EXPECT_TRUE(at::equal(xf[i], xe[i])) << where << " mix " << i;
+        loss_of(xf, w).backward();
+        loss_of(xe, w).backward();
+        EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6)) << where;
+        EXPECT_TRUE(rel_close(f.prev.grad(), e.prev.grad(), 1e-6)) << where;
+        ASSERT_TRUE(df.grad().defined()) << where;
+        for (int64_t i = 0; i < c.K; ++i) {
+            if (c.K > 2 && i % 3 == 2) {  // output unused: zero gradients for its μ and its δ
+                EXPECT_EQ(f.mixes[i].grad().abs().max().item<float>(), 0.0f) << where << " mix " << i;
+                EXPECT_EQ(df.grad()[i].abs().max().item<float>(), 0.0f) << where << " mix " << i;
+            } else {
+                EXPECT_TRUE(rel_close(f.mixes[i].grad(), e.mixes[i].grad(), 1e-5)) << where << " mix " << i;
+                EXPECT_TRUE(rel_close(df.grad()[i], de.grad()[i], 1e-6)) << where << " mix " << i;
+            }
+        }
+    }
+}
+
+TEST(MixLerp, Bf16DeltasUnderAutocastTheCastsBitsAndGradients) {
+    const Case c{3, 50, 40, 5, MixForm::Difference};
+    Leaves f = make_leaves(c, 51), e = make_leaves(c, 51);
+    const at::Tensor df = make_delta(c, 9, at::kBFloat16), de = make_delta(c, 9, at::kBFloat16);
+    auto gen = at::detail::createCPUGenerator(10);
+    std::vector<at::Tensor> w;
+    for (int64_t i = 0; i < c.K; ++i) w.push_back(at::randn({c.B, c.T, c.D}, gen));
+    std::vector<at::Tensor> xf, xe;
+    {
+        Bf16Autocast autocast;
+        xf = aviary::mix_lerp(f.a, f.prev, f.mixes, c.form, df);
+        const auto dl = de.unbind(0);
+        for (int64_t i = 0; i < c.K; ++i)
+            xe.push_back(delta_expression(e.a, e.prev, e.mixes[i], dl[i]).to(at::kBFloat16));
+    }
+    expect_cast_bits(xf, xe, "bf16 deltas");
+    auto widened = [](const std::vector<at::Tensor>& x) {
+        std::vector<at::Tensor> out;
+        for (const auto& t : x) out.push_back(t.to(at::kFloat));
+        return out;
+    };
+    loss_of(widened(xf), w).backward();
+    loss_of(widened(xe), w).backward();
+    EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6));
+    EXPECT_TRUE(rel_close(f.prev.grad(), e.prev.grad(), 1e-6));
+    ASSERT_EQ(df.grad().scalar_type(), at::kBFloat16);
+    for (int64_t i = 0; i < c.K; ++i) {
+        if (i % 3 == 2) continue;  // output unused
+        EXPECT_TRUE(rel_close(f.mixes[i].grad(), e.mixes[i].grad(), 1e-5)) << "mix " << i;
+        // g·(prev − a) rounded once to bf16 either way: within one bf16 rounding of the largest value
+        EXPECT_TRUE(rel_close(df.grad()[i], de.grad()[i], 4e-3)) << "mix " << i;
+    }
+}
+
+TEST(MixLerp, DeltasSameBitsOnOneThreadAndTwo) {
+    const Case c{3, 200, 64, 5, MixForm::Difference};  // 600 rows: ten 64-row blocks, the last one partial
+    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
+    std::vector<at::Tensor> results;
+    auto run = [&] {
+        Leaves l = make_leaves(c, 4);
+        const at::Tensor d = make_delta(c, 5, at::kFloat);
+        const auto x = aviary::mix_lerp(l.a, l.prev, l.mixes, c.form, d);
+        at::Tensor loss = at::zeros({});
+        for (size_t i = 0; i < x.size(); ++i) loss = loss + (x[i] * x[i]).sum() * double(i + 1);
+        loss.backward();
+        std::vector<at::Tensor> r{x[2].detach().flatten(), l.a.grad().flatten(), l.prev.grad().flatten(),
+                                  d.grad().flatten()};
+        for (auto& m : l.mixes) r.push_back(m.grad().flatten());
+        results.push_back(at::cat(r));
+    };
+    aviary::set_thread_count(1);
+    run();
+    {
+        aviary::TorchThreadsScope all;
+        run();
+    }
+    aviary::set_thread_count(blas_before);
+    at::set_num_threads(intra_before);
+    EXPECT_TRUE(at::equal(results[0], results[1]));
+}
+
+TEST(MixLerp, DeltasAreCheckedAndOtherDtypesUseTheExpression) {
+    auto gen = at::detail::createCPUGenerator(12);
+    const at::Tensor a = at::randn({2, 5, 6}, gen), prev = at::randn({2, 5, 6}, gen);
+    const at::Tensor m = at::rand({1, 1, 6}, gen);
+    EXPECT_THROW(aviary::mix_lerp(a, prev, {m}, MixForm::CurrentWeighted, at::zeros({1, 2, 5, 6})), aviary::Error);
+    EXPECT_THROW(aviary::mix_lerp(a, prev, {m}, MixForm::Difference, at::zeros({2, 2, 5, 6})), aviary::Error);
+    EXPECT_THROW(aviary::mix_lerp(a, prev, {m}, MixForm::Difference, at::zeros({1, 2, 5})), aviary::Error);
+    const at::Tensor ad = a.to(at::kDouble), pd = prev.to(at::kDouble), md = m.to(at::kDouble);
+    const at::Tensor d = at::randn({2, 2, 5, 6}, gen, at::kDouble);
+    const auto x = aviary::mix_lerp(ad, pd, {md, md}, MixForm::Difference, d);
+    ASSERT_EQ(x.size(), 2u);
+    EXPECT_EQ(x[1].scalar_type(), at::kDouble);
+    EXPECT_TRUE(at::equal(x[1], delta_expression(ad, pd, md, d[1])));
 }
