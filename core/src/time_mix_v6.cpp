@@ -6,6 +6,7 @@
 #include "time_mix.h"
 
 #include "aviary/core/mix_lerp.h"
+#include "aviary/core/tanh_fused.h"
 
 namespace aviary::model_internal {
 
@@ -32,13 +33,13 @@ at::Tensor TimeMixV6Impl::forward(const at::Tensor& a, const at::Tensor& prev, a
     // autocast).
     const at::Tensor m0 = mix_lerp(a, prev, {time_maa_x}, MixForm::Difference)[0];
     const int64_t Lm = cfg.mix_lora_rank;
-    at::Tensor h = at::tanh(at::matmul(m0, time_maa_w1)).view({B * T, 5, Lm}).transpose(0, 1);  // (5, BT, Lm)
-    at::Tensor delta = at::bmm(h, time_maa_w2).view({5, B, T, cfg.n_embd});                     // (5, B, T, D)
+    at::Tensor h = tanh_fused(at::matmul(m0, time_maa_w1)).view({B * T, 5, Lm}).transpose(0, 1);  // (5, BT, Lm)
+    at::Tensor delta = at::bmm(h, time_maa_w2).view({5, B, T, cfg.n_embd});                       // (5, B, T, D)
     const auto x =
         mix_lerp(a, prev, {time_maa_w, time_maa_k, time_maa_v, time_maa_r, time_maa_g}, MixForm::Difference, delta);
     const at::Tensor &xw = x[0], &xk = x[1], &xv = x[2], &xr = x[3], &xg = x[4];
     // w_raw = time_decay + tanh(x_w·Dw1)·Dw2 (fp32); log decay = −exp(w_raw)   (B, T, H, N)
-    at::Tensor w_raw = time_decay + at::matmul(at::tanh(at::matmul(xw, time_decay_w1)), time_decay_w2);
+    at::Tensor w_raw = time_decay + at::matmul(tanh_fused(at::matmul(xw, time_decay_w1)), time_decay_w2);
     at::Tensor log_w = -w_raw.exp().view({B, T, H, N});
     return wkv_output(xr, xk, xv, xg, log_w, S, opt);
 }
