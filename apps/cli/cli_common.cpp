@@ -22,7 +22,7 @@ void add_model_options(CLI::App* sub, ModelArgs& args, bool required) {
 }
 
 bool runs_fp32_training(int argc, char** argv) {
-    if (argc < 2 || std::string(argv[1]) != "train") return false;
+    if (argc < 2 || (std::string(argv[1]) != "train" && std::string(argv[1]) != "research")) return false;
     std::string precision, device = "cpu";
     for (int i = 2; i < argc; ++i) {
         const std::string a = argv[i];

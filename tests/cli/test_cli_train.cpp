@@ -187,14 +187,22 @@ TEST(CliTrain, PrecisionIsAcceptedReportedOrRejected) {
 // fp32 training starts with both thread pools' idle workers asleep (threads.h, blas_core.h ensure_start_up_env): the
 // running process's environment holds OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT=4 once it trains with
 // --precision fp32 from an environment without them; a user's own OMP_WAIT_POLICY is kept (nothing added); bf16
-// runs get neither. Read from /proc/<pid>/environ while the run is in its first steps, then the run is killed.
+// runs get neither; `research mqar`, whose runs train, the same. Read from /proc/<pid>/environ while the run is in its
+// first steps, then the run is killed.
 TEST(CliTrain, Fp32RunsStartWithIdleWorkersAsleep) {
-    auto environ_while_training = [&](const std::string& env, const std::string& precision, const std::string& name) {
+    auto environ_while_training = [&](const std::string& env, const std::string& precision, const std::string& name,
+                                      bool research = false) {
         const fs::path out = tmp_dir() / ("pools_" + name);
         fs::remove_all(out);
+        const std::string run_args =
+            research ? " research mqar --arch 5 --dims 64 --seq 64 --steps 100000 --batch 4 -q -o " + out.string()
+                     : " train text --out " + out.string() + " --data " + corpus() + " --steps 5000" + kTrainArgs;
+        // a file the run writes once parsed, past every start-up re-exec: the first step's log line, or research's
+        // config.json
+        const fs::path ready = out / (research ? "config.json" : "train_log.jsonl");
         const std::string cmd = "exec env -u OMP_WAIT_POLICY -u OPENBLAS_THREAD_TIMEOUT " + env + " " +
-                                std::string(AVIARY_CLI_PATH) + " train text --out " + out.string() + " --data " +
-                                corpus() + " --steps 5000 --precision " + precision + kTrainArgs + " >/dev/null 2>&1";
+                                std::string(AVIARY_CLI_PATH) + run_args + " --precision " + precision +
+                                " >/dev/null 2>&1";
         pid_t pid = ::fork();
         if (pid == 0) {
             ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
@@ -205,7 +213,7 @@ TEST(CliTrain, Fp32RunsStartWithIdleWorkersAsleep) {
         while (std::chrono::steady_clock::now() < deadline) {
             int st;
             if (::waitpid(pid, &st, WNOHANG) == pid) return std::string("exited");
-            if (fs::exists(out / "train_log.jsonl")) {  // a step done: past every start-up re-exec
+            if (fs::exists(ready)) {
                 environ = slurp("/proc/" + std::to_string(pid) + "/environ");
                 break;
             }
@@ -226,6 +234,12 @@ TEST(CliTrain, Fp32RunsStartWithIdleWorkersAsleep) {
     EXPECT_NE(bf16, "exited");
     EXPECT_EQ(bf16.find("OMP_WAIT_POLICY"), std::string::npos) << bf16;
     EXPECT_EQ(bf16.find("OPENBLAS_THREAD_TIMEOUT"), std::string::npos) << bf16;
+    const std::string research = environ_while_training("", "fp32", "research", true);
+    EXPECT_NE(research.find("\nOMP_WAIT_POLICY=passive\n"), std::string::npos) << research;
+    EXPECT_NE(research.find("\nOPENBLAS_THREAD_TIMEOUT=4\n"), std::string::npos) << research;
+    const std::string research_bf16 = environ_while_training("", "bf16", "research_bf16", true);
+    EXPECT_NE(research_bf16, "exited");
+    EXPECT_EQ(research_bf16.find("OMP_WAIT_POLICY"), std::string::npos) << research_bf16;
 }
 
 // Finch ablations (issue 10, the paper's Table 19): --ablate freezes exactly the data-dependent LoRAs at their
