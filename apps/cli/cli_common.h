@@ -40,8 +40,9 @@ struct ModelArgs {
 };
 // Whether these arguments, before any parsing, run `aviary train …` or `aviary research …` (whose runs train) in fp32
 // on the CPU: `--precision fp32`, or no `--precision` on a CPU without native bf16 products (where the default is fp32
-// without measuring); not with `--device cuda`. main() gives it to ensure_start_up_env (blas_core.h) so that such runs start with both thread
-// pools' idle workers asleep (threads.h). (A CPU with AVX512-BF16 and no AMX measures its default at run time: no.)
+// without measuring); not with `--device cuda`. main() gives it to ensure_start_up_env (blas_core.h) so that such runs
+// start with both thread pools' idle workers asleep (threads.h). (A CPU with AVX512-BF16 and no AMX measures its
+// default at run time: no.)
 bool runs_fp32_training(int argc, char** argv);
 
 // Adds --model (required when `required`), --device, --dtype, --threads.
