@@ -7,18 +7,13 @@
 
 #include "aviary/core/tanh_fused.h"
 #include "aviary/core/vec_math.h"
-#include "fused_ops_common.h"
+#include "fused_unary_op.h"
 
 namespace aviary {
 namespace {
 
 using cpu::load_value;
 using cpu::store_value;
-using fused::data_as;
-using fused::for_element_ranges;
-using fused::with_storage;
-using torch::autograd::AutogradContext;
-using torch::autograd::tensor_list;
 
 template <class T>
 AVIARY_SIMD_CLONES void tanh_fwd(const T* __restrict x, T* __restrict y, int64_t n) {
@@ -33,50 +28,22 @@ AVIARY_SIMD_CLONES void tanh_bwd(const T* __restrict y, const G* __restrict g, T
     }
 }
 
-at::Tensor run_tanh(const at::Tensor& x) {
-    at::Tensor y = at::empty_like(x);
-    with_storage(x.scalar_type(), [&](auto* t) {
-        using T = std::remove_pointer_t<decltype(t)>;
-        const T* xp = data_as<const T>(x);
-        T* yp = data_as<T>(y);
-        for_element_ranges(x.numel(), [&](int64_t i0, int64_t i1) { tanh_fwd(xp + i0, yp + i0, i1 - i0); });
-    });
-    return y;
-}
-
-class TanhFunction : public torch::autograd::Function<TanhFunction> {
-public:
-    static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x) {
-        at::Tensor y = run_tanh(x);
-        ctx->save_for_backward({y});
-        return y;
+struct TanhOp {
+    static constexpr bool kSavesOutput = true;  // ∂x from y
+    template <class T>
+    static void forward(const T* x, T* y, int64_t n) {
+        tanh_fwd(x, y, n);
     }
-    static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
-        const at::Tensor y = ctx->get_saved_variables()[0];
-        const at::Tensor g = grads[0].to(y.scalar_type()).contiguous();
-        at::Tensor gx = at::empty_like(y);
-        with_storage(y.scalar_type(), [&](auto* t) {
-            using T = std::remove_pointer_t<decltype(t)>;
-            const T *yp = data_as<const T>(y), *gp = data_as<const T>(g);
-            T* gxp = data_as<T>(gx);
-            for_element_ranges(y.numel(),
-                               [&](int64_t i0, int64_t i1) { tanh_bwd(yp + i0, gp + i0, gxp + i0, i1 - i0); });
-        });
-        return {gx};
+    template <class T, class G>
+    static void backward(const T* y, const G* g, T* gx, int64_t n) {
+        tanh_bwd(y, g, gx, n);
     }
 };
-
-bool fusable(const at::Tensor& t) {
-    return t.device().is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16);
-}
 
 }  // namespace
 
 at::Tensor tanh_fused(const at::Tensor& x) {
-    if (!fusable(x)) return at::tanh(x);
-    const at::Tensor xc = x.contiguous();
-    if (!(at::GradMode::is_enabled() && x.requires_grad())) return run_tanh(xc);
-    return TanhFunction::apply(xc);
+    return fused::unary_op<TanhOp>(x, [](const at::Tensor& t) { return at::tanh(t); });
 }
 
 }  // namespace aviary

@@ -12,6 +12,7 @@
 #include "aviary/core/threads.h"
 #include "common/bf16_autocast.h"
 #include "common/compare.h"
+#include "common/thread_counts.h"
 
 using aviary::MixForm;
 using aviary::test::Bf16Autocast;
@@ -50,6 +51,26 @@ at::Tensor loss_of(const std::vector<at::Tensor>& x, const std::vector<at::Tenso
     return loss;
 }
 
+// The fused outputs xf against the expressions' xe: the same bits; after the loss's backward pass ∂a and ∂prev within
+// 1e-6 and each μ's gradient within 1e-5 (zero where its output is unused).
+void expect_fused_matches(const std::vector<at::Tensor>& xf, const std::vector<at::Tensor>& xe, const Leaves& f,
+                          const Leaves& e, const std::vector<at::Tensor>& w, const std::string& where) {
+    ASSERT_EQ(xf.size(), xe.size());
+    const size_t K = xf.size();
+    for (size_t i = 0; i < K; ++i) EXPECT_TRUE(at::equal(xf[i], xe[i])) << where << " mix " << i;
+    loss_of(xf, w).backward();
+    loss_of(xe, w).backward();
+    EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6)) << where;
+    EXPECT_TRUE(rel_close(f.prev.grad(), e.prev.grad(), 1e-6)) << where;
+    for (size_t i = 0; i < K; ++i) {
+        ASSERT_TRUE(f.mixes[i].grad().defined()) << where << " mix " << i;
+        if (K > 2 && i % 3 == 2)  // output unused: its mix gets a zero gradient
+            EXPECT_EQ(f.mixes[i].grad().abs().max().item<float>(), 0.0f) << where << " mix " << i;
+        else
+            EXPECT_TRUE(rel_close(f.mixes[i].grad(), e.mixes[i].grad(), 1e-5)) << where << " mix " << i;
+    }
+}
+
 }  // namespace
 
 TEST(MixLerp, SameBitsAsTheExpressionsAndTheirGradients) {
@@ -66,56 +87,31 @@ TEST(MixLerp, SameBitsAsTheExpressionsAndTheirGradients) {
         const auto xf = aviary::mix_lerp(f.a, f.prev, f.mixes, c.form);
         std::vector<at::Tensor> xe;
         for (const auto& m : e.mixes) xe.push_back(expression(e.a, e.prev, m, c.form));
-        ASSERT_EQ(xf.size(), xe.size());
-        for (int64_t i = 0; i < c.K; ++i) EXPECT_TRUE(at::equal(xf[i], xe[i])) << where << " mix " << i;
-        loss_of(xf, w).backward();
-        loss_of(xe, w).backward();
-        EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6)) << where;
-        EXPECT_TRUE(rel_close(f.prev.grad(), e.prev.grad(), 1e-6)) << where;
-        for (int64_t i = 0; i < c.K; ++i) {
-            ASSERT_TRUE(f.mixes[i].grad().defined()) << where << " mix " << i;
-            if (c.K > 2 && i % 3 == 2) {  // output unused: its mix gets a zero gradient
-                EXPECT_EQ(f.mixes[i].grad().abs().max().item<float>(), 0.0f) << where << " mix " << i;
-            } else {
-                EXPECT_TRUE(rel_close(f.mixes[i].grad(), e.mixes[i].grad(), 1e-5)) << where << " mix " << i;
-            }
-        }
+        expect_fused_matches(xf, xe, f, e, w, where);
     }
 }
 
 TEST(MixLerp, SameBitsOnOneThreadAndTwoAndWithoutGrad) {
     const Case c{3, 200, 64, 4, MixForm::CurrentWeighted};  // 600 rows: ten 64-row blocks, the last one partial
-    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
-    std::vector<at::Tensor> grads, out;
-    auto run = [&] {
+    auto run = [&] {                                        // x_1, then every gradient
         Leaves l = make_leaves(c, 3);
         const auto x = aviary::mix_lerp(l.a, l.prev, l.mixes, c.form);
         at::Tensor loss = at::zeros({});
         for (size_t i = 0; i < x.size(); ++i) loss = loss + (x[i] * x[i]).sum() * double(i + 1);
         loss.backward();
-        out.push_back(x[1].detach());
         std::vector<at::Tensor> g{l.a.grad().flatten(), l.prev.grad().flatten()};
         for (auto& m : l.mixes) g.push_back(m.grad().flatten());
-        grads.push_back(at::cat(g));
+        return std::make_pair(x[1].detach(), at::cat(g));
     };
-    aviary::set_thread_count(1);
-    run();
-    {
-        aviary::TorchThreadsScope all;  // LibTorch's OpenMP threads
-        run();
-    }
-    aviary::set_thread_count(blas_before);
-    at::set_num_threads(intra_before);
-    for (size_t i = 1; i < out.size(); ++i) {
-        EXPECT_TRUE(at::equal(out[0], out[i])) << i;
-        EXPECT_TRUE(at::equal(grads[0], grads[i])) << i;
-    }
+    const auto [one, all] = aviary::test::on_one_thread_and_all(run);
+    EXPECT_TRUE(at::equal(one.first, all.first));
+    EXPECT_TRUE(at::equal(one.second, all.second));
     // Without gradients (inference) the same values, no graph.
     Leaves l = make_leaves(c, 3);
     torch::NoGradGuard no_grad;
     const auto x = aviary::mix_lerp(l.a, l.prev, l.mixes, c.form);
     EXPECT_FALSE(x[1].requires_grad());
-    EXPECT_TRUE(at::equal(x[1], out[0]));
+    EXPECT_TRUE(at::equal(x[1], one.first));
 }
 
 // Under CPU bf16 autocast (as the trainer's bf16 steps run) the fused pass returns bf16: the bits of the fp32
@@ -124,6 +120,13 @@ TEST(MixLerp, SameBitsOnOneThreadAndTwoAndWithoutGrad) {
 // conversion 0x7fc0). The gradients come back in bf16 and are read exactly: each as the cast expressions' autograd
 // gives it.
 namespace {
+
+// The bf16 outputs widened to fp32 (the loss is taken in fp32; their gradients come back through the casts).
+std::vector<at::Tensor> widened(const std::vector<at::Tensor>& x) {
+    std::vector<at::Tensor> out;
+    for (const auto& t : x) out.push_back(t.to(at::kFloat));
+    return out;
+}
 
 void expect_cast_bits(const std::vector<at::Tensor>& fused, const std::vector<at::Tensor>& cast,
                       const std::string& where) {
@@ -172,11 +175,6 @@ TEST(MixLerp, UnderBf16AutocastTheCastsBitsAndGradients) {
             for (const auto& m : e.mixes) xe.push_back(expression(e.a, e.prev, m, c.form).to(at::kBFloat16));
         }
         expect_cast_bits(xf, xe, where);
-        auto widened = [](const std::vector<at::Tensor>& x) {
-            std::vector<at::Tensor> out;
-            for (const auto& t : x) out.push_back(t.to(at::kFloat));
-            return out;
-        };
         loss_of(widened(xf), w).backward();
         loss_of(widened(xe), w).backward();
         EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6)) << where;
@@ -231,21 +229,13 @@ TEST(MixLerp, DeltasSameBitsAsTheExpressionAndItsGradients) {
         std::vector<at::Tensor> xe;
         const auto dl = de.unbind(0);
         for (int64_t i = 0; i < c.K; ++i) xe.push_back(delta_expression(e.a, e.prev, e.mixes[i], dl[i]));
-        ASSERT_EQ(xf.size(), xe.size());
-        for (int64_t i = 0; i < c.K; ++i) EXPECT_TRUE(at::equal(xf[i], xe[i])) << where << " mix " << i;
-        loss_of(xf, w).backward();
-        loss_of(xe, w).backward();
-        EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6)) << where;
-        EXPECT_TRUE(rel_close(f.prev.grad(), e.prev.grad(), 1e-6)) << where;
+        expect_fused_matches(xf, xe, f, e, w, where);
         ASSERT_TRUE(df.grad().defined()) << where;
         for (int64_t i = 0; i < c.K; ++i) {
-            if (c.K > 2 && i % 3 == 2) {  // output unused: zero gradients for its μ and its δ
-                EXPECT_EQ(f.mixes[i].grad().abs().max().item<float>(), 0.0f) << where << " mix " << i;
+            if (c.K > 2 && i % 3 == 2)  // output unused: a zero gradient for its δ
                 EXPECT_EQ(df.grad()[i].abs().max().item<float>(), 0.0f) << where << " mix " << i;
-            } else {
-                EXPECT_TRUE(rel_close(f.mixes[i].grad(), e.mixes[i].grad(), 1e-5)) << where << " mix " << i;
+            else
                 EXPECT_TRUE(rel_close(df.grad()[i], de.grad()[i], 1e-6)) << where << " mix " << i;
-            }
         }
     }
 }
@@ -266,11 +256,6 @@ TEST(MixLerp, Bf16DeltasUnderAutocastTheCastsBitsAndGradients) {
             xe.push_back(delta_expression(e.a, e.prev, e.mixes[i], dl[i]).to(at::kBFloat16));
     }
     expect_cast_bits(xf, xe, "bf16 deltas");
-    auto widened = [](const std::vector<at::Tensor>& x) {
-        std::vector<at::Tensor> out;
-        for (const auto& t : x) out.push_back(t.to(at::kFloat));
-        return out;
-    };
     loss_of(widened(xf), w).backward();
     loss_of(widened(xe), w).backward();
     EXPECT_TRUE(rel_close(f.a.grad(), e.a.grad(), 1e-6));
@@ -286,8 +271,6 @@ TEST(MixLerp, Bf16DeltasUnderAutocastTheCastsBitsAndGradients) {
 
 TEST(MixLerp, DeltasSameBitsOnOneThreadAndTwo) {
     const Case c{3, 200, 64, 5, MixForm::Difference};  // 600 rows: ten 64-row blocks, the last one partial
-    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
-    std::vector<at::Tensor> results;
     auto run = [&] {
         Leaves l = make_leaves(c, 4);
         const at::Tensor d = make_delta(c, 5, at::kFloat);
@@ -298,17 +281,10 @@ TEST(MixLerp, DeltasSameBitsOnOneThreadAndTwo) {
         std::vector<at::Tensor> r{x[2].detach().flatten(), l.a.grad().flatten(), l.prev.grad().flatten(),
                                   d.grad().flatten()};
         for (auto& m : l.mixes) r.push_back(m.grad().flatten());
-        results.push_back(at::cat(r));
+        return at::cat(r);
     };
-    aviary::set_thread_count(1);
-    run();
-    {
-        aviary::TorchThreadsScope all;
-        run();
-    }
-    aviary::set_thread_count(blas_before);
-    at::set_num_threads(intra_before);
-    EXPECT_TRUE(at::equal(results[0], results[1]));
+    const auto [one, all] = aviary::test::on_one_thread_and_all(run);
+    EXPECT_TRUE(at::equal(one, all));
 }
 
 TEST(MixLerp, DeltasAreCheckedAndOtherDtypesUseTheExpression) {

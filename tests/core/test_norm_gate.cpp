@@ -13,6 +13,7 @@
 #include "aviary/core/threads.h"
 #include "common/bf16_autocast.h"
 #include "common/compare.h"
+#include "common/thread_counts.h"
 
 using aviary::test::Bf16Autocast;
 using aviary::test::rel_close;
@@ -112,16 +113,7 @@ TEST(NormGate, UnderBf16AutocastMatchesTheFloat64Reference) {
 TEST(NormGate, SameBitsOnOneThreadAndTwoAndWithoutGrad) {
     const Case c{3, 200, 4, 32};  // 600 rows: ten 64-row blocks, the last one partial
     const Inputs in = make_inputs(c, 5);
-    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
-    aviary::set_thread_count(1);
-    const Result one = fused(in, c.H, false);
-    Result two;
-    {
-        aviary::TorchThreadsScope all;  // LibTorch's OpenMP threads
-        two = fused(in, c.H, false);
-    }
-    aviary::set_thread_count(blas_before);
-    at::set_num_threads(intra_before);
+    const auto [one, two] = aviary::test::on_one_thread_and_all([&] { return fused(in, c.H, false); });
     EXPECT_TRUE(at::equal(one.o, two.o));
     EXPECT_TRUE(at::equal(one.gy, two.gy));
     EXPECT_TRUE(at::equal(one.gz, two.gz));

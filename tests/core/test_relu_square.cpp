@@ -12,6 +12,7 @@
 #include "aviary/core/relu_square.h"
 #include "aviary/core/threads.h"
 #include "common/compare.h"
+#include "common/thread_counts.h"
 
 using aviary::test::rel_close;
 
@@ -64,16 +65,7 @@ TEST(ReluSquare, SameBitsOnOneThreadAndTwoAndOtherDtypes) {
         y.backward(g0);
         return at::cat({y.detach(), x.grad()});
     };
-    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
-    aviary::set_thread_count(1);
-    const at::Tensor one = run();
-    at::Tensor two;
-    {
-        aviary::TorchThreadsScope all;
-        two = run();
-    }
-    aviary::set_thread_count(blas_before);
-    at::set_num_threads(intra_before);
+    const auto [one, two] = aviary::test::on_one_thread_and_all(run);
     EXPECT_TRUE(at::equal(one, two));
 
     const at::Tensor xd = x0.to(at::kDouble);

@@ -12,6 +12,7 @@
 
 #include "aviary/core/tanh_fused.h"
 #include "aviary/core/threads.h"
+#include "common/thread_counts.h"
 
 namespace {
 
@@ -79,27 +80,17 @@ TEST(TanhFused, WithinItsBoundOfFloat64InFp32AndOneRoundingInBf16) {
 TEST(TanhFused, SameBitsOnOneThreadAndTwoAndOtherDtypes) {
     const int64_t n = 16384 * 5 + 3;  // five shares and a partial one
     const at::Tensor x0 = randn({n}, 11, 2.0), g0 = randn({n}, 13, 1.0);
-    const int intra_before = at::get_num_threads(), blas_before = aviary::thread_count();
-    std::vector<at::Tensor> results;
-    auto run = [&] {
+    const auto [one, two] = aviary::test::on_one_thread_and_all([&] {
         const at::Tensor x = x0.clone().requires_grad_();
         const at::Tensor y = aviary::tanh_fused(x);
         y.backward(g0);
-        results.push_back(at::cat({y.detach(), x.grad()}));
-    };
-    aviary::set_thread_count(1);
-    run();
-    {
-        aviary::TorchThreadsScope all;
-        run();
-    }
-    aviary::set_thread_count(blas_before);
-    at::set_num_threads(intra_before);
-    EXPECT_TRUE(at::equal(results[0], results[1]));
+        return at::cat({y.detach(), x.grad()});
+    });
+    EXPECT_TRUE(at::equal(one, two));
     // without gradients: the same values, no graph
     const at::Tensor y = aviary::tanh_fused(x0);
     EXPECT_FALSE(y.requires_grad());
-    EXPECT_TRUE(at::equal(y, results[0].narrow(0, 0, n)));
+    EXPECT_TRUE(at::equal(y, one.narrow(0, 0, n)));
     // a non-contiguous input
     const at::Tensor m = randn({6, 10}, 17, 2.0);
     EXPECT_LE(worst(aviary::tanh_fused(m.t()), at::tanh(m.t().to(at::kDouble)), 5e-7), 1.0);
