@@ -51,7 +51,8 @@ nlohmann::json system_json(int threads) {
         j["engine"]["bf16_gemm_gflops"] = {{"onednn", r.onednn_gflops}, {"blas", r.blas_gflops}};
     j["memory"] = {{"transparent_huge_pages", cpu::transparent_huge_pages_mode()},
                    {"engine_huge_pages", cpu::huge_pages_wanted()}};  // off with AVIARY_HUGE_PAGES=0
-    // idle_workers_sleep: started with both pools' idle workers asleep at once (threads.h; fp32 `train` runs)
+    // idle_workers_sleep: started with both pools' idle workers asleep at once (threads.h; fp32 `train` and `research`
+    // runs)
     j["threads"] = {{"default", default_thread_count()},
                     {"blas", thread_count()},
                     {"intraop", at::get_num_threads()},

@@ -18,28 +18,20 @@ namespace {
 using cpu::load_value;
 using cpu::store_value;
 
-template <class T>
-AVIARY_SIMD_CLONES void relu_square_fwd(const T* __restrict x, T* __restrict y, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float r = std::max(load_value(x + i), 0.0f);
-        store_value(y + i, r * r);
-    }
-}
-
-template <class T, class G>
-AVIARY_SIMD_CLONES void relu_square_bwd(const T* __restrict x, const G* __restrict g, T* __restrict gx, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) store_value(gx + i, load_value(g + i) * (2.0f * std::max(load_value(x + i), 0.0f)));
-}
-
+// The loops, each built per ISA (AVIARY_SIMD_CLONES); ∂x from x.
 struct ReluSquareOp {
-    static constexpr bool kSavesOutput = false;  // ∂x from x
+    static constexpr bool kSavesOutput = false;
     template <class T>
-    static void forward(const T* x, T* y, int64_t n) {
-        relu_square_fwd(x, y, n);
+    AVIARY_SIMD_CLONES static void forward(const T* __restrict x, T* __restrict y, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) {
+            const float r = std::max(load_value(x + i), 0.0f);
+            store_value(y + i, r * r);
+        }
     }
     template <class T, class G>
-    static void backward(const T* x, const G* g, T* gx, int64_t n) {
-        relu_square_bwd(x, g, gx, n);
+    AVIARY_SIMD_CLONES static void backward(const T* __restrict x, const G* __restrict g, T* __restrict gx, int64_t n) {
+        for (int64_t i = 0; i < n; ++i)
+            store_value(gx + i, load_value(g + i) * (2.0f * std::max(load_value(x + i), 0.0f)));
     }
 };
 

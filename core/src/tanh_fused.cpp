@@ -15,28 +15,19 @@ namespace {
 using cpu::load_value;
 using cpu::store_value;
 
-template <class T>
-AVIARY_SIMD_CLONES void tanh_fwd(const T* __restrict x, T* __restrict y, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) store_value(y + i, cpu::tanh_approx(load_value(x + i)));
-}
-
-template <class T, class G>
-AVIARY_SIMD_CLONES void tanh_bwd(const T* __restrict y, const G* __restrict g, T* __restrict gx, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float yi = load_value(y + i);
-        store_value(gx + i, load_value(g + i) * (1.0f - yi * yi));
-    }
-}
-
+// The loops, each built per ISA (AVIARY_SIMD_CLONES); ∂x from y.
 struct TanhOp {
-    static constexpr bool kSavesOutput = true;  // ∂x from y
+    static constexpr bool kSavesOutput = true;
     template <class T>
-    static void forward(const T* x, T* y, int64_t n) {
-        tanh_fwd(x, y, n);
+    AVIARY_SIMD_CLONES static void forward(const T* __restrict x, T* __restrict y, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) store_value(y + i, cpu::tanh_approx(load_value(x + i)));
     }
     template <class T, class G>
-    static void backward(const T* y, const G* g, T* gx, int64_t n) {
-        tanh_bwd(y, g, gx, n);
+    AVIARY_SIMD_CLONES static void backward(const T* __restrict y, const G* __restrict g, T* __restrict gx, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) {
+            const float yi = load_value(y + i);
+            store_value(gx + i, load_value(g + i) * (1.0f - yi * yi));
+        }
     }
 };
 

@@ -24,8 +24,8 @@ int parallel_for_shares(int64_t n, const std::function<void(int64_t, int64_t)>& 
 // runtimes keep idle workers spinning by default (libgomp's for ~300 000 spins, OpenBLAS's for up to 2^28 cycles), so
 // OpenMP threads beside OpenBLAS's would take the cores its next product needs. Started with OMP_WAIT_POLICY=passive
 // and OPENBLAS_THREAD_TIMEOUT=4 (both read only while the libraries initialise; ensure_start_up_env, blas_core.h,
-// sets them for fp32 `train` runs), idle workers sleep at once and both pools can run on every core. True when this
-// process has both (whoever set them).
+// sets them for fp32 `train` and `research` runs), idle workers sleep at once and both pools can run on every core.
+// True when this process has both (whoever set them).
 bool thread_pools_sleep_when_idle();
 // The two settings.
 struct EnvSetting {
