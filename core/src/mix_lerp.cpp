@@ -1,4 +1,4 @@
-// The token shift's static mixes (aviary/core/mix_lerp.h): every x_c for one (a, prev) pair in one pass over the
+// The token shift's mixes (aviary/core/mix_lerp.h): every x_c for one (a, prev) pair in one pass over the
 // rows, and one backward pass for all of them, instead of 4–6 LibTorch element-wise ops per mix and their autograd
 // nodes (MulBackward's broadcast reductions were ~14 % of a bf16 training step of the music recipe).
 //

@@ -157,7 +157,7 @@ namespace {
 // The calling thread's OpenMP team size, which is what LibTorch's intra-op loops and oneDNN ask. Not through
 // at::set_num_threads: that also rebuilds LibTorch's pthreadpool (XNNPACK's, unused here) at every call, and the
 // new pool's worker spins for milliseconds on one of the cores the step's two OpenMP threads need — once per scope,
-// 10–25 % of a bf16 training step on 2 cores (docs/BENCHMARKS.md, sixth session on the Zen 4 class).
+// 10–30 % of a bf16 training step on 2 cores (docs/BENCHMARKS.md, sixth session on the Zen 4 class).
 void set_team_size(int n) {
 #ifdef _OPENMP
     omp_set_num_threads(n);
